@@ -1,0 +1,3 @@
+module github.com/wasmrunner/wasmrunner
+
+go 1.26
