@@ -62,13 +62,20 @@ type RunnerInfo struct {
 // DefaultJobTimeout is the job timeout when GitLab sends none.
 const DefaultJobTimeout = 2 * time.Hour
 
+// maxJobTimeout caps absurd timeouts (GitLab's own maximum is a month).
+const maxJobTimeout = 366 * 24 * time.Hour
+
 // Timeout returns the job timeout: runner_info.timeout seconds, or
 // [DefaultJobTimeout] when that is zero or less.
 func (j *Job) Timeout() time.Duration {
-	if j.RunnerInfo.Timeout <= 0 {
+	s := j.RunnerInfo.Timeout
+	switch {
+	case s <= 0:
 		return DefaultJobTimeout
+	case s > int64(maxJobTimeout/time.Second):
+		return maxJobTimeout
 	}
-	return time.Duration(j.RunnerInfo.Timeout) * time.Second
+	return time.Duration(s) * time.Second
 }
 
 // Variable is one CI/CD variable of the job.

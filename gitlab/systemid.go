@@ -42,10 +42,7 @@ func SystemID(machineIDFile, stateFile string) (string, error) {
 			}
 		}
 	}
-	id, err := randomSystemID()
-	if err != nil {
-		return "", err
-	}
+	id := randomSystemID()
 	if stateFile != "" {
 		if err := os.MkdirAll(filepath.Dir(stateFile), 0o700); err != nil {
 			return "", fmt.Errorf("gitlab: saving system id: %w", err)
@@ -65,15 +62,9 @@ func machineSystemID(machineID string) string {
 
 const alnum = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
-func randomSystemID() (string, error) {
-	b := make([]byte, 12)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("gitlab: generating system id: %w", err)
-	}
-	for i := range b {
-		b[i] = alnum[int(b[i])%len(alnum)]
-	}
-	return "r_" + string(b), nil
+func randomSystemID() string {
+	// rand.Text is uniformly random base32 (A-Z, 2-7): alphanumeric.
+	return "r_" + rand.Text()[:12]
 }
 
 func validSystemID(id string) bool {
