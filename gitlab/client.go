@@ -161,13 +161,13 @@ type call struct {
 	op     string
 	method string
 	// target is a path relative to api/v4/ or an absolute URL.
-	target  string
-	query   url.Values
-	header  http.Header
+	target string
+	query  url.Values
+	header http.Header
 	// body returns a fresh body and its content type for each attempt; nil
 	// for no body.
 	body    func() (io.Reader, string, error)
-	secrets []string                  // redacted from anything the call reports
+	secrets []string // redacted from anything the call reports
 	mode    retryMode
 	// noAttemptTimeout leaves the attempt bounded only by ctx (streams).
 	noAttemptTimeout bool
