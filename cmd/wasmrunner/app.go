@@ -59,7 +59,7 @@ func newLogger(w io.Writer, level string) (*slog.Logger, error) {
 		return nil, cli.Exit(fmt.Sprintf("invalid --log-level %q", level), exitUsage)
 	}
 	if f, ok := w.(*os.File); ok && isTerminal(f) {
-		return slog.New(tint.NewHandler(w, &tint.Options{Level: lv, TimeFormat: "15:04:05.000"})), nil
+		return slog.New(tint.NewTextHandler(w, &tint.Options{Level: lv, TimeFormat: "15:04:05.000"})), nil
 	}
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: lv})), nil
 }

@@ -93,9 +93,11 @@ func WithMaxArtifactSize(n int64) Option {
 }
 
 // WithArtifactRedirect makes artifact downloads answer 302 to a fake
-// object storage on the same server, which serves the archive only to
-// requests without a JOB-TOKEN header. A request that carries one there is
-// a token leak: it is answered 400 and recorded in Violations.
+// object storage run by the same Server on another port of 127.0.0.1 (so
+// another host for HTTP clients), at /_storage/<random>. It serves the
+// archive only to requests without a JOB-TOKEN (or PRIVATE-TOKEN) header;
+// a request that carries one there is a token leak: it is answered 400 and
+// recorded in Violations.
 func WithArtifactRedirect() Option {
 	return func(c *config) { c.artifactRedirect = true }
 }
@@ -109,14 +111,16 @@ type Server struct {
 	// RunnerToken is a valid runner authentication token ("glrt-...").
 	RunnerToken string
 
-	cfg       config
-	ln        net.Listener
-	srv       *http.Server
-	serveDone chan struct{}
-	closedCh  chan struct{}
-	closeOnce sync.Once
-	handlers  sync.WaitGroup // running handlers
-	conns     sync.WaitGroup // open, not hijacked connections
+	cfg        config
+	ln         net.Listener // the API
+	storageLn  net.Listener // the fake object storage
+	storageURL string
+	srv        *http.Server
+	serving    sync.WaitGroup // Serve loops
+	closedCh   chan struct{}
+	closeOnce  sync.Once
+	handlers   sync.WaitGroup // running handlers
+	conns      sync.WaitGroup // open, not hijacked connections
 
 	connMu    sync.Mutex
 	connState map[net.Conn]http.ConnState
@@ -139,8 +143,9 @@ type Server struct {
 	sha            string
 }
 
-// NewServer starts a fake GitLab listening on a random port of 127.0.0.1.
-// It panics if it cannot listen, as httptest.NewServer does.
+// NewServer starts a fake GitLab listening on a random port of 127.0.0.1
+// (and on another one for its fake object storage). It panics if it cannot
+// listen, as httptest.NewServer does.
 func NewServer(opts ...Option) *Server {
 	cfg := config{
 		traceInterval:     3 * time.Second,
@@ -155,12 +160,20 @@ func NewServer(opts ...Option) *Server {
 	if err != nil {
 		panic(fmt.Sprintf("gitlabtest: failed to listen on 127.0.0.1: %v", err))
 	}
+	// Object storage lives on another host than GitLab; another port
+	// makes it another host for HTTP clients.
+	storageLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		ln.Close()
+		panic(fmt.Sprintf("gitlabtest: failed to listen on 127.0.0.1: %v", err))
+	}
 	s := &Server{
 		URL:         "http://" + ln.Addr().String(),
 		RunnerToken: "glrt-" + randomString(20),
 		cfg:         cfg,
 		ln:          ln,
-		serveDone:   make(chan struct{}),
+		storageLn:   storageLn,
+		storageURL:  "http://" + storageLn.Addr().String(),
 		closedCh:    make(chan struct{}),
 		connState:   make(map[net.Conn]http.ConnState),
 		changed:     make(chan struct{}),
@@ -177,10 +190,13 @@ func NewServer(opts ...Option) *Server {
 		ErrorLog:  log.New(io.Discard, "", 0),
 		ConnState: s.trackConn,
 	}
-	go func() {
-		defer close(s.serveDone)
-		_ = s.srv.Serve(ln)
-	}()
+	for _, l := range []net.Listener{ln, storageLn} {
+		s.serving.Add(1)
+		go func() {
+			defer s.serving.Done()
+			_ = s.srv.Serve(l)
+		}()
+	}
 	return s
 }
 
@@ -203,6 +219,7 @@ func (s *Server) Close() {
 		s.mu.Unlock()
 
 		_ = s.ln.Close()
+		_ = s.storageLn.Close()
 		s.srv.SetKeepAlivesEnabled(false)
 		s.connMu.Lock()
 		s.connsShut = true
@@ -221,7 +238,7 @@ func (s *Server) Close() {
 			}
 			s.connMu.Unlock()
 		})
-		<-s.serveDone
+		s.serving.Wait()
 		s.conns.Wait()
 		s.handlers.Wait()
 		force.Stop()
@@ -319,27 +336,29 @@ func (s *Server) traceIntervalHeader() string {
 
 // reqInfo is what a handler knows about the request beyond net/http.
 type reqInfo struct {
-	idx   int   // index in the request log
-	id    int64 // job id from the path, if any
-	fault string
+	idx int   // index in the request log
+	id  int64 // job id from the path, if any
 }
 
-// recorder captures the status of a reply for the request log.
+// recorder enters the status of a reply in the request log before the
+// reply can reach the client.
 type recorder struct {
 	http.ResponseWriter
-	status int
+	status   int
+	onStatus func(int)
 }
 
 func (r *recorder) WriteHeader(code int) {
 	if r.status == 0 {
 		r.status = code
+		r.onStatus(code)
 	}
 	r.ResponseWriter.WriteHeader(code)
 }
 
 func (r *recorder) Write(p []byte) (int, error) {
 	if r.status == 0 {
-		r.status = http.StatusOK
+		r.WriteHeader(http.StatusOK)
 	}
 	return r.ResponseWriter.Write(p)
 }
@@ -369,13 +388,11 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	})
 	s.mu.Unlock()
 
-	rec := &recorder{ResponseWriter: w}
-	defer func() {
+	rec := &recorder{ResponseWriter: w, onStatus: func(code int) {
 		s.mu.Lock()
-		s.requests[ri.idx].Status = rec.status
-		s.requests[ri.idx].Fault = ri.fault
+		s.requests[ri.idx].Status = code
 		s.mu.Unlock()
-	}()
+	}}
 
 	ep, h, rep := s.route(r, ri)
 	s.mu.Lock()
@@ -394,9 +411,11 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return false
 	})
+	if f != nil {
+		s.requests[ri.idx].Fault = f.String()
+	}
 	s.mu.Unlock()
 	if f != nil {
-		ri.fault = f.String()
 		switch f.kind {
 		case faultStatus:
 			rep := errReply(f.status, "fault injected")
@@ -450,8 +469,11 @@ func (s *Server) reset(w http.ResponseWriter) {
 // request at once (unknown path, malformed job id).
 func (s *Server) route(r *http.Request, ri *reqInfo) (Endpoint, handlerFunc, *reply) {
 	path := r.URL.Path
-	if key, ok := strings.CutPrefix(path, "/_storage/"); ok && r.Method == http.MethodGet {
-		return "", func(w http.ResponseWriter, r *http.Request, _ *reqInfo) { s.handleStorage(w, r, key) }, nil
+	if addr, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok && addr.String() == s.storageLn.Addr().String() {
+		if key, ok := strings.CutPrefix(path, "/_storage/"); ok && r.Method == http.MethodGet {
+			return "", func(w http.ResponseWriter, r *http.Request, _ *reqInfo) { s.handleStorage(w, r, key) }, nil
+		}
+		return "", nil, notFound()
 	}
 	rest, ok := strings.CutPrefix(path, "/api/v4/")
 	if !ok {
