@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Sentinel errors for GitLab's replies. A [*StatusError] matches the one
@@ -153,10 +154,17 @@ func replyMessage(body []byte, secrets []string) string {
 			}
 		}
 	}
-	msg = strings.Join(strings.Fields(msg), " ")
+	// Redact before and after folding white space: a secret may hold
+	// white space of its own.
 	msg = redact(msg, secrets...)
+	msg = strings.Join(strings.Fields(msg), " ")
+	msg = strings.ToValidUTF8(redact(msg, secrets...), "\uFFFD")
 	if len(msg) > maxMessage {
-		msg = msg[:maxMessage] + "..."
+		cut := maxMessage
+		for cut > 0 && !utf8.RuneStart(msg[cut]) {
+			cut--
+		}
+		msg = msg[:cut] + "..."
 	}
 	return msg
 }

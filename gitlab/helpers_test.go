@@ -184,3 +184,30 @@ func TestNewClientURL(t *testing.T) {
 		}
 	}
 }
+
+func FuzzReplyMessage(f *testing.F) {
+	f.Add([]byte(`{"message":"bad token glrt-abcdef123"}`), "s3cr3t-token")
+	f.Add([]byte(`{"error":{"x":"s3cr3t-token"}}`), "s3cr3t-token")
+	f.Add([]byte("\xff\xfe binary s3cr3t-token"), "s3cr3t-token")
+	f.Fuzz(func(t *testing.T, body []byte, secret string) {
+		msg := replyMessage(body, []string{secret})
+		if len(msg) > maxMessage+3 {
+			t.Fatalf("message of %d bytes", len(msg))
+		}
+		// A secret of a reasonable length never survives whole.
+		if len(secret) >= 8 && !strings.Contains("[MASKED]", secret) && strings.Contains(msg, secret) {
+			t.Fatalf("secret %q survived in %q", secret, msg)
+		}
+	})
+}
+
+func FuzzRetryAfter(f *testing.F) {
+	for _, s := range []string{"5", "-5", "Wed, 21 Oct 2015 07:28:00 GMT", "99999999999999999999", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if d := retryAfter(s, time.Now()); d < 0 || d > time.Hour {
+			t.Fatalf("retryAfter(%q) = %v", s, d)
+		}
+	})
+}
