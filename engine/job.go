@@ -1,0 +1,299 @@
+package engine
+
+import (
+	"archive/zip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wasmrunner/wasmrunner/gitlab"
+)
+
+// Job is a running job as its handler sees it: what GitLab sent, the
+// job's build dir, its dependencies' artifacts, and its log.
+//
+// Its methods are safe for concurrent use.
+type Job struct {
+	payload  *gitlab.Job
+	buildDir string
+	tmpDir   string
+	log      *jobLog
+	client   Client
+
+	mu        sync.Mutex
+	vars      gitlab.Variables
+	deps      []*Dependency
+	artifacts []string // extra files (relative to the build dir) to upload
+}
+
+// ID returns the job's id.
+func (j *Job) ID() int64 { return j.payload.ID }
+
+// Name returns the job's name.
+func (j *Job) Name() string { return j.payload.JobInfo.Name }
+
+// Stage returns the job's stage.
+func (j *Job) Stage() string { return j.payload.JobInfo.Stage }
+
+// ProjectID returns the id of the job's project.
+func (j *Job) ProjectID() int64 { return j.payload.JobInfo.ProjectID }
+
+// ProjectName returns the name of the job's project.
+func (j *Job) ProjectName() string { return j.payload.JobInfo.ProjectName }
+
+// Image returns the name of the job's image, or "".
+func (j *Job) Image() string { return j.payload.Image.Name }
+
+// Timeout returns the job's timeout.
+func (j *Job) Timeout() time.Duration { return j.payload.Timeout() }
+
+// BuildDir returns the job's own directory: the project dir, where
+// dependency artifacts are extracted and artifacts are collected from.
+func (j *Job) BuildDir() string { return j.buildDir }
+
+// Script returns the script lines of a phase.
+func (j *Job) Script(p Phase) []string {
+	name := gitlab.StepScript
+	if p == AfterScript {
+		name = gitlab.StepAfterScript
+	}
+	s, _ := j.payload.Step(name)
+	return slices.Clone(s.Script)
+}
+
+// Variables returns the job's variables in GitLab's order (later entries
+// win), including those the runner adds (CI_PROJECT_DIR, CI_BUILDS_DIR,
+// and CI_JOB_STATUS during after_script).
+func (j *Job) Variables() []gitlab.Variable {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return slices.Clone(j.vars)
+}
+
+// Variable returns the variable named key.
+func (j *Job) Variable(key string) (gitlab.Variable, bool) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.vars.Get(key)
+}
+
+func (j *Job) setVariable(v gitlab.Variable) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.vars = append(j.vars, v)
+}
+
+// Dependencies returns the jobs whose artifacts this job depends on.
+func (j *Job) Dependencies() []*Dependency {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return slices.Clone(j.deps)
+}
+
+// AddArtifact adds a file of the build dir (a path relative to it) to the
+// job's artifacts archive, in addition to what the job's artifacts:paths
+// select. It is uploaded with the first archive entry of the job's
+// artifacts that applies to the job's result, or as "artifacts" when the
+// job has none.
+func (j *Job) AddArtifact(rel string) error {
+	clean, err := relPath(rel)
+	if err != nil {
+		return err
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if !slices.Contains(j.artifacts, clean) {
+		j.artifacts = append(j.artifacts, clean)
+	}
+	return nil
+}
+
+// AddArtifactData writes data to name (relative to the build dir) and adds
+// it to the job's artifacts like [Job.AddArtifact].
+func (j *Job) AddArtifactData(name string, data []byte) error {
+	clean, err := relPath(name)
+	if err != nil {
+		return err
+	}
+	root, err := os.OpenRoot(j.buildDir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	if dir := path.Dir(clean); dir != "." {
+		if err := root.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+	}
+	if err := root.WriteFile(clean, data, 0o644); err != nil {
+		return err
+	}
+	return j.AddArtifact(clean)
+}
+
+func (j *Job) extraArtifacts() []string {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return slices.Clone(j.artifacts)
+}
+
+// relPath checks a path relative to the build dir.
+func relPath(p string) (string, error) {
+	clean := path.Clean(filepath.ToSlash(p))
+	if p == "" || path.IsAbs(clean) || clean == ".." || strings.HasPrefix(clean, "../") || clean == "." {
+		return "", fmt.Errorf("engine: %q is not a path inside the build dir", p)
+	}
+	return clean, nil
+}
+
+// Println writes a line to the job log, formatted as fmt.Sprintln does.
+func (j *Job) Println(a ...any) {
+	j.log.writeString(fmt.Sprintln(a...))
+}
+
+// Printf writes a line to the job log, formatted as fmt.Sprintf does; a
+// newline is added unless the text ends with one.
+func (j *Job) Printf(format string, a ...any) {
+	s := fmt.Sprintf(format, a...)
+	if !strings.HasSuffix(s, "\n") {
+		s += "\n"
+	}
+	j.log.writeString(s)
+}
+
+// Writer returns the job log as a raw byte stream: what is written appears
+// in the log as it is (masked, like all output).
+func (j *Job) Writer() io.Writer { return j.log }
+
+// StartSection opens a collapsible section of the log with a header line.
+// Section names keep only letters, digits, '_', '.' and '-'.
+func (j *Job) StartSection(name, header string) {
+	j.log.writeString(fmt.Sprintf("section_start:%d:%s\r\x1b[0K\x1b[36;1m%s\x1b[0;m\n", time.Now().Unix(), sectionName(name), header))
+}
+
+// EndSection closes the section opened with the same name.
+func (j *Job) EndSection(name string) {
+	j.log.writeString(fmt.Sprintf("section_end:%d:%s\r\x1b[0K\n", time.Now().Unix(), sectionName(name)))
+}
+
+var sectionJunk = regexp.MustCompile(`[^A-Za-z0-9_.\-]+`)
+
+func sectionName(name string) string {
+	s := sectionJunk.ReplaceAllString(name, "_")
+	if s == "" {
+		s = "section"
+	}
+	return s
+}
+
+// Dependency is a job whose artifacts this job needs.
+type Dependency struct {
+	// ID and Name identify the dependency job.
+	ID   int64
+	Name string
+	// HasArtifacts reports whether GitLab announced artifacts for it.
+	HasArtifacts bool
+
+	job   *Job
+	token string
+
+	mu      sync.Mutex
+	archive *Archive
+}
+
+// ErrNoArtifacts is returned for a dependency without artifacts.
+var ErrNoArtifacts = errors.New("engine: dependency has no artifacts")
+
+// Artifacts returns the dependency's artifacts archive, downloading it
+// the first time (with retries); later calls reuse the download. The
+// archive lives until the job ends.
+func (d *Dependency) Artifacts(ctx context.Context) (*Archive, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.archive != nil {
+		return d.archive, nil
+	}
+	if !d.HasArtifacts {
+		return nil, fmt.Errorf("%w: %s (job %d)", ErrNoArtifacts, d.Name, d.ID)
+	}
+	file := filepath.Join(d.job.tmpDir, fmt.Sprintf("dependency-%d.zip", d.ID))
+	if _, err := d.job.client.DownloadArtifactToFile(ctx, d.ID, d.token, file); err != nil {
+		return nil, fmt.Errorf("downloading artifacts of %s (job %d): %w", d.Name, d.ID, err)
+	}
+	a, err := openArchive(file)
+	if err != nil {
+		return nil, fmt.Errorf("artifacts of %s (job %d): %w", d.Name, d.ID, err)
+	}
+	d.archive = a
+	return a, nil
+}
+
+func (d *Dependency) close() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.archive != nil {
+		d.archive.close()
+		d.archive = nil
+	}
+}
+
+// Archive is a dependency's artifacts archive (a zip file).
+type Archive struct {
+	f    *os.File
+	size int64
+	zr   *zip.Reader
+}
+
+func openArchive(file string) (*Archive, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	zr, err := zip.NewReader(f, fi.Size())
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("not a valid zip archive: %w", err)
+	}
+	return &Archive{f: f, size: fi.Size(), zr: zr}, nil
+}
+
+func (a *Archive) close() { a.f.Close() }
+
+// Files returns the names of the regular files in the archive, in archive
+// order.
+func (a *Archive) Files() []string {
+	var names []string
+	for _, f := range a.zr.File {
+		if f.Mode().IsRegular() {
+			names = append(names, f.Name)
+		}
+	}
+	return names
+}
+
+// FS returns the archive as a read-only file system.
+func (a *Archive) FS() fs.FS { return a.zr }
+
+// Open opens a file of the archive.
+func (a *Archive) Open(name string) (fs.File, error) { return a.zr.Open(name) }
+
+// ReadFile reads a file of the archive whole.
+func (a *Archive) ReadFile(name string) ([]byte, error) { return fs.ReadFile(a.zr, name) }
+
+// readerAt exposes the raw archive for extraction.
+func (a *Archive) readerAt() (io.ReaderAt, int64) { return a.f, a.size }

@@ -1,0 +1,486 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wasmrunner/wasmrunner/gitlab"
+	"github.com/wasmrunner/wasmrunner/internal/archive"
+	"github.com/wasmrunner/wasmrunner/internal/mask"
+	"github.com/wasmrunner/wasmrunner/internal/trace"
+)
+
+// result is how a job ended.
+type result struct {
+	state    gitlab.JobState // success or failed
+	reason   gitlab.FailureReason
+	exitCode int
+	err      error // why it failed, for the log
+}
+
+func succeeded() result { return result{state: gitlab.StateSuccess} }
+
+func failed(reason gitlab.FailureReason, exitCode int, err error) result {
+	return result{state: gitlab.StateFailed, reason: reason, exitCode: exitCode, err: err}
+}
+
+// ciStatus is the CI_JOB_STATUS value for a result.
+func (res result) ciStatus() string {
+	switch {
+	case res.state == gitlab.StateSuccess:
+		return "success"
+	case errors.Is(res.err, ErrCanceled):
+		return "canceled"
+	default:
+		return "failed"
+	}
+}
+
+// jobRun is the engine's state of one running job.
+type jobRun struct {
+	r       *Runner
+	payload *gitlab.Job
+	job     *Job
+	trace   *trace.Trace
+	log     *slog.Logger
+
+	// hard ends on a hard cancel or an abort: nothing more is done for
+	// the job but cleanup and the report.
+	hard       context.Context
+	cancelHard context.CancelCauseFunc
+	// script ends also on a graceful cancel (canceling).
+	script       context.Context
+	cancelScript context.CancelCauseFunc
+
+	mu   sync.Mutex
+	seen map[gitlab.JobState]bool
+}
+
+// runJob drives one job through its life and reports it.
+func (r *Runner) runJob(p *gitlab.Job) {
+	start := time.Now()
+	log := r.log.With("job", p.ID, "project", p.JobInfo.ProjectName, "job_name", p.JobInfo.Name)
+	log.Info("job started", "stage", p.JobInfo.Stage, "image", p.Image.Name)
+
+	jr := &jobRun{r: r, payload: p, log: log, seen: map[gitlab.JobState]bool{}}
+	jr.hard, jr.cancelHard = context.WithCancelCause(context.Background())
+	defer jr.cancelHard(nil)
+	stopAbort := context.AfterFunc(abortContext(r.abortCh), func() { jr.cancelHard(ErrAborted) })
+	defer stopAbort()
+
+	jr.trace = trace.New(r.cfg.Client, r.traceConfig(p, jr.onStatus))
+	traceCtx, stopTrace := context.WithCancel(context.Background())
+	defer stopTrace()
+	jr.trace.Start(traceCtx)
+
+	secrets := p.Variables.Masked()
+	prefixes := append(gitlab.TokenPrefixes(), p.Features.TokenMaskPrefixes...)
+	jl := &jobLog{m: mask.New(jr.trace, secrets, prefixes)}
+
+	buildDir := filepath.Join(r.cfg.BuildsDir, strconv.FormatInt(p.ID, 10))
+	jr.job = &Job{
+		payload:  p,
+		buildDir: buildDir,
+		tmpDir:   filepath.Join(r.cfg.BuildsDir, ".tmp", strconv.FormatInt(p.ID, 10)),
+		log:      jl,
+		client:   r.cfg.Client,
+		vars:     append(gitlab.Variables(nil), p.Variables...),
+	}
+	jr.job.vars = append(jr.job.vars,
+		gitlab.Variable{Key: "CI_PROJECT_DIR", Value: buildDir, Public: true},
+		gitlab.Variable{Key: "CI_BUILDS_DIR", Value: r.cfg.BuildsDir, Public: true},
+	)
+	for _, d := range p.Dependencies {
+		jr.job.deps = append(jr.job.deps, &Dependency{
+			ID: d.ID, Name: d.Name, HasArtifacts: d.ArtifactsFile != nil, job: jr.job, token: d.Token,
+		})
+	}
+
+	res := jr.execute()
+	jr.report(res)
+	log.Info("job finished", "result", res.state, "failure_reason", res.reason,
+		"exit_code", res.exitCode, "duration", time.Since(start).Round(time.Millisecond))
+}
+
+// abortContext is a context that ends when ch is closed.
+func abortContext(ch <-chan struct{}) context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		<-ch
+		cancel()
+	}()
+	return ctx
+}
+
+// onStatus reacts to the job status GitLab reports.
+func (jr *jobRun) onStatus(s gitlab.JobState) {
+	jr.mu.Lock()
+	first := !jr.seen[s]
+	jr.seen[s] = true
+	jr.mu.Unlock()
+	if !first {
+		return
+	}
+	switch s {
+	case gitlab.StateCanceling:
+		jr.log.Info("job is being canceled gracefully")
+		if jr.cancelScript != nil {
+			jr.cancelScript(ErrCanceled)
+		}
+	case gitlab.StateCanceled, gitlab.StateFailed:
+		jr.log.Info("job is no longer running in GitLab", "status", s)
+		jr.cancelHard(ErrCanceled)
+	}
+}
+
+// gracefullyCanceled reports whether GitLab asked for a graceful cancel.
+func (jr *jobRun) gracefullyCanceled() bool {
+	jr.mu.Lock()
+	defer jr.mu.Unlock()
+	return jr.seen[gitlab.StateCanceling]
+}
+
+// execute runs everything up to the report and returns the job's result.
+func (jr *jobRun) execute() result {
+	r, p, job := jr.r, jr.payload, jr.job
+	defer jr.cleanupDirs()
+
+	timeout := p.Timeout()
+	ctx, cancelTimeout := context.WithTimeoutCause(jr.hard, timeout, ErrTimeout)
+	defer cancelTimeout()
+	jr.script, jr.cancelScript = context.WithCancelCause(ctx)
+	defer jr.cancelScript(nil)
+	if jr.gracefullyCanceled() { // reported before the script context existed
+		jr.cancelScript(ErrCanceled)
+	}
+
+	job.Printf("\x1b[1;36mRunning with wasmrunner\x1b[0;m on %s (system id %s)", r.cfg.Info.Name, r.cfg.SystemID)
+	if p.Image.Name != "" {
+		job.Printf("Using handler for image %q", p.Image.Name)
+	}
+
+	if err := jr.prepareDirs(); err != nil {
+		return failed(gitlab.RunnerSystemFailure, 0, fmt.Errorf("preparing the build dir: %w", err))
+	}
+
+	h, err := jr.newHandler(ctx)
+	if err != nil {
+		return failed(gitlab.RunnerSystemFailure, 0, fmt.Errorf("creating the handler: %w", err))
+	}
+	defer jr.cleanupHandler(h)
+
+	if err := jr.downloadDependencies(ctx); err != nil {
+		if res, ok := jr.interrupted(ctx); ok {
+			return res
+		}
+		return failed(gitlab.RunnerSystemFailure, 0, err)
+	}
+
+	res := succeeded()
+	if lines := job.Script(Script); len(lines) > 0 {
+		job.StartSection("step_script", `Executing "step_script" stage of the job script`)
+		err := jr.step(jr.script, h, lines, Script)
+		job.EndSection("step_script")
+		res = jr.classify(err)
+	}
+	// An interruption from outside decides the result, whatever the
+	// handler returned.
+	if ir, ok := jr.interrupted(ctx); ok {
+		res = ir
+	}
+	switch {
+	case jr.hard.Err() != nil:
+		// Hard cancel or abort: no after_script, no artifacts.
+		return res
+	case errors.Is(res.err, ErrTimeout):
+		// No after_script after a timeout; artifacts for failed jobs still go up.
+		return jr.withArtifacts(res)
+	}
+
+	// after_script runs after success, failure and a graceful cancel.
+	if lines := job.Script(AfterScript); len(lines) > 0 {
+		jr.afterScript(ctx, h, lines, res)
+		if ir, ok := jr.interrupted(ctx); ok && (jr.hard.Err() != nil || errors.Is(ir.err, ErrTimeout)) {
+			return ir
+		}
+	}
+	if errors.Is(res.err, ErrCanceled) {
+		return res
+	}
+	return jr.withArtifacts(res)
+}
+
+// withArtifacts uploads the job's artifacts for res; a failed upload
+// fails a job that had succeeded.
+func (jr *jobRun) withArtifacts(res result) result {
+	err := jr.uploadArtifacts(res)
+	switch {
+	case err == nil:
+		return res
+	case jr.hard.Err() != nil:
+		ir, _ := jr.interrupted(jr.hard)
+		return ir
+	case res.state == gitlab.StateSuccess:
+		return failed(gitlab.RunnerSystemFailure, 0, err)
+	default:
+		return res
+	}
+}
+
+// interrupted reports a job ended from outside: timeout, cancel or abort.
+func (jr *jobRun) interrupted(ctx context.Context) (result, bool) {
+	if cause := context.Cause(jr.hard); cause != nil {
+		if errors.Is(cause, ErrAborted) {
+			return failed(gitlab.RunnerSystemFailure, 0, ErrAborted), true
+		}
+		return failed(gitlab.JobCanceled, 0, ErrCanceled), true
+	}
+	if cause := context.Cause(ctx); cause != nil {
+		if errors.Is(cause, ErrTimeout) {
+			return failed(gitlab.JobExecutionTimeout, 0,
+				fmt.Errorf("%w: execution took longer than %s", ErrTimeout, jr.payload.Timeout())), true
+		}
+	}
+	if jr.script != nil && errors.Is(context.Cause(jr.script), ErrCanceled) {
+		return failed(gitlab.JobCanceled, 0, ErrCanceled), true
+	}
+	return result{}, false
+}
+
+// classify turns a step's error into the job's result.
+func (jr *jobRun) classify(err error) result {
+	var je *JobError
+	var ee *ExitError
+	switch {
+	case err == nil:
+		return succeeded()
+	case errors.Is(err, ErrHandlerPanic):
+		return failed(gitlab.RunnerSystemFailure, 0, err)
+	case errors.As(err, &je):
+		return failed(je.Reason, 0, err)
+	case errors.As(err, &ee):
+		return failed(gitlab.ScriptFailure, ee.Code, err)
+	default:
+		return failed(gitlab.ScriptFailure, 0, err)
+	}
+}
+
+func (jr *jobRun) prepareDirs() error {
+	for _, d := range []string{jr.job.buildDir, jr.job.tmpDir} {
+		// A stale dir of an earlier run of this job is replaced.
+		if err := os.RemoveAll(d); err != nil {
+			return err
+		}
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (jr *jobRun) cleanupDirs() {
+	for _, d := range jr.job.Dependencies() {
+		d.close()
+	}
+	for _, d := range []string{jr.job.buildDir, jr.job.tmpDir} {
+		if err := os.RemoveAll(d); err != nil {
+			jr.log.Warn("removing a job dir failed", "dir", d, "error", err)
+		}
+	}
+}
+
+// newHandler calls the factory, turning a panic into an error.
+func (jr *jobRun) newHandler(ctx context.Context) (h Handler, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = jr.panicked(p)
+		}
+	}()
+	h, err = jr.r.cfg.Handler(ctx, jr.job)
+	if err == nil && h == nil {
+		err = errors.New("the handler factory returned no handler")
+	}
+	return h, err
+}
+
+func (jr *jobRun) panicked(p any) error {
+	jr.log.Error("handler panicked", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+	return fmt.Errorf("%w: %v", ErrHandlerPanic, p)
+}
+
+// cleanupHandler runs the handler's Cleanup with a context of its own.
+func (jr *jobRun) cleanupHandler(h Handler) {
+	ctx, cancel := context.WithTimeout(context.Background(), jr.r.cfg.CleanupTimeout)
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer func() {
+			if p := recover(); p != nil {
+				err := jr.panicked(p)
+				jr.job.Printf("\x1b[33;1mWARNING: cleanup failed: %v\x1b[0;m", err)
+			}
+		}()
+		h.Cleanup(ctx)
+	}()
+	select {
+	case <-done:
+	case <-time.After(jr.r.cfg.CleanupTimeout + jr.r.cfg.StopGrace):
+		jr.job.Printf("\x1b[33;1mWARNING: the handler's cleanup did not finish within %s\x1b[0;m", jr.r.cfg.CleanupTimeout)
+	}
+}
+
+// step runs one phase of the handler. It returns when the handler does,
+// or StopGrace after ctx ends if the handler does not.
+func (jr *jobRun) step(ctx context.Context, h Handler, lines []string, phase Phase) error {
+	done := make(chan error, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				done <- jr.panicked(p)
+			}
+		}()
+		done <- h.Step(ctx, lines, phase)
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	t := time.NewTimer(jr.r.cfg.StopGrace)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		jr.log.Warn("handler did not return after its step ended; abandoning it", "phase", phase, "grace", jr.r.cfg.StopGrace)
+		jr.job.Printf("\x1b[33;1mWARNING: the handler did not stop within %s; abandoning it\x1b[0;m", jr.r.cfg.StopGrace)
+		return context.Cause(ctx)
+	}
+}
+
+// afterScript runs after_script with CI_JOB_STATUS set; its result is
+// only logged.
+func (jr *jobRun) afterScript(ctx context.Context, h Handler, lines []string, res result) {
+	job := jr.job
+	job.setVariable(gitlab.Variable{Key: "CI_JOB_STATUS", Value: res.ciStatus(), Public: true})
+	timeout := jr.r.cfg.AfterScriptTimeout
+	if s, ok := jr.payload.Step(gitlab.StepAfterScript); ok && s.Timeout > 0 {
+		timeout = time.Duration(s.Timeout) * time.Second
+	}
+	actx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	job.StartSection("after_script", "Running after_script")
+	err := jr.step(actx, h, lines, AfterScript)
+	job.EndSection("after_script")
+	switch {
+	case err == nil:
+	case errors.Is(actx.Err(), context.DeadlineExceeded) && ctx.Err() == nil:
+		job.Printf("\x1b[33;1mWARNING: after_script timed out after %s\x1b[0;m", timeout)
+	default:
+		job.Printf("\x1b[33;1mWARNING: after_script failed: %v\x1b[0;m", err)
+	}
+}
+
+// downloadDependencies extracts each dependency's artifacts into the
+// build dir.
+func (jr *jobRun) downloadDependencies(ctx context.Context) error {
+	deps := jr.job.Dependencies()
+	if len(deps) == 0 {
+		return nil
+	}
+	job := jr.job
+	job.StartSection("download_artifacts", "Downloading artifacts")
+	defer job.EndSection("download_artifacts")
+	for _, d := range deps {
+		if !d.HasArtifacts {
+			continue
+		}
+		job.Printf("Downloading artifacts for %s (%d)...", d.Name, d.ID)
+		a, err := d.Artifacts(ctx)
+		if err != nil {
+			return err
+		}
+		ra, size := a.readerAt()
+		if err := archive.Extract(ctx, ra, size, job.buildDir, archive.DefaultLimits()); err != nil {
+			return fmt.Errorf("extracting artifacts of %s (job %d): %w", d.Name, d.ID, err)
+		}
+		job.Printf("Downloaded and extracted artifacts for %s (%d): %d files", d.Name, d.ID, len(a.Files()))
+	}
+	return nil
+}
+
+// report ends the job log and sends the final update.
+func (jr *jobRun) report(res result) {
+	job := jr.job
+	switch {
+	case res.state == gitlab.StateSuccess:
+		job.Printf("\x1b[32;1mJob succeeded\x1b[0;m")
+	case res.reason == gitlab.ScriptFailure && res.exitCode != 0:
+		job.Printf("\x1b[31;1mERROR: Job failed: exit code %d\x1b[0;m", res.exitCode)
+	case res.reason == gitlab.ScriptFailure, res.reason == gitlab.JobExecutionTimeout, errors.Is(res.err, ErrCanceled):
+		job.Printf("\x1b[31;1mERROR: Job failed: %s\x1b[0;m", oneLine(res.err))
+	default:
+		job.Printf("\x1b[31;1mERROR: Job failed (system failure): %s\x1b[0;m", oneLine(res.err))
+	}
+	job.log.close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), jr.r.cfg.ReportTimeout)
+	defer cancel()
+	err := jr.trace.Finish(ctx, trace.Final{
+		State:         res.state,
+		FailureReason: jr.payload.FailureReason(res.reason),
+		ExitCode:      res.exitCode,
+	})
+	switch {
+	case err == nil:
+	case gitlab.JobGone(err):
+		jr.log.Info("job was gone in GitLab before its final update", "error", err)
+	default:
+		jr.log.Error("reporting the job failed", "error", err)
+	}
+}
+
+func oneLine(err error) string {
+	if err == nil {
+		return "unknown error"
+	}
+	return strings.Join(strings.Fields(err.Error()), " ")
+}
+
+// jobLog is a job's log: writes are serialised, masked and sent to the
+// trace; after close they are dropped.
+type jobLog struct {
+	mu     sync.Mutex
+	m      *mask.Writer
+	closed bool
+}
+
+func (l *jobLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.closed {
+		_, _ = l.m.Write(p)
+	}
+	return len(p), nil
+}
+
+func (l *jobLog) writeString(s string) { _, _ = l.Write([]byte(s)) }
+
+func (l *jobLog) close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.closed {
+		_ = l.m.Flush()
+		l.closed = true
+	}
+}

@@ -1,0 +1,316 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/wasmrunner/wasmrunner/gitlab"
+	"github.com/wasmrunner/wasmrunner/internal/trace"
+)
+
+// Client is the part of the GitLab client the engine uses.
+type Client interface {
+	RequestJob(ctx context.Context, req gitlab.JobRequest) (gitlab.JobRequestResult, error)
+	PatchTrace(ctx context.Context, jobID int64, jobToken string, offset int64, content []byte) (gitlab.PatchResult, error)
+	UpdateJob(ctx context.Context, jobID int64, req gitlab.UpdateJobRequest) (gitlab.UpdateResult, error)
+	UploadArtifact(ctx context.Context, jobID int64, jobToken string, up gitlab.ArtifactUpload, content io.ReaderAt, size int64) error
+	DownloadArtifactToFile(ctx context.Context, jobID int64, token, path string) (int64, error)
+}
+
+var _ Client = (*gitlab.Client)(nil)
+
+// Config configures a [Runner].
+type Config struct {
+	// Client talks to GitLab (required).
+	Client Client
+	// Token is the runner authentication token (required).
+	Token string
+	// SystemID is sent with every job request (see gitlab.SystemID).
+	SystemID string
+	// Info describes the runner to GitLab; empty Features default to
+	// gitlab.DefaultFeatures.
+	Info gitlab.RunnerMeta
+	// Handler creates each job's handler (required).
+	Handler HandlerFactory
+	// BuildsDir holds one build dir per running job (required).
+	BuildsDir string
+	// Concurrency is the most jobs run at once; default 1.
+	Concurrency int
+	// CheckInterval is the wait between job requests while GitLab has no
+	// job; default 3 s.
+	CheckInterval time.Duration
+	// MaxBackoff caps the wait between job requests while GitLab fails;
+	// default 1 minute.
+	MaxBackoff time.Duration
+	// OutputLimit bounds each job's log in bytes; default 4 MiB.
+	OutputLimit int64
+	// UpdateInterval is how often the job log is sent (GitLab's
+	// X-GitLab-Trace-Update-Interval replaces it); default 3 s.
+	UpdateInterval time.Duration
+	// MaxUpdateInterval caps the interval GitLab asks for, which also
+	// bounds how late a cancellation is noticed; 0 means no cap.
+	MaxUpdateInterval time.Duration
+	// AfterScriptTimeout bounds after_script when GitLab sets no timeout
+	// for it; default 5 minutes.
+	AfterScriptTimeout time.Duration
+	// CleanupTimeout bounds the handler's Cleanup; default 1 minute.
+	CleanupTimeout time.Duration
+	// StopGrace is how long a handler may take to return after its step's
+	// context ends before the engine gives up waiting for it; default 10 s.
+	StopGrace time.Duration
+	// ReportTimeout bounds the final update of a job and the upload of its
+	// artifacts once the job's own context has ended; default 2 minutes.
+	ReportTimeout time.Duration
+	// Logger receives the operator log; nil discards it.
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() error {
+	switch {
+	case c.Client == nil:
+		return errors.New("engine: Config.Client is required")
+	case c.Token == "":
+		return errors.New("engine: Config.Token is required")
+	case c.Handler == nil:
+		return errors.New("engine: Config.Handler is required")
+	case c.BuildsDir == "":
+		return errors.New("engine: Config.BuildsDir is required")
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = 1
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.CheckInterval, 3*time.Second)
+	def(&c.MaxBackoff, time.Minute)
+	def(&c.UpdateInterval, 3*time.Second)
+	def(&c.AfterScriptTimeout, 5*time.Minute)
+	def(&c.CleanupTimeout, time.Minute)
+	def(&c.StopGrace, 10*time.Second)
+	def(&c.ReportTimeout, 2*time.Minute)
+	if c.OutputLimit <= 0 {
+		c.OutputLimit = 4 << 20
+	}
+	if c.Info == (gitlab.RunnerMeta{}) || c.Info.Features == (gitlab.Features{}) {
+		c.Info.Features = gitlab.DefaultFeatures()
+	}
+	if c.Info.Name == "" {
+		c.Info.Name = "wasmrunner"
+	}
+	if c.Info.Platform == "" {
+		c.Info.Platform = runtime.GOOS
+	}
+	if c.Info.Architecture == "" {
+		c.Info.Architecture = runtime.GOARCH
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// Runner takes jobs from GitLab and runs them. Create it with [New], run
+// it with [Runner.Run], stop it with [Runner.Shutdown] or [Runner.Abort].
+type Runner struct {
+	cfg Config
+	log *slog.Logger
+
+	running atomic.Int64
+	drainCh chan struct{} // closed by Drain
+	drainMu sync.Once
+	abortCh chan struct{} // closed by Abort
+	abortMu sync.Once
+	doneCh  chan struct{} // closed when Run returns
+	started atomic.Bool
+}
+
+// New checks cfg and returns a Runner.
+func New(cfg Config) (*Runner, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.BuildsDir, 0o755); err != nil {
+		return nil, fmt.Errorf("engine: builds dir: %w", err)
+	}
+	return &Runner{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		drainCh: make(chan struct{}),
+		abortCh: make(chan struct{}),
+		doneCh:  make(chan struct{}),
+	}, nil
+}
+
+// Running returns the number of jobs in progress.
+func (r *Runner) Running() int { return int(r.running.Load()) }
+
+// Drain stops taking new jobs; Run returns once the running ones finish.
+func (r *Runner) Drain() {
+	r.drainMu.Do(func() { close(r.drainCh) })
+}
+
+// Abort stops taking jobs and aborts the running ones: each is reported
+// failed with a line in its log saying the runner is shutting down. Run
+// returns once they are reported.
+func (r *Runner) Abort() {
+	r.Drain()
+	r.abortMu.Do(func() { close(r.abortCh) })
+}
+
+// Shutdown drains the runner and waits for Run to return. If ctx ends
+// first, it aborts the running jobs, waits for them to be reported, and
+// returns ctx's error.
+func (r *Runner) Shutdown(ctx context.Context) error {
+	r.Drain()
+	if !r.started.Load() {
+		return nil
+	}
+	select {
+	case <-r.doneCh:
+		return nil
+	case <-ctx.Done():
+		r.Abort()
+		<-r.doneCh
+		return ctx.Err()
+	}
+}
+
+// Run takes and runs jobs until the runner is drained or aborted, or ctx
+// ends; ending ctx aborts the running jobs as [Runner.Abort] does. It
+// returns once every job it started has been reported to GitLab.
+func (r *Runner) Run(ctx context.Context) error {
+	if !r.started.CompareAndSwap(false, true) {
+		return errors.New("engine: Run called twice")
+	}
+	defer close(r.doneCh)
+	stop := context.AfterFunc(ctx, r.Abort)
+	defer stop()
+
+	// pollCtx ends the job requests when the runner drains.
+	pollCtx, cancelPoll := context.WithCancel(ctx)
+	defer cancelPoll()
+	go func() {
+		select {
+		case <-r.drainCh:
+			cancelPoll()
+		case <-pollCtx.Done():
+		}
+	}()
+
+	var g errgroup.Group
+	g.SetLimit(r.cfg.Concurrency)
+	slots := make(chan struct{}, r.cfg.Concurrency)
+	r.log.Info("runner started", "concurrency", r.cfg.Concurrency, "builds_dir", r.cfg.BuildsDir)
+
+	var lastUpdate string
+	failures := 0
+	for {
+		// Wait for a free slot.
+		select {
+		case slots <- struct{}{}:
+		case <-r.drainCh:
+		}
+		if r.draining() {
+			break
+		}
+		res, err := r.cfg.Client.RequestJob(pollCtx, gitlab.JobRequest{
+			Token:      r.cfg.Token,
+			SystemID:   r.cfg.SystemID,
+			Info:       r.cfg.Info,
+			LastUpdate: lastUpdate,
+		})
+		if res.LastUpdate != "" {
+			lastUpdate = res.LastUpdate
+		}
+		if err == nil && res.Job != nil {
+			failures = 0
+			job := res.Job
+			r.running.Add(1)
+			g.Go(func() error {
+				defer func() { <-slots }()
+				defer r.running.Add(-1)
+				r.runJob(job)
+				return nil
+			})
+			continue // ask again at once while capacity remains
+		}
+		<-slots
+		if r.draining() {
+			break
+		}
+		wait := r.cfg.CheckInterval
+		if err != nil {
+			if errors.Is(err, gitlab.ErrBadPayload) {
+				// The job is assigned to us but unusable: nothing can be
+				// reported for it without its id and token.
+				r.log.Error("GitLab sent a job that cannot be decoded", "error", err)
+			} else {
+				failures++
+				wait = backoffWait(r.cfg.CheckInterval, r.cfg.MaxBackoff, failures)
+				level := slog.LevelWarn
+				if errors.Is(err, gitlab.ErrForbidden) {
+					level = slog.LevelError
+					err = fmt.Errorf("%w (is the runner token valid?)", err)
+				}
+				r.log.Log(ctx, level, "requesting a job failed", "error", err, "retry_in", wait)
+			}
+		} else {
+			failures = 0
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-r.drainCh:
+			t.Stop()
+		}
+	}
+	cancelPoll()
+	_ = g.Wait()
+	r.log.Info("runner stopped")
+	return nil
+}
+
+func (r *Runner) draining() bool {
+	select {
+	case <-r.drainCh:
+		return true
+	default:
+		return false
+	}
+}
+
+// backoffWait doubles base for each failure in a row, up to max.
+func backoffWait(base, max time.Duration, failures int) time.Duration {
+	d := base
+	for i := 1; i < failures && d < max; i++ {
+		d *= 2
+	}
+	return min(d, max)
+}
+
+// traceConfig returns the trace settings of a job.
+func (r *Runner) traceConfig(job *gitlab.Job, onStatus func(gitlab.JobState)) trace.Config {
+	return trace.Config{
+		JobID:          job.ID,
+		Token:          job.Token,
+		UpdateInterval: r.cfg.UpdateInterval,
+		MinInterval:    min(r.cfg.UpdateInterval, time.Second),
+		MaxInterval:    r.cfg.MaxUpdateInterval,
+		Limit:          r.cfg.OutputLimit,
+		Logger:         r.log.With("job", job.ID),
+		OnStatus:       onStatus,
+	}
+}
