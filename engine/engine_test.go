@@ -685,3 +685,41 @@ func TestShutdown(t *testing.T) {
 		}
 	})
 }
+
+func TestStaleBuildDirIsReplaced(t *testing.T) {
+	h := newHarness(t, stepFunc(func(ctx context.Context, job *engine.Job, script []string, phase engine.Phase) error {
+		if _, err := os.Stat(filepath.Join(job.BuildDir(), "stale.txt")); !os.IsNotExist(err) {
+			return fmt.Errorf("stale file still there: %v", err)
+		}
+		return nil
+	}), nil)
+	id := h.srv.Enqueue(gitlabtest.NewJob("stale"))
+	stale := filepath.Join(h.cfg.BuildsDir, fmt.Sprint(id))
+	if err := os.MkdirAll(stale, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(stale, "stale.txt"), []byte("old"), 0o644)
+	h.start()
+	if rec := h.wait(id); rec.State != gitlab.StateSuccess {
+		t.Fatalf("state %s:\n%s", rec.State, rec.Trace)
+	}
+}
+
+// A handler that ignores its context cannot keep a job from being reported.
+func TestStuckHandlerIsAbandoned(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	h := newHarness(t, stepFunc(func(ctx context.Context, job *engine.Job, script []string, phase engine.Phase) error {
+		<-release // ignores ctx
+		return nil
+	}), func(c *engine.Config) { c.StopGrace = 100 * time.Millisecond })
+	id := h.srv.Enqueue(gitlabtest.NewJob("stuck").Timeout(time.Second))
+	h.start()
+	rec := h.wait(id)
+	if rec.State != gitlab.StateFailed || rec.FailureReason != gitlab.JobExecutionTimeout {
+		t.Errorf("state %s reason %s", rec.State, rec.FailureReason)
+	}
+	if !strings.Contains(string(rec.Trace), "the handler did not stop within 100ms") {
+		t.Errorf("trace:\n%s", rec.Trace)
+	}
+}

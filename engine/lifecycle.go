@@ -74,8 +74,15 @@ func (r *Runner) runJob(p *gitlab.Job) {
 	jr := &jobRun{r: r, payload: p, log: log, seen: map[gitlab.JobState]bool{}}
 	jr.hard, jr.cancelHard = context.WithCancelCause(context.Background())
 	defer jr.cancelHard(nil)
-	stopAbort := context.AfterFunc(abortContext(r.abortCh), func() { jr.cancelHard(ErrAborted) })
-	defer stopAbort()
+	jobDone := make(chan struct{})
+	defer close(jobDone)
+	go func() {
+		select {
+		case <-r.abortCh:
+			jr.cancelHard(ErrAborted)
+		case <-jobDone:
+		}
+	}()
 
 	jr.trace = trace.New(r.cfg.Client, r.traceConfig(p, jr.onStatus))
 	traceCtx, stopTrace := context.WithCancel(context.Background())
@@ -109,16 +116,6 @@ func (r *Runner) runJob(p *gitlab.Job) {
 	jr.report(res)
 	log.Info("job finished", "result", res.state, "failure_reason", res.reason,
 		"exit_code", res.exitCode, "duration", time.Since(start).Round(time.Millisecond))
-}
-
-// abortContext is a context that ends when ch is closed.
-func abortContext(ch <-chan struct{}) context.Context {
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		<-ch
-		cancel()
-	}()
-	return ctx
 }
 
 // onStatus reacts to the job status GitLab reports.
