@@ -5,15 +5,16 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"hash/crc32"
 	"io"
+	"log/slog"
+	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/wasmrunner/wasmrunner/engine"
 	"github.com/wasmrunner/wasmrunner/gitlab"
 	"github.com/wasmrunner/wasmrunner/gitlab/gitlabtest"
 )
@@ -21,29 +22,32 @@ import (
 func demoCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "demo",
-		Usage: "talk to a fake GitLab on 127.0.0.1 as a runner does, and show what GitLab saw",
+		Usage: "run one job through the engine against a fake GitLab on 127.0.0.1",
 		Description: `demo starts the project's fake GitLab on a loopback port, queues a job that
-depends on an earlier job's artifacts, and plays the runner's side of the
-protocol with the real client: request the job, download the dependency's
-artifacts, stream the trace (through an injected 502 that the client retries),
-upload an artifact and send the final update with the trace checksum. It
-then prints the job as the fake GitLab stored it. Job execution itself (the
-engine and WebAssembly handlers) comes in later releases.
+depends on an earlier job's artifacts, and runs it with the real client and
+engine and a small Go handler: the engine takes the job, extracts the
+dependency's artifacts into the build dir, runs script and after_script,
+streams the masked log (through an injected 502 that the client retries),
+uploads the artifacts and sends the final update with the trace checksum.
+It then prints the job as the fake GitLab stored it. WebAssembly handlers
+come in a later release.
 
 Example:
-   wasmrunner demo`,
+   wasmrunner demo
+   wasmrunner --log-level debug demo`,
 		Action: func(c *cli.Context) error {
 			logger, err := newLogger(c.App.ErrWriter, c.String("log-level"))
 			if err != nil {
 				return err
 			}
-			return runDemo(c.Context, c.App.Writer, gitlab.WithLogger(logger))
+			return runDemo(c.Context, c.App.Writer, logger)
 		},
 	}
 }
 
-// runDemo plays one job through the fake GitLab and prints the result.
-func runDemo(ctx context.Context, out io.Writer, opts ...gitlab.Option) error {
+// runDemo runs one job through the engine and the fake GitLab and prints
+// what GitLab stored.
+func runDemo(ctx context.Context, out io.Writer, logger *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 
@@ -59,88 +63,50 @@ func runDemo(ctx context.Context, out io.Writer, opts ...gitlab.Option) error {
 	id := srv.Enqueue(gitlabtest.NewJob("build").
 		Stage("build").
 		MaskedVar("DEPLOY_PASSWORD", "s3cr3t-value").
-		Script(`echo "building $CI_PROJECT_NAME"`, "make all").
+		Script(`echo "building $CI_PROJECT_NAME with password $DEPLOY_PASSWORD"`, "make all").
 		AfterScript("echo cleaning up").
 		Artifacts(gitlab.ArtifactSpec{Name: "build-output", Paths: []string{"out/"}, ExpireIn: "1 day"}).
 		DependsOn(prep))
 
-	client, err := gitlab.New(srv.URL, append([]gitlab.Option{gitlab.WithRetryPolicy(gitlab.RetryPolicy{
+	client, err := gitlab.New(srv.URL, gitlab.WithLogger(logger), gitlab.WithRetryPolicy(gitlab.RetryPolicy{
 		MaxAttempts: 5, MaxElapsed: 30 * time.Second,
 		InitialInterval: 100 * time.Millisecond, MaxInterval: time.Second, AttemptTimeout: 30 * time.Second,
-	})}, opts...)...)
+	}))
 	if err != nil {
 		return err
 	}
-
-	res, err := client.RequestJob(ctx, gitlab.JobRequest{
-		Token:    srv.RunnerToken,
-		SystemID: "r_demo00000000",
-		Info: gitlab.RunnerMeta{
-			Name: "wasmrunner", Version: version, Platform: runtime.GOOS, Architecture: runtime.GOARCH,
-			Executor: "wasm", Features: gitlab.DefaultFeatures(),
-		},
-	})
+	builds, err := os.MkdirTemp("", "wasmrunner-demo-builds-")
 	if err != nil {
-		return fmt.Errorf("requesting a job: %w", err)
+		return err
 	}
-	if res.Job == nil {
-		return fmt.Errorf("the fake GitLab offered no job")
-	}
-	job := res.Job
-	fmt.Fprintf(out, "got job %d %q (stage %s, %d variables, timeout %s)\n",
-		job.ID, job.JobInfo.Name, job.JobInfo.Stage, len(job.Variables), job.Timeout())
+	defer os.RemoveAll(builds)
 
-	var trace bytes.Buffer
-	fmt.Fprintf(&trace, "Running with wasmrunner %s\n", version)
-	for _, dep := range job.Dependencies {
-		var buf bytes.Buffer
-		n, err := client.DownloadArtifact(ctx, dep.ID, dep.Token, &buf)
-		if err != nil {
-			return fmt.Errorf("downloading artifacts of %s: %w", dep.Name, err)
-		}
-		names, err := zipNames(buf.Bytes())
-		if err != nil {
-			return fmt.Errorf("artifacts of %s: %w", dep.Name, err)
-		}
-		fmt.Fprintf(&trace, "Downloaded artifacts of %s (%d bytes): %s\n", dep.Name, n, strings.Join(names, ", "))
-	}
-	for _, step := range job.Steps {
-		for _, line := range step.Script {
-			fmt.Fprintf(&trace, "\x1b[32;1m$ %s\x1b[0m\n", line)
-		}
-	}
-
-	// A 502 on the first patch shows the client's retry.
+	// A 502 on the first trace patch shows the client's retry.
 	srv.FailNext(gitlabtest.EndpointTrace, 502, 1)
-	p, err := client.PatchTrace(ctx, job.ID, job.Token, 0, trace.Bytes())
-	if err != nil {
-		return fmt.Errorf("sending the trace: %w", err)
-	}
-	fmt.Fprintf(out, "trace accepted up to byte %d, job status %q, update interval %s\n", p.Offset, p.JobStatus, p.UpdateInterval)
-
-	artifact, err := zipOf(map[string]string{"out/result.txt": "built by the demo\n"})
+	runner, err := engine.New(engine.Config{
+		Client:         client,
+		Token:          srv.RunnerToken,
+		SystemID:       "r_demo00000000",
+		Info:           gitlab.RunnerMeta{Version: version, Executor: "wasm", Features: gitlab.DefaultFeatures()},
+		BuildsDir:      builds,
+		UpdateInterval: 200 * time.Millisecond,
+		Handler: func(_ context.Context, job *engine.Job) (engine.Handler, error) {
+			return demoHandler{job: job}, nil
+		},
+		Logger: logger,
+	})
 	if err != nil {
 		return err
 	}
-	if err := client.UploadArtifact(ctx, job.ID, job.Token,
-		gitlab.ArtifactUpload{Name: job.Artifacts[0].Name, ExpireIn: job.Artifacts[0].ExpireIn},
-		bytes.NewReader(artifact), int64(len(artifact))); err != nil {
-		return fmt.Errorf("uploading artifacts: %w", err)
-	}
-
-	u, err := client.UpdateJob(ctx, job.ID, gitlab.UpdateJobRequest{
-		Token:  job.Token,
-		State:  gitlab.StateSuccess,
-		Output: gitlab.NewJobOutput(crc32.ChecksumIEEE(trace.Bytes()), int64(trace.Len())),
-	})
+	go func() { _ = runner.Run(ctx) }()
+	rec, err := srv.WaitForState(ctx, id, gitlab.StateSuccess, gitlab.StateFailed, gitlab.StateCanceled)
 	if err != nil {
-		return fmt.Errorf("finishing the job: %w", err)
+		return err
 	}
-	if !u.Done() {
-		return fmt.Errorf("finishing the job: GitLab answered %d", u.StatusCode)
+	if err := runner.Shutdown(ctx); err != nil {
+		return err
 	}
 
-	rec := srv.Job(job.ID)
 	fmt.Fprintf(out, "\nGitLab's view of job %d: state %s\n--- trace ---\n%s--- artifacts ---\n", rec.ID, rec.State, rec.Trace)
 	for _, a := range rec.Artifacts {
 		files, err := a.ZipFiles()
@@ -159,11 +125,46 @@ func runDemo(ctx context.Context, out io.Writer, opts ...gitlab.Option) error {
 		}
 		fmt.Fprintf(out, "%-5s %-32s %d%s\n", r.Method, r.Path, r.Status, fault)
 	}
-	if id != job.ID {
-		return fmt.Errorf("expected job %d, got %d", id, job.ID)
+	if rec.State != gitlab.StateSuccess {
+		return fmt.Errorf("job %d ended %s (%s)", rec.ID, rec.State, rec.FailureReason)
 	}
 	return nil
 }
+
+// demoHandler runs "echo" lines and writes out/result.txt, reading the
+// dependency's greeting from the build dir.
+type demoHandler struct{ job *engine.Job }
+
+func (h demoHandler) Step(ctx context.Context, script []string, phase engine.Phase) error {
+	for _, line := range script {
+		h.job.Printf("\x1b[32;1m$ %s\x1b[0;m", line)
+		switch {
+		case strings.HasPrefix(line, "echo "):
+			h.job.Println(os.Expand(strings.Trim(strings.TrimPrefix(line, "echo "), `"`), func(k string) string {
+				v, _ := h.job.Variable(k)
+				return v.Value
+			}))
+		case line == "make all":
+			greeting, err := os.ReadFile(filepath.Join(h.job.BuildDir(), "greeting.txt"))
+			if err != nil {
+				return err
+			}
+			h.job.Printf("dependency says: %s", strings.TrimSpace(string(greeting)))
+			if err := os.MkdirAll(filepath.Join(h.job.BuildDir(), "out"), 0o755); err != nil {
+				return err
+			}
+			if err := os.WriteFile(filepath.Join(h.job.BuildDir(), "out", "result.txt"), []byte("built by the demo\n"), 0o644); err != nil {
+				return err
+			}
+		default:
+			h.job.Printf("demo: %s: command not found", line)
+			return engine.Exit(127)
+		}
+	}
+	return nil
+}
+
+func (demoHandler) Cleanup(context.Context) {}
 
 func zipOf(files map[string]string) ([]byte, error) {
 	var buf bytes.Buffer

@@ -15,13 +15,19 @@ func TestDemo(t *testing.T) {
 	}
 	for _, want := range []string{
 		"state success",
-		"Downloaded artifacts of prepare",
+		"Downloaded and extracted artifacts for prepare",
+		"dependency says: hello from the prepare job",
+		"building demo with password [MASKED]",
+		"Job succeeded",
 		"build-output.zip: out/result.txt",
 		"(injected: ",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, &out)
 		}
+	}
+	if strings.Contains(out.String(), "s3cr3t-value") {
+		t.Errorf("the masked variable leaked:\n%s", &out)
 	}
 	// The injected 502 shows in the operator log as a retry.
 	if !strings.Contains(errOut.String(), "retrying") {
