@@ -183,15 +183,3 @@ func zipOf(files map[string]string) ([]byte, error) {
 	}
 	return buf.Bytes(), nil
 }
-
-func zipNames(data []byte) ([]string, error) {
-	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
-	if err != nil {
-		return nil, err
-	}
-	var names []string
-	for _, f := range zr.File {
-		names = append(names, f.Name)
-	}
-	return names, nil
-}
