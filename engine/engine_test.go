@@ -1,8 +1,6 @@
 package engine_test
 
 import (
-	"archive/zip"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -390,23 +388,6 @@ func TestOutputLimit(t *testing.T) {
 	}
 }
 
-func zipOf(t *testing.T, files map[string]string) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	for name, content := range files {
-		w, err := zw.Create(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.Write([]byte(content))
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
 func TestArtifacts(t *testing.T) {
 	h := newHarness(t, stepFunc(func(ctx context.Context, job *engine.Job, script []string, phase engine.Phase) error {
 		files := map[string]string{
@@ -490,7 +471,7 @@ func TestDependencies(t *testing.T) {
 		job.Printf("notes: %s; files: %v", b, a.Files())
 		return nil
 	}), nil)
-	build := h.srv.AddFinishedJob("build", zipOf(t, map[string]string{"dist/app.bin": "binary", "notes.txt": "hi"}))
+	build := h.srv.AddFinishedJob("build", gitlabtest.Zip(map[string]string{"dist/app.bin": "binary", "notes.txt": "hi"}))
 	h.srv.FailNext(gitlabtest.EndpointDownload, 500, 2)
 	id := h.srv.Enqueue(gitlabtest.NewJob("test").DependsOn(build))
 	h.start()
@@ -514,7 +495,7 @@ func TestHostileDependency(t *testing.T) {
 	h := newHarness(t, stepFunc(func(context.Context, *engine.Job, []string, engine.Phase) error {
 		return errors.New("the script must not run")
 	}), nil)
-	evil := zipOf(t, map[string]string{"../../../../../../" + outside + "/pwned": "x"})
+	evil := gitlabtest.Zip(map[string]string{"../../../../../../" + outside + "/pwned": "x"})
 	dep := h.srv.AddFinishedJob("evil", evil)
 	id := h.srv.Enqueue(gitlabtest.NewJob("victim").DependsOn(dep))
 	h.start()

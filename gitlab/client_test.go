@@ -1,7 +1,6 @@
 package gitlab_test
 
 import (
-	"archive/zip"
 	"bytes"
 	"context"
 	"errors"
@@ -624,26 +623,9 @@ func TestUpdateJobSendsChecksum(t *testing.T) {
 	}
 }
 
-func zipOf(t *testing.T, files map[string]string) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	for name, content := range files {
-		w, err := zw.Create(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.Write([]byte(content))
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
 func TestUploadArtifact(t *testing.T) {
 	ctx := context.Background()
-	archive := zipOf(t, map[string]string{"out/a.txt": "alpha", "out/b.txt": "beta"})
+	archive := gitlabtest.Zip(map[string]string{"out/a.txt": "alpha", "out/b.txt": "beta"})
 	tests := []struct {
 		name     string
 		opts     []gitlabtest.Option
@@ -748,7 +730,7 @@ func TestUploadArtifactFormats(t *testing.T) {
 
 func TestDownloadArtifact(t *testing.T) {
 	ctx := context.Background()
-	archive := zipOf(t, map[string]string{"dep.txt": "from the dependency"})
+	archive := gitlabtest.Zip(map[string]string{"dep.txt": "from the dependency"})
 	tests := []struct {
 		name    string
 		opts    []gitlabtest.Option

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"archive/zip"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -55,11 +53,7 @@ func runDemo(ctx context.Context, out io.Writer, logger *slog.Logger) error {
 	defer srv.Close()
 	fmt.Fprintf(out, "fake GitLab listening at %s\n", srv.URL)
 
-	depZip, err := zipOf(map[string]string{"greeting.txt": "hello from the prepare job\n"})
-	if err != nil {
-		return err
-	}
-	prep := srv.AddFinishedJob("prepare", depZip)
+	prep := srv.AddFinishedJob("prepare", gitlabtest.Zip(map[string]string{"greeting.txt": "hello from the prepare job\n"}))
 	id := srv.Enqueue(gitlabtest.NewJob("build").
 		Stage("build").
 		MaskedVar("DEPLOY_PASSWORD", "s3cr3t-value").
@@ -165,21 +159,3 @@ func (h demoHandler) Step(ctx context.Context, script []string, phase engine.Pha
 }
 
 func (demoHandler) Cleanup(context.Context) {}
-
-func zipOf(files map[string]string) ([]byte, error) {
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	for name, content := range files {
-		w, err := zw.Create(filepath.ToSlash(name))
-		if err != nil {
-			return nil, err
-		}
-		if _, err := io.WriteString(w, content); err != nil {
-			return nil, err
-		}
-	}
-	if err := zw.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
-}

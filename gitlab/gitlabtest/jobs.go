@@ -734,3 +734,29 @@ func cloneJob(p gitlab.Job) gitlab.Job {
 	p.Features.FailureReasons = slices.Clone(p.Features.FailureReasons)
 	return p
 }
+
+// Zip returns a zip archive holding files (name -> contents), in name
+// order, for AddFinishedJob and other artifact fixtures. It panics if the
+// archive cannot be written, which does not happen with in-memory data.
+func Zip(files map[string]string) []byte {
+	names := make([]string, 0, len(files))
+	for name := range files {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for _, name := range names {
+		w, err := zw.Create(name)
+		if err == nil {
+			_, err = io.WriteString(w, files[name])
+		}
+		if err != nil {
+			panic(fmt.Sprintf("gitlabtest: Zip: %v", err))
+		}
+	}
+	if err := zw.Close(); err != nil {
+		panic(fmt.Sprintf("gitlabtest: Zip: %v", err))
+	}
+	return buf.Bytes()
+}
