@@ -1,0 +1,65 @@
+// Package units parses the sizes operators write in flags and config
+// files ("4MiB", "512k", "1.5GB", "1048576").
+package units
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+)
+
+// ErrSize reports a size that cannot be parsed.
+var ErrSize = errors.New("invalid size")
+
+var multipliers = map[string]float64{
+	"": 1, "b": 1,
+	"k": 1 << 10, "kb": 1e3, "kib": 1 << 10,
+	"m": 1 << 20, "mb": 1e6, "mib": 1 << 20,
+	"g": 1 << 30, "gb": 1e9, "gib": 1 << 30,
+	"t": 1 << 40, "tb": 1e12, "tib": 1 << 40,
+}
+
+// ParseSize parses a non-negative byte size: a number (decimals allowed)
+// followed by an optional unit, case-insensitive: B; K, KiB (1024); KB
+// (1000); likewise M, G, T. Bare K/M/G/T are binary.
+func ParseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	i := 0
+	for i < len(t) && (t[i] >= '0' && t[i] <= '9' || t[i] == '.') {
+		i++
+	}
+	num, unit := t[:i], strings.ToLower(strings.TrimSpace(t[i:]))
+	if num == "" {
+		return 0, fmt.Errorf("%w %q: no number", ErrSize, s)
+	}
+	m, ok := multipliers[unit]
+	if !ok {
+		return 0, fmt.Errorf("%w %q: unknown unit %q (use B, KiB, MiB, GiB, TiB, KB, MB, GB, TB)", ErrSize, s, t[i:])
+	}
+	f, err := strconv.ParseFloat(num, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%w %q", ErrSize, s)
+	}
+	v := f * m
+	if v > math.MaxInt64/2 || math.IsNaN(v) {
+		return 0, fmt.Errorf("%w %q: too large", ErrSize, s)
+	}
+	return int64(math.Round(v)), nil
+}
+
+// FormatSize formats n bytes with a binary unit, as ParseSize reads it.
+func FormatSize(n int64) string {
+	switch {
+	case n >= 1<<40 && n%(1<<40) == 0:
+		return strconv.FormatInt(n>>40, 10) + "TiB"
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return strconv.FormatInt(n>>30, 10) + "GiB"
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return strconv.FormatInt(n>>20, 10) + "MiB"
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return strconv.FormatInt(n>>10, 10) + "KiB"
+	}
+	return strconv.FormatInt(n, 10) + "B"
+}

@@ -1,0 +1,50 @@
+package units
+
+import (
+	"errors"
+	"testing"
+)
+
+func TestParseSize(t *testing.T) {
+	good := map[string]int64{
+		"0": 0, "1024": 1024, "4MiB": 4 << 20, "4mib": 4 << 20, "4M": 4 << 20, "4 MB": 4e6,
+		"512k": 512 << 10, "1.5GiB": 3 << 29, "2TiB": 2 << 40, "10B": 10, " 7kb ": 7000,
+	}
+	for in, want := range good {
+		got, err := ParseSize(in)
+		if err != nil || got != want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "MiB", "-1", "1.2.3", "4 parsecs", "1e3", "99999999999999TiB", "NaN"} {
+		if _, err := ParseSize(bad); !errors.Is(err, ErrSize) {
+			t.Errorf("ParseSize(%q) err = %v", bad, err)
+		}
+	}
+}
+
+func TestFormatSize(t *testing.T) {
+	for n, want := range map[int64]string{0: "0B", 1000: "1000B", 4096: "4KiB", 4 << 20: "4MiB", 3 << 30: "3GiB"} {
+		if got := FormatSize(n); got != want {
+			t.Errorf("FormatSize(%d) = %q, want %q", n, got, want)
+		}
+		if back, err := ParseSize(FormatSize(n)); err != nil || back != n {
+			t.Errorf("round trip of %d: %d, %v", n, back, err)
+		}
+	}
+}
+
+func FuzzParseSize(f *testing.F) {
+	for _, s := range []string{"4MiB", "1.5g", "0", "12 kb", "..", "9e9"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := ParseSize(s)
+		if err == nil && n < 0 {
+			t.Fatalf("ParseSize(%q) = %d", s, n)
+		}
+		if err != nil && !errors.Is(err, ErrSize) {
+			t.Fatalf("error %v does not wrap ErrSize", err)
+		}
+	})
+}
