@@ -110,6 +110,14 @@ func (j *Job) AddArtifact(rel string) error {
 	if err != nil {
 		return err
 	}
+	root, err := os.OpenRoot(j.buildDir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	if _, err := root.Lstat(clean); err != nil {
+		return fmt.Errorf("engine: adding artifact %q: %w", rel, err)
+	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if !slices.Contains(j.artifacts, clean) {
@@ -138,7 +146,12 @@ func (j *Job) AddArtifactData(name string, data []byte) error {
 	if err := root.WriteFile(clean, data, 0o644); err != nil {
 		return err
 	}
-	return j.AddArtifact(clean)
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if !slices.Contains(j.artifacts, clean) {
+		j.artifacts = append(j.artifacts, clean)
+	}
+	return nil
 }
 
 func (j *Job) extraArtifacts() []string {
@@ -151,7 +164,7 @@ func (j *Job) extraArtifacts() []string {
 func relPath(p string) (string, error) {
 	clean := path.Clean(filepath.ToSlash(p))
 	if p == "" || path.IsAbs(clean) || clean == ".." || strings.HasPrefix(clean, "../") || clean == "." {
-		return "", fmt.Errorf("engine: %q is not a path inside the build dir", p)
+		return "", fmt.Errorf("engine: %q is not a path inside the build dir: %w", p, fs.ErrInvalid)
 	}
 	return clean, nil
 }
