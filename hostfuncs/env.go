@@ -1,0 +1,173 @@
+package hostfuncs
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/wasmrunner/wasmrunner/hostfuncs/abi"
+)
+
+// ModuleName is the name of the host module guests import.
+const ModuleName = abi.ModuleName
+
+// Env is one job step as the guest sees it. The engine fills it before
+// the step and attaches it to the context of the guest calls with
+// [WithEnv]; host functions only read its fields. An Env must not be
+// copied after first use.
+type Env struct {
+	// Log is the job log (masked downstream); log_write and log_line write
+	// here, and so does the line explaining an ErrIO. It must be safe for
+	// concurrent use if anything else writes to it during the step. Nil
+	// discards the output.
+	Log io.Writer
+	// Sections opens and closes collapsible sections of the job log. Nil
+	// ignores section_start and section_end.
+	Sections SectionWriter
+	// Job describes the job.
+	Job JobInfo
+	// Phase is the phase of the running step.
+	Phase abi.Phase
+	// Script holds the script lines of the running step.
+	Script []string
+	// Vars are the variables the handler may see, in the job's order: the
+	// last entry of a name wins.
+	Vars []Var
+	// Deps are the jobs whose artifacts this job depends on.
+	Deps []Dependency
+	// Artifacts receives the job's extra artifacts. Nil denies
+	// artifact_add_file and artifact_add_data (ErrDenied).
+	Artifacts ArtifactSink
+	// Stop ends when the step should stop (cancel or timeout). sleep_ms
+	// and is_canceled watch it, and blocking calls (HTTP, dependency
+	// downloads) are cancelled by it; all of them watch the context of
+	// the guest call as well. Nil never ends.
+	Stop context.Context
+	// HTTP is the handler's network policy. Nil denies http_request
+	// (ErrDenied).
+	HTTP *HTTPPolicy
+	// Logger is the operator log (never the job log). It receives the
+	// panics host functions recover from. Nil discards them.
+	Logger *slog.Logger
+
+	mu           sync.Mutex
+	line         []byte // scratch for log_line, guarded by mu
+	lastResponse []byte // the last encoded HTTP response, guarded by mu
+}
+
+// JobInfo holds the fields of a job a guest can read.
+type JobInfo struct {
+	// ID and ProjectID are the ids of the job and its project.
+	ID, ProjectID int64
+	// Name, Stage, ProjectName and Image (the image's name, or "") are the
+	// job's text fields ([abi.Field]).
+	Name, Stage, ProjectName, Image string
+	// Timeout is the job's timeout; guests see it in whole seconds.
+	Timeout time.Duration
+}
+
+// Var is a job variable.
+type Var struct {
+	Name, Value string
+	// Masked reports whether the value is masked in the job log.
+	Masked bool
+}
+
+// SectionWriter opens and closes collapsible sections of the job log.
+type SectionWriter interface {
+	// StartSection opens the section name with a header line.
+	StartSection(name, header string)
+	// EndSection closes the section name.
+	EndSection(name string)
+}
+
+// Dependency is a job whose artifacts this job depends on. Files and Open
+// may download the artifacts the first time; they must return soon after
+// ctx ends. Errors that wrap [io/fs.ErrNotExist] mean that the dependency
+// has no artifacts or no such file.
+type Dependency interface {
+	// ID returns the dependency's job id.
+	ID() int64
+	// Name returns the dependency's job name.
+	Name() string
+	// Files returns the paths of the files in the dependency's artifacts.
+	Files(ctx context.Context) ([]string, error)
+	// Open returns the content and size of a file of the dependency's
+	// artifacts. The reader stays owned by the Dependency: host functions
+	// use it during the call only and never close it.
+	Open(ctx context.Context, name string) (io.ReaderAt, int64, error)
+}
+
+// ArtifactSink receives the files a guest adds to the job's artifacts.
+// Errors that wrap [io/fs.ErrInvalid] (a path outside the build dir, a bad
+// name) reach the guest as ErrInvalid, those that wrap [io/fs.ErrNotExist]
+// as ErrNotFound, others as ErrIO.
+type ArtifactSink interface {
+	// AddFile adds a file of the build dir (a relative path) to the
+	// artifacts.
+	AddFile(rel string) error
+	// AddData writes data to name (relative to the build dir) and adds it
+	// to the artifacts. data is not used after AddData returns.
+	AddData(name string, data []byte) error
+}
+
+// HTTPPolicy is what a handler may do over HTTP, and the format of
+// http_request and http_response.
+//
+// A request is "METHOD URL\r\n", then zero or more header lines
+// "Name: value\r\n", then an empty line "\r\n", then the body: all the
+// remaining bytes (possibly none). METHOD is an HTTP token (GET, POST...);
+// URL is absolute, http or https, with a host. A header name is an HTTP
+// token; spaces and tabs around a value are dropped; a value may not
+// contain control characters other than tab. Repeated names add values.
+// The Host header is not accepted (ErrInvalid): the host comes from the
+// URL. A request that does not follow this format is ErrInvalid; one
+// larger than [abi.MaxHTTPRequest] is ErrTooLarge.
+//
+// A URL whose scheme is not http or https, or whose host is not allowed
+// by AllowedHosts, is ErrDenied before any connection is made; so is a
+// redirect to such a URL (redirects are followed, at most 10).
+//
+// The response is "STATUS\r\n" (the status code in decimal, e.g. "200"),
+// then one line "Name: value\r\n" per header value, names in canonical
+// form and sorted, values of a name in the order received, then "\r\n",
+// then the body. A body larger than MaxBody is ErrTooLarge. A request that
+// takes longer than Timeout is ErrIO; one cut short because the step
+// stops is ErrCanceled.
+//
+// http_request returns the length of the encoded response and writes it
+// to the guest's buffer if it fits; http_response returns the same
+// response again until the next http_request, which forgets it first (so
+// after a failed request http_response is ErrNotFound).
+type HTTPPolicy struct {
+	// Client sends the requests; nil uses a zero http.Client. Its
+	// CheckRedirect, if any, runs after the allow-list check.
+	Client *http.Client
+	// AllowedHosts lists the hosts requests may go to: "host" (any port),
+	// "host:port", "[ipv6]:port", or "*.example.com" (any subdomain of
+	// example.com, at any depth, but not example.com itself), optionally
+	// with ":port". Names compare case-insensitively. An empty list allows
+	// nothing.
+	AllowedHosts []string
+	// Timeout bounds each request, redirects and body included; zero means
+	// 30 s.
+	Timeout time.Duration
+	// MaxBody is the largest response body accepted; zero means 10 MiB.
+	MaxBody int64
+}
+
+type envKey struct{}
+
+// WithEnv returns a copy of ctx that carries env: host functions reached
+// by guest calls made with it act on env.
+func WithEnv(ctx context.Context, env *Env) context.Context {
+	return context.WithValue(ctx, envKey{}, env)
+}
+
+func envFrom(ctx context.Context) *Env {
+	e, _ := ctx.Value(envKey{}).(*Env)
+	return e
+}
