@@ -384,4 +384,3 @@ func TestDependencyFiles(t *testing.T) {
 		t.Errorf("state %s:\n%q", rec.State, rec.Trace)
 	}
 }
-
