@@ -384,3 +384,32 @@ func TestDependencyFiles(t *testing.T) {
 		t.Errorf("state %s:\n%q", rec.State, rec.Trace)
 	}
 }
+
+// Two tenants' handlers at once see only their own build dir and variables.
+func TestTenantsAreIsolated(t *testing.T) {
+	dir := modulesDir(t, map[string]string{"tenant-a": "cmd", "tenant-b": "cmd"}, nil)
+	e := start(t, dir, nil)
+	a := e.srv.Enqueue(gitlabtest.NewJob("a").Image("tenant-a").Var("GREETING", "alpha-secret-a").
+		Script("run").Artifacts(gitlab.ArtifactSpec{Paths: []string{"out/"}}))
+	b := e.srv.Enqueue(gitlabtest.NewJob("b").Image("tenant-b").Var("GREETING", "bravo-secret-b").
+		Script("run").Artifacts(gitlab.ArtifactSpec{Paths: []string{"out/"}}))
+	ra, rb := e.wait(a), e.wait(b)
+	for _, c := range []struct {
+		rec         gitlabtest.JobRecord
+		own, others string
+	}{{ra, "alpha-secret-a", "bravo-secret-b"}, {rb, "bravo-secret-b", "alpha-secret-a"}} {
+		tr := string(c.rec.Trace)
+		if c.rec.State != gitlab.StateSuccess || !strings.Contains(tr, c.own) || strings.Contains(tr, c.others) {
+			t.Errorf("job %d (%s):\n%s", c.rec.ID, c.rec.State, tr)
+		}
+		// Its file system holds only what it wrote.
+		for _, line := range strings.Split(tr, "\n") {
+			if strings.HasPrefix(line, "entry: ") && line != "entry: out" {
+				t.Errorf("job %d sees %q", c.rec.ID, line)
+			}
+		}
+		if len(c.rec.Artifacts) != 1 {
+			t.Errorf("job %d artifacts: %d", c.rec.ID, len(c.rec.Artifacts))
+		}
+	}
+}
