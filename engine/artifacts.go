@@ -117,7 +117,11 @@ func (jr *jobRun) uploadOne(ctx context.Context, spec gitlab.ArtifactSpec, files
 	}
 	up := gitlab.ArtifactUpload{Name: artifactName(spec), Format: format, Type: typ, ExpireIn: spec.ExpireIn}
 
-	tmp, err := os.CreateTemp(job.tmpDir, "artifact-*")
+	tmpDir, err := job.tmp()
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(tmpDir, "artifact-*")
 	if err != nil {
 		return err
 	}

@@ -26,11 +26,12 @@ import (
 type Job struct {
 	payload  *gitlab.Job
 	buildDir string
-	tmpDir   string
+	tmpDir   string // made on first use: see tmp
 	log      *jobLog
 	client   Client
 
 	mu        sync.Mutex
+	tmpMade   bool
 	vars      gitlab.Variables
 	deps      []*Dependency
 	artifacts []string // extra files (relative to the build dir) to upload
@@ -160,6 +161,20 @@ func (j *Job) extraArtifacts() []string {
 	return slices.Clone(j.artifacts)
 }
 
+// tmp returns the job's scratch dir outside the build dir (downloads,
+// archives being built), creating it on first use: most jobs never need it.
+func (j *Job) tmp() (string, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if !j.tmpMade {
+		if err := os.MkdirAll(j.tmpDir, 0o700); err != nil {
+			return "", err
+		}
+		j.tmpMade = true
+	}
+	return j.tmpDir, nil
+}
+
 // relPath checks a path relative to the build dir.
 func relPath(p string) (string, error) {
 	clean := path.Clean(filepath.ToSlash(p))
@@ -239,7 +254,11 @@ func (d *Dependency) Artifacts(ctx context.Context) (*Archive, error) {
 	if !d.HasArtifacts {
 		return nil, fmt.Errorf("%w: %s (job %d)", ErrNoArtifacts, d.Name, d.ID)
 	}
-	file := filepath.Join(d.job.tmpDir, fmt.Sprintf("dependency-%d.zip", d.ID))
+	tmp, err := d.job.tmp()
+	if err != nil {
+		return nil, err
+	}
+	file := filepath.Join(tmp, fmt.Sprintf("dependency-%d.zip", d.ID))
 	if _, err := d.job.client.DownloadArtifactToFile(ctx, d.ID, d.token, file); err != nil {
 		return nil, fmt.Errorf("downloading artifacts of %s (job %d): %w", d.Name, d.ID, err)
 	}

@@ -272,16 +272,13 @@ func (jr *jobRun) classify(err error) result {
 }
 
 func (jr *jobRun) prepareDirs() error {
+	// Stale dirs of an earlier run of this job are replaced.
 	for _, d := range []string{jr.job.buildDir, jr.job.tmpDir} {
-		// A stale dir of an earlier run of this job is replaced.
 		if err := os.RemoveAll(d); err != nil {
 			return err
 		}
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return err
-		}
 	}
-	return nil
+	return os.MkdirAll(jr.job.buildDir, 0o755)
 }
 
 func (jr *jobRun) cleanupDirs() {
