@@ -65,6 +65,7 @@ type Registry struct {
 	mu       sync.RWMutex
 	modules  map[string]*module
 	problems map[string]error
+	failed   map[string]fileStamp // versions that failed to load: not retried
 	closed   bool
 }
 
@@ -97,6 +98,7 @@ func Open(ctx context.Context, cfg Config) (*Registry, error) {
 		slots:    make(chan struct{}, cfg.MaxInstances),
 		modules:  map[string]*module{},
 		problems: map[string]error{},
+		failed:   map[string]fileStamp{},
 	}
 	if cfg.CacheDir != "" {
 		c, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
@@ -134,6 +136,9 @@ func (r *Registry) Reload(ctx context.Context) error {
 	for name := range present {
 		m, loaded := r.modules[name]
 		st, err := stampOf(filepath.Join(r.cfg.Dir, name+".wasm"), filepath.Join(r.cfg.Dir, name+".toml"))
+		if fst, bad := r.failed[name]; bad && err == nil && fst == st {
+			continue // the same broken version: already reported
+		}
 		if err != nil || !loaded || m.stamp != st {
 			todo = append(todo, name)
 		}
@@ -143,10 +148,13 @@ func (r *Registry) Reload(ctx context.Context) error {
 
 	loaded := map[string]*module{}
 	failed := map[string]error{}
+	failedStamps := map[string]fileStamp{}
 	for _, name := range todo {
+		st, _ := stampOf(filepath.Join(r.cfg.Dir, name+".wasm"), filepath.Join(r.cfg.Dir, name+".toml"))
 		m, err := loadModule(ctx, r.cfg.Dir, name, r.cache)
 		if err != nil {
 			failed[name] = err
+			failedStamps[name] = st
 			continue
 		}
 		loaded[name] = m
@@ -172,6 +180,7 @@ func (r *Registry) Reload(ctx context.Context) error {
 	for name := range r.problems {
 		if !present[name] {
 			delete(r.problems, name)
+			delete(r.failed, name)
 		}
 	}
 	for name, m := range loaded {
@@ -181,12 +190,14 @@ func (r *Registry) Reload(ctx context.Context) error {
 		}
 		r.modules[name] = m
 		delete(r.problems, name)
+		delete(r.failed, name)
 		r.log.Info("handler loaded", "module", name, "abi", "v1", "bytes", m.size, "compile", m.compileDur.Round(time.Microsecond),
 			"reactor", m.reactor, "memory", int64(m.manifest.Limits.Memory), "http_hosts", m.manifest.HTTP.Allow)
 	}
 	for name, err := range failed {
 		// A broken new version does not replace a working one.
 		r.problems[name] = err
+		r.failed[name] = failedStamps[name]
 		r.log.Error("handler not loaded", "module", name, "error", err)
 	}
 	r.mu.Unlock()
