@@ -112,10 +112,18 @@ func (r *Runner) runJob(p *gitlab.Job) {
 		})
 	}
 
+	ev := JobEvent{ID: p.ID, Name: p.JobInfo.Name, ProjectID: p.JobInfo.ProjectID, ProjectName: p.JobInfo.ProjectName, Image: p.Image.Name}
+	if r.cfg.Observer != nil {
+		r.cfg.Observer.JobStarted(ev)
+	}
 	res := jr.execute()
 	jr.report(res)
-	log.Info("job finished", "result", res.state, "failure_reason", res.reason,
-		"exit_code", res.exitCode, "duration", time.Since(start).Round(time.Millisecond))
+	ev.State, ev.FailureReason, ev.ExitCode, ev.Duration = res.state, p.FailureReason(res.reason), res.exitCode, time.Since(start)
+	log.Info("job finished", "result", res.state, "failure_reason", ev.FailureReason,
+		"exit_code", res.exitCode, "duration", ev.Duration.Round(time.Millisecond))
+	if r.cfg.Observer != nil {
+		r.cfg.Observer.JobFinished(ev)
+	}
 }
 
 // onStatus reacts to the job status GitLab reports.

@@ -73,6 +73,31 @@ type Config struct {
 	ReportTimeout time.Duration
 	// Logger receives the operator log; nil discards it.
 	Logger *slog.Logger
+	// Observer, if set, learns when jobs start and end (for metrics).
+	Observer Observer
+}
+
+// Observer learns of jobs starting and ending. Its methods are called from
+// the jobs' goroutines and must return quickly.
+type Observer interface {
+	JobStarted(JobEvent)
+	JobFinished(JobEvent)
+}
+
+// JobEvent describes a job starting or ending.
+type JobEvent struct {
+	ID          int64
+	Name        string
+	ProjectID   int64
+	ProjectName string
+	Image       string
+	// State, FailureReason, ExitCode and Duration are set when the job
+	// ends: State is success or failed; FailureReason is the reason sent
+	// to GitLab.
+	State         gitlab.JobState
+	FailureReason gitlab.FailureReason
+	ExitCode      int
+	Duration      time.Duration
 }
 
 func (c *Config) setDefaults() error {

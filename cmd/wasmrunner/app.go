@@ -33,8 +33,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		ErrWriter: stderr,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "operator log level: debug, info, warn, error", EnvVars: []string{"WASMRUNNER_LOG_LEVEL"}},
+			&cli.StringFlag{Name: "log-format", Value: "auto", Usage: "operator log format: text, json, or auto (text on a terminal, else JSON)", EnvVars: []string{"WASMRUNNER_LOG_FORMAT"}},
 		},
 		Commands: []*cli.Command{
+			serveCommand(),
+			modulesCommand(),
+			verifyCommand(),
+			registerCommand(),
+			versionCommand(),
 			demoCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {},
@@ -43,7 +49,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintf(stderr, "wasmrunner: %v\n", err)
+	if msg := err.Error(); msg != "" {
+		fmt.Fprintf(stderr, "wasmrunner: %s\n", msg)
+	}
 	var ec cli.ExitCoder
 	if errors.As(err, &ec) {
 		return ec.ExitCode()
@@ -51,15 +59,35 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return exitFailure
 }
 
-// newLogger returns the operator log: colourful text on a terminal, JSON
-// otherwise.
-func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+// loggerFor returns the operator log the global flags ask for.
+func loggerFor(c *cli.Context) (*slog.Logger, error) {
+	return newLogger(c.App.ErrWriter, c.String("log-level"), c.String("log-format"))
+}
+
+// newLogger returns the operator log: tint-coloured text on a terminal,
+// JSON otherwise, unless format says which.
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
 		return nil, cli.Exit(fmt.Sprintf("invalid --log-level %q", level), exitUsage)
 	}
-	if f, ok := w.(*os.File); ok && isTerminal(f) {
-		return slog.New(tint.NewTextHandler(w, &tint.Options{Level: lv, TimeFormat: "15:04:05.000"})), nil
+	switch format {
+	case "auto", "":
+		if f, ok := w.(*os.File); ok && isTerminal(f) {
+			format = "text"
+		} else {
+			format = "json"
+		}
+	case "text", "json":
+	default:
+		return nil, cli.Exit(fmt.Sprintf("invalid --log-format %q (text, json or auto)", format), exitUsage)
+	}
+	if format == "text" {
+		noColor := true
+		if f, ok := w.(*os.File); ok && isTerminal(f) {
+			noColor = false
+		}
+		return slog.New(tint.NewTextHandler(w, &tint.Options{Level: lv, TimeFormat: "15:04:05.000", NoColor: noColor})), nil
 	}
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: lv})), nil
 }

@@ -34,7 +34,7 @@ Example:
    wasmrunner demo
    wasmrunner --log-level debug demo`,
 		Action: func(c *cli.Context) error {
-			logger, err := newLogger(c.App.ErrWriter, c.String("log-level"))
+			logger, err := loggerFor(c)
 			if err != nil {
 				return err
 			}

@@ -5,13 +5,10 @@ package main
 import (
 	"context"
 	"os"
-	"os/signal"
-	"syscall"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args, os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+	// Commands handle signals themselves: serve tells SIGQUIT from
+	// SIGTERM, which a cancelled context cannot.
+	os.Exit(run(context.Background(), os.Args, os.Stdout, os.Stderr))
 }

@@ -1,0 +1,307 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/wasmrunner/wasmrunner/gitlab"
+	"github.com/wasmrunner/wasmrunner/gitlab/gitlabtest"
+)
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func runCLI(t *testing.T, ctx context.Context, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut syncBuffer
+	code := run(ctx, append([]string{"wasmrunner"}, args...), &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+// guestsDir returns a modules dir holding the probe test guest.
+func guestsDir(t *testing.T, names ...string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, n := range names {
+		src := filepath.Join("..", "..", "testdata", "guests", n+".wasm")
+		data, err := os.ReadFile(src)
+		if err != nil {
+			if os.Getenv("CI") != "" {
+				t.Fatalf("%s missing: scripts/build-guests must run first", src)
+			}
+			t.Skipf("%s missing: run scripts/build-guests", src)
+		}
+		if err := os.WriteFile(filepath.Join(dir, n+".wasm"), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func TestServeUsageErrors(t *testing.T) {
+	t.Setenv("WASMRUNNER_TOKEN", "")
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"serve"}, "--url (or WASMRUNNER_URL) is required"},
+		{[]string{"serve", "--url", "http://127.0.0.1:1"}, "--token, --token-file or WASMRUNNER_TOKEN is required"},
+		{[]string{"serve", "--url", "http://127.0.0.1:1", "--token", "x"}, "--modules (or WASMRUNNER_MODULES) is required"},
+		{[]string{"serve", "--url", "http://127.0.0.1:1", "--token", "x", "--token-file", "f"}, "not both"},
+		{[]string{"serve", "--url", "http://127.0.0.1:1", "--token", "x", "--modules", ".", "--output-limit", "lots"}, "invalid --output-limit"},
+		{[]string{"--log-format", "xml", "version"}, ""},
+	}
+	for _, tt := range tests {
+		code, _, errOut := runCLI(t, context.Background(), tt.args...)
+		if tt.want == "" {
+			continue
+		}
+		if code != exitUsage || !strings.Contains(errOut, tt.want) {
+			t.Errorf("%q: exit %d, stderr %q; want %d and %q", tt.args, code, errOut, exitUsage, tt.want)
+		}
+	}
+}
+
+// TestServe runs the command against the fake GitLab: flags from the
+// environment, the token from a file, jobs run, metrics and health served,
+// and a cancelled context aborts.
+func TestServe(t *testing.T) {
+	srv := gitlabtest.NewServer()
+	defer srv.Close()
+	dir := guestsDir(t, "probe")
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	os.WriteFile(tokenFile, []byte(srv.RunnerToken+"\n"), 0o600)
+	addr := freeAddr(t)
+	t.Setenv("WASMRUNNER_URL", srv.URL)
+	t.Setenv("WASMRUNNER_MODULES", dir)
+	t.Setenv("WASMRUNNER_CHECK_INTERVAL", "20ms")
+
+	id := srv.Enqueue(gitlabtest.NewJob("hello").Image("probe").Script("e hello from serve"))
+	failing := srv.Enqueue(gitlabtest.NewJob("bad").Image("probe").Script("x"))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errOut syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"wasmrunner", "--log-format", "json", "serve", "--token-file", tokenFile,
+			"--builds-dir", t.TempDir(), "--listen", addr, "--concurrency", "2"}, &out, &errOut)
+	}()
+	wctx, wcancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer wcancel()
+	rec, err := srv.WaitForState(wctx, id, gitlab.StateSuccess, gitlab.StateFailed)
+	if err != nil || rec.State != gitlab.StateSuccess || !strings.Contains(string(rec.Trace), "hello from serve") {
+		t.Fatalf("job: %s %v\n%s\nlog:\n%s", rec.State, err, rec.Trace, errOut.String())
+	}
+	if rec, _ := srv.WaitForState(wctx, failing, gitlab.StateFailed); rec.ExitCode != 7 {
+		t.Errorf("failing job exit %d", rec.ExitCode)
+	}
+
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, _ := get("/healthz"); code != 200 {
+		t.Errorf("/healthz %d", code)
+	}
+	if code, _ := get("/readyz"); code != 200 {
+		t.Errorf("/readyz %d", code)
+	}
+	wantMetrics := []string{
+		"gitlab_runner_jobs_total 2",
+		`gitlab_runner_failed_jobs_total{failure_reason="script_failure"} 1`,
+		`wasmrunner_jobs_finished_total{failure_reason="",handler="probe",result="success"} 1`,
+		`gitlab_runner_api_request_statuses_total{endpoint="request_job",status="201"} 2`,
+		`gitlab_runner_api_request_statuses_total{endpoint="update_job",status="200"}`,
+		"gitlab_runner_concurrent 2",
+		"gitlab_runner_job_duration_seconds_count 2",
+	}
+	// A job is counted just after GitLab hears of its end.
+	var metrics string
+	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		_, metrics = get("/metrics")
+		if strings.Contains(metrics, "gitlab_runner_job_duration_seconds_count 2") {
+			break
+		}
+	}
+	for _, want := range wantMetrics {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != exitOK {
+			t.Errorf("exit %d\n%s", code, errOut.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+	log := errOut.String()
+	for _, want := range []string{`"msg":"handlers loaded"`, `"handlers":"probe(memory=128MiB)"`, `"msg":"job finished"`, `"job":` + fmt.Sprint(id)} {
+		if !strings.Contains(log, want) {
+			t.Errorf("operator log lacks %s", want)
+		}
+	}
+	if strings.Contains(log, srv.RunnerToken) || strings.Contains(out.String(), srv.RunnerToken) {
+		t.Error("the runner token was logged")
+	}
+}
+
+// TestServeSignals: SIGQUIT finishes running jobs, SIGTERM aborts them, a
+// second signal exits at once.
+func TestServeSignals(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		signals []os.Signal
+		code    int
+	}{
+		{"SIGQUIT finishes", []os.Signal{syscall.SIGQUIT}, exitOK},
+		{"SIGTERM aborts", []os.Signal{syscall.SIGTERM}, exitOK},
+		{"second signal exits", []os.Signal{syscall.SIGQUIT, syscall.SIGQUIT}, exitForced},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := gitlabtest.NewServer()
+			defer srv.Close()
+			o := serveOptions{
+				url: srv.URL, token: srv.RunnerToken, modulesDir: guestsDir(t, "probe"), buildsDir: t.TempDir(),
+				concurrency: 2, checkInterval: 20 * time.Millisecond, shutdownTimeout: 10 * time.Second,
+				reloadInterval: time.Second, outputLimit: 1 << 20, updateInterval: 50 * time.Millisecond,
+			}
+			// A job that runs until its 2 s timeout ends it.
+			long := srv.Enqueue(gitlabtest.NewJob("long").Image("probe").Script("e started", "s").Timeout(2 * time.Second))
+			sigs := make(chan os.Signal, 4)
+			done := make(chan error, 1)
+			// Discarded: after "second signal exits" jobs outlive the test.
+			logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+			go func() { done <- serve(context.Background(), o, logger, sigs) }()
+			deadline := time.Now().Add(15 * time.Second)
+			for !strings.Contains(string(srv.Job(long).Trace), "started") {
+				if time.Now().After(deadline) {
+					t.Fatal("job did not start")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			for _, s := range tc.signals {
+				sigs <- s
+			}
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(20 * time.Second):
+				t.Fatal("serve did not return")
+			}
+			code := exitOK
+			if err != nil {
+				code = exitFailure
+				if e, ok := err.(interface{ ExitCode() int }); ok {
+					code = e.ExitCode()
+				}
+			}
+			if code != tc.code {
+				t.Errorf("exit %d (%v), want %d", code, err, tc.code)
+			}
+			rec := srv.Job(long)
+			switch tc.name {
+			case "SIGQUIT finishes":
+				// The job ran to its own end, not aborted by the runner.
+				if rec.FailureReason != gitlab.JobExecutionTimeout || strings.Contains(string(rec.Trace), "shutting down") {
+					t.Errorf("drained job: %s %s\n%s", rec.State, rec.FailureReason, rec.Trace)
+				}
+			case "SIGTERM aborts":
+				if rec.State != gitlab.StateFailed || !strings.Contains(string(rec.Trace), "the runner is shutting down") {
+					t.Errorf("aborted job: %s\n%s", rec.State, rec.Trace)
+				}
+			}
+		})
+	}
+}
+
+func TestModulesCheck(t *testing.T) {
+	code, out, _ := runCLI(t, context.Background(), "modules", "check", guestsDir(t, "probe"))
+	if code != exitOK || !strings.Contains(out, "probe") || !strings.Contains(out, "wasmrunner_step") {
+		t.Errorf("good dir: exit %d\n%s", code, out)
+	}
+	code, out, errOut := runCLI(t, context.Background(), "modules", "check", guestsDir(t, "probe", "bad_import"))
+	if code != exitFailure || !strings.Contains(out, "imports unknown function wasmrunner:host/v1.format_disk") || !strings.Contains(errOut, "1 broken module") {
+		t.Errorf("broken dir: exit %d\n%s\n%s", code, out, errOut)
+	}
+}
+
+func TestVerifyAndRegister(t *testing.T) {
+	srv := gitlabtest.NewServer()
+	defer srv.Close()
+	ctx := context.Background()
+	if code, out, errOut := runCLI(t, ctx, "verify", "--url", srv.URL, "--token", srv.RunnerToken); code != exitOK || !strings.Contains(out, "token is valid") {
+		t.Errorf("verify: %d %s %s", code, out, errOut)
+	}
+	if code, _, errOut := runCLI(t, ctx, "verify", "--url", srv.URL, "--token", "glrt-wrongwrongwrong"); code != exitFailure || !strings.Contains(errOut, "403") || strings.Contains(errOut, "wrongwrongwrong") {
+		t.Errorf("verify bad token: %d %s", code, errOut)
+	}
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	code, out, errOut := runCLI(t, ctx, "register", "--url", srv.URL, "--access-token", srv.AccessToken(), "--runner-type", "project_type", "--project-id", "7", "--tags", "wasm", "--token-file", tokenFile)
+	if code != exitOK || !strings.Contains(out, "token written to") {
+		t.Fatalf("register: %d %s %s", code, out, errOut)
+	}
+	tok, _ := os.ReadFile(tokenFile)
+	if code, _, _ := runCLI(t, ctx, "verify", "--url", srv.URL, "--token-file", tokenFile); code != exitOK || !strings.HasPrefix(string(tok), "glrt-") {
+		t.Errorf("registered token %q does not verify", tok)
+	}
+	code, out, _ = runCLI(t, ctx, "register", "--url", srv.URL, "--registration-token", srv.RegistrationToken())
+	if code != exitOK || !strings.Contains(out, "glrt-") {
+		t.Errorf("legacy register: %d %s", code, out)
+	}
+	if code, _, errOut := runCLI(t, ctx, "register", "--url", srv.URL); code != exitUsage || !strings.Contains(errOut, "is required") {
+		t.Errorf("register without token: %d %s", code, errOut)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	code, out, _ := runCLI(t, context.Background(), "version")
+	if code != exitOK || !strings.Contains(out, "wasmrunner:host/v1") {
+		t.Errorf("version: %d %s", code, out)
+	}
+}

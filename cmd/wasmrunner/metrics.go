@@ -1,0 +1,134 @@
+package main
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/wasmrunner/wasmrunner/engine"
+)
+
+// metrics are the runner's Prometheus metrics. Names follow the official
+// GitLab Runner's where the meaning is the same.
+type metrics struct {
+	reg         *prometheus.Registry
+	running     prometheus.Gauge
+	jobsTotal   prometheus.Counter
+	failedTotal *prometheus.CounterVec
+	finished    *prometheus.CounterVec
+	duration    prometheus.Histogram
+	apiRequests *prometheus.CounterVec
+	concurrent  prometheus.Gauge
+}
+
+var _ engine.Observer = (*metrics)(nil)
+
+func newMetrics(concurrency int) *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		running: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "gitlab_runner_jobs", Help: "The number of jobs running now.",
+		}),
+		jobsTotal: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gitlab_runner_jobs_total", Help: "Jobs started.",
+		}),
+		failedTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gitlab_runner_failed_jobs_total", Help: "Jobs that failed, by failure reason.",
+		}, []string{"failure_reason"}),
+		finished: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wasmrunner_jobs_finished_total", Help: "Jobs finished, by handler, result and failure reason.",
+		}, []string{"handler", "result", "failure_reason"}),
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "gitlab_runner_job_duration_seconds", Help: "Job durations.",
+			Buckets: []float64{0.1, 0.5, 1, 5, 30, 60, 300, 600, 1800, 3600, 7200},
+		}),
+		apiRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gitlab_runner_api_request_statuses_total", Help: "GitLab API requests, by endpoint and status.",
+		}, []string{"endpoint", "status"}),
+		concurrent: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "gitlab_runner_concurrent", Help: "The most jobs run at once.",
+		}),
+	}
+	versionInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "gitlab_runner_version_info", Help: "The runner's version.",
+	}, []string{"name", "version"})
+	versionInfo.WithLabelValues("wasmrunner", version).Set(1)
+	m.concurrent.Set(float64(concurrency))
+	m.reg.MustRegister(m.running, m.jobsTotal, m.failedTotal, m.finished, m.duration, m.apiRequests,
+		m.concurrent, versionInfo, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// JobStarted counts a started job.
+func (m *metrics) JobStarted(engine.JobEvent) {
+	m.running.Inc()
+	m.jobsTotal.Inc()
+}
+
+// JobFinished counts a finished job.
+func (m *metrics) JobFinished(ev engine.JobEvent) {
+	m.running.Dec()
+	m.duration.Observe(ev.Duration.Seconds())
+	if ev.FailureReason != "" {
+		m.failedTotal.WithLabelValues(string(ev.FailureReason)).Inc()
+	}
+	handler := ev.Image
+	if handler == "" {
+		handler = "default"
+	}
+	m.finished.WithLabelValues(handler, string(ev.State), string(ev.FailureReason)).Inc()
+}
+
+// handler serves /metrics.
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// transport counts GitLab API requests by endpoint and status.
+type countingTransport struct {
+	next http.RoundTripper
+	m    *metrics
+}
+
+func (t countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(req)
+	status := "error"
+	if err == nil {
+		status = strconv.Itoa(resp.StatusCode)
+	}
+	t.m.apiRequests.WithLabelValues(endpointOf(req), status).Inc()
+	return resp, err
+}
+
+// endpointOf names the runner API call of a request.
+func endpointOf(req *http.Request) string {
+	p := req.URL.Path
+	i := strings.Index(p, "/api/v4/")
+	if i < 0 {
+		return "other"
+	}
+	parts := strings.Split(strings.Trim(p[i+len("/api/v4/"):], "/"), "/")
+	switch {
+	case len(parts) == 2 && parts[0] == "jobs" && parts[1] == "request":
+		return "request_job"
+	case len(parts) == 2 && parts[0] == "runners" && parts[1] == "verify":
+		return "verify_runner"
+	case len(parts) == 1 && parts[0] == "runners":
+		return "register_runner"
+	case len(parts) == 2 && parts[0] == "user" && parts[1] == "runners":
+		return "create_runner"
+	case len(parts) == 2 && parts[0] == "jobs" && req.Method == http.MethodPut:
+		return "update_job"
+	case len(parts) == 3 && parts[0] == "jobs" && parts[2] == "trace":
+		return "patch_trace"
+	case len(parts) == 3 && parts[0] == "jobs" && parts[2] == "artifacts" && req.Method == http.MethodPost:
+		return "upload_artifacts"
+	case len(parts) == 3 && parts[0] == "jobs" && parts[2] == "artifacts":
+		return "download_artifacts"
+	}
+	return "other"
+}
