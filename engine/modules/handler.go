@@ -29,7 +29,6 @@ type handler struct {
 	job  *engine.Job
 	log  io.Writer // the job log, bounded by the manifest
 	fsys *sandboxfs.FS
-	vars []hostfuncs.Var
 	deps []hostfuncs.Dependency
 	http *hostfuncs.HTTPPolicy
 
@@ -65,11 +64,6 @@ func (r *Registry) newHandler(ctx context.Context, job *engine.Job) (engine.Hand
 	h.log = job.Writer()
 	if lim := int64(man.Limits.Log); lim > 0 {
 		h.log = &limitWriter{w: h.log, left: lim, notice: fmt.Sprintf("\n\x1b[33;1mWARNING: handler %s reached its log limit of %d bytes; further output is dropped\x1b[0;m\n", m.name, lim)}
-	}
-	for _, v := range job.Variables() {
-		if man.varVisible(v.Key) {
-			h.vars = append(h.vars, hostfuncs.Var{Name: v.Key, Value: v.Value, Masked: v.Masked})
-		}
 	}
 	for _, d := range job.Dependencies() {
 		h.deps = append(h.deps, &depFiles{d: d})
@@ -125,8 +119,20 @@ func (h *handler) release() {
 	h.mod.release()
 }
 
+// visibleVars returns the job's variables the handler may see, read anew
+// for each step (after_script adds CI_JOB_STATUS).
+func (h *handler) visibleVars() []hostfuncs.Var {
+	var vars []hostfuncs.Var
+	for _, v := range h.job.Variables() {
+		if h.mod.manifest.varVisible(v.Key) {
+			vars = append(vars, hostfuncs.Var{Name: v.Key, Value: v.Value, Masked: v.Masked})
+		}
+	}
+	return vars
+}
+
 // moduleConfig is the sandbox of one instance.
-func (h *handler) moduleConfig(stop context.Context, start string) wazero.ModuleConfig {
+func (h *handler) moduleConfig(stop context.Context, start string, vars []hostfuncs.Var) wazero.ModuleConfig {
 	man := &h.mod.manifest
 	cfg := wazero.NewModuleConfig().
 		WithName("").
@@ -150,7 +156,7 @@ func (h *handler) moduleConfig(stop context.Context, start string) wazero.Module
 	if start != "" {
 		cfg = cfg.WithStartFunctions(start)
 	}
-	for _, v := range h.vars {
+	for _, v := range vars {
 		if matchAny(man.Env.Variables, v.Name) {
 			cfg = cfg.WithEnv(v.Name, v.Value)
 		}
@@ -169,18 +175,9 @@ func (h *handler) Step(ctx context.Context, script []string, phase engine.Phase)
 			fmt.Errorf("%w: handler %s may run at most %s", engine.ErrTimeout, h.mod.name, lim)))
 		defer cancel()
 	}
-	env := &hostfuncs.Env{
-		Log:       h.log,
-		Sections:  h.job,
-		Job:       hostfuncs.JobInfo{ID: h.job.ID(), ProjectID: h.job.ProjectID(), Name: h.job.Name(), Stage: h.job.Stage(), ProjectName: h.job.ProjectName(), Image: h.job.Image(), Timeout: h.job.Timeout()},
-		Phase:     abi.Phase(phase),
-		Script:    script,
-		Vars:      h.vars,
-		Deps:      h.deps,
-		Artifacts: artifactSink{h.job},
-		Stop:      ctx,
-		HTTP:      h.http,
-	}
+	vars := h.visibleVars()
+	env := h.env(ctx, script, abi.Phase(phase), vars)
+	env.Artifacts = artifactSink{h.job}
 	// The guest may notice the end (is_canceled, sleeps return early) and
 	// finish; StopGrace later it is interrupted wherever it is.
 	callCtx, cancel := graceContext(ctx, h.reg.cfg.StopGrace)
@@ -188,12 +185,29 @@ func (h *handler) Step(ctx context.Context, script []string, phase engine.Phase)
 	callCtx = hostfuncs.WithEnv(callCtx, env)
 
 	if h.mod.reactor {
-		return h.stepReactor(ctx, callCtx, phase)
+		return h.stepReactor(ctx, callCtx, phase, vars)
 	}
-	return h.stepCommand(ctx, callCtx)
+	return h.stepCommand(ctx, callCtx, vars)
 }
 
-func (h *handler) stepReactor(ctx, callCtx context.Context, phase engine.Phase) error {
+// env is what the guest's host calls act on during one call.
+func (h *handler) env(stop context.Context, script []string, phase abi.Phase, vars []hostfuncs.Var) *hostfuncs.Env {
+	return &hostfuncs.Env{
+		Log:      h.log,
+		Sections: h.job,
+		Job: hostfuncs.JobInfo{ID: h.job.ID(), ProjectID: h.job.ProjectID(), Name: h.job.Name(), Stage: h.job.Stage(),
+			ProjectName: h.job.ProjectName(), Image: h.job.Image(), Timeout: h.job.Timeout()},
+		Phase:  phase,
+		Script: script,
+		Vars:   vars,
+		Deps:   h.deps,
+		Stop:   stop,
+		HTTP:   h.http,
+		Logger: h.reg.log,
+	}
+}
+
+func (h *handler) stepReactor(ctx, callCtx context.Context, phase engine.Phase, vars []hostfuncs.Var) error {
 	h.mu.Lock()
 	inst := h.inst
 	h.mu.Unlock()
@@ -203,7 +217,7 @@ func (h *handler) stepReactor(ctx, callCtx context.Context, phase engine.Phase) 
 			start = abi.ExportInitialize
 		}
 		var err error
-		inst, err = h.mod.runtime.InstantiateModule(callCtx, h.mod.compiled, h.moduleConfig(ctx, start))
+		inst, err = h.mod.runtime.InstantiateModule(callCtx, h.mod.compiled, h.moduleConfig(ctx, start, vars))
 		if err != nil {
 			return h.guestError(ctx, "starting", err)
 		}
@@ -222,8 +236,8 @@ func (h *handler) stepReactor(ctx, callCtx context.Context, phase engine.Phase) 
 }
 
 // stepCommand runs a command module's _start in a fresh instance.
-func (h *handler) stepCommand(ctx, callCtx context.Context) error {
-	inst, err := h.mod.runtime.InstantiateModule(callCtx, h.mod.compiled, h.moduleConfig(ctx, abi.ExportStart))
+func (h *handler) stepCommand(ctx, callCtx context.Context, vars []hostfuncs.Var) error {
+	inst, err := h.mod.runtime.InstantiateModule(callCtx, h.mod.compiled, h.moduleConfig(ctx, abi.ExportStart, vars))
 	if inst != nil {
 		defer inst.Close(context.Background())
 	}
@@ -265,8 +279,11 @@ func (h *handler) Cleanup(ctx context.Context) {
 	if inst == nil || inst.IsClosed() || !h.mod.hasCleanup {
 		return
 	}
+	// Cleanup gets host calls of its own (to release remote resources,
+	// say), bounded by its own deadline.
 	callCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
+	callCtx = hostfuncs.WithEnv(callCtx, h.env(callCtx, nil, abi.PhaseAfterScript, h.visibleVars()))
 	if _, err := inst.ExportedFunction(abi.ExportCleanup).Call(callCtx); err != nil {
 		h.job.Printf("\x1b[33;1mWARNING: handler %s cleanup failed: %v\x1b[0;m", h.mod.name, err)
 	}
