@@ -1,0 +1,273 @@
+//! The host functions of `wasmrunner:host/v1` and thin safe wrappers.
+//!
+//! This is the only module with `unsafe` code. Each wrapper passes
+//! pointers into slices it borrows, so the host reads and writes only
+//! memory the guest owns for the duration of the call, and returns the raw
+//! result of the host function (a length, a value or a negative error
+//! code). Growing buffers and decoding results happen in safe code
+//! elsewhere.
+//!
+//! Outside WebAssembly (`cargo test` on the build machine) the wrappers
+//! call an in-process fake host instead, so that the safe layers can be
+//! unit-tested.
+
+#[cfg(target_arch = "wasm32")]
+mod imp {
+    #[link(wasm_import_module = "wasmrunner:host/v1")]
+    extern "C" {
+        fn log_write(ptr: *const u8, len: i32) -> i32;
+        fn log_line(ptr: *const u8, len: i32) -> i32;
+        fn section_start(
+            name_ptr: *const u8,
+            name_len: i32,
+            header_ptr: *const u8,
+            header_len: i32,
+        ) -> i32;
+        fn section_end(name_ptr: *const u8, name_len: i32) -> i32;
+
+        fn job_id() -> i64;
+        fn job_project_id() -> i64;
+        fn job_timeout() -> i64;
+        fn job_string(field: i32, buf: *mut u8, cap: i32) -> i32;
+        fn phase() -> i32;
+        fn script_count() -> i32;
+        fn script_line(index: i32, buf: *mut u8, cap: i32) -> i32;
+
+        fn var_get(name_ptr: *const u8, name_len: i32, buf: *mut u8, cap: i32) -> i32;
+        fn var_masked(name_ptr: *const u8, name_len: i32) -> i32;
+        fn var_names(buf: *mut u8, cap: i32) -> i32;
+
+        fn dep_count() -> i32;
+        fn dep_id(index: i32) -> i64;
+        fn dep_name(index: i32, buf: *mut u8, cap: i32) -> i32;
+        fn dep_files(index: i32, buf: *mut u8, cap: i32) -> i32;
+        fn dep_file_size(index: i32, name_ptr: *const u8, name_len: i32) -> i64;
+        fn dep_read(
+            index: i32,
+            name_ptr: *const u8,
+            name_len: i32,
+            offset: i64,
+            buf: *mut u8,
+            cap: i32,
+        ) -> i32;
+
+        fn artifact_add_file(path_ptr: *const u8, path_len: i32) -> i32;
+        fn artifact_add_data(
+            name_ptr: *const u8,
+            name_len: i32,
+            data_ptr: *const u8,
+            data_len: i32,
+        ) -> i32;
+
+        fn sleep_ms(millis: i64) -> i32;
+        fn is_canceled() -> i32;
+
+        fn http_request(req_ptr: *const u8, req_len: i32, buf: *mut u8, cap: i32) -> i32;
+        fn http_response(buf: *mut u8, cap: i32) -> i32;
+    }
+
+    /// A slice's length as the ABI's i32. Slices in a 32-bit address space
+    /// larger than 2 GiB are passed as i32::MAX bytes: the host rejects
+    /// them with a size error or uses less of an output buffer.
+    fn len(b: &[u8]) -> i32 {
+        i32::try_from(b.len()).unwrap_or(i32::MAX)
+    }
+
+    pub fn log_write_(b: &[u8]) -> i32 {
+        unsafe { log_write(b.as_ptr(), len(b)) }
+    }
+    pub fn log_line_(b: &[u8]) -> i32 {
+        unsafe { log_line(b.as_ptr(), len(b)) }
+    }
+    pub fn section_start_(name: &[u8], header: &[u8]) -> i32 {
+        unsafe { section_start(name.as_ptr(), len(name), header.as_ptr(), len(header)) }
+    }
+    pub fn section_end_(name: &[u8]) -> i32 {
+        unsafe { section_end(name.as_ptr(), len(name)) }
+    }
+    pub fn job_id_() -> i64 {
+        unsafe { job_id() }
+    }
+    pub fn job_project_id_() -> i64 {
+        unsafe { job_project_id() }
+    }
+    pub fn job_timeout_() -> i64 {
+        unsafe { job_timeout() }
+    }
+    pub fn job_string_(field: i32, buf: &mut [u8]) -> i32 {
+        unsafe { job_string(field, buf.as_mut_ptr(), len(buf)) }
+    }
+    pub fn phase_() -> i32 {
+        unsafe { phase() }
+    }
+    pub fn script_count_() -> i32 {
+        unsafe { script_count() }
+    }
+    pub fn script_line_(index: i32, buf: &mut [u8]) -> i32 {
+        unsafe { script_line(index, buf.as_mut_ptr(), len(buf)) }
+    }
+    pub fn var_get_(name: &[u8], buf: &mut [u8]) -> i32 {
+        unsafe { var_get(name.as_ptr(), len(name), buf.as_mut_ptr(), len(buf)) }
+    }
+    pub fn var_masked_(name: &[u8]) -> i32 {
+        unsafe { var_masked(name.as_ptr(), len(name)) }
+    }
+    pub fn var_names_(buf: &mut [u8]) -> i32 {
+        unsafe { var_names(buf.as_mut_ptr(), len(buf)) }
+    }
+    pub fn dep_count_() -> i32 {
+        unsafe { dep_count() }
+    }
+    pub fn dep_id_(index: i32) -> i64 {
+        unsafe { dep_id(index) }
+    }
+    pub fn dep_name_(index: i32, buf: &mut [u8]) -> i32 {
+        unsafe { dep_name(index, buf.as_mut_ptr(), len(buf)) }
+    }
+    pub fn dep_files_(index: i32, buf: &mut [u8]) -> i32 {
+        unsafe { dep_files(index, buf.as_mut_ptr(), len(buf)) }
+    }
+    pub fn dep_file_size_(index: i32, name: &[u8]) -> i64 {
+        unsafe { dep_file_size(index, name.as_ptr(), len(name)) }
+    }
+    pub fn dep_read_(index: i32, name: &[u8], offset: i64, buf: &mut [u8]) -> i32 {
+        unsafe {
+            dep_read(
+                index,
+                name.as_ptr(),
+                len(name),
+                offset,
+                buf.as_mut_ptr(),
+                len(buf),
+            )
+        }
+    }
+    pub fn artifact_add_file_(path: &[u8]) -> i32 {
+        unsafe { artifact_add_file(path.as_ptr(), len(path)) }
+    }
+    pub fn artifact_add_data_(name: &[u8], data: &[u8]) -> i32 {
+        unsafe { artifact_add_data(name.as_ptr(), len(name), data.as_ptr(), len(data)) }
+    }
+    pub fn sleep_ms_(millis: i64) -> i32 {
+        unsafe { sleep_ms(millis) }
+    }
+    pub fn is_canceled_() -> i32 {
+        unsafe { is_canceled() }
+    }
+    pub fn http_request_(req: &[u8], buf: &mut [u8]) -> i32 {
+        unsafe { http_request(req.as_ptr(), len(req), buf.as_mut_ptr(), len(buf)) }
+    }
+    pub fn http_response_(buf: &mut [u8]) -> i32 {
+        unsafe { http_response(buf.as_mut_ptr(), len(buf)) }
+    }
+
+    /// Runs the static constructors of the module (the C library's and
+    /// any others) once. A module that calls `__wasm_call_ctors` itself is
+    /// a reactor to the linker, which then exports functions unwrapped
+    /// instead of running constructors and destructors around every call.
+    /// Inline so that only a crate that calls it (through
+    /// `register_handler!`) references `__wasm_call_ctors`.
+    #[inline]
+    pub fn call_ctors() {
+        extern "C" {
+            fn __wasm_call_ctors();
+        }
+        unsafe { __wasm_call_ctors() }
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+mod imp {
+    use crate::fake;
+
+    pub fn log_write_(b: &[u8]) -> i32 {
+        fake::log_write(b)
+    }
+    pub fn log_line_(b: &[u8]) -> i32 {
+        fake::log_line(b)
+    }
+    pub fn section_start_(name: &[u8], header: &[u8]) -> i32 {
+        fake::section_start(name, header)
+    }
+    pub fn section_end_(name: &[u8]) -> i32 {
+        fake::section_end(name)
+    }
+    pub fn job_id_() -> i64 {
+        fake::with(|h| h.job_id)
+    }
+    pub fn job_project_id_() -> i64 {
+        fake::with(|h| h.project_id)
+    }
+    pub fn job_timeout_() -> i64 {
+        fake::with(|h| h.timeout_secs)
+    }
+    pub fn job_string_(field: i32, buf: &mut [u8]) -> i32 {
+        fake::job_string(field, buf)
+    }
+    pub fn phase_() -> i32 {
+        fake::with(|h| h.phase)
+    }
+    pub fn script_count_() -> i32 {
+        fake::with(|h| h.script.len() as i32)
+    }
+    pub fn script_line_(index: i32, buf: &mut [u8]) -> i32 {
+        fake::script_line(index, buf)
+    }
+    pub fn var_get_(name: &[u8], buf: &mut [u8]) -> i32 {
+        fake::var_get(name, buf)
+    }
+    pub fn var_masked_(name: &[u8]) -> i32 {
+        fake::var_masked(name)
+    }
+    pub fn var_names_(buf: &mut [u8]) -> i32 {
+        fake::var_names(buf)
+    }
+    pub fn dep_count_() -> i32 {
+        fake::with(|h| h.deps.len() as i32)
+    }
+    pub fn dep_id_(index: i32) -> i64 {
+        fake::dep_id(index)
+    }
+    pub fn dep_name_(index: i32, buf: &mut [u8]) -> i32 {
+        fake::dep_name(index, buf)
+    }
+    pub fn dep_files_(index: i32, buf: &mut [u8]) -> i32 {
+        fake::dep_files(index, buf)
+    }
+    pub fn dep_file_size_(index: i32, name: &[u8]) -> i64 {
+        fake::dep_file_size(index, name)
+    }
+    pub fn dep_read_(index: i32, name: &[u8], offset: i64, buf: &mut [u8]) -> i32 {
+        fake::dep_read(index, name, offset, buf)
+    }
+    pub fn artifact_add_file_(path: &[u8]) -> i32 {
+        fake::artifact_add_file(path)
+    }
+    pub fn artifact_add_data_(name: &[u8], data: &[u8]) -> i32 {
+        fake::artifact_add_data(name, data)
+    }
+    pub fn sleep_ms_(millis: i64) -> i32 {
+        fake::sleep_ms(millis)
+    }
+    pub fn is_canceled_() -> i32 {
+        fake::with(|h| h.canceled as i32)
+    }
+    pub fn http_request_(req: &[u8], buf: &mut [u8]) -> i32 {
+        fake::http_request(req, buf)
+    }
+    pub fn http_response_(buf: &mut [u8]) -> i32 {
+        fake::http_response(buf)
+    }
+    pub fn call_ctors() {}
+}
+
+pub(crate) use imp::{
+    artifact_add_data_ as artifact_add_data, artifact_add_file_ as artifact_add_file, call_ctors,
+    dep_count_ as dep_count, dep_file_size_ as dep_file_size, dep_files_ as dep_files,
+    dep_id_ as dep_id, dep_name_ as dep_name, dep_read_ as dep_read, http_request_ as http_request,
+    http_response_ as http_response, is_canceled_ as is_canceled, job_id_ as job_id,
+    job_project_id_ as job_project_id, job_string_ as job_string, job_timeout_ as job_timeout,
+    log_line_ as log_line, log_write_ as log_write, phase_ as phase, script_count_ as script_count,
+    script_line_ as script_line, section_end_ as section_end, section_start_ as section_start,
+    sleep_ms_ as sleep_ms, var_get_ as var_get, var_masked_ as var_masked, var_names_ as var_names,
+};
