@@ -1,0 +1,511 @@
+// End-to-end tests of the labsubmit example handler (labsubmit/, a Go
+// guest built with examples/go-handler/build.sh): real jobs through the
+// engine, the modules registry and a fake GitLab, against a fake lab
+// service.
+package gohandler_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wasmrunner/wasmrunner/engine"
+	"github.com/wasmrunner/wasmrunner/engine/modules"
+	"github.com/wasmrunner/wasmrunner/gitlab"
+	"github.com/wasmrunner/wasmrunner/gitlab/gitlabtest"
+)
+
+// cacheDir keeps the compiled guest for the registries of this test
+// process: compiling the 4 MB Go guest takes a second (over ten with
+// -race), loading it from the cache a few milliseconds.
+var cacheDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "labsubmit-cache-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	cacheDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// labsubmitWasm returns the built handler, skipping the test when it was
+// not built (failing under CI, where it must be).
+func labsubmitWasm(t testing.TB) []byte {
+	t.Helper()
+	data, err := os.ReadFile("labsubmit.wasm")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("labsubmit.wasm is missing: examples/go-handler/build.sh must run before the tests (%v)", err)
+		}
+		t.Skipf("labsubmit.wasm is missing: run bash examples/go-handler/build.sh (%v)", err)
+	}
+	return data
+}
+
+// modulesDir makes a modules dir holding labsubmit.wasm and, if manifest
+// is not empty, its manifest.
+func modulesDir(t testing.TB, manifest string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "labsubmit.wasm"), labsubmitWasm(t), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if manifest != "" {
+		if err := os.WriteFile(filepath.Join(dir, "labsubmit.toml"), []byte(manifest), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// The fake lab service. A submitted job's input decides what it does:
+// "fail ..." fails, "hang ..." never ends, anything else succeeds. It
+// writes one log line per logStep.
+const logStep = 100 * time.Millisecond
+
+var (
+	okLog   = []string{"lab: unpacking the submission", "lab: building", "lab: running 12 tests", "lab: 12 passed"}
+	failLog = []string{"lab: unpacking the submission", "lab: building", "lab: test_io FAILED"}
+	hangLog = []string{"lab: waiting for a free machine"}
+)
+
+type remoteJob struct {
+	id      string
+	input   []byte
+	started time.Time
+	lines   []string // its log
+	end     string   // its status after its log: done, failed, or "" (never ends)
+	deleted time.Time
+	polls   int
+}
+
+// status returns the job's status and the log written so far.
+func (j *remoteJob) status(now time.Time) (string, []byte) {
+	if !j.deleted.IsZero() {
+		return "canceled", logOf(j.lines[:min(len(j.lines), int(j.deleted.Sub(j.started)/logStep))])
+	}
+	n := int(now.Sub(j.started) / logStep)
+	if n <= len(j.lines) || j.end == "" {
+		return "running", logOf(j.lines[:min(n, len(j.lines))])
+	}
+	return j.end, logOf(j.lines)
+}
+
+func logOf(lines []string) []byte {
+	var b bytes.Buffer
+	for _, l := range lines {
+		b.WriteString(l + "\n")
+	}
+	return b.Bytes()
+}
+
+type lab struct {
+	*httptest.Server
+	mu   sync.Mutex
+	jobs map[string]*remoteJob
+	seq  int
+}
+
+func newLab(t testing.TB) *lab {
+	l := &lab{jobs: map[string]*remoteJob{}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /jobs", func(w http.ResponseWriter, r *http.Request) {
+		input, err := io.ReadAll(r.Body)
+		if err != nil || len(input) == 0 {
+			http.Error(w, "empty submission", http.StatusBadRequest)
+			return
+		}
+		l.mu.Lock()
+		l.seq++
+		j := &remoteJob{id: "lab-" + strconv.Itoa(l.seq), input: input, started: time.Now(), lines: okLog, end: "done"}
+		switch {
+		case bytes.HasPrefix(input, []byte("fail")):
+			j.lines, j.end = failLog, "failed"
+		case bytes.HasPrefix(input, []byte("hang")):
+			j.lines, j.end = hangLog, ""
+		}
+		l.jobs[j.id] = j
+		l.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		_ = json.NewEncoder(w).Encode(map[string]string{"id": j.id})
+	})
+	mux.HandleFunc("GET /jobs/{id}", l.withJob(func(w http.ResponseWriter, r *http.Request, j *remoteJob) {
+		j.polls++
+		st, _ := j.status(time.Now())
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]string{"id": j.id, "status": st})
+	}))
+	mux.HandleFunc("GET /jobs/{id}/log", l.withJob(func(w http.ResponseWriter, r *http.Request, j *remoteJob) {
+		_, log := j.status(time.Now())
+		off, err := strconv.Atoi(r.URL.Query().Get("offset"))
+		if err != nil || off < 0 || off > len(log) {
+			http.Error(w, "bad offset", http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write(log[off:])
+	}))
+	mux.HandleFunc("GET /jobs/{id}/result", l.withJob(func(w http.ResponseWriter, r *http.Request, j *remoteJob) {
+		if st, _ := j.status(time.Now()); st != "done" {
+			http.Error(w, "job is "+st, http.StatusConflict)
+			return
+		}
+		_, _ = w.Write(resultOf(j.input))
+	}))
+	mux.HandleFunc("DELETE /jobs/{id}", l.withJob(func(w http.ResponseWriter, r *http.Request, j *remoteJob) {
+		if j.deleted.IsZero() {
+			j.deleted = time.Now()
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	l.Server = httptest.NewServer(mux)
+	t.Cleanup(l.Close)
+	return l
+}
+
+func (l *lab) withJob(fn func(http.ResponseWriter, *http.Request, *remoteJob)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		j, ok := l.jobs[r.PathValue("id")]
+		if !ok {
+			http.Error(w, "no such job", http.StatusNotFound)
+			return
+		}
+		fn(w, r, j)
+	}
+}
+
+// job returns a copy of the remote job whose input is input, if submitted.
+func (l *lab) job(input string) (remoteJob, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, j := range l.jobs {
+		if string(j.input) == input {
+			return *j, true
+		}
+	}
+	return remoteJob{}, false
+}
+
+// deletedWithin reports whether the remote job whose input is input is
+// cancelled within d of since, waiting for it as long.
+func (l *lab) deletedWithin(input string, since time.Time, d time.Duration) bool {
+	for {
+		if j, ok := l.job(input); ok && !j.deleted.IsZero() {
+			return j.deleted.Sub(since) <= d
+		}
+		if time.Since(since) > d {
+			return false
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func resultOf(input []byte) []byte {
+	return []byte(fmt.Sprintf("package built from %d bytes: %q\n", len(input), input))
+}
+
+// host returns the lab's host:port for a manifest.
+func (l *lab) host(t testing.TB) string {
+	u, err := url.Parse(l.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Host
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+type env struct {
+	srv    *gitlabtest.Server
+	reg    *modules.Registry
+	runner *engine.Runner
+}
+
+// start runs an engine with a registry of dir against a fake GitLab
+// until the test ends.
+func start(t *testing.T, dir string) *env {
+	t.Helper()
+	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	ctx := context.Background()
+	reg, err := modules.Open(ctx, modules.Config{Dir: dir, CacheDir: cacheDir, Logger: logger, StopGrace: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := reg.Problems(); len(p) > 0 {
+		t.Fatalf("modules failed to load: %v", p)
+	}
+	srv := gitlabtest.NewServer()
+	t.Cleanup(srv.Close)
+	client, err := gitlab.New(srv.URL, gitlab.WithRetryPolicy(gitlab.RetryPolicy{
+		MaxAttempts: 5, MaxElapsed: 10 * time.Second, InitialInterval: time.Millisecond,
+		MaxInterval: 20 * time.Millisecond, AttemptTimeout: 10 * time.Second,
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := engine.New(engine.Config{
+		Client: client, Token: srv.RunnerToken, BuildsDir: t.TempDir(), Concurrency: 4,
+		CheckInterval: 20 * time.Millisecond, UpdateInterval: 20 * time.Millisecond,
+		MaxUpdateInterval: 50 * time.Millisecond, StopGrace: 5 * time.Second, Logger: logger,
+		Handler: reg.Factory(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if err := r.Shutdown(sctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		<-done
+		reg.Close(ctx)
+	})
+	return &env{srv: srv, reg: reg, runner: r}
+}
+
+func (e *env) wait(t *testing.T, id int64) gitlabtest.JobRecord {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	rec, err := e.srv.WaitForState(ctx, id, gitlab.StateSuccess, gitlab.StateFailed, gitlab.StateCanceled)
+	if err != nil {
+		t.Fatalf("%v\ntrace:\n%s", err, rec.Trace)
+	}
+	return rec
+}
+
+// submission returns a labsubmit job whose build dir holds pkg/input.txt
+// (from a dependency's artifacts) with the given content.
+func (e *env) submission(l *lab, input string, script ...string) *gitlabtest.JobBuilder {
+	dep := e.srv.AddFinishedJob("prepare", gitlabtest.Zip(map[string]string{"pkg/input.txt": input}))
+	return gitlabtest.NewJob("lab").Image("labsubmit").Var("LAB_URL", l.URL+"/").DependsOn(dep).Script(script...)
+}
+
+// inOrder reports whether s contains each of parts, in order.
+func inOrder(s string, parts ...string) bool {
+	for _, p := range parts {
+		i := strings.Index(s, p)
+		if i < 0 {
+			return false
+		}
+		s = s[i+len(p):]
+	}
+	return true
+}
+
+func waitFor(t *testing.T, d time.Duration, cond func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for: %s", d, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestLabsubmit runs labsubmit jobs against the fake lab; the subtests
+// share one registry (compiling a Go guest takes about a second).
+func TestLabsubmit(t *testing.T) {
+	l := newLab(t)
+	e := start(t, modulesDir(t, fmt.Sprintf("[http]\nallow = [%q]\n", l.host(t))))
+	for _, m := range e.reg.Modules() {
+		t.Logf("module %s compiled in %v", m.Name, m.CompileTime)
+	}
+
+	t.Run("remote job succeeds", func(t *testing.T) {
+		t.Parallel()
+		input := "ok: source package 1.0"
+		id := e.srv.Enqueue(e.submission(l, input, "submit pkg/input.txt", "wait", "fetch out/result.txt"))
+		rec := e.wait(t, id)
+		tr := string(rec.Trace)
+		if rec.State != gitlab.StateSuccess {
+			t.Fatalf("state %s (%s, exit %d):\n%s", rec.State, rec.FailureReason, rec.ExitCode, tr)
+		}
+		if !inOrder(tr, append(append([]string{"submitted pkg/input.txt (22 bytes) as job lab-"}, okLog...), "is done", "fetched the result")...) {
+			t.Errorf("trace lacks the remote log in order:\n%s", tr)
+		}
+		if n := strings.Count(tr, okLog[0]); n != 1 {
+			t.Errorf("remote log line printed %d times:\n%s", n, tr)
+		}
+		if len(rec.Artifacts) != 1 {
+			t.Fatalf("artifacts: %d", len(rec.Artifacts))
+		}
+		files, err := rec.Artifacts[0].ZipFiles()
+		if err != nil || !bytes.Equal(files["out/result.txt"], resultOf([]byte(input))) {
+			t.Errorf("artifact files %q, %v", files, err)
+		}
+		if j, _ := l.job(input); !j.deleted.IsZero() {
+			t.Error("a finished remote job was cancelled")
+		}
+	})
+
+	t.Run("remote job fails", func(t *testing.T) {
+		t.Parallel()
+		input := "fail: broken package"
+		id := e.srv.Enqueue(e.submission(l, input, "submit pkg/input.txt", "wait", "fetch out/result.txt"))
+		rec := e.wait(t, id)
+		tr := string(rec.Trace)
+		if rec.State != gitlab.StateFailed || rec.FailureReason != gitlab.ScriptFailure || rec.ExitCode != 1 {
+			t.Errorf("state %s reason %s exit %d, want failed script_failure 1", rec.State, rec.FailureReason, rec.ExitCode)
+		}
+		if !inOrder(tr, append(failLog, "failed")...) || strings.Contains(tr, "fetched") {
+			t.Errorf("trace:\n%s", tr)
+		}
+		if len(rec.Artifacts) != 0 {
+			t.Errorf("artifacts of a failed job: %d", len(rec.Artifacts))
+		}
+	})
+
+	t.Run("canceled job cancels the remote job", func(t *testing.T) {
+		t.Parallel()
+		input := "hang: needs hardware that never comes"
+		id := e.srv.Enqueue(e.submission(l, input, "submit pkg/input.txt", "wait"))
+		waitFor(t, 10*time.Second, func() bool { j, ok := l.job(input); return ok && j.polls >= 2 }, "the handler polls the remote job")
+		canceled := time.Now()
+		e.srv.Cancel(id)
+		if rec := e.wait(t, id); rec.State != gitlab.StateCanceled {
+			t.Errorf("state %s", rec.State)
+		}
+		waitFor(t, 5*time.Second, func() bool { return e.runner.Running() == 0 }, "the job's handler returns")
+		if d := time.Since(canceled); d > 3*time.Second {
+			t.Errorf("the job ended %v after the cancel", d)
+		}
+		// After a hard cancel the step's host calls end at once, but the
+		// handler's Cleanup has host calls of its own: it cancels the
+		// remote job there.
+		if !l.deletedWithin(input, canceled, 2*time.Second) {
+			t.Error("the remote job was not cancelled")
+		}
+	})
+
+	t.Run("gracefully canceled job cancels the remote job", func(t *testing.T) {
+		t.Parallel()
+		input := "hang: waits for a graceful cancel"
+		id := e.srv.Enqueue(e.submission(l, input, "submit pkg/input.txt", "wait").AfterScript("noop"))
+		waitFor(t, 10*time.Second, func() bool { j, ok := l.job(input); return ok && j.polls >= 2 }, "the handler polls the remote job")
+		canceled := time.Now()
+		e.srv.CancelGracefully(id)
+		if !l.deletedWithin(input, canceled, 2*time.Second) {
+			t.Errorf("the lab received no DELETE within 2s of the cancel")
+		}
+		rec := e.wait(t, id)
+		tr := string(rec.Trace)
+		if rec.State != gitlab.StateCanceled || !inOrder(tr, hangLog[0], "canceling job lab-", "ok\n") {
+			t.Errorf("state %s:\n%s", rec.State, tr)
+		}
+	})
+
+	t.Run("commands", func(t *testing.T) {
+		t.Parallel()
+		tests := []struct {
+			script []string
+			state  gitlab.JobState
+			exit   int
+			trace  string
+		}{
+			{[]string{"noop"}, gitlab.StateSuccess, 0, "ok\n"},
+			{[]string{"noop", "deploy prod"}, gitlab.StateFailed, 127, `unknown command "deploy"`},
+			{[]string{"wait"}, gitlab.StateFailed, 1, "nothing submitted"},
+			{[]string{"submit pkg/missing.txt"}, gitlab.StateFailed, 1, "open pkg/missing.txt: No such file or directory"},
+		}
+		for _, tt := range tests {
+			id := e.srv.Enqueue(e.submission(l, "ok", tt.script...))
+			rec := e.wait(t, id)
+			if rec.State != tt.state || rec.ExitCode != tt.exit || !strings.Contains(string(rec.Trace), tt.trace) {
+				t.Errorf("%q: state %s exit %d, want %s %d with %q:\n%s", tt.script, rec.State, rec.ExitCode, tt.state, tt.exit, tt.trace, rec.Trace)
+			}
+		}
+	})
+}
+
+// TestLabsubmitNeedsManifest: without a manifest the handler may not reach
+// the lab.
+func TestLabsubmitNeedsManifest(t *testing.T) {
+	l := newLab(t)
+	e := start(t, modulesDir(t, ""))
+	id := e.srv.Enqueue(e.submission(l, "ok", "submit pkg/input.txt"))
+	rec := e.wait(t, id)
+	if rec.State != gitlab.StateFailed || !strings.Contains(string(rec.Trace), "wasmrunner: denied") {
+		t.Errorf("state %s:\n%s", rec.State, rec.Trace)
+	}
+	if _, ok := l.job("ok"); ok {
+		t.Error("the lab received a submission")
+	}
+}
+
+// BenchmarkGoGuestJob measures the cost of one-line jobs ("noop") run by
+// the Go guest through the engine, the registry and a fake GitLab, at
+// concurrency 1 and 8.
+func BenchmarkGoGuestJob(b *testing.B) {
+	reg, err := modules.Open(context.Background(), modules.Config{Dir: modulesDir(b, ""), CacheDir: cacheDir})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer reg.Close(context.Background())
+	for _, concurrency := range []int{1, 8} {
+		b.Run("c"+strconv.Itoa(concurrency), func(b *testing.B) {
+			srv := gitlabtest.NewServer()
+			defer srv.Close()
+			client, err := gitlab.New(srv.URL)
+			if err != nil {
+				b.Fatal(err)
+			}
+			r, err := engine.New(engine.Config{
+				Client: client, Token: srv.RunnerToken, BuildsDir: b.TempDir(), Handler: reg.Factory(),
+				Concurrency: concurrency, CheckInterval: time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			ids := make([]int64, b.N)
+			for i := range ids {
+				ids[i] = srv.Enqueue(gitlabtest.NewJob("noop").Image("labsubmit").Script("noop"))
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			start := time.Now()
+			done := make(chan error, 1)
+			go func() { done <- r.Run(context.Background()) }()
+			for _, id := range ids {
+				rec, err := srv.WaitForState(context.Background(), id, gitlab.StateSuccess, gitlab.StateFailed)
+				if err != nil || rec.State != gitlab.StateSuccess {
+					b.Fatalf("job %d: %s %v\n%s", id, rec.State, err, rec.Trace)
+				}
+			}
+			elapsed := time.Since(start)
+			b.StopTimer()
+			_ = r.Shutdown(context.Background())
+			<-done
+			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "jobs/s")
+		})
+	}
+}

@@ -1,0 +1,3 @@
+module github.com/wasmrunner/wasmrunner/guest-sdk/go
+
+go 1.26
