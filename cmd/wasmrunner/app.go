@@ -37,6 +37,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		},
 		Commands: []*cli.Command{
 			serveCommand(),
+			execCommand(),
 			modulesCommand(),
 			verifyCommand(),
 			registerCommand(),

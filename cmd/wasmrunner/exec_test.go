@@ -1,0 +1,68 @@
+package main
+
+import (
+	"archive/zip"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestExec(t *testing.T) {
+	modules := guestsDir(t, "probe")
+	arts := filepath.Join(t.TempDir(), "artifacts")
+	file := filepath.Join("..", "..", "testdata", "pipelines", "probe.gitlab-ci.yml")
+	code, out, errOut := runCLI(t, context.Background(), "--log-format", "json", "exec", "--modules", modules, "--file", file,
+		"--artifacts-dir", arts, "--masked-var", "SECRET=hunter2-long-secret")
+	if code != exitFailure {
+		t.Errorf("exit %d, want %d (a job fails)\n%s\n%s", code, exitFailure, out, errOut)
+	}
+	for _, want := range []string{
+		`WARNING: job "broken": keyword "cache" is not supported; ignored`,
+		"building\nhello from the pipeline\n[MASKED]\n",
+		"out/wasm.txt", // the test job lists its dependency's files
+		"tested",
+		"about to fail",
+		"ERROR: Job failed: exit code 7",
+		`Skipping job "never"`,
+		"2 job(s) did not succeed",
+	} {
+		if !strings.Contains(out+errOut, want) {
+			t.Errorf("output lacks %q:\n%s\n%s", want, out, errOut)
+		}
+	}
+	if strings.Contains(out, "hunter2-long-secret") || strings.Contains(out, "must not run") {
+		t.Errorf("output:\n%s", out)
+	}
+	zr, err := zip.OpenReader(filepath.Join(arts, "build", "out.zip"))
+	if err != nil {
+		t.Fatalf("build artifacts: %v", err)
+	}
+	defer zr.Close()
+	if len(zr.File) != 1 || zr.File[0].Name != "out/wasm.txt" {
+		t.Errorf("artifact entries: %v", zr.File)
+	}
+}
+
+func TestExecSelectsJobsAndReportsErrors(t *testing.T) {
+	modules := guestsDir(t, "probe")
+	file := filepath.Join("..", "..", "testdata", "pipelines", "probe.gitlab-ci.yml")
+	arts := t.TempDir()
+	// Only "test" and what it needs.
+	code, out, errOut := runCLI(t, context.Background(), "exec", "--modules", modules, "--file", file, "--artifacts-dir", arts, "test")
+	if code != exitOK || !strings.Contains(out, "tested") || strings.Contains(out, "about to fail") {
+		t.Errorf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	if code, _, errOut := runCLI(t, context.Background(), "exec", "--modules", modules, "--file", file, "nope"); code != exitUsage || !strings.Contains(errOut, "nope") {
+		t.Errorf("unknown job: exit %d %s", code, errOut)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yml")
+	os.WriteFile(bad, []byte("job:\n  script: [\n"), 0o644)
+	if code, _, errOut := runCLI(t, context.Background(), "exec", "--modules", modules, "--file", bad); code != exitFailure || !strings.Contains(errOut, "bad.yml") {
+		t.Errorf("bad yaml: exit %d %s", code, errOut)
+	}
+	if code, _, errOut := runCLI(t, context.Background(), "exec", "--modules", modules, "--file", file, "--var", "NOEQUALS"); code != exitUsage || !strings.Contains(errOut, "KEY=VALUE") {
+		t.Errorf("bad --var: exit %d %s", code, errOut)
+	}
+}

@@ -1,0 +1,245 @@
+// Package local is an in-process job source for running jobs without
+// GitLab: it hands the engine prepared job payloads one at a time, streams
+// their logs to a writer, keeps their artifacts on disk and serves them to
+// later jobs as dependency artifacts.
+package local
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/wasmrunner/wasmrunner/gitlab"
+)
+
+// Result is how a job ended.
+type Result struct {
+	State         gitlab.JobState
+	FailureReason gitlab.FailureReason
+	ExitCode      int
+	// Artifacts are the files the job uploaded, in ArtifactsDir.
+	Artifacts []string
+}
+
+// Source serves jobs to an engine.Runner as GitLab would. Create it with
+// [New]; it is safe for concurrent use.
+type Source struct {
+	log          io.Writer
+	artifactsDir string
+
+	mu      sync.Mutex
+	queue   []*gitlab.Job
+	current map[int64]*gitlab.Job
+	results map[int64]*Result
+	archive map[int64]string // job id -> its "archive" artifact (zip), for dependents
+	done    chan struct{}    // closed when the queue is empty and no job runs
+	wake    chan struct{}
+}
+
+// New returns a source that runs jobs one after the other, writing their
+// logs to log and their artifacts under artifactsDir/<job name>/.
+func New(log io.Writer, artifactsDir string) *Source {
+	return &Source{
+		log: log, artifactsDir: artifactsDir,
+		current: map[int64]*gitlab.Job{}, results: map[int64]*Result{}, archive: map[int64]string{},
+		done: make(chan struct{}), wake: make(chan struct{}, 1),
+	}
+}
+
+// NewToken returns a random job token.
+func NewToken() string { return "local-" + rand.Text() }
+
+// Add queues a job. Jobs run in the order added; a job whose dependency
+// (by id in Dependencies) did not succeed is skipped.
+func (s *Source) Add(job *gitlab.Job) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.queue = append(s.queue, job)
+}
+
+// Done is closed once every queued job has ended.
+func (s *Source) Done() <-chan struct{} { return s.done }
+
+// Result returns how a job ended, or nil while it has not.
+func (s *Source) Result(id int64) *Result {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.results[id]
+}
+
+// RequestJob hands out the next job once the previous one has ended.
+func (s *Source) RequestJob(ctx context.Context, _ gitlab.JobRequest) (gitlab.JobRequestResult, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.current) > 0 {
+		return gitlab.JobRequestResult{}, nil
+	}
+	for len(s.queue) > 0 {
+		job := s.queue[0]
+		s.queue = s.queue[1:]
+		if dep, ok := s.failedDependencyLocked(job); ok {
+			s.results[job.ID] = &Result{State: gitlab.StateSkipped}
+			fmt.Fprintf(s.log, "\x1b[33;1mSkipping job %q: it needs %q, which did not succeed\x1b[0;m\n", job.JobInfo.Name, dep)
+			continue
+		}
+		// Dependencies announce artifacts only if their job made some.
+		for i := range job.Dependencies {
+			d := &job.Dependencies[i]
+			if path, ok := s.archive[d.ID]; ok {
+				if fi, err := os.Stat(path); err == nil {
+					d.ArtifactsFile = &gitlab.DependencyArtifactsFile{Filename: filepath.Base(path), Size: fi.Size()}
+				}
+			}
+		}
+		s.current[job.ID] = job
+		fmt.Fprintf(s.log, "\x1b[1mJob %q (stage %s)\x1b[0m\n", job.JobInfo.Name, job.JobInfo.Stage)
+		return gitlab.JobRequestResult{Job: job}, nil
+	}
+	s.closeDoneLocked()
+	return gitlab.JobRequestResult{}, nil
+}
+
+func (s *Source) failedDependencyLocked(job *gitlab.Job) (string, bool) {
+	for _, d := range job.Dependencies {
+		if r := s.results[d.ID]; r == nil || r.State != gitlab.StateSuccess {
+			return d.Name, true
+		}
+	}
+	return "", false
+}
+
+func (s *Source) closeDoneLocked() {
+	if len(s.queue) == 0 && len(s.current) == 0 {
+		select {
+		case <-s.done:
+		default:
+			close(s.done)
+		}
+	}
+}
+
+// PatchTrace writes log bytes as they come.
+func (s *Source) PatchTrace(_ context.Context, jobID int64, _ string, offset int64, content []byte) (gitlab.PatchResult, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.current[jobID]; !ok {
+		return gitlab.PatchResult{}, &gitlab.StatusError{Op: "patch trace", StatusCode: http.StatusNotFound}
+	}
+	_, _ = s.log.Write(content)
+	return gitlab.PatchResult{Accepted: true, Offset: offset + int64(len(content)), JobStatus: gitlab.StateRunning}, nil
+}
+
+// UpdateJob records a job's end.
+func (s *Source) UpdateJob(_ context.Context, jobID int64, req gitlab.UpdateJobRequest) (gitlab.UpdateResult, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.current[jobID]; !ok {
+		return gitlab.UpdateResult{}, &gitlab.StatusError{Op: "update job", StatusCode: http.StatusNotFound}
+	}
+	if req.State == gitlab.StateRunning {
+		return gitlab.UpdateResult{StatusCode: http.StatusOK, JobStatus: gitlab.StateRunning}, nil
+	}
+	r := s.results[jobID]
+	if r == nil {
+		r = &Result{}
+		s.results[jobID] = r
+	}
+	r.State, r.FailureReason, r.ExitCode = req.State, req.FailureReason, req.ExitCode
+	delete(s.current, jobID)
+	s.closeDoneLocked()
+	return gitlab.UpdateResult{StatusCode: http.StatusOK, JobStatus: req.State}, nil
+}
+
+// UploadArtifact writes an artifact to the job's artifacts dir.
+func (s *Source) UploadArtifact(ctx context.Context, jobID int64, _ string, up gitlab.ArtifactUpload, content io.ReaderAt, size int64) error {
+	s.mu.Lock()
+	job, ok := s.current[jobID]
+	s.mu.Unlock()
+	if !ok {
+		return &gitlab.StatusError{Op: "upload artifacts", StatusCode: http.StatusNotFound}
+	}
+	dir := filepath.Join(s.artifactsDir, safeName(job.JobInfo.Name))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	name := up.Filename
+	if name == "" {
+		name = safeName(up.Name)
+		if name == "" {
+			name = "artifacts"
+		}
+		switch up.Format {
+		case gitlab.FormatZip, "":
+			name += ".zip"
+		case gitlab.FormatGzip:
+			name += ".gz"
+		}
+	}
+	path := filepath.Join(dir, filepath.Base(name))
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(f, io.NewSectionReader(content, 0, size))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.results[jobID]
+	if r == nil {
+		r = &Result{}
+		s.results[jobID] = r
+	}
+	r.Artifacts = append(r.Artifacts, path)
+	if (up.Type == "" || up.Type == "archive") && (up.Format == "" || up.Format == gitlab.FormatZip) {
+		s.archive[jobID] = path
+	}
+	return nil
+}
+
+// DownloadArtifactToFile copies a finished job's archive to path.
+func (s *Source) DownloadArtifactToFile(_ context.Context, jobID int64, _ string, path string) (int64, error) {
+	s.mu.Lock()
+	src, ok := s.archive[jobID]
+	s.mu.Unlock()
+	if !ok {
+		return 0, &gitlab.StatusError{Op: "download artifacts", StatusCode: http.StatusNotFound}
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return 0, err
+	}
+	defer in.Close()
+	out, err := os.Create(path)
+	if err != nil {
+		return 0, err
+	}
+	n, err := io.Copy(out, in)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	return n, err
+}
+
+// safeName makes a job or artifact name usable as a file name.
+func safeName(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			b[i] = '_'
+		}
+	}
+	if string(b) == "." || string(b) == ".." {
+		return "_"
+	}
+	return string(b)
+}

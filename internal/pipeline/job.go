@@ -1,0 +1,683 @@
+package pipeline
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// maxTimeout is the longest job timeout GitLab accepts (one month).
+const maxTimeout = month
+
+// scope decodes values for the top level, default: or one job, and
+// collects the warnings that concern it.
+type scope struct {
+	p        *parser
+	job      string // job name, for jobs
+	label    string // "default" for default:; "" at the top level
+	warnings []string
+}
+
+func (s *scope) prefix() string {
+	switch {
+	case s.job != "":
+		return fmt.Sprintf("job %q: ", s.job)
+	case s.label != "":
+		return s.label + ": "
+	}
+	return ""
+}
+
+func (s *scope) warnf(format string, args ...any) {
+	msg := s.prefix() + fmt.Sprintf(format, args...)
+	if s.p != nil && s.job == "" && s.label == "" {
+		s.p.warn(msg)
+		return
+	}
+	s.warnings = append(s.warnings, msg)
+}
+
+func (s *scope) unsupported(key string) {
+	s.warnf("keyword %q is not supported; ignored", key)
+}
+
+func (s *scope) errf(v *value, format string, args ...any) *Error {
+	e := errAt(v, s.job, format, args...)
+	if s.job == "" && s.label != "" {
+		e.Msg = s.label + ": " + e.Msg
+	}
+	return e
+}
+
+// walkRefs warns about every !reference tag in v, the value of keyword key.
+func (s *scope) walkRefs(v *value, key string) {
+	if v == nil {
+		return
+	}
+	switch v.kind {
+	case kRef:
+		s.warnf("!reference %s in %q is not supported; treated as empty", v.text, key)
+	case kList:
+		for _, x := range v.list {
+			s.walkRefs(x, key)
+		}
+	case kMap:
+		for _, x := range v.vals {
+			s.walkRefs(x, key)
+		}
+	}
+}
+
+// str decodes a string; a null or !reference value gives "".
+func (s *scope) str(v *value, what string) (string, error) {
+	if v.isNull() {
+		return "", nil
+	}
+	if v.kind != kString {
+		return "", s.errf(v, "%s must be a string", what)
+	}
+	return v.text, nil
+}
+
+// strings decodes a list of strings.
+func (s *scope) strings(v *value, what string) ([]string, error) {
+	if v.isNull() {
+		return nil, nil
+	}
+	if v.kind != kList {
+		return nil, s.errf(v, "%s must be a list of strings", what)
+	}
+	out := make([]string, 0, len(v.list))
+	for _, x := range v.list {
+		switch x.kind {
+		case kString:
+			out = append(out, x.text)
+		case kRef:
+		default:
+			return nil, s.errf(x, "%s must be a list of strings", what)
+		}
+	}
+	return out, nil
+}
+
+// stringOrList decodes a string or a list of strings.
+func (s *scope) stringOrList(v *value, what string) ([]string, error) {
+	if v.kind == kString {
+		return []string{v.text}, nil
+	}
+	if v.kind != kList {
+		return nil, s.errf(v, "%s must be a string or a list of strings", what)
+	}
+	return s.strings(v, what)
+}
+
+// script decodes a script: a string or a list of strings and nested lists,
+// flattened.
+func (s *scope) script(v *value, what string) ([]string, error) {
+	out := []string{}
+	var flatten func(x *value) error
+	flatten = func(x *value) error {
+		switch x.kind {
+		case kString:
+			out = append(out, x.text)
+		case kRef:
+		case kList:
+			for _, y := range x.list {
+				if err := flatten(y); err != nil {
+					return err
+				}
+			}
+		default:
+			return s.errf(x, "%s must be a string or a list of strings", what)
+		}
+		return nil
+	}
+	if v.kind == kNull {
+		return nil, nil
+	}
+	if err := flatten(v); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// image decodes `image: name` or `image: {name: ...}`.
+func (s *scope) image(v *value) (string, error) {
+	switch {
+	case v.isNull():
+		return "", nil
+	case v.kind == kString:
+		return v.text, nil
+	case v.kind != kMap:
+		return "", s.errf(v, "image must be a string or a map with a name")
+	}
+	name := ""
+	for i, k := range v.keys {
+		x := v.vals[i]
+		switch k {
+		case "name":
+			n, err := s.str(x, "image:name")
+			if err != nil {
+				return "", err
+			}
+			name = n
+		case "entrypoint", "docker", "pull_policy", "kubernetes":
+			s.unsupported("image:" + k)
+		default:
+			return "", s.errf(x, "image: unknown keyword %q", k)
+		}
+	}
+	if name == "" {
+		return "", s.errf(v, "image:name is required")
+	}
+	return name, nil
+}
+
+// timeout decodes a timeout in GitLab's human format.
+func (s *scope) timeout(v *value) (time.Duration, error) {
+	if v.isNull() {
+		return 0, nil
+	}
+	if v.kind != kString && v.kind != kInt {
+		return 0, s.errf(v, "timeout must be a duration such as \"1h 30m\"")
+	}
+	d, err := parseHumanDuration(v.text)
+	if err != nil {
+		return 0, &Error{Line: v.line, Job: s.job, Msg: s.labelled(fmt.Sprintf("timeout: %v", err)), Err: err}
+	}
+	if d <= 0 {
+		return 0, s.errf(v, "timeout must be positive")
+	}
+	if d > maxTimeout {
+		return 0, s.errf(v, "timeout must not exceed 1 month")
+	}
+	return d, nil
+}
+
+func (s *scope) labelled(msg string) string {
+	if s.job == "" && s.label != "" {
+		return s.label + ": " + msg
+	}
+	return msg
+}
+
+// scalarText returns the text of a string, number or boolean.
+func scalarText(v *value) (string, bool) {
+	switch v.kind {
+	case kString, kInt, kFloat:
+		return v.text, true
+	case kBool:
+		return strings.ToLower(v.text), true
+	case kNull:
+		return "", true
+	}
+	return "", false
+}
+
+// variables decodes a variables: map. Values may be strings, numbers,
+// booleans or maps with a value.
+func (s *scope) variables(v *value) ([]Variable, error) {
+	if v.isNull() {
+		return nil, nil
+	}
+	if v.kind != kMap {
+		return nil, s.errf(v, "variables must be a map of names to values")
+	}
+	out := make([]Variable, 0, len(v.keys))
+	for i, k := range v.keys {
+		x := v.vals[i]
+		if x.kind == kRef {
+			continue
+		}
+		if text, ok := scalarText(x); ok {
+			out = append(out, Variable{Key: k, Value: text})
+			continue
+		}
+		if x.kind != kMap {
+			return nil, s.errf(x, "variable %q must be a string, a number, a boolean or a map with a value", k)
+		}
+		val := ""
+		for j, mk := range x.keys {
+			y := x.vals[j]
+			switch mk {
+			case "value":
+				text, ok := scalarText(y)
+				if !ok && y.kind != kRef {
+					return nil, s.errf(y, "variable %q: value must be a string, a number or a boolean", k)
+				}
+				val = text
+			case "description":
+				if _, err := s.str(y, fmt.Sprintf("variable %q: description", k)); err != nil {
+					return nil, err
+				}
+			case "options":
+				if _, err := s.strings(y, fmt.Sprintf("variable %q: options", k)); err != nil {
+					return nil, err
+				}
+			case "expand":
+				if y.kind != kBool {
+					return nil, s.errf(y, "variable %q: expand must be true or false", k)
+				}
+				if y.text == "false" || y.text == "False" || y.text == "FALSE" {
+					s.warnf("variable %q: \"expand: false\" is not supported; the value may be expanded", k)
+				}
+			default:
+				return nil, s.errf(y, "variable %q: unknown keyword %q", k, mk)
+			}
+		}
+		out = append(out, Variable{Key: k, Value: val})
+	}
+	return out, nil
+}
+
+// artifacts decodes artifacts:. It returns nil when nothing is uploaded.
+func (s *scope) artifacts(v *value) (*Artifacts, error) {
+	if v.isNull() {
+		return nil, nil
+	}
+	if v.kind != kMap {
+		return nil, s.errf(v, "artifacts must be a map")
+	}
+	a := &Artifacts{When: "on_success"}
+	for i, k := range v.keys {
+		x := v.vals[i]
+		var err error
+		switch k {
+		case "name":
+			if x.kind == kInt || x.kind == kFloat {
+				a.Name = x.text
+			} else {
+				a.Name, err = s.str(x, "artifacts:name")
+			}
+		case "paths":
+			a.Paths, err = s.strings(x, "artifacts:paths")
+		case "exclude":
+			a.Exclude, err = s.strings(x, "artifacts:exclude")
+		case "when":
+			var w string
+			w, err = s.str(x, "artifacts:when")
+			switch w {
+			case "":
+			case "on_success", "on_failure", "always":
+				a.When = w
+			default:
+				err = s.errf(x, "artifacts:when must be on_success, on_failure or always")
+			}
+		case "expire_in":
+			a.ExpireIn, err = s.expireIn(x)
+		case "untracked":
+			if x.kind != kBool {
+				err = s.errf(x, "artifacts:untracked must be true or false")
+			}
+			a.Untracked = isTrue(x)
+		case "reports", "expose_as", "public", "access":
+			s.unsupported("artifacts:" + k)
+		default:
+			err = s.errf(x, "artifacts: unknown keyword %q", k)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if len(a.Paths) == 0 && !a.Untracked {
+		return nil, nil
+	}
+	return a, nil
+}
+
+func (s *scope) expireIn(v *value) (string, error) {
+	if v.isNull() {
+		return "", nil
+	}
+	if v.kind != kString && v.kind != kInt {
+		return "", s.errf(v, "artifacts:expire_in must be a duration or \"never\"")
+	}
+	if strings.EqualFold(strings.TrimSpace(v.text), "never") {
+		return v.text, nil
+	}
+	if _, err := parseHumanDuration(v.text); err != nil {
+		return "", &Error{Line: v.line, Job: s.job, Msg: s.labelled(fmt.Sprintf("artifacts:expire_in: %v", err)), Err: err}
+	}
+	return v.text, nil
+}
+
+func isTrue(v *value) bool {
+	return v.kind == kBool && strings.EqualFold(v.text, "true")
+}
+
+// inherit is the decoded form of one inherit: entry.
+type inherit struct {
+	all  bool
+	only map[string]bool
+}
+
+func (in inherit) has(key string) bool { return in.all || in.only[key] }
+
+func (s *scope) inheritEntry(v *value, what string) (inherit, error) {
+	switch {
+	case v.isNull():
+		return inherit{all: true}, nil
+	case v.kind == kBool:
+		return inherit{all: isTrue(v)}, nil
+	case v.kind == kList:
+		list, err := s.strings(v, what)
+		if err != nil {
+			return inherit{}, err
+		}
+		in := inherit{only: map[string]bool{}}
+		for _, k := range list {
+			in.only[k] = true
+		}
+		return in, nil
+	}
+	return inherit{}, s.errf(v, "%s must be true, false or a list", what)
+}
+
+// needs decodes needs: into j.
+func (s *scope) needs(j *Job, v *value) error {
+	if v.kind == kNull {
+		return nil
+	}
+	j.NeedsSet = true
+	j.Needs = []string{}
+	j.NeedsArtifacts = map[string]bool{}
+	j.optional = map[string]bool{}
+	j.needsLine = v.line
+	if v.kind == kRef {
+		return nil
+	}
+	if v.kind != kList {
+		return s.errf(v, "needs must be a list of job names or maps with a job")
+	}
+	for _, x := range v.list {
+		name, artifacts, optional := "", true, false
+		switch x.kind {
+		case kRef:
+			continue
+		case kString:
+			name = x.text
+		case kMap:
+			skip := false
+			for i, k := range x.keys {
+				y := x.vals[i]
+				var err error
+				switch k {
+				case "job":
+					name, err = s.str(y, "needs:job")
+				case "artifacts":
+					if y.kind != kBool {
+						err = s.errf(y, "needs:artifacts must be true or false")
+					}
+					artifacts = isTrue(y)
+				case "optional":
+					if y.kind != kBool {
+						err = s.errf(y, "needs:optional must be true or false")
+					}
+					optional = isTrue(y)
+				case "pipeline", "project", "ref":
+					skip = true
+				case "parallel":
+					s.unsupported("needs:parallel")
+				default:
+					err = s.errf(y, "needs: unknown keyword %q", k)
+				}
+				if err != nil {
+					return err
+				}
+			}
+			if skip {
+				s.warnf("needs from another pipeline or project (%s) are not supported; ignored", describeNeed(x))
+				continue
+			}
+			if name == "" {
+				return s.errf(x, "needs:job is required")
+			}
+		default:
+			return s.errf(x, "needs must be a list of job names or maps with a job")
+		}
+		if _, dup := j.NeedsArtifacts[name]; dup {
+			continue
+		}
+		j.Needs = append(j.Needs, name)
+		j.NeedsArtifacts[name] = artifacts
+		if optional {
+			j.optional[name] = true
+		}
+	}
+	return nil
+}
+
+func describeNeed(m *value) string {
+	var parts []string
+	for i, k := range m.keys {
+		if t, ok := scalarText(m.vals[i]); ok {
+			parts = append(parts, k+": "+t)
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// allowFailure decodes allow_failure: into j.
+func (s *scope) allowFailure(j *Job, v *value) error {
+	switch {
+	case v.isNull():
+		return nil
+	case v.kind == kBool:
+		j.AllowFailure = isTrue(v)
+		return nil
+	case v.kind != kMap:
+		return s.errf(v, "allow_failure must be true, false or a map with exit_codes")
+	}
+	for i, k := range v.keys {
+		x := v.vals[i]
+		if k != "exit_codes" {
+			return s.errf(x, "allow_failure: unknown keyword %q", k)
+		}
+		items := []*value{x}
+		if x.kind == kList {
+			items = x.list
+		}
+		for _, it := range items {
+			n, err := strconv.Atoi(it.text)
+			if it.kind != kInt || err != nil {
+				return s.errf(it, "allow_failure:exit_codes must be an integer or a list of integers")
+			}
+			j.AllowFailureExitCodes = append(j.AllowFailureExitCodes, n)
+		}
+	}
+	j.AllowFailure = true
+	return nil
+}
+
+// buildJob builds a job from its definition m, with extends: applied.
+func (s *scope) buildJob(name string, m *value) (*Job, error) {
+	j := &Job{Name: name, When: "on_success"}
+	var skip []string
+	for i, k := range m.keys {
+		switch {
+		case supportedJobKeys[k]:
+		case k == "trigger":
+			skip = append(skip, k)
+		case unsupportedJobKeys[k]:
+			s.unsupported(k)
+		default:
+			return nil, s.errf(m.vals[i], "unknown keyword %q", k)
+		}
+	}
+	for i, k := range m.keys {
+		if supportedJobKeys[k] {
+			s.walkRefs(m.vals[i], k)
+		}
+	}
+
+	stage := "test"
+	if v, ok := m.get("stage"); ok && !v.isNull() {
+		st, err := s.str(v, "stage")
+		if err != nil {
+			return nil, err
+		}
+		stage = st
+	}
+	idx, ok := s.p.stageIdx[stage]
+	if !ok {
+		v, _ := m.get("stage")
+		if v == nil {
+			v = m
+		}
+		return nil, s.errf(v, "stage %q is not defined in stages (%s)", stage, strings.Join(s.p.stages, ", "))
+	}
+	j.Stage, j.stageIdx = stage, idx
+
+	script, hasScript := m.get("script")
+	_, hasRun := m.get("run")
+	switch {
+	case len(skip) > 0:
+		j.skip = `keyword "trigger"`
+		s.p.warn(s.prefix() + `keyword "trigger" is not supported; job skipped`)
+		return j, nil
+	case (!hasScript || script.kind == kNull) && hasRun:
+		j.skip = `keyword "run"`
+		s.p.warn(s.prefix() + `keyword "run" is not supported; job skipped`)
+		return j, nil
+	case !hasScript || script.kind == kNull || script.kind == kList && len(script.list) == 0:
+		return nil, s.errf(m, "script is required")
+	}
+
+	in := struct{ def, vars inherit }{inherit{all: true}, inherit{all: true}}
+	if v, ok := m.get("inherit"); ok && !v.isNull() {
+		if v.kind != kMap {
+			return nil, s.errf(v, "inherit must be a map")
+		}
+		for i, k := range v.keys {
+			var err error
+			switch k {
+			case "default":
+				in.def, err = s.inheritEntry(v.vals[i], "inherit:default")
+			case "variables":
+				in.vars, err = s.inheritEntry(v.vals[i], "inherit:variables")
+			default:
+				err = s.errf(v.vals[i], "inherit: unknown keyword %q", k)
+			}
+			if err != nil {
+				return nil, err
+			}
+		}
+	}
+	def := s.p.def
+	useDefault := func(key string) bool {
+		return def.set[key] && in.def.has(key)
+	}
+	// own reports whether the job sets key itself; for lists, a
+	// !reference counts as set.
+	own := func(key string, list bool) (*value, bool) {
+		v, ok := m.get(key)
+		if !ok || v.kind == kNull || !list && v.kind == kRef {
+			return nil, false
+		}
+		return v, true
+	}
+
+	var err error
+	if v, ok := own(kwImage, false); ok {
+		if j.Image, err = s.image(v); err != nil {
+			return nil, err
+		}
+	} else if useDefault(kwImage) {
+		j.Image = def.image
+	}
+
+	for _, gv := range s.p.globalVars {
+		if in.vars.has(gv.Key) {
+			j.Variables = append(j.Variables, gv)
+		}
+	}
+	if v, ok := own(kwVariables, false); ok {
+		vars, err := s.variables(v)
+		if err != nil {
+			return nil, err
+		}
+		j.Variables = append(j.Variables, vars...)
+	}
+
+	if v, ok := own(kwBeforeScript, true); ok {
+		if j.Script, err = s.script(v, kwBeforeScript); err != nil {
+			return nil, err
+		}
+	} else if useDefault(kwBeforeScript) {
+		j.Script = append(j.Script, def.beforeScript...)
+	}
+	main, err := s.script(script, "script")
+	if err != nil {
+		return nil, err
+	}
+	j.Script = append(j.Script, main...)
+
+	if v, ok := own(kwAfterScript, true); ok {
+		if j.AfterScript, err = s.script(v, kwAfterScript); err != nil {
+			return nil, err
+		}
+	} else if useDefault(kwAfterScript) {
+		j.AfterScript = append([]string(nil), def.afterScript...)
+	}
+
+	if v, ok := own("artifacts", false); ok {
+		if j.Artifacts, err = s.artifacts(v); err != nil {
+			return nil, err
+		}
+	} else if useDefault("artifacts") && def.artifacts != nil {
+		a := *def.artifacts
+		a.Paths, a.Exclude = slices.Clone(a.Paths), slices.Clone(a.Exclude)
+		j.Artifacts = &a
+	}
+
+	if v, ok := own("timeout", false); ok {
+		if j.Timeout, err = s.timeout(v); err != nil {
+			return nil, err
+		}
+	} else if useDefault("timeout") {
+		j.Timeout = def.timeout
+	}
+
+	if v, ok := m.get("needs"); ok {
+		if err := s.needs(j, v); err != nil {
+			return nil, err
+		}
+	}
+	if v, ok := m.get("dependencies"); ok && v.kind != kNull {
+		deps, err := s.strings(v, "dependencies")
+		if err != nil {
+			return nil, err
+		}
+		j.Dependencies, j.DependenciesSet, j.depsLine = deps, true, v.line
+		if j.Dependencies == nil {
+			j.Dependencies = []string{}
+		}
+	}
+	if v, ok := m.get("allow_failure"); ok {
+		if err := s.allowFailure(j, v); err != nil {
+			return nil, err
+		}
+	}
+	if v, ok := m.get("when"); ok && !v.isNull() {
+		w, err := s.str(v, "when")
+		if err != nil {
+			return nil, err
+		}
+		switch w {
+		case "on_success", "on_failure", "always":
+			j.When = w
+		case "delayed":
+			s.warnf("\"when: delayed\" is not supported; the job runs without waiting for start_in")
+		case "manual", "never":
+			j.skip = "when: " + w
+		default:
+			return nil, s.errf(v, "when must be one of on_success, on_failure, always, manual, delayed or never")
+		}
+	}
+	if j.skip != "" {
+		s.p.warn(s.prefix() + fmt.Sprintf("%q jobs are not run; job skipped", j.skip))
+	}
+	return j, nil
+}
