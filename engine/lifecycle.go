@@ -168,7 +168,11 @@ func (jr *jobRun) execute() result {
 		jr.cancelScript(ErrCanceled)
 	}
 
-	job.Printf("\x1b[1;36mRunning with wasmrunner\x1b[0;m on %s (system id %s)", r.cfg.Info.Name, r.cfg.SystemID)
+	if r.cfg.SystemID != "" {
+		job.Printf("\x1b[1;36mRunning with wasmrunner %s\x1b[0;m on %s (system id %s)", r.cfg.Info.Version, r.cfg.Info.Name, r.cfg.SystemID)
+	} else {
+		job.Printf("\x1b[1;36mRunning with wasmrunner %s\x1b[0;m on %s", r.cfg.Info.Version, r.cfg.Info.Name)
+	}
 	if p.Image.Name != "" {
 		job.Printf("Using handler for image %q", p.Image.Name)
 	}

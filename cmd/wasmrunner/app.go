@@ -42,7 +42,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			verifyCommand(),
 			registerCommand(),
 			versionCommand(),
-			demoCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {},
 	}

@@ -66,3 +66,24 @@ func TestExecSelectsJobsAndReportsErrors(t *testing.T) {
 		t.Errorf("bad --var: exit %d %s", code, errOut)
 	}
 }
+
+// TestExecExamplePipeline runs the README's main-job command: the example
+// pipeline with the committed shell handler.
+func TestExecExamplePipeline(t *testing.T) {
+	arts := t.TempDir()
+	code, out, errOut := runCLI(t, context.Background(), "exec", "--modules", filepath.Join("..", "..", "examples", "modules"),
+		"--file", filepath.Join("..", "..", "examples", "pipeline", ".gitlab-ci.yml"), "--artifacts-dir", arts)
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	for _, want := range []string{"hello from wasmrunner", "numbers are here", "5 dist/numbers.txt", "test finished with status success", "pipeline ok"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	for _, f := range []string{"build/dist.zip", "report/artifacts.zip"} {
+		if _, err := os.Stat(filepath.Join(arts, f)); err != nil {
+			t.Errorf("artifact %s: %v", f, err)
+		}
+	}
+}
