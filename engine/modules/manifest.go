@@ -33,7 +33,19 @@ type Limits struct {
 	// Instances caps the instances of this handler running at once.
 	// Default: the runner's own bound only.
 	Instances int `toml:"instances"`
+	// CPU is the CPU-time policy: "interrupt" (the default) stops guest
+	// code wherever it is when the job's time is up or it is cancelled,
+	// at some cost to tight loops; "uninterrupted" leaves out those checks
+	// for speed, so a guest stuck in a loop is only stopped when the
+	// runner exits: for trusted handlers only.
+	CPU string `toml:"cpu"`
 }
+
+// CPU-time policies of [Limits].
+const (
+	CPUInterrupt     = "interrupt"
+	CPUUninterrupted = "uninterrupted"
+)
 
 // HTTPConfig grants the handler HTTP access through the http_request host
 // function. Default: no access.
@@ -81,6 +93,9 @@ func (m *Manifest) setDefaults() {
 	if m.Limits.Memory <= 0 {
 		m.Limits.Memory = DefaultMemory
 	}
+	if m.Limits.CPU == "" {
+		m.Limits.CPU = CPUInterrupt
+	}
 	if m.HTTP.Timeout <= 0 {
 		m.HTTP.Timeout = tomlfile.Duration(DefaultHTTPTimeout)
 	}
@@ -115,6 +130,11 @@ func loadManifest(file string) (Manifest, bool, error) {
 func (m *Manifest) validate(file string) error {
 	if m.Limits.Memory < 0 || m.Limits.Memory > 4<<30 {
 		return fmt.Errorf("%s: limits.memory must be at most 4GiB", file)
+	}
+	switch m.Limits.CPU {
+	case "", CPUInterrupt, CPUUninterrupted:
+	default:
+		return fmt.Errorf("%s: limits.cpu must be %q or %q, not %q", file, CPUInterrupt, CPUUninterrupted, m.Limits.CPU)
 	}
 	if m.Limits.Instances < 0 {
 		return fmt.Errorf("%s: limits.instances must not be negative", file)

@@ -87,7 +87,7 @@ func loadModule(ctx context.Context, dir, name string, cache wazero.CompilationC
 
 	rc := wazero.NewRuntimeConfigCompiler().
 		WithMemoryLimitPages(man.memoryPages()).
-		WithCloseOnContextDone(true)
+		WithCloseOnContextDone(man.Limits.CPU != CPUUninterrupted)
 	if cache != nil {
 		rc = rc.WithCompilationCache(cache)
 	}

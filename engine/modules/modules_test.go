@@ -364,7 +364,11 @@ func TestManifestLimits(t *testing.T) {
 	if !strings.Contains(string(rec.Trace), "reached its log limit of 40 bytes") || strings.Count(string(rec.Trace), "0123456789") > 4 {
 		t.Errorf("log limit:\n%s", rec.Trace)
 	}
-	bad := modulesDir(t, map[string]string{"x": "probe"}, map[string]string{"x": "[limits]\nmemroy = 5\n"})
+	bad := modulesDir(t, map[string]string{"x": "probe", "y": "probe", "z": "probe"}, map[string]string{
+		"x": "[limits]\nmemroy = 5\n",
+		"y": "[limits]\ncpu = \"whenever\"\n",
+		"z": "[limits]\ncpu = \"uninterrupted\"\n",
+	})
 	reg, err := modules.Open(context.Background(), modules.Config{Dir: bad})
 	if err != nil {
 		t.Fatal(err)
@@ -372,6 +376,12 @@ func TestManifestLimits(t *testing.T) {
 	defer reg.Close(context.Background())
 	if p := reg.Problems()["x"]; p == nil || !strings.Contains(p.Error(), `x.toml:2: unknown key "limits.memroy"`) {
 		t.Errorf("bad manifest: %v", p)
+	}
+	if p := reg.Problems()["y"]; p == nil || !strings.Contains(p.Error(), `limits.cpu must be "interrupt" or "uninterrupted"`) {
+		t.Errorf("bad cpu policy: %v", p)
+	}
+	if mods := reg.Modules(); len(mods) != 1 || mods[0].Manifest.Limits.CPU != modules.CPUUninterrupted {
+		t.Errorf("modules: %+v", mods)
 	}
 }
 
