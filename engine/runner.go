@@ -75,6 +75,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Observer, if set, learns when jobs start and end (for metrics).
 	Observer Observer
+	// SharedSlots, if set, bounds the jobs of several runners in one
+	// process: each job (and each job request) also holds one of its
+	// slots. Its capacity is the global concurrency.
+	SharedSlots chan struct{}
 }
 
 // Observer learns of jobs starting and ending. Its methods are called from
@@ -243,13 +247,33 @@ func (r *Runner) Run(ctx context.Context) error {
 	var lastUpdate string
 	failures := 0
 	for {
-		// Wait for a free slot.
+		// Wait for a free slot, ours and the process's.
 		select {
 		case slots <- struct{}{}:
 		case <-r.drainCh:
 		}
 		if r.draining() {
 			break
+		}
+		if shared := r.cfg.SharedSlots; shared != nil {
+			acquired := false
+			select {
+			case shared <- struct{}{}:
+				acquired = true
+			case <-r.drainCh:
+			}
+			if r.draining() {
+				if acquired {
+					<-shared // the slot belongs to every runner of the process
+				}
+				break
+			}
+		}
+		release := func() {
+			if r.cfg.SharedSlots != nil {
+				<-r.cfg.SharedSlots
+			}
+			<-slots
 		}
 		res, err := r.cfg.Client.RequestJob(pollCtx, gitlab.JobRequest{
 			Token:      r.cfg.Token,
@@ -265,14 +289,14 @@ func (r *Runner) Run(ctx context.Context) error {
 			job := res.Job
 			r.running.Add(1)
 			g.Go(func() error {
-				defer func() { <-slots }()
+				defer release()
 				defer r.running.Add(-1)
 				r.runJob(job)
 				return nil
 			})
 			continue // ask again at once while capacity remains
 		}
-		<-slots
+		release()
 		if r.draining() {
 			break
 		}

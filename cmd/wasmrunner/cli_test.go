@@ -305,3 +305,102 @@ func TestVersion(t *testing.T) {
 		t.Errorf("version: %d %s", code, out)
 	}
 }
+
+func TestConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(body), 0o600)
+		return p
+	}
+	tests := []struct{ body, want string }{
+		{"concurrency = 2\n[[runners]]\nurl = \"http://x\"\ntokn = \"t\"\n", `c.toml:4: unknown key "runners.tokn"`},
+		{"concurrency = \"many\"\n", "c.toml:1: concurrency:"},
+		{"[[runners]]\nurl = \"http://x\"\ntoken = \"t\"\noutput_limit = \"huge\"\n", "c.toml:4: runners.output_limit:"},
+		{"listen = \":1\"\n", "no [[runners]]"},
+		{"[[runners]]\nname = \"a\"\nurl = \"http://x\"\ntoken = \"t\"\nmodules = \"m\"\n[[runners]]\nname = \"a\"\nurl = \"http://y\"\ntoken_file = \"/nonexistent\"\nmodules = \"m\"\n",
+			`name "a" is used twice`},
+		{"[[runners]]\nurl = \"http://x\"\nmodules = \"m\"\n", "token or token_file is required"},
+	}
+	for i, tt := range tests {
+		path := write("c.toml", tt.body)
+		code, _, errOut := runCLI(t, context.Background(), "serve", "--config", path)
+		if code != exitUsage || !strings.Contains(errOut, tt.want) {
+			t.Errorf("case %d: exit %d, stderr %q; want %q", i, code, errOut, tt.want)
+		}
+	}
+}
+
+// TestConfigReload serves two GitLabs from one config file: SIGHUP adds a
+// runner without disturbing the first, and a runner's handler allow-list
+// is enforced.
+func TestConfigReload(t *testing.T) {
+	a, b := gitlabtest.NewServer(), gitlabtest.NewServer()
+	defer a.Close()
+	defer b.Close()
+	mods := guestsDir(t, "probe")
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "wasmrunner.toml")
+	entry := func(name string, s *gitlabtest.Server, handlers string) string {
+		return fmt.Sprintf("[[runners]]\nname = %q\nurl = %q\ntoken = %q\nmodules = %q\nhandlers = %s\ncheck_interval = \"20ms\"\n",
+			name, s.URL, s.RunnerToken, mods, handlers)
+	}
+	os.WriteFile(cfgPath, []byte("concurrency = 4\n"+entry("team-a", a, `["probe"]`)), 0o600)
+	base := serveOptions{buildsDir: t.TempDir(), concurrency: 2, checkInterval: 20 * time.Millisecond,
+		shutdownTimeout: 10 * time.Second, reloadInterval: time.Second, outputLimit: 1 << 20, updateInterval: 50 * time.Millisecond}
+	sigs := make(chan os.Signal, 4)
+	done := make(chan error, 1)
+	go func() {
+		done <- serveSet(context.Background(), configSet(cfgPath, base), slog.New(slog.NewTextHandler(io.Discard, nil)), sigs)
+	}()
+	wait := func(s *gitlabtest.Server, id int64) gitlabtest.JobRecord {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		rec, err := s.WaitForState(ctx, id, gitlab.StateSuccess, gitlab.StateFailed)
+		if err != nil {
+			t.Fatalf("%v\n%s", err, rec.Trace)
+		}
+		return rec
+	}
+	if rec := wait(a, a.Enqueue(gitlabtest.NewJob("a1").Image("probe").Script("e from team a"))); rec.State != gitlab.StateSuccess {
+		t.Fatalf("team-a job: %s\n%s", rec.State, rec.Trace)
+	}
+	if rec := wait(a, a.Enqueue(gitlabtest.NewJob("a2").Image("other").Script("e x"))); rec.State != gitlab.StateFailed ||
+		!strings.Contains(string(rec.Trace), `handler "other" is not allowed for this runner`) {
+		t.Errorf("allow-list: %s\n%s", rec.State, rec.Trace)
+	}
+	// Add team-b and reload.
+	bJob := b.Enqueue(gitlabtest.NewJob("b1").Image("probe").Script("e from team b"))
+	os.WriteFile(cfgPath, []byte("concurrency = 4\n"+entry("team-a", a, `["probe"]`)+entry("team-b", b, `[]`)), 0o600)
+	sigs <- syscall.SIGHUP
+	if rec := wait(b, bJob); rec.State != gitlab.StateSuccess {
+		t.Errorf("team-b job after reload: %s\n%s", rec.State, rec.Trace)
+	}
+	// A broken config on reload keeps the running set.
+	os.WriteFile(cfgPath, []byte("concurrency = [\n"), 0o600)
+	sigs <- syscall.SIGHUP
+	if rec := wait(a, a.Enqueue(gitlabtest.NewJob("a3").Image("probe").Script("e still here"))); rec.State != gitlab.StateSuccess {
+		t.Errorf("team-a after a bad reload: %s", rec.State)
+	}
+	sigs <- syscall.SIGQUIT
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+}
+
+func TestFlagsFromEnvironmentAndPrecedence(t *testing.T) {
+	srv := gitlabtest.NewServer()
+	defer srv.Close()
+	// The environment supplies what flags do not; a flag beats the environment.
+	t.Setenv("WASMRUNNER_URL", "http://127.0.0.1:1") // wrong: the flag must win
+	t.Setenv("WASMRUNNER_TOKEN", srv.RunnerToken)
+	code, out, errOut := runCLI(t, context.Background(), "verify", "--url", srv.URL)
+	if code != exitOK || !strings.Contains(out, "token is valid") {
+		t.Errorf("exit %d %s %s", code, out, errOut)
+	}
+}

@@ -11,7 +11,9 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -48,6 +50,7 @@ Examples:
    wasmrunner serve --url https://gitlab.example.com --token-file /etc/wasmrunner/token --modules ./handlers
    WASMRUNNER_TOKEN=glrt-... wasmrunner serve --url https://gitlab.example.com --modules ./handlers --listen :9252`,
 		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "config", Usage: "TOML file with several [[runners]] (reloaded on SIGHUP); flags give defaults", EnvVars: []string{"WASMRUNNER_CONFIG"}},
 			&cli.StringFlag{Name: "url", Usage: "GitLab URL", EnvVars: []string{"WASMRUNNER_URL"}},
 			&cli.StringFlag{Name: "token", Usage: "runner authentication token (glrt-...)", EnvVars: []string{"WASMRUNNER_TOKEN"}},
 			&cli.StringFlag{Name: "token-file", Usage: "read the runner token from this file", EnvVars: []string{"WASMRUNNER_TOKEN_FILE"}},
@@ -65,9 +68,12 @@ Examples:
 	}
 }
 
-// serveOptions are serve's settings after flags, environment and files.
+// serveOptions are one runner's settings after flags, environment and
+// config file.
 type serveOptions struct {
+	name                                                      string
 	url, token, modulesDir, buildsDir, defaultHandler, listen string
+	handlers                                                  []string // allowed handler names; empty: all
 	concurrency                                               int
 	checkInterval, shutdownTimeout, reloadInterval            time.Duration
 	outputLimit                                               int64
@@ -75,23 +81,13 @@ type serveOptions struct {
 	updateInterval time.Duration
 }
 
-func serveOptionsFrom(c *cli.Context) (serveOptions, error) {
+// serveFlags reads the options that do not depend on a runner entry.
+func serveFlags(c *cli.Context) (serveOptions, error) {
 	o := serveOptions{
-		url: c.String("url"), modulesDir: c.String("modules"),
+		name: "default", url: c.String("url"), modulesDir: c.String("modules"),
 		buildsDir: c.String("builds-dir"), defaultHandler: c.String("default-handler"), listen: c.String("listen"),
 		concurrency: c.Int("concurrency"), checkInterval: c.Duration("check-interval"),
 		shutdownTimeout: c.Duration("shutdown-timeout"), reloadInterval: c.Duration("reload-interval"),
-	}
-	if o.url == "" {
-		return o, usageError("--url (or WASMRUNNER_URL) is required")
-	}
-	token, err := tokenFrom(c.String("token"), c.String("token-file"))
-	if err != nil {
-		return o, err
-	}
-	o.token = token
-	if o.modulesDir == "" {
-		return o, usageError("--modules (or WASMRUNNER_MODULES) is required")
 	}
 	n, err := units.ParseSize(c.String("output-limit"))
 	if err != nil || n <= 0 {
@@ -107,6 +103,26 @@ func serveOptionsFrom(c *cli.Context) (serveOptions, error) {
 	return o, nil
 }
 
+// serveOptionsFrom reads a single runner's options from flags.
+func serveOptionsFrom(c *cli.Context) (serveOptions, error) {
+	o, err := serveFlags(c)
+	if err != nil {
+		return o, err
+	}
+	if o.url == "" {
+		return o, usageError("--url (or WASMRUNNER_URL) is required, or --config")
+	}
+	token, err := tokenFrom(c.String("token"), c.String("token-file"))
+	if err != nil {
+		return o, err
+	}
+	o.token = token
+	if o.modulesDir == "" {
+		return o, usageError("--modules (or WASMRUNNER_MODULES) is required")
+	}
+	return o, nil
+}
+
 func usageError(msg string) error { return cli.Exit(msg, exitUsage) }
 
 // cacheDir is wasmrunner's directory under the user cache dir.
@@ -118,113 +134,322 @@ func cacheDir() string {
 	return filepath.Join(d, "wasmrunner")
 }
 
+// runnerSet returns the runners to serve: from the config file when one is
+// given (read anew on SIGHUP), else the one the flags describe.
+type runnerSet func() (global serveOptions, runners []serveOptions, err error)
+
 func runServe(c *cli.Context) error {
-	o, err := serveOptionsFrom(c)
-	if err != nil {
-		return err
-	}
 	logger, err := loggerFor(c)
 	if err != nil {
 		return err
 	}
+	var set runnerSet
+	if path := c.String("config"); path != "" {
+		base, err := serveFlags(c)
+		if err != nil {
+			return err
+		}
+		set = configSet(path, base)
+		if _, _, err := set(); err != nil {
+			return cli.Exit(err.Error(), exitUsage)
+		}
+	} else {
+		o, err := serveOptionsFrom(c)
+		if err != nil {
+			return err
+		}
+		set = func() (serveOptions, []serveOptions, error) { return o, []serveOptions{o}, nil }
+	}
 	// Signals arrive here; the context main gives is only a fallback.
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGQUIT, syscall.SIGTERM, syscall.SIGINT)
+	signal.Notify(sigs, syscall.SIGQUIT, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
-	return serve(c.Context, o, logger, sigs)
+	return serveSet(c.Context, set, logger, sigs)
+}
+
+// configSet reads the runners of a config file, with base (the flags) as
+// defaults.
+func configSet(path string, base serveOptions) runnerSet {
+	return func() (serveOptions, []serveOptions, error) {
+		fc, err := loadConfig(path)
+		if err != nil {
+			return base, nil, err
+		}
+		global := base
+		if fc.Concurrency > 0 {
+			global.concurrency = fc.Concurrency
+		}
+		if fc.Listen != "" {
+			global.listen = fc.Listen
+		}
+		if fc.ShutdownTimeout > 0 {
+			global.shutdownTimeout = time.Duration(fc.ShutdownTimeout)
+		}
+		if fc.ReloadInterval > 0 {
+			global.reloadInterval = time.Duration(fc.ReloadInterval)
+		}
+		var rs []serveOptions
+		for _, r := range fc.Runners {
+			rs = append(rs, r.options(fc, global))
+		}
+		return global, rs, nil
+	}
 }
 
 // serve runs one runner until a signal (or ctx) stops it.
 func serve(ctx context.Context, o serveOptions, logger *slog.Logger, sigs <-chan os.Signal) error {
-	m := newMetrics(o.concurrency)
-	hc := &http.Client{Transport: countingTransport{next: http.DefaultTransport, m: m}}
-	client, err := gitlab.New(o.url, gitlab.WithHTTPClient(hc), gitlab.WithLogger(logger),
-		gitlab.WithUserAgent(fmt.Sprintf("wasmrunner %s (%s; %s/%s)", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)))
+	return serveSet(ctx, func() (serveOptions, []serveOptions, error) { return o, []serveOptions{o}, nil }, logger, sigs)
+}
+
+// serveSet runs a set of runners until a signal (or ctx) stops them;
+// SIGHUP reads the set again.
+func serveSet(ctx context.Context, set runnerSet, logger *slog.Logger, sigs <-chan os.Signal) error {
+	global, runners, err := set()
 	if err != nil {
 		return cli.Exit(err.Error(), exitUsage)
 	}
+	m := newMetrics(global.concurrency)
 	systemID, err := gitlab.SystemID(gitlab.DefaultMachineIDFile, filepath.Join(cacheDir(), ".runner_system_id"))
 	if err != nil {
 		return err
 	}
-	bg := context.WithoutCancel(ctx)
-	reg, err := modules.Open(bg, modules.Config{
-		Dir: o.modulesDir, CacheDir: filepath.Join(cacheDir(), "compiled"), DefaultHandler: o.defaultHandler,
-		MaxInstances: 2 * o.concurrency, Logger: logger,
-	})
-	if err != nil {
+	f := &fleet{
+		bg: context.WithoutCancel(ctx), log: logger, m: m, systemID: systemID,
+		hc:     &http.Client{Transport: countingTransport{next: http.DefaultTransport, m: m}},
+		shared: make(chan struct{}, global.concurrency), live: map[string]*instance{},
+		reloadInterval: global.reloadInterval,
+	}
+	if err := f.apply(runners); err != nil {
+		f.abort()
+		f.wait()
 		return err
 	}
-	defer reg.Close(bg)
-	logHandlers(logger, reg)
-
-	runner, err := engine.New(engine.Config{
-		Client: client, Token: o.token, SystemID: systemID,
-		Info:    gitlab.RunnerMeta{Name: "wasmrunner", Version: version, Executor: "wasm", Features: gitlab.DefaultFeatures()},
-		Handler: reg.Factory(), BuildsDir: o.buildsDir, Concurrency: o.concurrency,
-		CheckInterval: o.checkInterval, OutputLimit: o.outputLimit, Logger: logger, Observer: m,
-		UpdateInterval: o.updateInterval, MaxUpdateInterval: o.updateInterval,
-	})
-	if err != nil {
-		return err
-	}
-
-	watchCtx, stopWatch := context.WithCancel(bg)
-	defer stopWatch()
-	go reg.Watch(watchCtx, o.reloadInterval)
 
 	var ready atomic.Bool
-	if o.listen != "" {
-		srv, addr, err := startHTTP(o.listen, m, &ready, logger)
+	if global.listen != "" {
+		srv, addr, err := startHTTP(global.listen, m, &ready, logger)
 		if err != nil {
+			f.abort()
+			f.wait()
 			return err
 		}
 		defer srv.Close()
 		logger.Info("metrics and health endpoints listening", "addr", addr)
 	}
-
-	done := make(chan error, 1)
-	go func() { done <- runner.Run(bg) }()
 	ready.Store(true)
-	logger.Info("wasmrunner serving", "url", client.BaseURL(), "system_id", systemID,
-		"concurrency", o.concurrency, "builds_dir", o.buildsDir, "modules", o.modulesDir)
 
+	allDone := make(chan struct{})
 	var force <-chan time.Time
 	stopping := false
+	stop := func(drain bool) {
+		stopping = true
+		ready.Store(false)
+		force = time.After(global.shutdownTimeout)
+		if drain {
+			f.drain()
+		} else {
+			f.abort()
+		}
+		go func() {
+			f.wait()
+			close(allDone)
+		}()
+	}
 	for {
 		select {
-		case err := <-done:
+		case <-allDone:
 			logger.Info("wasmrunner stopped")
-			return err
+			return nil
 		case <-ctx.Done():
 			if !stopping {
 				logger.Warn("context ended: aborting running jobs")
-				stopping = true
-				ready.Store(false)
-				runner.Abort()
-				force = time.After(o.shutdownTimeout)
+				stop(false)
 			}
 		case sig := <-sigs:
-			if stopping {
-				logger.Error("second signal: exiting without waiting for jobs", "signal", sig.String(), "running", runner.Running())
+			switch {
+			case sig == syscall.SIGHUP:
+				if stopping {
+					continue
+				}
+				_, runners, err := set()
+				if err == nil {
+					err = f.apply(runners)
+				}
+				if err != nil {
+					logger.Error("SIGHUP: reloading the configuration failed; keeping the running set", "error", err)
+				} else {
+					logger.Info("SIGHUP: configuration reloaded", "runners", len(runners))
+				}
+			case stopping:
+				logger.Error("second signal: exiting without waiting for jobs", "signal", sig.String(), "running", f.running())
 				return cli.Exit("", exitForced)
-			}
-			stopping = true
-			ready.Store(false)
-			force = time.After(o.shutdownTimeout)
-			if sig == syscall.SIGQUIT {
-				logger.Info("SIGQUIT: finishing running jobs, taking no new ones", "running", runner.Running())
-				runner.Drain()
-			} else {
-				logger.Info("aborting running jobs", "signal", sig.String(), "running", runner.Running())
-				runner.Abort()
+			case sig == syscall.SIGQUIT:
+				logger.Info("SIGQUIT: finishing running jobs, taking no new ones", "running", f.running())
+				stop(true)
+			default:
+				logger.Info("aborting running jobs", "signal", sig.String(), "running", f.running())
+				stop(false)
 			}
 		case <-force:
-			logger.Error("shutdown timeout: exiting without waiting for jobs", "timeout", o.shutdownTimeout, "running", runner.Running())
+			logger.Error("shutdown timeout: exiting without waiting for jobs", "timeout", global.shutdownTimeout, "running", f.running())
 			return cli.Exit("", exitForced)
 		}
 	}
 }
+
+// fleet is the set of runners one process serves.
+type fleet struct {
+	bg             context.Context
+	log            *slog.Logger
+	m              *metrics
+	hc             *http.Client
+	systemID       string
+	shared         chan struct{}
+	reloadInterval time.Duration
+
+	mu   sync.Mutex
+	live map[string]*instance
+	all  sync.WaitGroup
+}
+
+// instance is one running runner with its handlers.
+type instance struct {
+	opts   serveOptions
+	reg    *modules.Registry
+	runner *engine.Runner
+	stop   context.CancelFunc // stops watching the modules dir
+}
+
+// apply makes the live runners those of runners: new ones start, changed
+// ones are replaced (the old one drains: its jobs finish), removed ones
+// drain. On error nothing is changed.
+func (f *fleet) apply(runners []serveOptions) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	want := map[string]serveOptions{}
+	for _, o := range runners {
+		want[o.name] = o
+	}
+	started := map[string]*instance{}
+	for name, o := range want {
+		if old, ok := f.live[name]; ok && fmt.Sprint(old.opts) == fmt.Sprint(o) {
+			continue
+		}
+		inst, err := f.start(o)
+		if err != nil {
+			for _, s := range started { // never ran: close them here
+				s.stop()
+				s.reg.Close(f.bg)
+			}
+			return fmt.Errorf("runner %s: %w", name, err)
+		}
+		started[name] = inst
+	}
+	for name, old := range f.live {
+		if _, keep := want[name]; !keep || started[name] != nil {
+			f.log.Info("runner retired: finishing its jobs", "runner", name)
+			old.retire()
+			delete(f.live, name)
+		}
+	}
+	for name, inst := range started {
+		f.live[name] = inst
+		f.all.Add(1)
+		go func() {
+			defer f.all.Done()
+			_ = inst.runner.Run(f.bg)
+			inst.stop()
+			inst.reg.Close(f.bg)
+		}()
+		f.log.Info("wasmrunner serving", "runner", name, "url", inst.opts.url, "system_id", f.systemID,
+			"concurrency", inst.opts.concurrency, "builds_dir", inst.opts.buildsDir, "modules", inst.opts.modulesDir)
+	}
+	return nil
+}
+
+// start prepares a runner (not yet running).
+func (f *fleet) start(o serveOptions) (*instance, error) {
+	client, err := gitlab.New(o.url, gitlab.WithHTTPClient(f.hc), gitlab.WithLogger(f.log),
+		gitlab.WithUserAgent(fmt.Sprintf("wasmrunner %s (%s; %s/%s)", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)))
+	if err != nil {
+		return nil, err
+	}
+	reg, err := modules.Open(f.bg, modules.Config{
+		Dir: o.modulesDir, CacheDir: filepath.Join(cacheDir(), "compiled"), DefaultHandler: o.defaultHandler,
+		MaxInstances: 2 * o.concurrency, Logger: f.log.With("runner", o.name),
+	})
+	if err != nil {
+		return nil, err
+	}
+	logHandlers(f.log.With("runner", o.name), reg)
+	factory := reg.Factory()
+	if len(o.handlers) > 0 {
+		factory = allowHandlers(factory, o.handlers, o.defaultHandler)
+	}
+	runner, err := engine.New(engine.Config{
+		Client: client, Token: o.token, SystemID: f.systemID,
+		Info:    gitlab.RunnerMeta{Name: "wasmrunner", Version: version, Executor: "wasm", Features: gitlab.DefaultFeatures()},
+		Handler: factory, BuildsDir: filepath.Join(o.buildsDir, o.name), Concurrency: o.concurrency,
+		CheckInterval: o.checkInterval, OutputLimit: o.outputLimit, Logger: f.log.With("runner", o.name), Observer: f.m,
+		UpdateInterval: o.updateInterval, MaxUpdateInterval: o.updateInterval, SharedSlots: f.shared,
+	})
+	if err != nil {
+		reg.Close(f.bg)
+		return nil, err
+	}
+	watchCtx, stop := context.WithCancel(f.bg)
+	go reg.Watch(watchCtx, o.reloadInterval)
+	return &instance{opts: o, reg: reg, runner: runner, stop: stop}, nil
+}
+
+// retire drains a running runner; its goroutine closes it when its jobs
+// are done.
+func (i *instance) retire() {
+	i.runner.Drain()
+}
+
+// allowHandlers limits a runner's jobs to the named handlers.
+func allowHandlers(next engine.HandlerFactory, allowed []string, defaultHandler string) engine.HandlerFactory {
+	return func(ctx context.Context, job *engine.Job) (engine.Handler, error) {
+		name := modules.HandlerName(job.Image())
+		if name == "" {
+			name = defaultHandler
+		}
+		if !slices.Contains(allowed, name) {
+			return nil, fmt.Errorf("%w: handler %q is not allowed for this runner (allowed: %s)", modules.ErrNoHandler, name, strings.Join(allowed, ", "))
+		}
+		return next(ctx, job)
+	}
+}
+
+func (f *fleet) drain() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, i := range f.live {
+		i.runner.Drain()
+	}
+}
+
+func (f *fleet) abort() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, i := range f.live {
+		i.runner.Abort()
+	}
+}
+
+func (f *fleet) running() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, i := range f.live {
+		n += i.runner.Running()
+	}
+	return n
+}
+
+// wait returns when every runner has stopped.
+func (f *fleet) wait() { f.all.Wait() }
 
 func logHandlers(logger *slog.Logger, reg *modules.Registry) {
 	var names []string

@@ -281,7 +281,7 @@ var ErrNoHandler = errors.New("no handler")
 
 // route picks the module for an image and takes a reference on it.
 func (r *Registry) route(image string) (*module, error) {
-	name := handlerName(image)
+	name := HandlerName(image)
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	if name == "" {
@@ -318,9 +318,9 @@ func (r *Registry) availableLocked() string {
 	return strings.Join(names, ", ")
 }
 
-// handlerName is the handler an image names: its last path element
+// HandlerName is the handler an image names: its last path element
 // without tag or digest ("registry.example.com/team/shell:1.2" -> "shell").
-func handlerName(image string) string {
+func HandlerName(image string) string {
 	image = strings.TrimSpace(image)
 	if i := strings.Index(image, "@"); i >= 0 {
 		image = image[:i]
