@@ -157,6 +157,8 @@ func TestServe(t *testing.T) {
 		`gitlab_runner_api_request_statuses_total{endpoint="update_job",status="200"}`,
 		"gitlab_runner_concurrent 2",
 		"gitlab_runner_job_duration_seconds_count 2",
+		`wasmrunner_module_compile_seconds_count{module="probe"} 1`,
+		`wasmrunner_module_instantiate_seconds_count{module="probe"} 2`,
 	}
 	// A job is counted just after GitLab hears of its end.
 	var metrics string

@@ -4,12 +4,14 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/wasmrunner/wasmrunner/engine"
+	"github.com/wasmrunner/wasmrunner/engine/modules"
 )
 
 // metrics are the runner's Prometheus metrics. Names follow the official
@@ -23,9 +25,14 @@ type metrics struct {
 	duration    prometheus.Histogram
 	apiRequests *prometheus.CounterVec
 	concurrent  prometheus.Gauge
+	compile     *prometheus.HistogramVec
+	instantiate *prometheus.HistogramVec
 }
 
-var _ engine.Observer = (*metrics)(nil)
+var (
+	_ engine.Observer  = (*metrics)(nil)
+	_ modules.Observer = (*metrics)(nil)
+)
 
 func newMetrics(concurrency int) *metrics {
 	m := &metrics{
@@ -52,6 +59,14 @@ func newMetrics(concurrency int) *metrics {
 		concurrent: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "gitlab_runner_concurrent", Help: "The most jobs run at once.",
 		}),
+		compile: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "wasmrunner_module_compile_seconds", Help: "Time to validate and compile a handler module.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10),
+		}, []string{"module"}),
+		instantiate: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "wasmrunner_module_instantiate_seconds", Help: "Time to instantiate a handler module for a job.",
+			Buckets: prometheus.ExponentialBuckets(0.00001, 4, 10),
+		}, []string{"module"}),
 	}
 	versionInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "gitlab_runner_version_info", Help: "The runner's version.",
@@ -59,7 +74,7 @@ func newMetrics(concurrency int) *metrics {
 	versionInfo.WithLabelValues("wasmrunner", version).Set(1)
 	m.concurrent.Set(float64(concurrency))
 	m.reg.MustRegister(m.running, m.jobsTotal, m.failedTotal, m.finished, m.duration, m.apiRequests,
-		m.concurrent, versionInfo, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		m.concurrent, m.compile, m.instantiate, versionInfo, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
@@ -81,6 +96,16 @@ func (m *metrics) JobFinished(ev engine.JobEvent) {
 		handler = "default"
 	}
 	m.finished.WithLabelValues(handler, string(ev.State), string(ev.FailureReason)).Inc()
+}
+
+// ModuleCompiled records a module's compile time.
+func (m *metrics) ModuleCompiled(module string, d time.Duration) {
+	m.compile.WithLabelValues(module).Observe(d.Seconds())
+}
+
+// ModuleInstantiated records an instantiation's time.
+func (m *metrics) ModuleInstantiated(module string, d time.Duration) {
+	m.instantiate.WithLabelValues(module).Observe(d.Seconds())
 }
 
 // handler serves /metrics.

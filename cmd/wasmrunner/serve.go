@@ -376,7 +376,7 @@ func (f *fleet) start(o serveOptions) (*instance, error) {
 	}
 	reg, err := modules.Open(f.bg, modules.Config{
 		Dir: o.modulesDir, CacheDir: filepath.Join(cacheDir(), "compiled"), DefaultHandler: o.defaultHandler,
-		MaxInstances: 2 * o.concurrency, Logger: f.log.With("runner", o.name),
+		MaxInstances: 2 * o.concurrency, Logger: f.log.With("runner", o.name), Observer: f.m,
 	})
 	if err != nil {
 		return nil, err

@@ -217,9 +217,13 @@ func (h *handler) stepReactor(ctx, callCtx context.Context, phase engine.Phase, 
 			start = abi.ExportInitialize
 		}
 		var err error
+		began := time.Now()
 		inst, err = h.mod.runtime.InstantiateModule(callCtx, h.mod.compiled, h.moduleConfig(ctx, start, vars))
 		if err != nil {
 			return h.guestError(ctx, "starting", err)
+		}
+		if o := h.reg.cfg.Observer; o != nil {
+			o.ModuleInstantiated(h.mod.name, time.Since(began))
 		}
 		h.mu.Lock()
 		h.inst = inst

@@ -53,6 +53,15 @@ type Config struct {
 	HTTPClient *http.Client
 	// Logger receives the operator log; nil discards it.
 	Logger *slog.Logger
+	// Observer, if set, learns how long compiling and instantiating
+	// modules takes (for metrics).
+	Observer Observer
+}
+
+// Observer learns of module costs. Its methods must return quickly.
+type Observer interface {
+	ModuleCompiled(module string, d time.Duration)
+	ModuleInstantiated(module string, d time.Duration)
 }
 
 // Registry holds the loaded modules. It is safe for concurrent use.
@@ -191,6 +200,9 @@ func (r *Registry) Reload(ctx context.Context) error {
 		r.modules[name] = m
 		delete(r.problems, name)
 		delete(r.failed, name)
+		if r.cfg.Observer != nil {
+			r.cfg.Observer.ModuleCompiled(name, m.compileDur)
+		}
 		r.log.Info("handler loaded", "module", name, "abi", "v1", "bytes", m.size, "compile", m.compileDur.Round(time.Microsecond),
 			"reactor", m.reactor, "memory", int64(m.manifest.Limits.Memory), "http_hosts", m.manifest.HTTP.Allow)
 	}
