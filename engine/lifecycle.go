@@ -68,8 +68,8 @@ type jobRun struct {
 // runJob drives one job through its life and reports it.
 func (r *Runner) runJob(p *gitlab.Job) {
 	start := time.Now()
-	log := r.log.With("job", p.ID, "project", p.JobInfo.ProjectName, "job_name", p.JobInfo.Name)
-	log.Info("job started", "stage", p.JobInfo.Stage, "image", p.Image.Name)
+	log := r.log.With("job", p.ID, "project", p.JobInfo.ProjectName, "job_name", p.JobInfo.Name, "image", p.Image.Name)
+	log.Info("job started", "stage", p.JobInfo.Stage)
 
 	jr := &jobRun{r: r, payload: p, log: log, seen: map[gitlab.JobState]bool{}}
 	jr.hard, jr.cancelHard = context.WithCancelCause(context.Background())
