@@ -107,6 +107,28 @@ func (j *Job) Dependencies() []*Dependency {
 // artifacts that applies to the job's result, or as "artifacts" when the
 // job has none.
 func (j *Job) AddArtifact(rel string) error {
+	return j.addArtifact(rel, func(root *os.Root, clean string) error {
+		_, err := root.Lstat(clean)
+		return err
+	})
+}
+
+// AddArtifactData writes data to name (relative to the build dir) and adds
+// it to the job's artifacts like [Job.AddArtifact].
+func (j *Job) AddArtifactData(name string, data []byte) error {
+	return j.addArtifact(name, func(root *os.Root, clean string) error {
+		if dir := path.Dir(clean); dir != "." {
+			if err := root.MkdirAll(dir, 0o755); err != nil {
+				return err
+			}
+		}
+		return root.WriteFile(clean, data, 0o644)
+	})
+}
+
+// addArtifact checks rel, runs prepare on it inside the build dir, and
+// lists it for upload.
+func (j *Job) addArtifact(rel string, prepare func(root *os.Root, clean string) error) error {
 	clean, err := relPath(rel)
 	if err != nil {
 		return err
@@ -116,36 +138,8 @@ func (j *Job) AddArtifact(rel string) error {
 		return err
 	}
 	defer root.Close()
-	if _, err := root.Lstat(clean); err != nil {
+	if err := prepare(root, clean); err != nil {
 		return fmt.Errorf("engine: adding artifact %q: %w", rel, err)
-	}
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if !slices.Contains(j.artifacts, clean) {
-		j.artifacts = append(j.artifacts, clean)
-	}
-	return nil
-}
-
-// AddArtifactData writes data to name (relative to the build dir) and adds
-// it to the job's artifacts like [Job.AddArtifact].
-func (j *Job) AddArtifactData(name string, data []byte) error {
-	clean, err := relPath(name)
-	if err != nil {
-		return err
-	}
-	root, err := os.OpenRoot(j.buildDir)
-	if err != nil {
-		return err
-	}
-	defer root.Close()
-	if dir := path.Dir(clean); dir != "." {
-		if err := root.MkdirAll(dir, 0o755); err != nil {
-			return err
-		}
-	}
-	if err := root.WriteFile(clean, data, 0o644); err != nil {
-		return err
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
