@@ -2,15 +2,12 @@ package modules_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"testing"
-	"time"
 
 	"github.com/wasmrunner/wasmrunner/engine"
 	"github.com/wasmrunner/wasmrunner/engine/modules"
-	"github.com/wasmrunner/wasmrunner/gitlab"
 	"github.com/wasmrunner/wasmrunner/gitlab/gitlabtest"
+	"github.com/wasmrunner/wasmrunner/internal/runnertest"
 )
 
 type lineHandler struct{ job *engine.Job }
@@ -41,39 +38,9 @@ func BenchmarkSandboxTax(b *testing.B) {
 		{"wasm", reg.Factory()},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			srv := gitlabtest.NewServer()
-			defer srv.Close()
-			client, err := gitlab.New(srv.URL)
-			if err != nil {
-				b.Fatal(err)
-			}
-			r, err := engine.New(engine.Config{
-				Client: client, Token: srv.RunnerToken, BuildsDir: b.TempDir(), Handler: tc.factory,
-				Concurrency: 8, CheckInterval: time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+			runnertest.BenchJobs(b, 8, tc.factory, func() *gitlabtest.JobBuilder {
+				return gitlabtest.NewJob("t").Image("probe").Script("e hello")
 			})
-			if err != nil {
-				b.Fatal(err)
-			}
-			ids := make([]int64, b.N)
-			for i := range ids {
-				ids[i] = srv.Enqueue(gitlabtest.NewJob("t").Image("probe").Script("e hello"))
-			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			start := time.Now()
-			done := make(chan error)
-			go func() { done <- r.Run(context.Background()) }()
-			for _, id := range ids {
-				rec, err := srv.WaitForState(context.Background(), id, gitlab.StateSuccess, gitlab.StateFailed)
-				if err != nil || rec.State != gitlab.StateSuccess {
-					b.Fatalf("job %d: %s %v\n%s", id, rec.State, err, rec.Trace)
-				}
-			}
-			elapsed := time.Since(start)
-			b.StopTimer()
-			_ = r.Shutdown(context.Background())
-			<-done
-			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "jobs/s")
 		})
 	}
 }

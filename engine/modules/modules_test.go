@@ -3,7 +3,6 @@ package modules_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,119 +13,42 @@ import (
 	"github.com/wasmrunner/wasmrunner/engine/modules"
 	"github.com/wasmrunner/wasmrunner/gitlab"
 	"github.com/wasmrunner/wasmrunner/gitlab/gitlabtest"
+	"github.com/wasmrunner/wasmrunner/internal/runnertest"
 )
 
-// guest returns the path of a test guest built by scripts/build-guests.
-func guest(t testing.TB, name string) string {
+// guest returns a test guest built by scripts/build-guests.
+func guest(t testing.TB, name string) []byte {
 	t.Helper()
-	p := filepath.Join("..", "..", "testdata", "guests", name+".wasm")
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is missing: scripts/build-guests must run before the tests", p)
-		}
-		t.Skipf("%s is missing: run scripts/build-guests", p)
-	}
-	return p
+	return runnertest.Module(t, filepath.Join("..", "..", "testdata", "guests", name+".wasm"), "scripts/build-guests")
 }
 
 // modulesDir makes a modules dir holding the named guests under new names
 // (name -> guest), with optional manifests (name -> TOML).
 func modulesDir(t testing.TB, guests map[string]string, manifests map[string]string) string {
 	t.Helper()
-	dir := t.TempDir()
+	wasm := map[string][]byte{}
 	for name, g := range guests {
-		data, err := os.ReadFile(guest(t, g))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, name+".wasm"), data, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		wasm[name] = guest(t, g)
 	}
-	for name, m := range manifests {
-		if err := os.WriteFile(filepath.Join(dir, name+".toml"), []byte(m), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
+	return runnertest.ModulesDir(t, wasm, manifests)
 }
 
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
-
-type env struct {
-	t      *testing.T
-	srv    *gitlabtest.Server
-	reg    *modules.Registry
-	runner *engine.Runner
-}
-
-func start(t *testing.T, dir string, mod func(*modules.Config, *engine.Config)) *env {
+func start(t *testing.T, dir string, configure func(*modules.Config, *engine.Config)) *runnertest.Env {
 	t.Helper()
-	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	mcfg := modules.Config{Dir: dir, Logger: logger, StopGrace: 300 * time.Millisecond}
-	srv := gitlabtest.NewServer()
-	t.Cleanup(srv.Close)
-	client, err := gitlab.New(srv.URL, gitlab.WithRetryPolicy(gitlab.RetryPolicy{
-		MaxAttempts: 5, MaxElapsed: 10 * time.Second, InitialInterval: time.Millisecond,
-		MaxInterval: 20 * time.Millisecond, AttemptTimeout: 10 * time.Second,
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ecfg := engine.Config{
-		Client: client, Token: srv.RunnerToken, BuildsDir: t.TempDir(), Concurrency: 4,
-		CheckInterval: 20 * time.Millisecond, UpdateInterval: 20 * time.Millisecond,
-		MaxUpdateInterval: 50 * time.Millisecond, StopGrace: 5 * time.Second, Logger: logger,
-	}
-	if mod != nil {
-		mod(&mcfg, &ecfg)
-	}
-	ctx := context.Background()
-	reg, err := modules.Open(ctx, mcfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ecfg.Handler = reg.Factory()
-	r, err := engine.New(ecfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		if err := r.Shutdown(sctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		<-done
-		reg.Close(ctx)
-	})
-	return &env{t: t, srv: srv, reg: reg, runner: r}
+	return runnertest.Start(t, dir, configure)
 }
 
-func (e *env) wait(id int64) gitlabtest.JobRecord {
-	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	rec, err := e.srv.WaitForState(ctx, id, gitlab.StateSuccess, gitlab.StateFailed, gitlab.StateCanceled)
-	if err != nil {
-		e.t.Fatalf("%v\ntrace:\n%s", err, rec.Trace)
-	}
-	return rec
+func waitFor(t *testing.T, cond func() bool, what string) {
+	t.Helper()
+	runnertest.WaitFor(t, 10*time.Second, cond, what)
 }
 
 func TestProbeGuest(t *testing.T) {
 	e := start(t, modulesDir(t, map[string]string{"probe": "probe"}, nil), nil)
-	id := e.srv.Enqueue(gitlabtest.NewJob("probe").Image("probe").
+	id := e.Srv.Enqueue(gitlabtest.NewJob("probe").Image("probe").
 		Var("GREETING", "hello from a variable").MaskedVar("SECRET", "hunter2-is-masked").
 		Script("e first line", "v", "a", "e last line").AfterScript("e after"))
-	rec := e.wait(id)
+	rec := e.Wait(t, id)
 	tr := string(rec.Trace)
 	if rec.State != gitlab.StateSuccess {
 		t.Fatalf("state %s:\n%s", rec.State, tr)
@@ -161,8 +83,8 @@ func TestExitCodes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.line, func(t *testing.T) {
-			id := e.srv.Enqueue(gitlabtest.NewJob(tt.line).Image("probe").Script(tt.line))
-			rec := e.wait(id)
+			id := e.Srv.Enqueue(gitlabtest.NewJob(tt.line).Image("probe").Script(tt.line))
+			rec := e.Wait(t, id)
 			if rec.State != gitlab.StateFailed || rec.FailureReason != tt.reason || rec.ExitCode != tt.exit {
 				t.Errorf("state %s reason %s exit %d, want failed %s %d", rec.State, rec.FailureReason, rec.ExitCode, tt.reason, tt.exit)
 			}
@@ -172,8 +94,8 @@ func TestExitCodes(t *testing.T) {
 		})
 	}
 	// The runner still serves.
-	id := e.srv.Enqueue(gitlabtest.NewJob("after").Image("probe").Script("e still alive"))
-	if rec := e.wait(id); rec.State != gitlab.StateSuccess {
+	id := e.Srv.Enqueue(gitlabtest.NewJob("after").Image("probe").Script("e still alive"))
+	if rec := e.Wait(t, id); rec.State != gitlab.StateSuccess {
 		t.Errorf("runner broken after hostile guests: %s", rec.State)
 	}
 }
@@ -198,21 +120,21 @@ func TestRunawayGuestsStop(t *testing.T) {
 			if !tt.cancel {
 				b = b.Timeout(time.Second)
 			}
-			id := e.srv.Enqueue(b)
+			id := e.Srv.Enqueue(b)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			if _, err := e.srv.WaitForState(ctx, id, gitlab.StateRunning); err != nil {
+			if _, err := e.Srv.WaitForState(ctx, id, gitlab.StateRunning); err != nil {
 				t.Fatal(err)
 			}
 			time.Sleep(200 * time.Millisecond)
 			signal := time.Now()
 			if tt.cancel {
-				e.srv.Cancel(id)
+				e.Srv.Cancel(id)
 			} else {
 				signal = time.Now().Add(800 * time.Millisecond) // the 1 s timeout
 			}
-			rec := e.wait(id)
-			waitFor(t, func() bool { return e.runner.Running() == 0 }, "job finished")
+			rec := e.Wait(t, id)
+			waitFor(t, func() bool { return e.Runner.Running() == 0 }, "job finished")
 			if d := time.Since(signal); d > 2*time.Second {
 				t.Errorf("guest stopped %v after the signal", d)
 			}
@@ -223,28 +145,17 @@ func TestRunawayGuestsStop(t *testing.T) {
 	}
 }
 
-func waitFor(t *testing.T, cond func() bool, what string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for: %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestGracefulCancelIsNoticed(t *testing.T) {
 	e := start(t, modulesDir(t, map[string]string{"probe": "probe"}, nil), nil)
-	id := e.srv.Enqueue(gitlabtest.NewJob("graceful").Image("probe").Script("c").AfterScript("e after_script ran"))
+	id := e.Srv.Enqueue(gitlabtest.NewJob("graceful").Image("probe").Script("c").AfterScript("e after_script ran"))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := e.srv.WaitForState(ctx, id, gitlab.StateRunning); err != nil {
+	if _, err := e.Srv.WaitForState(ctx, id, gitlab.StateRunning); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(100 * time.Millisecond)
-	e.srv.CancelGracefully(id)
-	rec := e.wait(id)
+	e.Srv.CancelGracefully(id)
+	rec := e.Wait(t, id)
 	tr := string(rec.Trace)
 	if rec.State != gitlab.StateCanceled || !strings.Contains(tr, "noticed the cancel") || !strings.Contains(tr, "after_script ran") {
 		t.Errorf("state %s:\n%s", rec.State, tr)
@@ -256,9 +167,9 @@ func TestCommandGuest(t *testing.T) {
 		"cmd": "[variables]\ndeny = [\"HIDDEN_*\"]\n[env]\nset = { EXIT_CODE = \"0\" }\n",
 	})
 	e := start(t, dir, nil)
-	id := e.srv.Enqueue(gitlabtest.NewJob("c").Image("cmd").Var("GREETING", "bonjour").Var("HIDDEN_VAR", "nope").
+	id := e.Srv.Enqueue(gitlabtest.NewJob("c").Image("cmd").Var("GREETING", "bonjour").Var("HIDDEN_VAR", "nope").
 		Script("run").Artifacts(gitlab.ArtifactSpec{Paths: []string{"out/"}}))
-	rec := e.wait(id)
+	rec := e.Wait(t, id)
 	tr := string(rec.Trace)
 	if rec.State != gitlab.StateSuccess {
 		t.Fatalf("state %s:\n%s", rec.State, tr)
@@ -277,7 +188,7 @@ func TestCommandGuest(t *testing.T) {
 func TestRouting(t *testing.T) {
 	dir := modulesDir(t, map[string]string{"probe": "probe", "other": "probe", "broken": "bad_import", "empty": "no_entry"}, nil)
 	e := start(t, dir, nil)
-	problems := e.reg.Problems()
+	problems := e.Registry.Problems()
 	if !strings.Contains(fmt.Sprint(problems["broken"]), "imports unknown function wasmrunner:host/v1.format_disk") {
 		t.Errorf("broken: %v", problems["broken"])
 	}
@@ -295,8 +206,8 @@ func TestRouting(t *testing.T) {
 		{"", "the job names no image and no default handler is set", false},
 	}
 	for _, tt := range tests {
-		id := e.srv.Enqueue(gitlabtest.NewJob("r").Image(tt.image).Script("e routed"))
-		rec := e.wait(id)
+		id := e.Srv.Enqueue(gitlabtest.NewJob("r").Image(tt.image).Script("e routed"))
+		rec := e.Wait(t, id)
 		if (rec.State == gitlab.StateSuccess) != tt.ok || !strings.Contains(string(rec.Trace), tt.want) {
 			t.Errorf("image %q: state %s, trace:\n%s", tt.image, rec.State, rec.Trace)
 		}
@@ -314,34 +225,34 @@ func TestHotReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A long job keeps its instance across a replacement and a removal.
-	long := e.srv.Enqueue(gitlabtest.NewJob("long").Image("probe").Timeout(2*time.Second).Script("e started", "s"))
-	waitFor(t, func() bool { return strings.Contains(string(e.srv.Job(long).Trace), "started") }, "long job running")
-	data, _ := os.ReadFile(guest(t, "probe"))
+	long := e.Srv.Enqueue(gitlabtest.NewJob("long").Image("probe").Timeout(2*time.Second).Script("e started", "s"))
+	waitFor(t, func() bool { return strings.Contains(string(e.Srv.Job(long).Trace), "started") }, "long job running")
+	data := guest(t, "probe")
 	if err := os.WriteFile(filepath.Join(dir, "added.wasm"), data, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Remove(filepath.Join(dir, "probe.wasm")); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.reg.Reload(ctx); err != nil {
+	if err := e.Registry.Reload(ctx); err != nil {
 		t.Fatal(err)
 	}
 	var names []string
-	for _, m := range e.reg.Modules() {
+	for _, m := range e.Registry.Modules() {
 		names = append(names, m.Name)
 	}
 	if strings.Join(names, ",") != "added" {
 		t.Errorf("modules after reload: %v", names)
 	}
-	if rec := e.wait(long); rec.FailureReason != gitlab.JobExecutionTimeout {
+	if rec := e.Wait(t, long); rec.FailureReason != gitlab.JobExecutionTimeout {
 		t.Errorf("long job: %s %s", rec.State, rec.FailureReason)
 	}
-	id := e.srv.Enqueue(gitlabtest.NewJob("new").Image("added").Script("e new module"))
-	if rec := e.wait(id); rec.State != gitlab.StateSuccess {
+	id := e.Srv.Enqueue(gitlabtest.NewJob("new").Image("added").Script("e new module"))
+	if rec := e.Wait(t, id); rec.State != gitlab.StateSuccess {
 		t.Errorf("added module: %s\n%s", rec.State, rec.Trace)
 	}
-	id = e.srv.Enqueue(gitlabtest.NewJob("gone").Image("probe").Script("e x"))
-	if rec := e.wait(id); rec.State != gitlab.StateFailed {
+	id = e.Srv.Enqueue(gitlabtest.NewJob("gone").Image("probe").Script("e x"))
+	if rec := e.Wait(t, id); rec.State != gitlab.StateFailed {
 		t.Errorf("removed module still routed: %s", rec.State)
 	}
 }
@@ -351,16 +262,16 @@ func TestManifestLimits(t *testing.T) {
 		"probe": "[limits]\nmemory = \"1MiB\"\ntimeout = \"500ms\"\nlog = \"40B\"\n",
 	})
 	e := start(t, dir, nil)
-	id := e.srv.Enqueue(gitlabtest.NewJob("m").Image("probe").Script("m"))
-	if rec := e.wait(id); rec.State != gitlab.StateFailed || !strings.Contains(string(rec.Trace), "unreachable") {
+	id := e.Srv.Enqueue(gitlabtest.NewJob("m").Image("probe").Script("m"))
+	if rec := e.Wait(t, id); rec.State != gitlab.StateFailed || !strings.Contains(string(rec.Trace), "unreachable") {
 		t.Errorf("memory bomb under 1MiB: %s\n%s", rec.State, rec.Trace)
 	}
-	id = e.srv.Enqueue(gitlabtest.NewJob("t").Image("probe").Script("l"))
-	if rec := e.wait(id); rec.FailureReason != gitlab.JobExecutionTimeout || !strings.Contains(string(rec.Trace), "may run at most 500ms") {
+	id = e.Srv.Enqueue(gitlabtest.NewJob("t").Image("probe").Script("l"))
+	if rec := e.Wait(t, id); rec.FailureReason != gitlab.JobExecutionTimeout || !strings.Contains(string(rec.Trace), "may run at most 500ms") {
 		t.Errorf("manifest timeout: %s %s\n%s", rec.State, rec.FailureReason, rec.Trace)
 	}
-	id = e.srv.Enqueue(gitlabtest.NewJob("log").Image("probe").Script("e 0123456789", "e 0123456789", "e 0123456789", "e 0123456789"))
-	rec := e.wait(id)
+	id = e.Srv.Enqueue(gitlabtest.NewJob("log").Image("probe").Script("e 0123456789", "e 0123456789", "e 0123456789", "e 0123456789"))
+	rec := e.Wait(t, id)
 	if !strings.Contains(string(rec.Trace), "reached its log limit of 40 bytes") || strings.Count(string(rec.Trace), "0123456789") > 4 {
 		t.Errorf("log limit:\n%s", rec.Trace)
 	}
@@ -387,9 +298,9 @@ func TestManifestLimits(t *testing.T) {
 
 func TestDependencyFiles(t *testing.T) {
 	e := start(t, modulesDir(t, map[string]string{"probe": "probe"}, nil), nil)
-	dep := e.srv.AddFinishedJob("build", gitlabtest.Zip(map[string]string{"bin/tool": "x", "readme.md": "y"}))
-	id := e.srv.Enqueue(gitlabtest.NewJob("deps").Image("probe").DependsOn(dep).Script("d"))
-	rec := e.wait(id)
+	dep := e.Srv.AddFinishedJob("build", gitlabtest.Zip(map[string]string{"bin/tool": "x", "readme.md": "y"}))
+	id := e.Srv.Enqueue(gitlabtest.NewJob("deps").Image("probe").DependsOn(dep).Script("d"))
+	rec := e.Wait(t, id)
 	if rec.State != gitlab.StateSuccess || !strings.Contains(string(rec.Trace), "bin/tool\x00readme.md") {
 		t.Errorf("state %s:\n%q", rec.State, rec.Trace)
 	}
@@ -399,11 +310,11 @@ func TestDependencyFiles(t *testing.T) {
 func TestTenantsAreIsolated(t *testing.T) {
 	dir := modulesDir(t, map[string]string{"tenant-a": "cmd", "tenant-b": "cmd"}, nil)
 	e := start(t, dir, nil)
-	a := e.srv.Enqueue(gitlabtest.NewJob("a").Image("tenant-a").Var("GREETING", "alpha-secret-a").
+	a := e.Srv.Enqueue(gitlabtest.NewJob("a").Image("tenant-a").Var("GREETING", "alpha-secret-a").
 		Script("run").Artifacts(gitlab.ArtifactSpec{Paths: []string{"out/"}}))
-	b := e.srv.Enqueue(gitlabtest.NewJob("b").Image("tenant-b").Var("GREETING", "bravo-secret-b").
+	b := e.Srv.Enqueue(gitlabtest.NewJob("b").Image("tenant-b").Var("GREETING", "bravo-secret-b").
 		Script("run").Artifacts(gitlab.ArtifactSpec{Paths: []string{"out/"}}))
-	ra, rb := e.wait(a), e.wait(b)
+	ra, rb := e.Wait(t, a), e.Wait(t, b)
 	for _, c := range []struct {
 		rec         gitlabtest.JobRecord
 		own, others string

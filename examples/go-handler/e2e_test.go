@@ -10,12 +10,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,6 +24,7 @@ import (
 	"github.com/wasmrunner/wasmrunner/engine/modules"
 	"github.com/wasmrunner/wasmrunner/gitlab"
 	"github.com/wasmrunner/wasmrunner/gitlab/gitlabtest"
+	"github.com/wasmrunner/wasmrunner/internal/runnertest"
 )
 
 // cacheDir keeps the compiled guest for the registries of this test
@@ -45,34 +44,21 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// labsubmitWasm returns the built handler, skipping the test when it was
-// not built (failing under CI, where it must be).
+// labsubmitWasm returns the built handler.
 func labsubmitWasm(t testing.TB) []byte {
 	t.Helper()
-	data, err := os.ReadFile("labsubmit.wasm")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("labsubmit.wasm is missing: examples/go-handler/build.sh must run before the tests (%v)", err)
-		}
-		t.Skipf("labsubmit.wasm is missing: run bash examples/go-handler/build.sh (%v)", err)
-	}
-	return data
+	return runnertest.Module(t, "labsubmit.wasm", "bash examples/go-handler/build.sh")
 }
 
 // modulesDir makes a modules dir holding labsubmit.wasm and, if manifest
 // is not empty, its manifest.
 func modulesDir(t testing.TB, manifest string) string {
 	t.Helper()
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "labsubmit.wasm"), labsubmitWasm(t), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	manifests := map[string]string{}
 	if manifest != "" {
-		if err := os.WriteFile(filepath.Join(dir, "labsubmit.toml"), []byte(manifest), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		manifests["labsubmit"] = manifest
 	}
-	return dir
+	return runnertest.ModulesDir(t, map[string][]byte{"labsubmit": labsubmitWasm(t)}, manifests)
 }
 
 // The fake lab service. A submitted job's input decides what it does:
@@ -233,79 +219,26 @@ func (l *lab) host(t testing.TB) string {
 	return u.Host
 }
 
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
-
-type env struct {
-	srv    *gitlabtest.Server
-	reg    *modules.Registry
-	runner *engine.Runner
-}
+type env struct{ *runnertest.Env }
 
 // start runs an engine with a registry of dir against a fake GitLab
 // until the test ends.
 func start(t *testing.T, dir string) *env {
 	t.Helper()
-	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	ctx := context.Background()
-	reg, err := modules.Open(ctx, modules.Config{Dir: dir, CacheDir: cacheDir, Logger: logger, StopGrace: 500 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p := reg.Problems(); len(p) > 0 {
+	e := runnertest.Start(t, dir, func(m *modules.Config, _ *engine.Config) {
+		m.CacheDir = cacheDir
+		m.StopGrace = 500 * time.Millisecond
+	})
+	if p := e.Registry.Problems(); len(p) > 0 {
 		t.Fatalf("modules failed to load: %v", p)
 	}
-	srv := gitlabtest.NewServer()
-	t.Cleanup(srv.Close)
-	client, err := gitlab.New(srv.URL, gitlab.WithRetryPolicy(gitlab.RetryPolicy{
-		MaxAttempts: 5, MaxElapsed: 10 * time.Second, InitialInterval: time.Millisecond,
-		MaxInterval: 20 * time.Millisecond, AttemptTimeout: 10 * time.Second,
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := engine.New(engine.Config{
-		Client: client, Token: srv.RunnerToken, BuildsDir: t.TempDir(), Concurrency: 4,
-		CheckInterval: 20 * time.Millisecond, UpdateInterval: 20 * time.Millisecond,
-		MaxUpdateInterval: 50 * time.Millisecond, StopGrace: 5 * time.Second, Logger: logger,
-		Handler: reg.Factory(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		if err := r.Shutdown(sctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		<-done
-		reg.Close(ctx)
-	})
-	return &env{srv: srv, reg: reg, runner: r}
-}
-
-func (e *env) wait(t *testing.T, id int64) gitlabtest.JobRecord {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	rec, err := e.srv.WaitForState(ctx, id, gitlab.StateSuccess, gitlab.StateFailed, gitlab.StateCanceled)
-	if err != nil {
-		t.Fatalf("%v\ntrace:\n%s", err, rec.Trace)
-	}
-	return rec
+	return &env{e}
 }
 
 // submission returns a labsubmit job whose build dir holds pkg/input.txt
 // (from a dependency's artifacts) with the given content.
 func (e *env) submission(l *lab, input string, script ...string) *gitlabtest.JobBuilder {
-	dep := e.srv.AddFinishedJob("prepare", gitlabtest.Zip(map[string]string{"pkg/input.txt": input}))
+	dep := e.Srv.AddFinishedJob("prepare", gitlabtest.Zip(map[string]string{"pkg/input.txt": input}))
 	return gitlabtest.NewJob("lab").Image("labsubmit").Var("LAB_URL", l.URL+"/").DependsOn(dep).Script(script...)
 }
 
@@ -323,13 +256,7 @@ func inOrder(s string, parts ...string) bool {
 
 func waitFor(t *testing.T, d time.Duration, cond func() bool, what string) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for: %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	runnertest.WaitFor(t, d, cond, what)
 }
 
 // TestLabsubmit runs labsubmit jobs against the fake lab; the subtests
@@ -337,15 +264,15 @@ func waitFor(t *testing.T, d time.Duration, cond func() bool, what string) {
 func TestLabsubmit(t *testing.T) {
 	l := newLab(t)
 	e := start(t, modulesDir(t, fmt.Sprintf("[http]\nallow = [%q]\n", l.host(t))))
-	for _, m := range e.reg.Modules() {
+	for _, m := range e.Registry.Modules() {
 		t.Logf("module %s compiled in %v", m.Name, m.CompileTime)
 	}
 
 	t.Run("remote job succeeds", func(t *testing.T) {
 		t.Parallel()
 		input := "ok: source package 1.0"
-		id := e.srv.Enqueue(e.submission(l, input, "submit pkg/input.txt", "wait", "fetch out/result.txt"))
-		rec := e.wait(t, id)
+		id := e.Srv.Enqueue(e.submission(l, input, "submit pkg/input.txt", "wait", "fetch out/result.txt"))
+		rec := e.Wait(t, id)
 		tr := string(rec.Trace)
 		if rec.State != gitlab.StateSuccess {
 			t.Fatalf("state %s (%s, exit %d):\n%s", rec.State, rec.FailureReason, rec.ExitCode, tr)
@@ -371,8 +298,8 @@ func TestLabsubmit(t *testing.T) {
 	t.Run("remote job fails", func(t *testing.T) {
 		t.Parallel()
 		input := "fail: broken package"
-		id := e.srv.Enqueue(e.submission(l, input, "submit pkg/input.txt", "wait", "fetch out/result.txt"))
-		rec := e.wait(t, id)
+		id := e.Srv.Enqueue(e.submission(l, input, "submit pkg/input.txt", "wait", "fetch out/result.txt"))
+		rec := e.Wait(t, id)
 		tr := string(rec.Trace)
 		if rec.State != gitlab.StateFailed || rec.FailureReason != gitlab.ScriptFailure || rec.ExitCode != 1 {
 			t.Errorf("state %s reason %s exit %d, want failed script_failure 1", rec.State, rec.FailureReason, rec.ExitCode)
@@ -388,14 +315,14 @@ func TestLabsubmit(t *testing.T) {
 	t.Run("canceled job cancels the remote job", func(t *testing.T) {
 		t.Parallel()
 		input := "hang: needs hardware that never comes"
-		id := e.srv.Enqueue(e.submission(l, input, "submit pkg/input.txt", "wait"))
+		id := e.Srv.Enqueue(e.submission(l, input, "submit pkg/input.txt", "wait"))
 		waitFor(t, 10*time.Second, func() bool { j, ok := l.job(input); return ok && j.polls >= 2 }, "the handler polls the remote job")
 		canceled := time.Now()
-		e.srv.Cancel(id)
-		if rec := e.wait(t, id); rec.State != gitlab.StateCanceled {
+		e.Srv.Cancel(id)
+		if rec := e.Wait(t, id); rec.State != gitlab.StateCanceled {
 			t.Errorf("state %s", rec.State)
 		}
-		waitFor(t, 5*time.Second, func() bool { return e.runner.Running() == 0 }, "the job's handler returns")
+		waitFor(t, 5*time.Second, func() bool { return e.Runner.Running() == 0 }, "the job's handler returns")
 		if d := time.Since(canceled); d > 3*time.Second {
 			t.Errorf("the job ended %v after the cancel", d)
 		}
@@ -410,14 +337,14 @@ func TestLabsubmit(t *testing.T) {
 	t.Run("gracefully canceled job cancels the remote job", func(t *testing.T) {
 		t.Parallel()
 		input := "hang: waits for a graceful cancel"
-		id := e.srv.Enqueue(e.submission(l, input, "submit pkg/input.txt", "wait").AfterScript("noop"))
+		id := e.Srv.Enqueue(e.submission(l, input, "submit pkg/input.txt", "wait").AfterScript("noop"))
 		waitFor(t, 10*time.Second, func() bool { j, ok := l.job(input); return ok && j.polls >= 2 }, "the handler polls the remote job")
 		canceled := time.Now()
-		e.srv.CancelGracefully(id)
+		e.Srv.CancelGracefully(id)
 		if !l.deletedWithin(input, canceled, 2*time.Second) {
 			t.Errorf("the lab received no DELETE within 2s of the cancel")
 		}
-		rec := e.wait(t, id)
+		rec := e.Wait(t, id)
 		tr := string(rec.Trace)
 		if rec.State != gitlab.StateCanceled || !inOrder(tr, hangLog[0], "canceling job lab-", "ok\n") {
 			t.Errorf("state %s:\n%s", rec.State, tr)
@@ -438,8 +365,8 @@ func TestLabsubmit(t *testing.T) {
 			{[]string{"submit pkg/missing.txt"}, gitlab.StateFailed, 1, "open pkg/missing.txt: No such file or directory"},
 		}
 		for _, tt := range tests {
-			id := e.srv.Enqueue(e.submission(l, "ok", tt.script...))
-			rec := e.wait(t, id)
+			id := e.Srv.Enqueue(e.submission(l, "ok", tt.script...))
+			rec := e.Wait(t, id)
 			if rec.State != tt.state || rec.ExitCode != tt.exit || !strings.Contains(string(rec.Trace), tt.trace) {
 				t.Errorf("%q: state %s exit %d, want %s %d with %q:\n%s", tt.script, rec.State, rec.ExitCode, tt.state, tt.exit, tt.trace, rec.Trace)
 			}
@@ -452,8 +379,8 @@ func TestLabsubmit(t *testing.T) {
 func TestLabsubmitNeedsManifest(t *testing.T) {
 	l := newLab(t)
 	e := start(t, modulesDir(t, ""))
-	id := e.srv.Enqueue(e.submission(l, "ok", "submit pkg/input.txt"))
-	rec := e.wait(t, id)
+	id := e.Srv.Enqueue(e.submission(l, "ok", "submit pkg/input.txt"))
+	rec := e.Wait(t, id)
 	if rec.State != gitlab.StateFailed || !strings.Contains(string(rec.Trace), "wasmrunner: denied") {
 		t.Errorf("state %s:\n%s", rec.State, rec.Trace)
 	}
@@ -473,39 +400,9 @@ func BenchmarkGoGuestJob(b *testing.B) {
 	defer reg.Close(context.Background())
 	for _, concurrency := range []int{1, 8} {
 		b.Run("c"+strconv.Itoa(concurrency), func(b *testing.B) {
-			srv := gitlabtest.NewServer()
-			defer srv.Close()
-			client, err := gitlab.New(srv.URL)
-			if err != nil {
-				b.Fatal(err)
-			}
-			r, err := engine.New(engine.Config{
-				Client: client, Token: srv.RunnerToken, BuildsDir: b.TempDir(), Handler: reg.Factory(),
-				Concurrency: concurrency, CheckInterval: time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+			runnertest.BenchJobs(b, concurrency, reg.Factory(), func() *gitlabtest.JobBuilder {
+				return gitlabtest.NewJob("noop").Image("labsubmit").Script("noop")
 			})
-			if err != nil {
-				b.Fatal(err)
-			}
-			ids := make([]int64, b.N)
-			for i := range ids {
-				ids[i] = srv.Enqueue(gitlabtest.NewJob("noop").Image("labsubmit").Script("noop"))
-			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			start := time.Now()
-			done := make(chan error, 1)
-			go func() { done <- r.Run(context.Background()) }()
-			for _, id := range ids {
-				rec, err := srv.WaitForState(context.Background(), id, gitlab.StateSuccess, gitlab.StateFailed)
-				if err != nil || rec.State != gitlab.StateSuccess {
-					b.Fatalf("job %d: %s %v\n%s", id, rec.State, err, rec.Trace)
-				}
-			}
-			elapsed := time.Since(start)
-			b.StopTimer()
-			_ = r.Shutdown(context.Background())
-			<-done
-			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "jobs/s")
 		})
 	}
 }

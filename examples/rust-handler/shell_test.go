@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -21,100 +20,26 @@ import (
 	"github.com/wasmrunner/wasmrunner/gitlab/gitlabtest"
 	"github.com/wasmrunner/wasmrunner/hostfuncs"
 	"github.com/wasmrunner/wasmrunner/hostfuncs/abi"
+	"github.com/wasmrunner/wasmrunner/internal/runnertest"
 	"github.com/wasmrunner/wasmrunner/internal/sandboxfs"
 )
 
 // shellWasm returns the handler built by build.sh.
 func shellWasm(t testing.TB) []byte {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("..", "modules", "shell.wasm"))
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("examples/modules/shell.wasm is missing: examples/rust-handler/build.sh must run before the tests (%v)", err)
-		}
-		t.Skipf("examples/modules/shell.wasm is missing: run bash examples/rust-handler/build.sh (%v)", err)
-	}
-	return data
+	return runnertest.Module(t, filepath.Join("..", "modules", "shell.wasm"), "bash examples/rust-handler/build.sh")
 }
 
 // modulesDir makes a modules dir holding shell.wasm.
 func modulesDir(t testing.TB) string {
 	t.Helper()
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "shell.wasm"), shellWasm(t), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
-
-type env struct {
-	t         *testing.T
-	srv       *gitlabtest.Server
-	runner    *engine.Runner
-	buildsDir string
+	return runnertest.ModulesDir(t, map[string][]byte{"shell": shellWasm(t)}, nil)
 }
 
 // start runs the engine with the modules of dir against a fake GitLab.
-func start(t *testing.T, dir string) *env {
+func start(t *testing.T, dir string) *runnertest.Env {
 	t.Helper()
-	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	srv := gitlabtest.NewServer()
-	t.Cleanup(srv.Close)
-	client, err := gitlab.New(srv.URL, gitlab.WithRetryPolicy(gitlab.RetryPolicy{
-		MaxAttempts: 5, MaxElapsed: 10 * time.Second, InitialInterval: time.Millisecond,
-		MaxInterval: 20 * time.Millisecond, AttemptTimeout: 10 * time.Second,
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	reg, err := modules.Open(ctx, modules.Config{Dir: dir, Logger: logger, StopGrace: 300 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p := reg.Problems(); len(p) > 0 {
-		t.Fatalf("modules: %v", p)
-	}
-	buildsDir := t.TempDir()
-	r, err := engine.New(engine.Config{
-		Client: client, Token: srv.RunnerToken, BuildsDir: buildsDir, Concurrency: 8,
-		CheckInterval: 20 * time.Millisecond, UpdateInterval: 20 * time.Millisecond,
-		MaxUpdateInterval: 50 * time.Millisecond, StopGrace: 5 * time.Second, Logger: logger,
-		Handler: reg.Factory(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		if err := r.Shutdown(sctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		<-done
-		reg.Close(ctx)
-	})
-	return &env{t: t, srv: srv, runner: r, buildsDir: buildsDir}
-}
-
-func (e *env) wait(t *testing.T, id int64) gitlabtest.JobRecord {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	rec, err := e.srv.WaitForState(ctx, id, gitlab.StateSuccess, gitlab.StateFailed, gitlab.StateCanceled)
-	if err != nil {
-		t.Fatalf("%v\ntrace:\n%s", err, rec.Trace)
-	}
-	return rec
+	return runnertest.Start(t, dir, func(_ *modules.Config, c *engine.Config) { c.Concurrency = 8 })
 }
 
 // echoed is how the shell echoes a command line.
@@ -135,14 +60,14 @@ type shellCase struct {
 
 	want   []string // in the trace
 	absent []string // not in the trace
-	check  func(t *testing.T, e *env, rec gitlabtest.JobRecord)
+	check  func(t *testing.T, e *runnertest.Env, rec gitlabtest.JobRecord)
 }
 
 // TestShell runs many small jobs through the engine with shell.wasm, all
 // at once, and checks their logs, states and artifacts.
 func TestShell(t *testing.T) {
 	e := start(t, modulesDir(t))
-	dep := e.srv.AddFinishedJob("build", gitlabtest.Zip(map[string]string{
+	dep := e.Srv.AddFinishedJob("build", gitlabtest.Zip(map[string]string{
 		"dep.txt": "from the dependency\n", "bin/tool": "#!/bin/true\n",
 	}))
 	vars := func(b *gitlabtest.JobBuilder) *gitlabtest.JobBuilder {
@@ -246,8 +171,8 @@ func TestShell(t *testing.T) {
 				`cd dir && touch here && cd .. && ls dir`,
 				`cd ../.. && pwd`,
 			},
-			check: func(t *testing.T, e *env, rec gitlabtest.JobRecord) {
-				dir := filepath.Join(e.buildsDir, strconv.FormatInt(rec.ID, 10))
+			check: func(t *testing.T, e *runnertest.Env, rec gitlabtest.JobRecord) {
+				dir := filepath.Join(e.BuildsDir, strconv.FormatInt(rec.ID, 10))
 				for _, want := range []string{
 					echoed("pwd") + dir + "\n",
 					echoed("pwd && ls") + dir + "/sub\ndir\n",
@@ -373,7 +298,7 @@ func TestShell(t *testing.T) {
 				`echo extra > extra.txt && artifact extra.txt`,
 				`echo not-an-artifact > other.txt`,
 			},
-			check: func(t *testing.T, _ *env, rec gitlabtest.JobRecord) {
+			check: func(t *testing.T, _ *runnertest.Env, rec gitlabtest.JobRecord) {
 				if len(rec.Artifacts) != 1 {
 					t.Fatalf("artifacts: %d uploads", len(rec.Artifacts))
 				}
@@ -412,7 +337,7 @@ func TestShell(t *testing.T) {
 }
 
 // runCases enqueues the jobs of cases at once, then checks each.
-func runCases(t *testing.T, e *env, cases []shellCase) {
+func runCases(t *testing.T, e *runnertest.Env, cases []shellCase) {
 	ids := make([]int64, len(cases))
 	for i, c := range cases {
 		b := gitlabtest.NewJob(strings.ReplaceAll(c.name, " ", "-")).Image("shell").Script(c.script...)
@@ -422,11 +347,11 @@ func runCases(t *testing.T, e *env, cases []shellCase) {
 		if c.job != nil {
 			b = c.job(b)
 		}
-		ids[i] = e.srv.Enqueue(b)
+		ids[i] = e.Srv.Enqueue(b)
 	}
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			rec := e.wait(t, ids[i])
+			rec := e.Wait(t, ids[i])
 			tr := string(rec.Trace)
 			state := c.state
 			if state == "" {
@@ -481,16 +406,16 @@ func TestShellAfterScriptSeesJobStatus(t *testing.T) {
 // cancel or a timeout.
 func TestShellSleepStops(t *testing.T) {
 	e := start(t, modulesDir(t))
-	canceled := e.srv.Enqueue(gitlabtest.NewJob("cancel").Image("shell").Script("echo sleeping", "sleep 30", "echo woke"))
-	timedOut := e.srv.Enqueue(gitlabtest.NewJob("timeout").Image("shell").Timeout(time.Second).Script("sleep 30", "echo woke"))
+	canceled := e.Srv.Enqueue(gitlabtest.NewJob("cancel").Image("shell").Script("echo sleeping", "sleep 30", "echo woke"))
+	timedOut := e.Srv.Enqueue(gitlabtest.NewJob("timeout").Image("shell").Timeout(time.Second).Script("sleep 30", "echo woke"))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	waitFor(t, func() bool { return strings.Contains(string(e.srv.Job(canceled).Trace), "$ sleep 30") }, "the sleep")
+	waitFor(t, func() bool { return strings.Contains(string(e.Srv.Job(canceled).Trace), "$ sleep 30") }, "the sleep")
 	time.Sleep(100 * time.Millisecond)
 	signal := time.Now()
-	e.srv.Cancel(canceled)
-	rec := e.wait(t, canceled)
+	e.Srv.Cancel(canceled)
+	rec := e.Wait(t, canceled)
 	if d := time.Since(signal); d > 2*time.Second {
 		t.Errorf("cancelled job ended %v after the cancel", d)
 	}
@@ -498,18 +423,18 @@ func TestShellSleepStops(t *testing.T) {
 		t.Errorf("cancelled job: %s\n%s", rec.State, rec.Trace)
 	}
 
-	if _, err := e.srv.WaitForState(ctx, timedOut, gitlab.StateRunning, gitlab.StateFailed); err != nil {
+	if _, err := e.Srv.WaitForState(ctx, timedOut, gitlab.StateRunning, gitlab.StateFailed); err != nil {
 		t.Fatal(err)
 	}
 	running := time.Now()
-	rec = e.wait(t, timedOut)
+	rec = e.Wait(t, timedOut)
 	if d := time.Since(running); d > 3*time.Second {
 		t.Errorf("timed out job (1 s) ended %v after it started", d)
 	}
 	if rec.State != gitlab.StateFailed || rec.FailureReason != gitlab.JobExecutionTimeout || strings.Contains(string(rec.Trace), out("woke")) {
 		t.Errorf("timed out job: %s %s\n%s", rec.State, rec.FailureReason, rec.Trace)
 	}
-	waitFor(t, func() bool { return e.runner.Running() == 0 }, "jobs finished")
+	waitFor(t, func() bool { return e.Runner.Running() == 0 }, "jobs finished")
 }
 
 func waitFor(t *testing.T, cond func() bool, what string) {
@@ -543,39 +468,9 @@ func BenchmarkShellJob(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer reg.Close(context.Background())
-		srv := gitlabtest.NewServer()
-		defer srv.Close()
-		client, err := gitlab.New(srv.URL)
-		if err != nil {
-			b.Fatal(err)
-		}
-		r, err := engine.New(engine.Config{
-			Client: client, Token: srv.RunnerToken, BuildsDir: b.TempDir(), Handler: reg.Factory(),
-			Concurrency: 8, CheckInterval: time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		runnertest.BenchJobs(b, 8, reg.Factory(), func() *gitlabtest.JobBuilder {
+			return gitlabtest.NewJob("t").Image("shell").Script("echo hello")
 		})
-		if err != nil {
-			b.Fatal(err)
-		}
-		ids := make([]int64, b.N)
-		for i := range ids {
-			ids[i] = srv.Enqueue(gitlabtest.NewJob("t").Image("shell").Script("echo hello"))
-		}
-		b.ReportAllocs()
-		b.ResetTimer()
-		start := time.Now()
-		done := make(chan error)
-		go func() { done <- r.Run(context.Background()) }()
-		for _, id := range ids {
-			rec, err := srv.WaitForState(context.Background(), id, gitlab.StateSuccess, gitlab.StateFailed)
-			if err != nil || rec.State != gitlab.StateSuccess {
-				b.Fatalf("job %d: %s %v\n%s", id, rec.State, err, rec.Trace)
-			}
-		}
-		elapsed := time.Since(start)
-		b.StopTimer()
-		_ = r.Shutdown(context.Background())
-		<-done
-		b.ReportMetric(float64(b.N)/elapsed.Seconds(), "jobs/s")
 		b.ReportMetric(float64(len(wasm)), "wasm-bytes")
 	})
 	b.Run("instance", func(b *testing.B) {
