@@ -122,7 +122,11 @@ func runExec(c *cli.Context) error {
 		ids[j.Name] = id
 		pl := payloadFor(id, j, jobs[:i], ids, p, project, extra, masked)
 		payloads = append(payloads, pl)
-		src.Add(pl)
+		rule := local.Rule{When: j.When, AllowFailure: j.AllowFailure, AllowFailureExitCodes: j.AllowFailureExitCodes}
+		for _, up := range upstreamOf(j, jobs[:i], p) {
+			rule.After = append(rule.After, ids[up])
+		}
+		src.Add(pl, rule)
 	}
 
 	runner, err := engine.New(engine.Config{
@@ -170,12 +174,14 @@ func summarize(out io.Writer, jobs []*pipeline.Job, payloads []*gitlab.Job, src 
 			}
 			arts = res.Artifacts
 		}
-		if res == nil || res.State != gitlab.StateSuccess {
-			if j.AllowFailure && res != nil && res.State == gitlab.StateFailed {
-				result += " [allowed to fail]"
-			} else {
-				failed++
-			}
+		switch {
+		case res != nil && res.State == gitlab.StateSuccess:
+		case res != nil && res.State == gitlab.StateSkipped && j.When != "" && j.When != "on_success":
+			// An on_failure job not needed is not a failure.
+		case src.AllowedToFail(payloads[i].ID):
+			result += " [allowed to fail]"
+		default:
+			failed++
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", j.Name, j.Stage, result, strings.Join(arts, " "))
 	}
@@ -235,6 +241,25 @@ func payloadFor(id int64, j *pipeline.Job, earlier []*pipeline.Job, ids map[stri
 	return pl
 }
 
+// upstreamOf names the jobs whose results decide whether j runs: its
+// needs, else every job of an earlier stage.
+func upstreamOf(j *pipeline.Job, earlier []*pipeline.Job, p *pipeline.Pipeline) []string {
+	if j.NeedsSet {
+		return j.Needs
+	}
+	stage := map[string]int{}
+	for i, s := range p.Stages {
+		stage[s] = i
+	}
+	var out []string
+	for _, e := range earlier {
+		if stage[e.Stage] < stage[j.Stage] {
+			out = append(out, e.Name)
+		}
+	}
+	return out
+}
+
 // dependenciesOf names the jobs whose artifacts j receives: its needs
 // (with artifacts), else its dependencies, else every earlier-stage job.
 func dependenciesOf(j *pipeline.Job, earlier []*pipeline.Job, p *pipeline.Pipeline) []string {
@@ -250,17 +275,7 @@ func dependenciesOf(j *pipeline.Job, earlier []*pipeline.Job, p *pipeline.Pipeli
 	case j.DependenciesSet:
 		return j.Dependencies
 	}
-	stage := map[string]int{}
-	for i, s := range p.Stages {
-		stage[s] = i
-	}
-	var out []string
-	for _, e := range earlier {
-		if stage[e.Stage] < stage[j.Stage] {
-			out = append(out, e.Name)
-		}
-	}
-	return out
+	return upstreamOf(j, earlier, p)
 }
 
 // parseVars reads KEY=VALUE flags.

@@ -25,7 +25,10 @@ func TestExec(t *testing.T) {
 		"tested",
 		"about to fail",
 		"ERROR: Job failed: exit code 7",
-		`Skipping job "never"`,
+		`Skipping job "never": "broken" failed`,
+		"notifying about the failure",
+		"always runs",
+		"[allowed to fail]",
 		"2 job(s) did not succeed",
 	} {
 		if !strings.Contains(out+errOut, want) {

@@ -17,6 +17,22 @@ import (
 	"github.com/wasmrunner/wasmrunner/gitlab"
 )
 
+// Rule says when a queued job runs, as GitLab decides from the jobs before
+// it.
+type Rule struct {
+	// When is "on_success" (default: every job in After succeeded or was
+	// allowed to fail), "on_failure" (one of them failed) or "always".
+	When string
+	// After are the jobs whose results decide (a job's needs, or the jobs
+	// of earlier stages).
+	After []int64
+	// AllowFailure: a failure of this job does not count as one for the
+	// jobs after it. AllowFailureExitCodes, if any, limit that to those
+	// exit codes.
+	AllowFailure          bool
+	AllowFailureExitCodes []int
+}
+
 // Result is how a job ended.
 type Result struct {
 	State         gitlab.JobState
@@ -34,6 +50,8 @@ type Source struct {
 
 	mu      sync.Mutex
 	queue   []*gitlab.Job
+	rules   map[int64]Rule
+	names   map[int64]string
 	current map[int64]*gitlab.Job
 	results map[int64]*Result
 	archive map[int64]string // job id -> its "archive" artifact (zip), for dependents
@@ -46,7 +64,7 @@ type Source struct {
 func New(log io.Writer, artifactsDir string) *Source {
 	return &Source{
 		log: log, artifactsDir: artifactsDir,
-		current: map[int64]*gitlab.Job{}, results: map[int64]*Result{}, archive: map[int64]string{},
+		current: map[int64]*gitlab.Job{}, results: map[int64]*Result{}, archive: map[int64]string{}, rules: map[int64]Rule{}, names: map[int64]string{},
 		done: make(chan struct{}), wake: make(chan struct{}, 1),
 	}
 }
@@ -54,12 +72,14 @@ func New(log io.Writer, artifactsDir string) *Source {
 // NewToken returns a random job token.
 func NewToken() string { return "local-" + rand.Text() }
 
-// Add queues a job. Jobs run in the order added; a job whose dependency
-// (by id in Dependencies) did not succeed is skipped.
-func (s *Source) Add(job *gitlab.Job) {
+// Add queues a job. Jobs run in the order added, each when its rule says;
+// the others are skipped.
+func (s *Source) Add(job *gitlab.Job, rule Rule) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.queue = append(s.queue, job)
+	s.rules[job.ID] = rule
+	s.names[job.ID] = job.JobInfo.Name
 }
 
 // Done is closed once every queued job has ended.
@@ -82,9 +102,9 @@ func (s *Source) RequestJob(ctx context.Context, _ gitlab.JobRequest) (gitlab.Jo
 	for len(s.queue) > 0 {
 		job := s.queue[0]
 		s.queue = s.queue[1:]
-		if dep, ok := s.failedDependencyLocked(job); ok {
+		if why, skip := s.skipLocked(job); skip {
 			s.results[job.ID] = &Result{State: gitlab.StateSkipped}
-			fmt.Fprintf(s.log, "\x1b[33;1mSkipping job %q: it needs %q, which did not succeed\x1b[0;m\n", job.JobInfo.Name, dep)
+			fmt.Fprintf(s.log, "\x1b[33;1mSkipping job %q: %s\x1b[0;m\n", job.JobInfo.Name, why)
 			continue
 		}
 		// Dependencies announce artifacts only if their job made some.
@@ -104,13 +124,77 @@ func (s *Source) RequestJob(ctx context.Context, _ gitlab.JobRequest) (gitlab.Jo
 	return gitlab.JobRequestResult{}, nil
 }
 
-func (s *Source) failedDependencyLocked(job *gitlab.Job) (string, bool) {
-	for _, d := range job.Dependencies {
-		if r := s.results[d.ID]; r == nil || r.State != gitlab.StateSuccess {
-			return d.Name, true
+// skipLocked applies the job's rule to the results of the jobs before it.
+func (s *Source) skipLocked(job *gitlab.Job) (string, bool) {
+	rule := s.rules[job.ID]
+	failed, blocked := "", ""
+	for _, id := range rule.After {
+		r := s.results[id]
+		switch {
+		case r == nil || r.State == gitlab.StateSkipped || r.State == gitlab.StateCanceled:
+			if blocked == "" {
+				blocked = s.nameLocked(id)
+			}
+		case r.State == gitlab.StateFailed && !s.allowedToFailLocked(id, r):
+			if failed == "" {
+				failed = s.nameLocked(id)
+			}
 		}
 	}
-	return "", false
+	switch rule.When {
+	case "always":
+		return "", false
+	case "on_failure":
+		if failed == "" {
+			return "it runs only when an earlier job fails", true
+		}
+		return "", false
+	default:
+		if failed != "" {
+			return fmt.Sprintf("%q failed", failed), true
+		}
+		if blocked != "" {
+			return fmt.Sprintf("%q did not run", blocked), true
+		}
+		return "", false
+	}
+}
+
+// allowedToFailLocked reports whether a failed job's failure is allowed.
+func (s *Source) allowedToFailLocked(id int64, r *Result) bool {
+	rule := s.rules[id]
+	if !rule.AllowFailure {
+		return false
+	}
+	if len(rule.AllowFailureExitCodes) == 0 {
+		return true
+	}
+	for _, c := range rule.AllowFailureExitCodes {
+		if c == r.ExitCode {
+			return true
+		}
+	}
+	return false
+}
+
+// AllowedToFail reports whether a job's failure does not fail the run.
+func (s *Source) AllowedToFail(id int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.results[id]
+	return r != nil && r.State == gitlab.StateFailed && s.allowedToFailLocked(id, r)
+}
+
+func (s *Source) nameLocked(id int64) string {
+	for _, j := range s.queue {
+		if j.ID == id {
+			return j.JobInfo.Name
+		}
+	}
+	if n, ok := s.names[id]; ok {
+		return n
+	}
+	return fmt.Sprint(id)
 }
 
 func (s *Source) closeDoneLocked() {
