@@ -296,6 +296,21 @@ func TestVerifyAndRegister(t *testing.T) {
 	if code != exitOK || !strings.Contains(out, "glrt-") {
 		t.Errorf("legacy register: %d %s", code, out)
 	}
+	// Into a config file that serve --config then loads.
+	cfg := filepath.Join(t.TempDir(), "wasmrunner.toml")
+	for _, name := range []string{"team-a", "team-b"} {
+		code, out, errOut := runCLI(t, ctx, "register", "--url", srv.URL, "--access-token", srv.AccessToken(), "--config", cfg, "--name", name, "--modules", "/srv/handlers")
+		if code != exitOK || !strings.Contains(out, "added to") {
+			t.Fatalf("register --config: %d %s %s", code, out, errOut)
+		}
+	}
+	fc, err := loadConfig(cfg)
+	if err != nil || len(fc.Runners) != 2 || fc.Runners[1].Name != "team-b" || !strings.HasPrefix(fc.Runners[0].Token, "glrt-") {
+		t.Errorf("config after register: %+v %v", fc, err)
+	}
+	if fi, _ := os.Stat(cfg); fi.Mode().Perm() != 0o600 {
+		t.Errorf("config mode %v", fi.Mode())
+	}
 	if code, _, errOut := runCLI(t, ctx, "register", "--url", srv.URL); code != exitUsage || !strings.Contains(errOut, "is required") {
 		t.Errorf("register without token: %d %s", code, errOut)
 	}

@@ -35,6 +35,9 @@ Examples:
 			&cli.StringFlag{Name: "tags", Usage: "comma-separated tags"},
 			&cli.BoolFlag{Name: "run-untagged", Usage: "also take jobs without tags"},
 			&cli.StringFlag{Name: "token-file", Usage: "write the new token to this file (mode 0600) instead of printing it"},
+			&cli.StringFlag{Name: "config", Usage: "append the new runner to this serve --config file (mode 0600) instead of printing the token"},
+			&cli.StringFlag{Name: "name", Usage: "the runner's name in --config (default: --description)"},
+			&cli.StringFlag{Name: "modules", Usage: "the runner's modules dir in --config"},
 		},
 		Action: func(c *cli.Context) error {
 			client, err := gitlab.New(c.String("url"))
@@ -45,6 +48,10 @@ Examples:
 			switch at, rt := c.String("access-token"), c.String("registration-token"); {
 			case at != "" && rt != "":
 				return usageError("use --access-token or --registration-token, not both")
+			case c.String("config") != "" && c.String("token-file") != "":
+				return usageError("use --config or --token-file, not both")
+			case c.String("config") != "" && c.String("modules") == "":
+				return usageError("--config needs --modules for the new runner")
 			case at != "":
 				rc, err = client.CreateRunner(c.Context, at, gitlab.CreateRunnerRequest{
 					RunnerType: c.String("runner-type"), GroupID: c.Int64("group-id"), ProjectID: c.Int64("project-id"),
@@ -61,6 +68,17 @@ Examples:
 			if err != nil {
 				return cli.Exit(fmt.Sprintf("registering the runner: %v", err), exitFailure)
 			}
+			if f := c.String("config"); f != "" {
+				name := c.String("name")
+				if name == "" {
+					name = c.String("description")
+				}
+				if err := appendRunner(f, runnerConfig{Name: name, URL: c.String("url"), Token: rc.Token, Modules: c.String("modules")}); err != nil {
+					return cli.Exit(fmt.Sprintf("runner %d created but not saved: %v; token:\n%s", rc.ID, err, rc.Token), exitFailure)
+				}
+				fmt.Fprintf(c.App.Writer, "runner %d created; added to %s as %q\n", rc.ID, f, name)
+				return nil
+			}
 			if f := c.String("token-file"); f != "" {
 				if err := os.WriteFile(f, []byte(rc.Token+"\n"), 0o600); err != nil {
 					return cli.Exit(err.Error(), exitFailure)
@@ -72,6 +90,25 @@ Examples:
 			return nil
 		},
 	}
+}
+
+// appendRunner adds a [[runners]] entry to a config file, creating it (mode
+// 0600: it holds a token) if needed. The file must still load afterwards.
+func appendRunner(path string, r runnerConfig) error {
+	entry := fmt.Sprintf("\n[[runners]]\nname = %q\nurl = %q\ntoken = %q\nmodules = %q\n", r.Name, r.URL, r.Token, r.Modules)
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(entry); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	_, err = loadConfig(path)
+	return err
 }
 
 // tokenFrom returns a token given directly or in a file.
