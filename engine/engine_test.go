@@ -704,3 +704,26 @@ func TestStuckHandlerIsAbandoned(t *testing.T) {
 		t.Errorf("trace:\n%s", rec.Trace)
 	}
 }
+
+// File variables reach the handler as paths to files holding their values,
+// outside the build dir; masked contents stay masked in the log.
+func TestFileVariables(t *testing.T) {
+	h := newHarness(t, stepFunc(func(ctx context.Context, job *engine.Job, script []string, phase engine.Phase) error {
+		v, _ := job.Variable("KUBECONFIG")
+		if !strings.HasPrefix(v.Value, job.FileVariablesDir()) || strings.HasPrefix(v.Value, job.BuildDir()) {
+			return fmt.Errorf("KUBECONFIG = %q (dir %q)", v.Value, job.FileVariablesDir())
+		}
+		data, err := os.ReadFile(v.Value)
+		if err != nil {
+			return err
+		}
+		job.Printf("config: %s", data)
+		return nil
+	}), nil)
+	id := h.srv.Enqueue(gitlabtest.NewJob("files").Variable(gitlab.Variable{Key: "KUBECONFIG", Value: "apiVersion: v1 secret-token-123", File: true, Masked: true}))
+	h.start()
+	rec := h.wait(id)
+	if rec.State != gitlab.StateSuccess || !strings.Contains(string(rec.Trace), "config: [MASKED]") {
+		t.Errorf("state %s:\n%s", rec.State, rec.Trace)
+	}
+}

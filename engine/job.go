@@ -32,6 +32,7 @@ type Job struct {
 
 	mu        sync.Mutex
 	tmpMade   bool
+	fileVars  string // dir of file variables, or ""
 	vars      gitlab.Variables
 	deps      []*Dependency
 	artifacts []string // extra files (relative to the build dir) to upload
@@ -153,6 +154,65 @@ func (j *Job) extraArtifacts() []string {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	return slices.Clone(j.artifacts)
+}
+
+// FileVariablesDir returns the directory holding the job's file
+// variables (whose values are paths into it), or "" when it has none.
+func (j *Job) FileVariablesDir() string {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.fileVars
+}
+
+// writeFileVariables writes each file variable's content to a file of its
+// own outside the build dir and makes the variable's value that file's
+// path, as GitLab runners do.
+func (j *Job) writeFileVariables() error {
+	j.mu.Lock()
+	has := slices.ContainsFunc(j.vars, func(v gitlab.Variable) bool { return v.File })
+	j.mu.Unlock()
+	if !has {
+		return nil
+	}
+	tmp, err := j.tmp()
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(tmp, "file-variables")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for i, v := range j.vars {
+		if !v.File {
+			continue
+		}
+		if !validVarName(v.Key) {
+			return fmt.Errorf("file variable %q: invalid name", v.Key)
+		}
+		p := filepath.Join(dir, v.Key)
+		if err := os.WriteFile(p, []byte(v.Value), 0o600); err != nil {
+			return err
+		}
+		j.vars[i].Value = p
+	}
+	j.fileVars = dir
+	return nil
+}
+
+// validVarName reports a variable name GitLab accepts (letters, digits,
+// underscores).
+func validVarName(s string) bool {
+	if s == "" || len(s) > 255 {
+		return false
+	}
+	for _, c := range s {
+		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
 }
 
 // tmp returns the job's scratch dir outside the build dir (downloads,

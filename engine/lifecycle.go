@@ -180,6 +180,9 @@ func (jr *jobRun) execute() result {
 	if err := jr.prepareDirs(); err != nil {
 		return failed(gitlab.RunnerSystemFailure, 0, fmt.Errorf("preparing the build dir: %w", err))
 	}
+	if err := job.writeFileVariables(); err != nil {
+		return failed(gitlab.RunnerSystemFailure, 0, fmt.Errorf("writing file variables: %w", err))
+	}
 
 	h, err := jr.newHandler(ctx)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -35,7 +36,14 @@ type handler struct {
 	mu       sync.Mutex
 	inst     api.Module // the reactor instance, nil before the first step or after an exit
 	released bool
+
+	fileVars     *sandboxfs.FS // the job's file variables, mounted at FileVariablesPath
+	fileVarsHost string
 }
+
+// FileVariablesPath is where guests find the job's file variables: a file
+// variable's value, for a guest, is FileVariablesPath + "/" + its name.
+const FileVariablesPath = "/run/wasmrunner/file-variables"
 
 var _ engine.Handler = (*handler)(nil)
 
@@ -59,6 +67,12 @@ func (r *Registry) newHandler(ctx context.Context, job *engine.Job) (engine.Hand
 	h.fsys, err = sandboxfs.New(job.BuildDir())
 	if err != nil {
 		return nil, fmt.Errorf("sandboxing the build dir: %w", err)
+	}
+	if dir := job.FileVariablesDir(); dir != "" {
+		if h.fileVars, err = sandboxfs.New(dir); err != nil {
+			return nil, fmt.Errorf("sandboxing file variables: %w", err)
+		}
+		h.fileVarsHost = dir
 	}
 	man := &m.manifest
 	h.log = job.Writer()
@@ -112,6 +126,9 @@ func (h *handler) release() {
 	if h.fsys != nil {
 		h.fsys.Close()
 	}
+	if h.fileVars != nil {
+		h.fileVars.Close()
+	}
 	if h.mod.slots != nil {
 		<-h.mod.slots
 	}
@@ -124,9 +141,15 @@ func (h *handler) release() {
 func (h *handler) visibleVars() []hostfuncs.Var {
 	var vars []hostfuncs.Var
 	for _, v := range h.job.Variables() {
-		if h.mod.manifest.varVisible(v.Key) {
-			vars = append(vars, hostfuncs.Var{Name: v.Key, Value: v.Value, Masked: v.Masked})
+		if !h.mod.manifest.varVisible(v.Key) {
+			continue
 		}
+		value := v.Value
+		if v.File && h.fileVarsHost != "" {
+			// The guest reaches the file through its own mount.
+			value = FileVariablesPath + "/" + filepath.Base(v.Value)
+		}
+		vars = append(vars, hostfuncs.Var{Name: v.Key, Value: value, Masked: v.Masked})
 	}
 	return vars
 }
@@ -139,7 +162,7 @@ func (h *handler) moduleConfig(stop context.Context, start string, vars []hostfu
 		WithArgs(h.mod.name).
 		WithStdout(h.log).
 		WithStderr(h.log).
-		WithFSConfig(sandboxfs.Mount(wazero.NewFSConfig(), h.fsys, "/")).
+		WithFSConfig(h.fsConfig()).
 		WithSysWalltime().
 		WithSysNanotime().
 		WithRandSource(rand.Reader).
@@ -163,6 +186,15 @@ func (h *handler) moduleConfig(stop context.Context, start string, vars []hostfu
 	}
 	for k, v := range man.Env.Set {
 		cfg = cfg.WithEnv(k, v)
+	}
+	return cfg
+}
+
+// fsConfig mounts the build dir as "/" and the file variables, if any.
+func (h *handler) fsConfig() wazero.FSConfig {
+	cfg := sandboxfs.Mount(wazero.NewFSConfig(), h.fsys, "/")
+	if h.fileVars != nil {
+		cfg = sandboxfs.Mount(cfg, h.fileVars, FileVariablesPath)
 	}
 	return cfg
 }

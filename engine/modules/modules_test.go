@@ -168,13 +168,14 @@ func TestCommandGuest(t *testing.T) {
 	})
 	e := start(t, dir, nil)
 	id := e.Srv.Enqueue(gitlabtest.NewJob("c").Image("cmd").Var("GREETING", "bonjour").Var("HIDDEN_VAR", "nope").
+		Variable(gitlab.Variable{Key: "CONFIG_FILE", Value: "server: lab-1\n", File: true}).
 		Script("run").Artifacts(gitlab.ArtifactSpec{Paths: []string{"out/"}}))
 	rec := e.Wait(t, id)
 	tr := string(rec.Trace)
 	if rec.State != gitlab.StateSuccess {
 		t.Fatalf("state %s:\n%s", rec.State, tr)
 	}
-	for _, want := range []string{"greeting from C: bonjour", "hidden: (unset)", "entry: out", "to stderr"} {
+	for _, want := range []string{"greeting from C: bonjour", "hidden: (unset)", "entry: out", "to stderr", "config: server: lab-1"} {
 		if !strings.Contains(tr, want) {
 			t.Errorf("trace lacks %q:\n%s", want, tr)
 		}

@@ -24,6 +24,14 @@ int main(void) {
         }
         closedir(d);
     }
+    const char *cfg = getenv("CONFIG_FILE");
+    if (cfg) {
+        FILE *c = fopen(cfg, "r");
+        if (!c) { printf("config file %s: cannot open\n", cfg); return 3; }
+        char line[256];
+        while (fgets(line, sizeof line, c)) printf("config: %s", line);
+        fclose(c);
+    }
     fprintf(stderr, "to stderr\n");
     const char *code = getenv("EXIT_CODE");
     return code ? atoi(code) : 0;
