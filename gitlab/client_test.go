@@ -9,9 +9,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/wasmrunner/wasmrunner/internal/syncbuf"
 
 	"github.com/wasmrunner/wasmrunner/gitlab"
 	"github.com/wasmrunner/wasmrunner/gitlab/gitlabtest"
@@ -26,35 +27,17 @@ var fastRetry = gitlab.RetryPolicy{
 	AttemptTimeout:  5 * time.Second,
 }
 
-// syncBuffer collects the client's log lines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type env struct {
 	srv    *gitlabtest.Server
 	client *gitlab.Client
-	log    *syncBuffer
+	log    *syncbuf.Buffer
 }
 
 func newEnv(t *testing.T, opts ...gitlabtest.Option) *env {
 	t.Helper()
 	srv := gitlabtest.NewServer(opts...)
 	t.Cleanup(srv.Close)
-	log := &syncBuffer{}
+	log := &syncbuf.Buffer{}
 	c, err := gitlab.New(srv.URL,
 		gitlab.WithRetryPolicy(fastRetry),
 		gitlab.WithLogger(slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug}))))

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wasmrunner/wasmrunner/internal/syncbuf"
+
 	"github.com/tetratelabs/wazero"
 
 	"github.com/wasmrunner/wasmrunner/hostfuncs"
@@ -45,7 +47,7 @@ func TestGuest(t *testing.T) {
 		{"t_log", func(e *hostfuncs.Env) { e.Log, e.Sections = nil, nil }, ""},
 	} {
 		t.Run(tc.fn, func(t *testing.T) {
-			log := &syncBuffer{}
+			log := &syncbuf.Buffer{}
 			art := &sink{}
 			env := &hostfuncs.Env{
 				Log:      log,
@@ -150,7 +152,7 @@ func TestSleep(t *testing.T) {
 // log; a download cut short by Stop is ErrCanceled.
 func TestDepErrors(t *testing.T) {
 	g := newGuest(t, "hostile", wazero.NewRuntimeConfig())
-	log := &syncBuffer{}
+	log := &syncbuf.Buffer{}
 	stop, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	env := &hostfuncs.Env{

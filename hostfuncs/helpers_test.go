@@ -1,7 +1,6 @@
 package hostfuncs_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -106,24 +105,6 @@ func (g *guest) get(off, n uint32) string {
 		g.t.Fatalf("cannot read %d bytes at %#x", n, off)
 	}
 	return string(b)
-}
-
-// syncBuffer is a job log.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // sections writes section marks into the job log.

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/wasmrunner/wasmrunner/internal/syncbuf"
+
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 
@@ -209,7 +211,7 @@ func TestHostile(t *testing.T) {
 			g.put(okName, "ok.txt")
 			g.put(goodReq, "GET http://example.com/\r\n\r\n")
 			var roundTrips atomic.Int32
-			log := &syncBuffer{}
+			log := &syncbuf.Buffer{}
 			env := &hostfuncs.Env{
 				Log:       log,
 				Sections:  sections{log},
@@ -296,7 +298,7 @@ func TestNoEnv(t *testing.T) {
 // TestNoMemory: a guest without memory gets ErrFault for pointers.
 func TestNoMemory(t *testing.T) {
 	g := newGuest(t, "nomem", wazero.NewRuntimeConfig())
-	log := &syncBuffer{}
+	log := &syncbuf.Buffer{}
 	ctx := hostfuncs.WithEnv(context.Background(), &hostfuncs.Env{Log: log, Job: hostfuncs.JobInfo{ID: 9}, Logger: panicLog(t)})
 	if r := g.call32(ctx, abi.FuncLogLine, 0, 0); r != errno(abi.ErrFault) {
 		t.Errorf("log_line(0, 0) = %d, want ErrFault", r)
@@ -320,8 +322,8 @@ func TestNoMemory(t *testing.T) {
 func TestPanic(t *testing.T) {
 	g := newGuest(t, "hostile", wazero.NewRuntimeConfig())
 	g.put(0x800, "line")
-	opLog := &syncBuffer{}
-	jobLog := &syncBuffer{}
+	opLog := &syncbuf.Buffer{}
+	jobLog := &syncbuf.Buffer{}
 	env := &hostfuncs.Env{
 		Log:    jobLog,
 		Deps:   []hostfuncs.Dependency{&dep{id: 1, name: "boom", panic: true}},

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wasmrunner/wasmrunner/internal/syncbuf"
+
 	"github.com/tetratelabs/wazero"
 
 	"github.com/wasmrunner/wasmrunner/hostfuncs"
@@ -55,7 +57,7 @@ const (
 // t_http returned and the job log.
 func (g httpGuest) do(ctx context.Context, p *hostfuncs.HTTPPolicy, req string, capacity uint32) (int64, string) {
 	g.t.Helper()
-	log := &syncBuffer{}
+	log := &syncbuf.Buffer{}
 	env := &hostfuncs.Env{Log: log, HTTP: p, Stop: ctx, Logger: panicLog(g.t)}
 	g.put(reqAddr, req)
 	r := g.call32(hostfuncs.WithEnv(context.Background(), env), "t_http", reqAddr, uint64(len(req)), uint64(capacity))

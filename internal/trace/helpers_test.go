@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wasmrunner/wasmrunner/internal/syncbuf"
+
 	"github.com/wasmrunner/wasmrunner/gitlab"
 	"github.com/wasmrunner/wasmrunner/gitlab/gitlabtest"
 	"github.com/wasmrunner/wasmrunner/internal/trace"
@@ -209,22 +211,7 @@ func (r *statusRecorder) wait(t *testing.T, d time.Duration) gitlab.JobState {
 }
 
 // logBuffer is a logger whose output the test can read.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type logBuffer struct{ syncbuf.Buffer }
 
 func (b *logBuffer) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
