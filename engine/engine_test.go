@@ -727,3 +727,14 @@ func TestFileVariables(t *testing.T) {
 		t.Errorf("state %s:\n%s", rec.State, rec.Trace)
 	}
 }
+
+func TestUnknownStepsAreReported(t *testing.T) {
+	h := newHarness(t, stepFunc(nil), nil)
+	id := h.srv.Enqueue(gitlabtest.NewJob("release").Script("echo ok").
+		Step(gitlab.Step{Name: "release", Script: []string{"release-cli create"}, When: gitlab.StepWhenOnSuccess}))
+	h.start()
+	rec := h.wait(id)
+	if rec.State != gitlab.StateSuccess || !strings.Contains(string(rec.Trace), `WARNING: step "release" is not supported by wasmrunner; skipped`) {
+		t.Errorf("state %s:\n%s", rec.State, rec.Trace)
+	}
+}

@@ -176,6 +176,11 @@ func (jr *jobRun) execute() result {
 	if p.Image.Name != "" {
 		job.Printf("Using handler for image %q", p.Image.Name)
 	}
+	for _, st := range p.Steps {
+		if st.Name != gitlab.StepScript && st.Name != gitlab.StepAfterScript {
+			job.Printf("\x1b[33;1mWARNING: step %q is not supported by wasmrunner; skipped\x1b[0;m", st.Name)
+		}
+	}
 
 	if err := jr.prepareDirs(); err != nil {
 		return failed(gitlab.RunnerSystemFailure, 0, fmt.Errorf("preparing the build dir: %w", err))

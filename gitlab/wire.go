@@ -54,7 +54,9 @@ type Features struct {
 	CancelGracefully        bool `json:"cancel_gracefully"`
 }
 
-// DefaultFeatures returns the features wasmrunner implements.
+// DefaultFeatures returns the features wasmrunner implements. It does not
+// claim multi_build_steps: steps other than script and after_script (such
+// as release) are not run, so GitLab should not send jobs that need them.
 func DefaultFeatures() Features {
 	return Features{
 		Variables:               true,
@@ -66,7 +68,6 @@ func DefaultFeatures() Features {
 		Masking:                 true,
 		RawVariables:            true,
 		ArtifactsExclude:        true,
-		MultiBuildSteps:         true,
 		TraceReset:              true,
 		TraceChecksum:           true,
 		TraceSize:               true,
