@@ -39,7 +39,12 @@ type handler struct {
 
 	fileVars     *sandboxfs.FS // the job's file variables, mounted at FileVariablesPath
 	fileVarsHost string
+
+	diskWarned bool // the disk limit warning is in the job log
 }
+
+// fileVarsQuota bounds what a guest may add to the file variables dir.
+const fileVarsQuota = 1 << 20
 
 // FileVariablesPath is where guests find the job's file variables: a file
 // variable's value, for a guest, is FileVariablesPath + "/" + its name.
@@ -64,17 +69,17 @@ func (r *Registry) newHandler(ctx context.Context, job *engine.Job) (engine.Hand
 			h.release()
 		}
 	}()
-	h.fsys, err = sandboxfs.New(job.BuildDir())
+	man := &m.manifest
+	h.fsys, err = sandboxfs.New(job.BuildDir(), sandboxfs.WithQuota(int64(man.Limits.Disk)))
 	if err != nil {
 		return nil, fmt.Errorf("sandboxing the build dir: %w", err)
 	}
 	if dir := job.FileVariablesDir(); dir != "" {
-		if h.fileVars, err = sandboxfs.New(dir); err != nil {
+		if h.fileVars, err = sandboxfs.New(dir, sandboxfs.WithQuota(fileVarsQuota)); err != nil {
 			return nil, fmt.Errorf("sandboxing file variables: %w", err)
 		}
 		h.fileVarsHost = dir
 	}
-	man := &m.manifest
 	h.log = job.Writer()
 	if lim := int64(man.Limits.Log); lim > 0 {
 		h.log = &limitWriter{w: h.log, left: lim, notice: fmt.Sprintf("\n\x1b[33;1mWARNING: handler %s reached its log limit of %d bytes; further output is dropped\x1b[0;m\n", m.name, lim)}
@@ -207,6 +212,7 @@ func (h *handler) Step(ctx context.Context, script []string, phase engine.Phase)
 			fmt.Errorf("%w: handler %s may run at most %s", engine.ErrTimeout, h.mod.name, lim)))
 		defer cancel()
 	}
+	defer h.warnDisk()
 	vars := h.visibleVars()
 	env := h.env(ctx, script, abi.Phase(phase), vars)
 	env.Artifacts = artifactSink{h.job}
@@ -220,6 +226,25 @@ func (h *handler) Step(ctx context.Context, script []string, phase engine.Phase)
 		return h.stepReactor(ctx, callCtx, phase, vars)
 	}
 	return h.stepCommand(ctx, callCtx, vars)
+}
+
+// warnDisk notes in the job log, once, that the guest hit its disk limit
+// (the guest itself only sees EIO: wazero has no ENOSPC).
+func (h *handler) warnDisk() {
+	if h.diskWarned {
+		return
+	}
+	for _, q := range []struct {
+		fs    *sandboxfs.FS
+		limit int64
+		what  string
+	}{{h.fsys, int64(h.mod.manifest.Limits.Disk), "disk limit"}, {h.fileVars, fileVarsQuota, "file variables disk limit"}} {
+		if q.fs != nil && q.fs.QuotaHit() {
+			h.diskWarned = true
+			h.job.Printf("\x1b[33;1mWARNING: handler %s reached its %s of %d bytes; writes past it failed\x1b[0;m", h.mod.name, q.what, q.limit)
+			return
+		}
+	}
 }
 
 // env is what the guest's host calls act on during one call.

@@ -30,6 +30,10 @@ type Limits struct {
 	// Log caps the bytes the handler may write to the job log (the
 	// runner's output limit applies too). Default: no extra cap.
 	Log tomlfile.Size `toml:"log"`
+	// Disk caps the bytes the handler may add to the build dir per job
+	// (growth of files written through its file system; see
+	// sandboxfs.WithQuota). Default 1 GiB.
+	Disk tomlfile.Size `toml:"disk"`
 	// Instances caps the instances of this handler running at once.
 	// Default: the runner's own bound only.
 	Instances int `toml:"instances"`
@@ -78,6 +82,7 @@ type EnvConfig struct {
 // Default limits.
 const (
 	DefaultMemory      = 128 << 20
+	DefaultDisk        = 1 << 30
 	DefaultHTTPTimeout = 30 * time.Second
 	DefaultHTTPMaxBody = 10 << 20
 )
@@ -92,6 +97,9 @@ func DefaultManifest() Manifest {
 func (m *Manifest) setDefaults() {
 	if m.Limits.Memory <= 0 {
 		m.Limits.Memory = DefaultMemory
+	}
+	if m.Limits.Disk <= 0 {
+		m.Limits.Disk = DefaultDisk
 	}
 	if m.Limits.CPU == "" {
 		m.Limits.CPU = CPUInterrupt
@@ -135,6 +143,9 @@ func (m *Manifest) validate(file string) error {
 	case "", CPUInterrupt, CPUUninterrupted:
 	default:
 		return fmt.Errorf("%s: limits.cpu must be %q or %q, not %q", file, CPUInterrupt, CPUUninterrupted, m.Limits.CPU)
+	}
+	if m.Limits.Disk < 0 {
+		return fmt.Errorf("%s: limits.disk must not be negative", file)
 	}
 	if m.Limits.Instances < 0 {
 		return fmt.Errorf("%s: limits.instances must not be negative", file)

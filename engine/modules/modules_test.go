@@ -335,3 +335,36 @@ func TestTenantsAreIsolated(t *testing.T) {
 		}
 	}
 }
+
+// A guest filling the disk is stopped at its manifest's disk limit; the
+// runner keeps serving.
+func TestDiskLimit(t *testing.T) {
+	dir := modulesDir(t, map[string]string{"fill": "diskfill", "cmd": "cmd"}, map[string]string{
+		"fill": "[limits]\ndisk = \"4MiB\"\n",
+	})
+	e := start(t, dir, nil)
+	id := e.Srv.Enqueue(gitlabtest.NewJob("fill").Image("fill").Script("run").
+		Artifacts(gitlab.ArtifactSpec{Paths: []string{"big.bin"}}))
+	rec := e.Wait(t, id)
+	tr := string(rec.Trace)
+	if rec.State != gitlab.StateSuccess {
+		t.Fatalf("state %s:\n%s", rec.State, tr)
+	}
+	// wazero reports ENOSPC to guests as EIO; the runner says why.
+	for _, want := range []string{"wrote 4 MiB", "errno: I/O error", "reached its disk limit of 4194304 bytes"} {
+		if !strings.Contains(tr, want) {
+			t.Errorf("trace lacks %q:\n%s", want, tr)
+		}
+	}
+	if len(rec.Artifacts) != 1 {
+		t.Fatalf("artifacts: %+v", rec.Artifacts)
+	}
+	files, err := rec.Artifacts[0].ZipFiles()
+	if err != nil || len(files["big.bin"]) != 4<<20 {
+		t.Errorf("big.bin: %d bytes, %v", len(files["big.bin"]), err)
+	}
+	id = e.Srv.Enqueue(gitlabtest.NewJob("after").Image("cmd").Script("run"))
+	if rec := e.Wait(t, id); rec.State != gitlab.StateSuccess || strings.Contains(string(rec.Trace), "disk limit") {
+		t.Errorf("after the disk filler: %s\n%s", rec.State, rec.Trace)
+	}
+}

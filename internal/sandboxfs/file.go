@@ -24,6 +24,11 @@ type file struct {
 	flag   experimentalsys.Oflag // O_APPEND tracks SetAppend
 	closed bool
 
+	// With a quota, a regular file's shared size (see WithQuota).
+	fs   *FS
+	node *node
+	key  inodeKey
+
 	// Fields that do not change while the file is open, from the first Stat.
 	statted bool
 	dev     uint64
@@ -188,8 +193,24 @@ func (f *file) Write(buf []byte) (int, experimentalsys.Errno) {
 	if len(buf) == 0 {
 		return 0, 0
 	}
-	n, err := f.f.Write(buf)
-	return n, f.fileErr(err)
+	write := func(buf []byte) (int, experimentalsys.Errno) {
+		n, err := f.f.Write(buf)
+		return n, f.fileErr(err)
+	}
+	if f.node == nil {
+		return write(buf)
+	}
+	f.node.mu.Lock()
+	defer f.node.mu.Unlock()
+	var off int64
+	appending := f.IsAppend()
+	if !appending {
+		var err error
+		if off, err = f.f.Seek(0, io.SeekCurrent); err != nil {
+			return 0, f.fileErr(err)
+		}
+	}
+	return f.quotaWrite(buf, off, appending, write)
 }
 
 // Pwrite implements experimentalsys.File with pwrite(2) on the descriptor:
@@ -205,6 +226,18 @@ func (f *file) Pwrite(buf []byte, off int64) (int, experimentalsys.Errno) {
 	if f.closed {
 		return 0, experimentalsys.EBADF
 	}
+	if f.node == nil {
+		return f.pwrite(buf, off)
+	}
+	f.node.mu.Lock()
+	defer f.node.mu.Unlock()
+	// On Linux, pwrite to an O_APPEND file appends.
+	return f.quotaWrite(buf, off, f.IsAppend(), func(buf []byte) (int, experimentalsys.Errno) {
+		return f.pwrite(buf, off)
+	})
+}
+
+func (f *file) pwrite(buf []byte, off int64) (int, experimentalsys.Errno) {
 	var n int
 	errno := withFd(f.f, func(fd int) error {
 		for n < len(buf) {
@@ -232,7 +265,12 @@ func (f *file) Truncate(size int64) experimentalsys.Errno {
 	if size < 0 {
 		return experimentalsys.EINVAL
 	}
-	return f.fileErr(f.f.Truncate(size))
+	if f.node == nil {
+		return f.fileErr(f.f.Truncate(size))
+	}
+	return f.quotaTruncate(size, func() experimentalsys.Errno {
+		return f.fileErr(f.f.Truncate(size))
+	})
 }
 
 // Sync implements experimentalsys.File (fsync).
@@ -268,7 +306,11 @@ func (f *file) Close() experimentalsys.Errno {
 		return 0
 	}
 	f.closed = true
-	return toErrno(f.f.Close())
+	err := f.f.Close()
+	if f.node != nil {
+		f.fs.untrack(f)
+	}
+	return toErrno(err)
 }
 
 // check returns EBADF when closed and, if wantFile, EISDIR for a directory.

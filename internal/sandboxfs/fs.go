@@ -67,18 +67,24 @@ type FS struct {
 
 	dir  string
 	root *os.Root
+
+	quotaState // see WithQuota
 }
 
 var _ experimentalsys.FS = (*FS)(nil)
 
 // New opens an os.Root on dir. Symbolic links in dir itself are followed once,
 // here; the directory they lead to is the one confined to.
-func New(dir string) (*FS, error) {
+func New(dir string, opts ...Option) (*FS, error) {
 	r, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, err
 	}
-	return &FS{dir: dir, root: r}, nil
+	f := &FS{dir: dir, root: r}
+	for _, o := range opts {
+		o(f)
+	}
+	return f, nil
 }
 
 // Close closes the root. Files already opened stay usable; path operations
@@ -130,11 +136,29 @@ func (f *FS) OpenFile(p string, flag experimentalsys.Oflag, perm fs.FileMode) (e
 			return nil, experimentalsys.ELOOP
 		}
 	}
+	trunc := f.quota > 0 && flag&experimentalsys.O_TRUNC != 0
+	var pre fs.FileInfo
+	if trunc {
+		pre, _ = f.root.Stat(p) // what the truncation will drop
+	}
 	osf, err := f.root.OpenFile(p, osOpenFlag(flag), perm&fs.ModePerm)
 	if err != nil {
 		return nil, toErrno(err)
 	}
-	return &file{f: osf, flag: flag}, 0
+	fl := &file{f: osf, flag: flag}
+	if f.quota > 0 {
+		// Every regular file is tracked, read-only ones too: one kept open
+		// after its unlink holds its space until closed.
+		st, errno := fl.Stat()
+		if errno != 0 {
+			osf.Close()
+			return nil, errno
+		}
+		if st.Mode.IsRegular() {
+			f.track(fl, st, trunc, pre)
+		}
+	}
+	return fl, 0
 }
 
 // osOpenFlag converts flag to os.OpenFile flags. O_NOFOLLOW is handled by
@@ -278,6 +302,14 @@ func (f *FS) Unlink(p string) experimentalsys.Errno {
 			return experimentalsys.ENOTDIR
 		}
 	}
+	var st sys.Stat_t
+	refund := false
+	if f.quota > 0 {
+		// Removing the last link of a regular file frees its bytes.
+		var e experimentalsys.Errno
+		st, e = f.Lstat(p)
+		refund = e == 0 && st.Mode.IsRegular() && st.Nlink == 1
+	}
 	d, errno := f.openParent(dir)
 	if errno != 0 {
 		return errno
@@ -286,6 +318,9 @@ func (f *FS) Unlink(p string) experimentalsys.Errno {
 	errno = withFd(d, func(fd int) error {
 		return unix.Unlinkat(fd, base, 0)
 	})
+	if errno == 0 && refund {
+		f.unlinked(st)
+	}
 	if errno == experimentalsys.EPERM {
 		// POSIX allows EPERM for unlink of a directory (Darwin does it);
 		// wazero expects EISDIR. Only remap when it is a directory.

@@ -1,0 +1,222 @@
+//go:build unix
+
+package sandboxfs
+
+import (
+	"io/fs"
+	"sync"
+	"sync/atomic"
+
+	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
+	"github.com/tetratelabs/wazero/sys"
+)
+
+// errQuota is the error of a write or truncate refused by the quota. WASI
+// has ENOSPC, but wazero's experimentalsys.Errno has none and turns any errno
+// it does not know (a host's ENOSPC included) into EIO; EIO it is, then.
+// [FS.QuotaHit] tells the host that the quota was the cause.
+const errQuota = experimentalsys.EIO
+
+// Option configures an FS made by [New].
+type Option func(*FS)
+
+// WithQuota bounds how many bytes the files written through the FS may grow
+// the directory by; 0 or a negative value means no quota.
+//
+// The accounting is approximate but conservative: growth of a regular file
+// beyond its size (Write, Pwrite, Truncate) is charged; a write that does
+// not fit is cut short at the quota, or fails with ENOSPC when nothing fits;
+// shrinking a file (Truncate, O_TRUNC) and unlinking its last link refund
+// its bytes, never below zero, so files that were in the directory before
+// (not charged) give nothing back beyond what was charged. A file that is
+// unlinked while open is refunded when its last descriptor opened through
+// the FS closes. Directories, links, metadata and file system block
+// rounding are not charged; sparse holes are charged as if written.
+func WithQuota(bytes int64) Option {
+	return func(f *FS) {
+		if bytes > 0 {
+			f.quota = bytes
+		} else {
+			f.quota = 0
+		}
+	}
+}
+
+// Used returns the bytes of growth charged against the quota and not
+// refunded. It is always 0 without a quota.
+func (f *FS) Used() int64 { return f.used.Load() }
+
+// QuotaHit reports whether a write or truncate was cut short or refused
+// because of the quota.
+func (f *FS) QuotaHit() bool { return f.hit.Load() }
+
+// quotaState is the accounting part of FS.
+type quotaState struct {
+	quota int64        // 0: none
+	used  atomic.Int64 // charged bytes, 0 <= used <= quota
+	hit   atomic.Bool  // the quota refused something
+
+	mu    sync.Mutex         // guards nodes
+	nodes map[inodeKey]*node // regular files open through the FS
+}
+
+type inodeKey struct {
+	dev uint64
+	ino sys.Inode
+}
+
+// node is the shared size of one regular file, whatever the number of its
+// open descriptors: a size tracked per descriptor would go stale when
+// another descriptor shrinks the file, and growth back to the stale size
+// would then go uncharged.
+type node struct {
+	mu   sync.Mutex // held across the write or truncate that changes size
+	size int64      // the file's size as far as writes through the FS go
+
+	refs     int  // open files using the node (guarded by FS.mu)
+	unlinked bool // its last link was unlinked while open (guarded by FS.mu)
+}
+
+// reserve charges up to want bytes and returns how many it charged.
+func (f *FS) reserve(want int64) int64 {
+	if want <= 0 {
+		return 0
+	}
+	for {
+		u := f.used.Load()
+		g := min(want, f.quota-u)
+		if g <= 0 {
+			return 0
+		}
+		if f.used.CompareAndSwap(u, u+g) {
+			return g
+		}
+	}
+}
+
+// refund gives back n bytes, never taking used below zero.
+func (f *FS) refund(n int64) {
+	if n <= 0 {
+		return
+	}
+	for {
+		u := f.used.Load()
+		if f.used.CompareAndSwap(u, max(u-n, 0)) {
+			return
+		}
+	}
+}
+
+// track attaches the shared node of a newly opened regular file st to fl.
+// pre is the file's stat before an open with O_TRUNC (nil otherwise or if
+// it failed): the bytes the truncation dropped are refunded.
+func (f *FS) track(fl *file, st sys.Stat_t, trunc bool, pre fs.FileInfo) {
+	key := inodeKey{st.Dev, st.Ino}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := f.nodes[key]
+	if n == nil {
+		n = &node{size: st.Size}
+		if f.nodes == nil {
+			f.nodes = map[inodeKey]*node{}
+		}
+		f.nodes[key] = n
+		if trunc && pre != nil && pre.Mode().IsRegular() {
+			if ps := sys.NewStat_t(pre); ps.Dev == st.Dev && ps.Ino == st.Ino {
+				f.refund(ps.Size - st.Size)
+			}
+		}
+	} else if trunc {
+		n.mu.Lock()
+		f.refund(n.size - st.Size)
+		n.size = st.Size
+		n.mu.Unlock()
+	}
+	n.refs++
+	fl.fs, fl.node, fl.key = f, n, key
+}
+
+// untrack drops fl's reference to its node, refunding an unlinked file on
+// its last close.
+func (f *FS) untrack(fl *file) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := fl.node
+	fl.node = nil
+	if n.refs--; n.refs > 0 {
+		return
+	}
+	delete(f.nodes, fl.key)
+	if n.unlinked {
+		n.mu.Lock()
+		f.refund(n.size)
+		n.mu.Unlock()
+	}
+}
+
+// unlinked accounts for the removal of the last link of a regular file:
+// refunded now, or on its last close if it is open.
+func (f *FS) unlinked(st sys.Stat_t) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if n := f.nodes[inodeKey{st.Dev, st.Ino}]; n != nil {
+		n.unlinked = true
+		return
+	}
+	f.refund(st.Size)
+}
+
+// quotaWrite writes buf at off (at the end when appending) through write,
+// charging growth beyond the node's size: a write that does not fit is cut
+// to what does, or fails with ENOSPC if nothing does. n.mu is held.
+func (fl *file) quotaWrite(buf []byte, off int64, appending bool, write func([]byte) (int, experimentalsys.Errno)) (int, experimentalsys.Errno) {
+	n := fl.node
+	if appending {
+		off = n.size
+	}
+	end := off + int64(len(buf))
+	want := end - n.size
+	if want <= 0 {
+		return write(buf)
+	}
+	got := fl.fs.reserve(want)
+	if got < want {
+		fl.fs.hit.Store(true)
+		fit := n.size + got - off // bytes of buf that fit
+		if fit <= 0 {
+			fl.fs.refund(got)
+			return 0, errQuota
+		}
+		buf = buf[:fit]
+	}
+	w, errno := write(buf)
+	if newEnd := off + int64(w); newEnd > n.size {
+		fl.fs.refund(got - (newEnd - n.size))
+		n.size = newEnd
+	} else {
+		fl.fs.refund(got)
+	}
+	return w, errno
+}
+
+// quotaTruncate truncates to size through trunc, charging growth (ENOSPC if
+// over the quota) and refunding a shrink.
+func (fl *file) quotaTruncate(size int64, trunc func() experimentalsys.Errno) experimentalsys.Errno {
+	n := fl.node
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	grow := size - n.size
+	got := fl.fs.reserve(grow)
+	if got < grow {
+		fl.fs.hit.Store(true)
+		fl.fs.refund(got)
+		return errQuota
+	}
+	if errno := trunc(); errno != 0 {
+		fl.fs.refund(got)
+		return errno
+	}
+	fl.fs.refund(n.size - size)
+	n.size = size
+	return 0
+}
