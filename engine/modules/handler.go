@@ -40,11 +40,16 @@ type handler struct {
 	fileVars     *sandboxfs.FS // the job's file variables, mounted at FileVariablesPath
 	fileVarsHost string
 
-	diskWarned bool // the disk limit warning is in the job log
+	diskWarned  bool // the disk limit warning is in the job log
+	filesWarned bool // the file count limit warning is in the job log
 }
 
 // fileVarsQuota bounds what a guest may add to the file variables dir.
 const fileVarsQuota = 1 << 20
+
+// fileVarsEntries bounds the names a guest may create in the file variables
+// dir.
+const fileVarsEntries = 64
 
 // FileVariablesPath is where guests find the job's file variables: a file
 // variable's value, for a guest, is FileVariablesPath + "/" + its name.
@@ -70,12 +75,12 @@ func (r *Registry) newHandler(ctx context.Context, job *engine.Job) (engine.Hand
 		}
 	}()
 	man := &m.manifest
-	h.fsys, err = sandboxfs.New(job.BuildDir(), sandboxfs.WithQuota(int64(man.Limits.Disk)))
+	h.fsys, err = sandboxfs.New(job.BuildDir(), sandboxfs.WithQuota(int64(man.Limits.Disk)), sandboxfs.WithMaxEntries(man.Limits.Files))
 	if err != nil {
 		return nil, fmt.Errorf("sandboxing the build dir: %w", err)
 	}
 	if dir := job.FileVariablesDir(); dir != "" {
-		if h.fileVars, err = sandboxfs.New(dir, sandboxfs.WithQuota(fileVarsQuota)); err != nil {
+		if h.fileVars, err = sandboxfs.New(dir, sandboxfs.WithQuota(fileVarsQuota), sandboxfs.WithMaxEntries(fileVarsEntries)); err != nil {
 			return nil, fmt.Errorf("sandboxing file variables: %w", err)
 		}
 		h.fileVarsHost = dir
@@ -228,9 +233,11 @@ func (h *handler) Step(ctx context.Context, script []string, phase engine.Phase)
 	return h.stepCommand(ctx, callCtx, vars)
 }
 
-// warnDisk notes in the job log, once, that the guest hit its disk limit
-// (the guest itself only sees EIO: wazero has no ENOSPC).
+// warnDisk notes in the job log, once each, that the guest hit its disk
+// limit or its file count limit (the guest itself only sees EIO: wazero has
+// no ENOSPC or EDQUOT).
 func (h *handler) warnDisk() {
+	h.warnFiles()
 	if h.diskWarned {
 		return
 	}
@@ -242,6 +249,24 @@ func (h *handler) warnDisk() {
 		if q.fs != nil && q.fs.QuotaHit() {
 			h.diskWarned = true
 			h.job.Printf("\x1b[33;1mWARNING: handler %s reached its %s of %d bytes; writes past it failed\x1b[0;m", h.mod.name, q.what, q.limit)
+			return
+		}
+	}
+}
+
+// warnFiles is warnDisk for the file count limits.
+func (h *handler) warnFiles() {
+	if h.filesWarned {
+		return
+	}
+	for _, q := range []struct {
+		fs    *sandboxfs.FS
+		limit int64
+		where string
+	}{{h.fsys, h.mod.manifest.Limits.Files, ""}, {h.fileVars, fileVarsEntries, " in the file variables dir"}} {
+		if q.fs != nil && q.fs.EntriesHit() {
+			h.filesWarned = true
+			h.job.Printf("\x1b[33;1mWARNING: handler %s reached its limit of %d files and directories%s; creating more failed\x1b[0;m", h.mod.name, q.limit, q.where)
 			return
 		}
 	}

@@ -34,6 +34,10 @@ type Limits struct {
 	// (growth of files written through its file system; see
 	// sandboxfs.WithQuota). Default 1 GiB.
 	Disk tomlfile.Size `toml:"disk"`
+	// Files caps the files, directories and links the handler may create
+	// in the build dir per job, net of those it removes (see
+	// sandboxfs.WithMaxEntries). Default 100000.
+	Files int64 `toml:"files"`
 	// Instances caps the instances of this handler running at once.
 	// Default: the runner's own bound only.
 	Instances int `toml:"instances"`
@@ -83,6 +87,7 @@ type EnvConfig struct {
 const (
 	DefaultMemory      = 128 << 20
 	DefaultDisk        = 1 << 30
+	DefaultFiles       = 100000
 	DefaultHTTPTimeout = 30 * time.Second
 	DefaultHTTPMaxBody = 10 << 20
 )
@@ -100,6 +105,9 @@ func (m *Manifest) setDefaults() {
 	}
 	if m.Limits.Disk <= 0 {
 		m.Limits.Disk = DefaultDisk
+	}
+	if m.Limits.Files <= 0 {
+		m.Limits.Files = DefaultFiles
 	}
 	if m.Limits.CPU == "" {
 		m.Limits.CPU = CPUInterrupt
@@ -146,6 +154,9 @@ func (m *Manifest) validate(file string) error {
 	}
 	if m.Limits.Disk < 0 {
 		return fmt.Errorf("%s: limits.disk must not be negative", file)
+	}
+	if m.Limits.Files < 0 {
+		return fmt.Errorf("%s: limits.files must not be negative", file)
 	}
 	if m.Limits.Instances < 0 {
 		return fmt.Errorf("%s: limits.instances must not be negative", file)

@@ -276,10 +276,11 @@ func TestManifestLimits(t *testing.T) {
 	if !strings.Contains(string(rec.Trace), "reached its log limit of 40 bytes") || strings.Count(string(rec.Trace), "0123456789") > 4 {
 		t.Errorf("log limit:\n%s", rec.Trace)
 	}
-	bad := modulesDir(t, map[string]string{"x": "probe", "y": "probe", "z": "probe"}, map[string]string{
+	bad := modulesDir(t, map[string]string{"x": "probe", "y": "probe", "z": "probe", "w": "probe"}, map[string]string{
 		"x": "[limits]\nmemroy = 5\n",
 		"y": "[limits]\ncpu = \"whenever\"\n",
 		"z": "[limits]\ncpu = \"uninterrupted\"\n",
+		"w": "[limits]\nfiles = -1\n",
 	})
 	reg, err := modules.Open(context.Background(), modules.Config{Dir: bad})
 	if err != nil {
@@ -291,6 +292,9 @@ func TestManifestLimits(t *testing.T) {
 	}
 	if p := reg.Problems()["y"]; p == nil || !strings.Contains(p.Error(), `limits.cpu must be "interrupt" or "uninterrupted"`) {
 		t.Errorf("bad cpu policy: %v", p)
+	}
+	if p := reg.Problems()["w"]; p == nil || !strings.Contains(p.Error(), "limits.files must not be negative") {
+		t.Errorf("negative files limit: %v", p)
 	}
 	if mods := reg.Modules(); len(mods) != 1 || mods[0].Manifest.Limits.CPU != modules.CPUUninterrupted {
 		t.Errorf("modules: %+v", mods)
@@ -366,5 +370,32 @@ func TestDiskLimit(t *testing.T) {
 	id = e.Srv.Enqueue(gitlabtest.NewJob("after").Image("cmd").Script("run"))
 	if rec := e.Wait(t, id); rec.State != gitlab.StateSuccess || strings.Contains(string(rec.Trace), "disk limit") {
 		t.Errorf("after the disk filler: %s\n%s", rec.State, rec.Trace)
+	}
+}
+
+// A guest creating files in a loop is stopped at its manifest's file count
+// limit; the runner says why and keeps serving.
+func TestFilesLimit(t *testing.T) {
+	dir := modulesDir(t, map[string]string{"many": "manyfiles", "cmd": "cmd"}, map[string]string{
+		"many": "[limits]\nfiles = 50\n",
+	})
+	e := start(t, dir, nil)
+	id := e.Srv.Enqueue(gitlabtest.NewJob("many").Image("many").Script("run"))
+	rec := e.Wait(t, id)
+	tr := string(rec.Trace)
+	if rec.State != gitlab.StateSuccess {
+		t.Fatalf("state %s:\n%s", rec.State, tr)
+	}
+	for _, want := range []string{"created 50 files", "errno: I/O error", "reached its limit of 50 files and directories"} {
+		if !strings.Contains(tr, want) {
+			t.Errorf("trace lacks %q:\n%s", want, tr)
+		}
+	}
+	if n := strings.Count(tr, "files and directories"); n != 1 {
+		t.Errorf("%d warnings:\n%s", n, tr)
+	}
+	id = e.Srv.Enqueue(gitlabtest.NewJob("after").Image("cmd").Script("run"))
+	if rec := e.Wait(t, id); rec.State != gitlab.StateSuccess || strings.Contains(string(rec.Trace), "files and directories") {
+		t.Errorf("after the file creator: %s\n%s", rec.State, rec.Trace)
 	}
 }

@@ -69,6 +69,7 @@ type FS struct {
 	root *os.Root
 
 	quotaState // see WithQuota
+	entryState // see WithMaxEntries
 }
 
 var _ experimentalsys.FS = (*FS)(nil)
@@ -136,6 +137,18 @@ func (f *FS) OpenFile(p string, flag experimentalsys.Oflag, perm fs.FileMode) (e
 			return nil, experimentalsys.ELOOP
 		}
 	}
+	charged := false
+	if flag&experimentalsys.O_CREAT != 0 {
+		// A name that does not resolve (a dangling link inside the root
+		// included) is created by the open: charge it first. One created
+		// by someone else meanwhile stays charged: conservative.
+		if _, err := f.root.Stat(p); errors.Is(err, fs.ErrNotExist) {
+			if !f.chargeEntry() {
+				return nil, errEntries
+			}
+			charged = true
+		}
+	}
 	trunc := f.quota > 0 && flag&experimentalsys.O_TRUNC != 0
 	var pre fs.FileInfo
 	if trunc {
@@ -143,6 +156,9 @@ func (f *FS) OpenFile(p string, flag experimentalsys.Oflag, perm fs.FileMode) (e
 	}
 	osf, err := f.root.OpenFile(p, osOpenFlag(flag), perm&fs.ModePerm)
 	if err != nil {
+		if charged {
+			f.refundEntry()
+		}
 		return nil, toErrno(err)
 	}
 	fl := &file{f: osf, flag: flag}
@@ -214,7 +230,9 @@ func (f *FS) Stat(p string) (sys.Stat_t, experimentalsys.Errno) {
 
 // Mkdir implements experimentalsys.FS.
 func (f *FS) Mkdir(p string, perm fs.FileMode) experimentalsys.Errno {
-	errno := toErrno(f.root.Mkdir(name(p), perm&fs.ModePerm))
+	errno := f.createEntry(func() experimentalsys.Errno {
+		return toErrno(f.root.Mkdir(name(p), perm&fs.ModePerm))
+	})
 	if errno == experimentalsys.ENOTDIR {
 		// As wazero's DirFS: a parent that is a file means the parent
 		// directory does not exist.
@@ -239,6 +257,14 @@ func (f *FS) Rename(from, to string) experimentalsys.Errno {
 		return f.dotErr(to, experimentalsys.EINVAL)
 	}
 	// Rename of a name onto itself is left to renameat: 0 if it exists.
+	// A rename that replaces an existing name (not the same file: renaming
+	// a link onto another link to the same inode does nothing) removes an
+	// entry. Checked before; a race only loses or keeps one refund.
+	replaces := false
+	if toFi, err := f.root.Lstat(join(toDir, toBase)); err == nil {
+		fromFi, err := f.root.Lstat(join(fromDir, fromBase))
+		replaces = err == nil && !os.SameFile(fromFi, toFi)
+	}
 	fd, errno := f.openParent(fromDir)
 	if errno != 0 {
 		return errno
@@ -251,7 +277,7 @@ func (f *FS) Rename(from, to string) experimentalsys.Errno {
 		}
 		defer td.Close()
 	}
-	return withFd2(fd, td, func(ofd, nfd int) error {
+	errno = withFd2(fd, td, func(ofd, nfd int) error {
 		if fromSlash || toSlash {
 			// A trailing slash names a directory: the source must be one
 			// (a link to one does not count, as on Linux).
@@ -265,6 +291,10 @@ func (f *FS) Rename(from, to string) experimentalsys.Errno {
 		}
 		return unix.Renameat(ofd, fromBase, nfd, toBase)
 	})
+	if errno == 0 && replaces {
+		f.refundEntry()
+	}
+	return errno
 }
 
 // Rmdir implements experimentalsys.FS.
@@ -278,9 +308,13 @@ func (f *FS) Rmdir(p string) experimentalsys.Errno {
 		return errno
 	}
 	defer d.Close()
-	return withFd(d, func(fd int) error {
+	errno = withFd(d, func(fd int) error {
 		return unix.Unlinkat(fd, base, unix.AT_REMOVEDIR)
 	})
+	if errno == 0 {
+		f.refundEntry()
+	}
+	return errno
 }
 
 // Unlink implements experimentalsys.FS.
@@ -318,8 +352,11 @@ func (f *FS) Unlink(p string) experimentalsys.Errno {
 	errno = withFd(d, func(fd int) error {
 		return unix.Unlinkat(fd, base, 0)
 	})
-	if errno == 0 && refund {
-		f.unlinked(st)
+	if errno == 0 {
+		f.refundEntry()
+		if refund {
+			f.unlinked(st)
+		}
 	}
 	if errno == experimentalsys.EPERM {
 		// POSIX allows EPERM for unlink of a directory (Darwin does it);
@@ -334,7 +371,9 @@ func (f *FS) Unlink(p string) experimentalsys.Errno {
 // Link implements experimentalsys.FS. Like linkat without AT_SYMLINK_FOLLOW, a
 // link as oldPath is linked itself, not its target.
 func (f *FS) Link(oldPath, newPath string) experimentalsys.Errno {
-	return toErrno(f.root.Link(name(oldPath), name(newPath)))
+	return f.createEntry(func() experimentalsys.Errno {
+		return toErrno(f.root.Link(name(oldPath), name(newPath)))
+	})
 }
 
 // Symlink implements experimentalsys.FS. oldPath is stored as given (it is
@@ -345,7 +384,9 @@ func (f *FS) Symlink(oldPath, linkName string) experimentalsys.Errno {
 	if path.IsAbs(oldPath) {
 		return experimentalsys.EPERM
 	}
-	return toErrno(f.root.Symlink(oldPath, name(linkName)))
+	return f.createEntry(func() experimentalsys.Errno {
+		return toErrno(f.root.Symlink(oldPath, name(linkName)))
+	})
 }
 
 // Readlink implements experimentalsys.FS.
@@ -390,6 +431,14 @@ func split(p string) (dir, base string, slash, dot bool) {
 		dir, base = trimmed[:i], trimmed[i+1:]
 	}
 	return dir, base, slash, base == "." || base == ".."
+}
+
+// join is split's inverse for the root: dir is kept as is (not cleaned).
+func join(dir, base string) string {
+	if dir == "." {
+		return base
+	}
+	return dir + "/" + base
 }
 
 // dotErr is the result of removing or renaming p, which ends in "." or "..":
