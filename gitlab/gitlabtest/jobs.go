@@ -519,7 +519,7 @@ func (s *Server) refreshDepsLocked(j *job) {
 func (s *Server) settleLocked() {
 	for changed := true; changed; {
 		changed = false
-		for _, id := range s.order {
+		for _, id := range s.order[s.settled:] {
 			j := s.jobs[id]
 			if j.rec.State != gitlab.StatePending {
 				continue
@@ -538,6 +538,15 @@ func (s *Server) settleLocked() {
 	}
 }
 
+// advanceSettledLocked moves s.settled past the leading jobs that are no
+// longer pending. A job never becomes pending again, so scans of pending
+// jobs may start there: the queue is not walked whole on every change.
+func (s *Server) advanceSettledLocked() {
+	for s.settled < len(s.order) && s.jobs[s.order[s.settled]].rec.State != gitlab.StatePending {
+		s.settled++
+	}
+}
+
 // readyLocked reports whether all of j's dependencies succeeded.
 func (s *Server) readyLocked(j *job) bool {
 	for _, d := range j.deps {
@@ -552,7 +561,7 @@ func (s *Server) readyLocked(j *job) bool {
 // succeeded and returns it, or nil.
 func (s *Server) assignLocked() *job {
 	s.settleLocked()
-	for _, id := range s.order {
+	for _, id := range s.order[s.settled:] {
 		j := s.jobs[id]
 		if j.rec.State != gitlab.StatePending || !s.readyLocked(j) {
 			continue

@@ -133,6 +133,7 @@ type Server struct {
 	nextJobID      int64
 	jobs           map[int64]*job
 	order          []int64
+	settled        int              // s.order[:settled] holds no pending job
 	runners        map[string]int64 // runner token -> runner id
 	nextRunnerID   int64
 	requests       []Request
@@ -316,6 +317,7 @@ func (s *Server) notifyLocked() {
 // queue version on and wakes waiters.
 func (s *Server) changedLocked() {
 	s.settleLocked()
+	s.advanceSettledLocked()
 	s.version++
 	s.notifyLocked()
 }
