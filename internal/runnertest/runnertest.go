@@ -146,8 +146,9 @@ func WaitFor(t testing.TB, timeout time.Duration, cond func() bool, what string)
 
 // BenchJobs runs b.N jobs made by job through an engine with factory at
 // the given concurrency against a new fake GitLab, and reports jobs/s. The
-// timer covers the whole loop, fake GitLab included.
-func BenchJobs(b *testing.B, concurrency int, factory engine.HandlerFactory, job func() *gitlabtest.JobBuilder) {
+// timer covers the whole loop, fake GitLab included. configure, if given,
+// may change the engine's config.
+func BenchJobs(b *testing.B, concurrency int, factory engine.HandlerFactory, job func() *gitlabtest.JobBuilder, configure ...func(*engine.Config)) {
 	b.Helper()
 	srv := gitlabtest.NewServer()
 	defer srv.Close()
@@ -155,10 +156,14 @@ func BenchJobs(b *testing.B, concurrency int, factory engine.HandlerFactory, job
 	if err != nil {
 		b.Fatal(err)
 	}
-	r, err := engine.New(engine.Config{
+	cfg := engine.Config{
 		Client: client, Token: srv.RunnerToken, BuildsDir: b.TempDir(), Handler: factory,
 		Concurrency: concurrency, CheckInterval: time.Millisecond, Logger: slog.New(slog.DiscardHandler),
-	})
+	}
+	for _, c := range configure {
+		c(&cfg)
+	}
+	r, err := engine.New(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
