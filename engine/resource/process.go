@@ -1,0 +1,83 @@
+//go:build unix
+
+package resource
+
+import (
+	"runtime"
+
+	"golang.org/x/sys/unix"
+)
+
+// Process holds the budgets every job of the process draws from. Make one
+// per process with [NewProcess] and give it to every runner and registry.
+type Process struct {
+	// Jobs bounds the jobs running at once across all runners.
+	Jobs *Slots
+	// Instances bounds the guest instances alive at once.
+	Instances *Slots
+	// Compiles bounds the module compilations at once.
+	Compiles *Slots
+	// Memory bounds the bytes of guest linear memory and tables.
+	Memory *Pool
+	// OpenFiles bounds the descriptors guests hold.
+	OpenFiles *Pool
+	// Stop says how steps that must end are ended.
+	Stop Stop
+}
+
+// ProcessConfig sets the process's budgets; zero fields take defaults.
+type ProcessConfig struct {
+	// Jobs is the most jobs at once; default the number of CPUs.
+	Jobs int
+	// Instances is the most guest instances alive at once; default
+	// 2 x Jobs.
+	Instances int
+	// Compiles is the most compilations at once; default 1 (compiling
+	// takes ~125x a module's size in memory).
+	Compiles int
+	// Memory is the bytes of guest memory; default half of the memory
+	// available to the process (physical, or its cgroup's limit).
+	Memory int64
+	// OpenFiles is the descriptors guests may hold; default half of the
+	// process's descriptor limit, leaving the rest to the runner.
+	OpenFiles int64
+	// Stop sets timings; zero fields take defaults.
+	Stop Stop
+}
+
+// NewProcess returns the budgets cfg describes.
+func NewProcess(cfg ProcessConfig) *Process {
+	if cfg.Jobs <= 0 {
+		cfg.Jobs = runtime.NumCPU()
+	}
+	if cfg.Instances <= 0 {
+		cfg.Instances = 2 * cfg.Jobs
+	}
+	if cfg.Compiles <= 0 {
+		cfg.Compiles = 1
+	}
+	if cfg.Memory <= 0 {
+		cfg.Memory = AvailableMemory() / 2
+	}
+	if cfg.OpenFiles <= 0 {
+		cfg.OpenFiles = FileLimit() / 2
+	}
+	return &Process{
+		Jobs:      NewSlots("job slots", cfg.Jobs),
+		Instances: NewSlots("instance slots", cfg.Instances),
+		Compiles:  NewSlots("compilation slots", cfg.Compiles),
+		Memory:    NewPool("process guest memory budget", cfg.Memory, nil),
+		OpenFiles: NewPool("process open files budget", cfg.OpenFiles, nil),
+		Stop:      cfg.Stop.WithDefaults(),
+	}
+}
+
+// FileLimit returns the process's descriptor limit (Go raises the soft
+// limit to the hard one at start-up).
+func FileLimit() int64 {
+	var r unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &r); err != nil || r.Cur <= 0 || r.Cur > 1<<30 {
+		return 1024
+	}
+	return int64(r.Cur)
+}
