@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/wasmrunner/wasmrunner/engine"
+	"github.com/wasmrunner/wasmrunner/engine/resource"
 	"github.com/wasmrunner/wasmrunner/gitlab"
 	"github.com/wasmrunner/wasmrunner/gitlab/gitlabtest"
 )
@@ -77,7 +78,7 @@ func newHarness(t *testing.T, factory engine.HandlerFactory, mod func(*engine.Co
 		CheckInterval:     20 * time.Millisecond,
 		UpdateInterval:    20 * time.Millisecond,
 		MaxUpdateInterval: 50 * time.Millisecond,
-		StopGrace:         2 * time.Second,
+		Process:           resource.NewProcess(resource.ProcessConfig{Jobs: 2, Stop: resource.Stop{Abandon: 2 * time.Second}}),
 		Logger:            slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	if mod != nil {
@@ -693,7 +694,7 @@ func TestStuckHandlerIsAbandoned(t *testing.T) {
 	h := newHarness(t, stepFunc(func(ctx context.Context, job *engine.Job, script []string, phase engine.Phase) error {
 		<-release // ignores ctx
 		return nil
-	}), func(c *engine.Config) { c.StopGrace = 100 * time.Millisecond })
+	}), func(c *engine.Config) { c.Process.Stop.Abandon = 100 * time.Millisecond })
 	id := h.srv.Enqueue(gitlabtest.NewJob("stuck").Timeout(time.Second))
 	h.start()
 	rec := h.wait(id)

@@ -16,7 +16,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wasmrunner/wasmrunner/engine/resource"
 	"github.com/wasmrunner/wasmrunner/gitlab"
+	"github.com/wasmrunner/wasmrunner/internal/mask"
 )
 
 // Job is a running job as its handler sees it: what GitLab sent, the
@@ -36,6 +38,53 @@ type Job struct {
 	vars      gitlab.Variables
 	deps      []*Dependency
 	artifacts []string // extra files (relative to the build dir) to upload
+
+	diskBytes, diskEntries *resource.Pool // what the job may add to its build dir
+}
+
+// LimitBuildDir bounds what the job adds to its build dir: dependency
+// artifacts extracted for it are charged to these pools (and so is what its
+// handler writes, if the handler charges them too). A handler factory
+// calls it; nil pools bound nothing.
+func (j *Job) LimitBuildDir(bytes, entries *resource.Pool) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.diskBytes, j.diskEntries = bytes, entries
+}
+
+// BuildDirBudget returns the pools set by [Job.LimitBuildDir].
+func (j *Job) BuildDirBudget() (bytes, entries *resource.Pool) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.diskBytes, j.diskEntries
+}
+
+// poolBudget charges extractions to a job's build dir pools.
+type poolBudget struct{ bytes, entries *resource.Pool }
+
+func (b poolBudget) Take(bytes, entries int64) error {
+	if !b.bytes.TakeAll(bytes) {
+		return refusal(b.bytes)
+	}
+	if !b.entries.TakeAll(entries) {
+		b.bytes.Give(bytes)
+		return refusal(b.entries)
+	}
+	return nil
+}
+
+func (b poolBudget) Give(bytes, entries int64) {
+	b.bytes.Give(bytes)
+	b.entries.Give(entries)
+}
+
+// refusal describes why p refused a take.
+func refusal(p *resource.Pool) error {
+	by, ok := p.Refused()
+	if !ok {
+		by = p
+	}
+	return fmt.Errorf("%s is used up", by.Name())
 }
 
 // ID returns the job's id.
@@ -260,12 +309,112 @@ func (j *Job) Writer() io.Writer { return j.log }
 // StartSection opens a collapsible section of the log with a header line.
 // Section names keep only letters, digits, '_', '.' and '-'.
 func (j *Job) StartSection(name, header string) {
-	j.log.writeString(fmt.Sprintf("section_start:%d:%s\r\x1b[0K\x1b[36;1m%s\x1b[0;m\n", time.Now().Unix(), sectionName(name), header))
+	j.log.writeString(sectionStart(name, header))
 }
 
 // EndSection closes the section opened with the same name.
 func (j *Job) EndSection(name string) {
-	j.log.writeString(fmt.Sprintf("section_end:%d:%s\r\x1b[0K\n", time.Now().Unix(), sectionName(name)))
+	j.log.writeString(sectionEnd(name))
+}
+
+func sectionStart(name, header string) string {
+	return fmt.Sprintf("section_start:%d:%s\r\x1b[0K\x1b[36;1m%s\x1b[0;m\n", time.Now().Unix(), sectionName(name), header)
+}
+
+func sectionEnd(name string) string {
+	return fmt.Sprintf("section_end:%d:%s\r\x1b[0K\n", time.Now().Unix(), sectionName(name))
+}
+
+// BoundedLog returns a part of the job log for a handler that may write at
+// most limit bytes of it (0: no bound beyond the runner's output limit).
+// Bytes count as they appear in the log, after masking, so a cut never
+// reveals part of a secret; past the limit, output is dropped and notice
+// is written once in its place. Sections opened through it count too.
+// Flush it when the handler's step ends.
+func (j *Job) BoundedLog(limit int64, notice string) *BoundedLog {
+	b := &BoundedLog{log: j.log, left: limit, notice: notice}
+	if limit > 0 {
+		b.m = mask.New(boundedSink{b}, j.log.secrets, j.log.prefixes)
+	}
+	return b
+}
+
+// BoundedLog is a part of the job log bounded in size: see
+// [Job.BoundedLog]. It is safe for concurrent use.
+type BoundedLog struct {
+	log *jobLog
+
+	mu     sync.Mutex
+	m      *mask.Writer // nil: no limit
+	left   int64
+	notice string
+	hit    bool
+}
+
+// Write writes p to the job log, up to the limit.
+func (b *BoundedLog) Write(p []byte) (int, error) {
+	if b.m == nil {
+		return b.log.Write(p)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.hit {
+		_, _ = b.m.Write(p)
+	}
+	return len(p), nil
+}
+
+// Flush writes out what masking held back (the start of what might have
+// become a secret).
+func (b *BoundedLog) Flush() {
+	if b.m == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.hit {
+		_ = b.m.Flush()
+	}
+}
+
+// Hit reports whether the limit cut the output.
+func (b *BoundedLog) Hit() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.hit
+}
+
+// StartSection opens a collapsible section, as [Job.StartSection] does,
+// within the limit.
+func (b *BoundedLog) StartSection(name, header string) {
+	_, _ = io.WriteString(b, sectionStart(name, header))
+}
+
+// EndSection closes a section, as [Job.EndSection] does, within the limit.
+func (b *BoundedLog) EndSection(name string) {
+	_, _ = io.WriteString(b, sectionEnd(name))
+}
+
+// boundedSink counts the masked output of a BoundedLog (called with its
+// mutex held).
+type boundedSink struct{ b *BoundedLog }
+
+func (s boundedSink) Write(p []byte) (int, error) {
+	b := s.b
+	if b.hit {
+		return len(p), nil
+	}
+	if int64(len(p)) <= b.left {
+		b.left -= int64(len(p))
+		return b.log.Write(p)
+	}
+	if b.left > 0 {
+		_, _ = b.log.Write(p[:b.left])
+	}
+	b.left = 0
+	b.hit = true
+	b.log.writeString(b.notice)
+	return len(p), nil
 }
 
 var sectionJunk = regexp.MustCompile(`[^A-Za-z0-9_.\-]+`)

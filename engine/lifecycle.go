@@ -91,7 +91,7 @@ func (r *Runner) runJob(p *gitlab.Job) {
 
 	secrets := p.Variables.Masked()
 	prefixes := append(gitlab.TokenPrefixes(), p.Features.TokenMaskPrefixes...)
-	jl := &jobLog{m: mask.New(jr.trace, secrets, prefixes)}
+	jl := &jobLog{m: mask.New(jr.trace, secrets, prefixes), secrets: secrets, prefixes: prefixes}
 
 	buildDir := filepath.Join(r.cfg.BuildsDir, strconv.FormatInt(p.ID, 10))
 	jr.job = &Job{
@@ -348,13 +348,13 @@ func (jr *jobRun) cleanupHandler(h Handler) {
 	}()
 	select {
 	case <-done:
-	case <-time.After(jr.r.cfg.CleanupTimeout + jr.r.cfg.StopGrace):
+	case <-time.After(jr.r.cfg.CleanupTimeout + jr.r.cfg.Process.Stop.Abandon):
 		jr.job.Printf("\x1b[33;1mWARNING: the handler's cleanup did not finish within %s\x1b[0;m", jr.r.cfg.CleanupTimeout)
 	}
 }
 
 // step runs one phase of the handler. It returns when the handler does,
-// or StopGrace after ctx ends if the handler does not.
+// or Stop.Abandon after ctx ends if the handler does not.
 func (jr *jobRun) step(ctx context.Context, h Handler, lines []string, phase Phase) error {
 	done := make(chan error, 1)
 	go func() {
@@ -370,14 +370,14 @@ func (jr *jobRun) step(ctx context.Context, h Handler, lines []string, phase Pha
 		return err
 	case <-ctx.Done():
 	}
-	t := time.NewTimer(jr.r.cfg.StopGrace)
+	t := time.NewTimer(jr.r.cfg.Process.Stop.Abandon)
 	defer t.Stop()
 	select {
 	case err := <-done:
 		return err
 	case <-t.C:
-		jr.log.Warn("handler did not return after its step ended; abandoning it", "phase", phase, "grace", jr.r.cfg.StopGrace)
-		jr.job.Printf("\x1b[33;1mWARNING: the handler did not stop within %s; abandoning it\x1b[0;m", jr.r.cfg.StopGrace)
+		jr.log.Warn("handler did not return after its step ended; abandoning it", "phase", phase, "grace", jr.r.cfg.Process.Stop.Abandon)
+		jr.job.Printf("\x1b[33;1mWARNING: the handler did not stop within %s; abandoning it\x1b[0;m", jr.r.cfg.Process.Stop.Abandon)
 		return context.Cause(ctx)
 	}
 }
@@ -425,7 +425,11 @@ func (jr *jobRun) downloadDependencies(ctx context.Context) error {
 			return err
 		}
 		ra, size := a.readerAt()
-		if err := archive.Extract(ctx, ra, size, job.buildDir, archive.DefaultLimits()); err != nil {
+		lim := archive.DefaultLimits()
+		if b, e := job.BuildDirBudget(); b != nil || e != nil {
+			lim.Budget = poolBudget{b, e}
+		}
+		if err := archive.Extract(ctx, ra, size, job.buildDir, lim); err != nil {
 			return fmt.Errorf("extracting artifacts of %s (job %d): %w", d.Name, d.ID, err)
 		}
 		job.Printf("Downloaded and extracted artifacts for %s (%d): %d files", d.Name, d.ID, len(a.Files()))
@@ -477,6 +481,8 @@ type jobLog struct {
 	mu     sync.Mutex
 	m      *mask.Writer
 	closed bool
+
+	secrets, prefixes []string // what m masks, for BoundedLog
 }
 
 func (l *jobLog) Write(p []byte) (int, error) {

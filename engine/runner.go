@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/wasmrunner/wasmrunner/engine/resource"
 	"github.com/wasmrunner/wasmrunner/gitlab"
 	"github.com/wasmrunner/wasmrunner/internal/trace"
 )
@@ -65,9 +66,6 @@ type Config struct {
 	AfterScriptTimeout time.Duration
 	// CleanupTimeout bounds the handler's Cleanup; default 1 minute.
 	CleanupTimeout time.Duration
-	// StopGrace is how long a handler may take to return after its step's
-	// context ends before the engine gives up waiting for it; default 10 s.
-	StopGrace time.Duration
 	// ReportTimeout bounds the final update of a job and the upload of its
 	// artifacts once the job's own context has ended; default 2 minutes.
 	ReportTimeout time.Duration
@@ -75,10 +73,12 @@ type Config struct {
 	Logger *slog.Logger
 	// Observer, if set, learns when jobs start and end (for metrics).
 	Observer Observer
-	// SharedSlots, if set, bounds the jobs of several runners in one
-	// process: each job (and each job request) also holds one of its
-	// slots. Its capacity is the global concurrency.
-	SharedSlots chan struct{}
+	// Process holds the budgets shared by every runner of the process:
+	// each job (and each job request) also holds one of its job slots, and
+	// its Stop.Abandon is how long a handler may take to return after its
+	// step's context ends before the engine gives up waiting for it. Nil:
+	// a process of this runner alone.
+	Process *resource.Process
 }
 
 // Observer learns of jobs starting and ending. Its methods are called from
@@ -128,7 +128,6 @@ func (c *Config) setDefaults() error {
 	def(&c.UpdateInterval, 3*time.Second)
 	def(&c.AfterScriptTimeout, 5*time.Minute)
 	def(&c.CleanupTimeout, time.Minute)
-	def(&c.StopGrace, 10*time.Second)
 	def(&c.ReportTimeout, 2*time.Minute)
 	if c.OutputLimit <= 0 {
 		c.OutputLimit = 4 << 20
@@ -147,6 +146,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Process == nil {
+		c.Process = resource.NewProcess(resource.ProcessConfig{Jobs: c.Concurrency})
 	}
 	return nil
 }
@@ -239,41 +241,31 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 	}()
 
+	// Every job request and job holds one of the runner's slots and one of
+	// the process's.
 	var g errgroup.Group
-	g.SetLimit(r.cfg.Concurrency)
-	slots := make(chan struct{}, r.cfg.Concurrency)
+	slots := resource.NewSlots("runner job slots", r.cfg.Concurrency)
+	shared := r.cfg.Process.Jobs
 	r.log.Info("runner started", "concurrency", r.cfg.Concurrency, "builds_dir", r.cfg.BuildsDir)
 
 	var lastUpdate string
 	failures := 0
 	for {
-		// Wait for a free slot, ours and the process's.
-		select {
-		case slots <- struct{}{}:
-		case <-r.drainCh:
-		}
-		if r.draining() {
+		if !slots.AcquireOr(r.drainCh) {
 			break
 		}
-		if shared := r.cfg.SharedSlots; shared != nil {
-			acquired := false
-			select {
-			case shared <- struct{}{}:
-				acquired = true
-			case <-r.drainCh:
-			}
-			if r.draining() {
-				if acquired {
-					<-shared // the slot belongs to every runner of the process
-				}
-				break
-			}
+		if !shared.AcquireOr(r.drainCh) {
+			slots.Release()
+			break
+		}
+		if r.draining() { // the slots were free as the drain began
+			shared.Release()
+			slots.Release()
+			break
 		}
 		release := func() {
-			if r.cfg.SharedSlots != nil {
-				<-r.cfg.SharedSlots
-			}
-			<-slots
+			shared.Release()
+			slots.Release()
 		}
 		res, err := r.cfg.Client.RequestJob(pollCtx, gitlab.JobRequest{
 			Token:      r.cfg.Token,

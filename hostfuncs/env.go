@@ -36,6 +36,9 @@ type Env struct {
 	// Vars are the variables the handler may see, in the job's order: the
 	// last entry of a name wins.
 	Vars []Var
+	// Environ is the guest's WASI environment during the step ("KEY=value"
+	// entries; see [InstantiateWASI]).
+	Environ []string
 	// Deps are the jobs whose artifacts this job depends on.
 	Deps []Dependency
 	// Artifacts receives the job's extra artifacts. Nil denies

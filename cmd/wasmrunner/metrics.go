@@ -12,6 +12,7 @@ import (
 
 	"github.com/wasmrunner/wasmrunner/engine"
 	"github.com/wasmrunner/wasmrunner/engine/modules"
+	"github.com/wasmrunner/wasmrunner/engine/resource"
 )
 
 // metrics are the runner's Prometheus metrics. Names follow the official
@@ -27,6 +28,9 @@ type metrics struct {
 	concurrent  prometheus.Gauge
 	compile     *prometheus.HistogramVec
 	instantiate *prometheus.HistogramVec
+	cuts        *prometheus.CounterVec
+	denials     *prometheus.CounterVec
+	outlived    *prometheus.GaugeVec
 }
 
 var (
@@ -67,6 +71,15 @@ func newMetrics(concurrency int) *metrics {
 			Name: "wasmrunner_module_instantiate_seconds", Help: "Time to instantiate a handler module for a job.",
 			Buckets: prometheus.ExponentialBuckets(0.00001, 4, 10),
 		}, []string{"module"}),
+		cuts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wasmrunner_manifest_cuts_total", Help: "Jobs whose handler's manifest asked for more than the operator's policy allows, by handler and manifest key.",
+		}, []string{"handler", "key"}),
+		denials: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wasmrunner_resource_denials_total", Help: "Jobs a bound refused something (memory, disk, files, open files, outlived guests), by handler and resource.",
+		}, []string{"handler", "resource"}),
+		outlived: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "wasmrunner_guests_outlived", Help: "Guests still running after their job ended, by handler (alert on > 0).",
+		}, []string{"handler"}),
 	}
 	versionInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "gitlab_runner_version_info", Help: "The runner's version.",
@@ -74,7 +87,7 @@ func newMetrics(concurrency int) *metrics {
 	versionInfo.WithLabelValues("wasmrunner", version).Set(1)
 	m.concurrent.Set(float64(concurrency))
 	m.reg.MustRegister(m.running, m.jobsTotal, m.failedTotal, m.finished, m.duration, m.apiRequests,
-		m.concurrent, m.compile, m.instantiate, versionInfo, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		m.concurrent, m.compile, m.instantiate, m.cuts, m.denials, m.outlived, versionInfo, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
@@ -109,6 +122,34 @@ func (m *metrics) ModuleInstantiated(module string, d time.Duration) {
 }
 
 // handler serves /metrics.
+func (m *metrics) ManifestCut(module string, cuts []resource.Cut) {
+	for _, c := range cuts {
+		m.cuts.WithLabelValues(module, c.Key).Inc()
+	}
+}
+
+func (m *metrics) ResourceDenied(module, what string) {
+	m.denials.WithLabelValues(module, what).Inc()
+}
+
+func (m *metrics) GuestsOutlived(module string, running int64) {
+	m.outlived.WithLabelValues(module).Set(float64(running))
+}
+
+// watchProcess exports the process's budgets.
+func (m *metrics) watchProcess(p *resource.Process) {
+	gauge := func(name, help string, f func() float64) {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
+	}
+	gauge("wasmrunner_guest_memory_bytes", "Guest linear memory and tables in use, all jobs.", func() float64 { return float64(p.Memory.Used()) })
+	gauge("wasmrunner_guest_memory_limit_bytes", "The process's guest memory budget.", func() float64 { return float64(p.Memory.Limit()) })
+	gauge("wasmrunner_guest_open_files", "Descriptors guests hold, all jobs.", func() float64 { return float64(p.OpenFiles.Used()) })
+	gauge("wasmrunner_guest_open_files_limit", "The process's budget of guest descriptors.", func() float64 { return float64(p.OpenFiles.Limit()) })
+	gauge("wasmrunner_instances", "Guest instances alive.", func() float64 { return float64(p.Instances.InUse()) })
+	gauge("wasmrunner_instances_limit", "The most guest instances alive at once.", func() float64 { return float64(p.Instances.Cap()) })
+	gauge("wasmrunner_job_slots_used", "Job slots in use (jobs and job requests), all runners.", func() float64 { return float64(p.Jobs.InUse()) })
+}
+
 func (m *metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 }

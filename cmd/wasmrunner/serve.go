@@ -22,6 +22,7 @@ import (
 
 	"github.com/wasmrunner/wasmrunner/engine"
 	"github.com/wasmrunner/wasmrunner/engine/modules"
+	"github.com/wasmrunner/wasmrunner/engine/resource"
 	"github.com/wasmrunner/wasmrunner/gitlab"
 	"github.com/wasmrunner/wasmrunner/internal/units"
 )
@@ -77,6 +78,8 @@ type serveOptions struct {
 	concurrency                                               int
 	checkInterval, shutdownTimeout, reloadInterval            time.Duration
 	outputLimit                                               int64
+	// policy is the operator's ceiling over handler manifests.
+	policy resource.Policy
 	// updateInterval is for tests: 0 leaves the engine's default.
 	updateInterval time.Duration
 }
@@ -213,10 +216,12 @@ func serveSet(ctx context.Context, set runnerSet, logger *slog.Logger, sigs <-ch
 	if err != nil {
 		return err
 	}
+	proc := resource.NewProcess(resource.ProcessConfig{Jobs: global.concurrency})
+	m.watchProcess(proc)
 	f := &fleet{
 		bg: context.WithoutCancel(ctx), log: logger, m: m, systemID: systemID,
-		hc:     &http.Client{Transport: countingTransport{next: http.DefaultTransport, m: m}},
-		shared: make(chan struct{}, global.concurrency), live: map[string]*instance{},
+		hc:   &http.Client{Transport: countingTransport{next: http.DefaultTransport, m: m}},
+		proc: proc, live: map[string]*instance{},
 		reloadInterval: global.reloadInterval,
 	}
 	if err := f.apply(runners); err != nil {
@@ -304,7 +309,7 @@ type fleet struct {
 	m              *metrics
 	hc             *http.Client
 	systemID       string
-	shared         chan struct{}
+	proc           *resource.Process
 	reloadInterval time.Duration
 
 	mu   sync.Mutex
@@ -376,7 +381,7 @@ func (f *fleet) start(o serveOptions) (*instance, error) {
 	}
 	reg, err := modules.Open(f.bg, modules.Config{
 		Dir: o.modulesDir, CacheDir: filepath.Join(cacheDir(), "compiled"), DefaultHandler: o.defaultHandler,
-		MaxInstances: 2 * o.concurrency, Logger: f.log.With("runner", o.name), Observer: f.m,
+		Process: f.proc, Policy: &o.policy, Logger: f.log.With("runner", o.name), Observer: f.m,
 	})
 	if err != nil {
 		return nil, err
@@ -391,7 +396,7 @@ func (f *fleet) start(o serveOptions) (*instance, error) {
 		Info:    gitlab.RunnerMeta{Name: "wasmrunner", Version: version, Executor: "wasm", Features: gitlab.DefaultFeatures()},
 		Handler: factory, BuildsDir: filepath.Join(o.buildsDir, o.name), Concurrency: o.concurrency,
 		CheckInterval: o.checkInterval, OutputLimit: o.outputLimit, Logger: f.log.With("runner", o.name), Observer: f.m,
-		UpdateInterval: o.updateInterval, MaxUpdateInterval: o.updateInterval, SharedSlots: f.shared,
+		UpdateInterval: o.updateInterval, MaxUpdateInterval: o.updateInterval, Process: f.proc,
 	})
 	if err != nil {
 		reg.Close(f.bg)
@@ -454,7 +459,7 @@ func (f *fleet) wait() { f.all.Wait() }
 func logHandlers(logger *slog.Logger, reg *modules.Registry) {
 	var names []string
 	for _, mi := range reg.Modules() {
-		names = append(names, fmt.Sprintf("%s(memory=%s)", mi.Name, units.FormatSize(int64(mi.Manifest.Limits.Memory))))
+		names = append(names, fmt.Sprintf("%s(memory=%s)", mi.Name, units.FormatSize(mi.Limits.Memory)))
 	}
 	logger.Info("handlers loaded", "handlers", strings.Join(names, " "), "broken", len(reg.Problems()))
 	for name, err := range reg.Problems() {

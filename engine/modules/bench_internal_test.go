@@ -3,6 +3,7 @@ package modules
 import (
 	"context"
 	"errors"
+	"github.com/wasmrunner/wasmrunner/engine/resource"
 	"io"
 	"os"
 	"path/filepath"
@@ -28,7 +29,7 @@ func benchModule(b *testing.B, guest string, cache wazero.CompilationCache) *mod
 	if err := os.WriteFile(filepath.Join(dir, guest+".wasm"), data, 0o644); err != nil {
 		b.Fatal(err)
 	}
-	m, err := loadModule(context.Background(), dir, guest, cache)
+	m, err := loadModule(context.Background(), dir, guest, cache, &resource.Policy{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"path/filepath"
+	"os"
 	"sync"
 	"time"
 
@@ -17,43 +17,54 @@ import (
 	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/wasmrunner/wasmrunner/engine"
+	"github.com/wasmrunner/wasmrunner/engine/resource"
 	"github.com/wasmrunner/wasmrunner/gitlab"
 	"github.com/wasmrunner/wasmrunner/hostfuncs"
 	"github.com/wasmrunner/wasmrunner/hostfuncs/abi"
 	"github.com/wasmrunner/wasmrunner/internal/sandboxfs"
+	"github.com/wasmrunner/wasmrunner/internal/units"
 )
 
 // handler runs one job in instances of one module.
 type handler struct {
 	reg  *Registry
 	mod  *module
+	lim  resource.Limits // the module's effective limits
 	job  *engine.Job
-	log  io.Writer // the job log, bounded by the manifest
+	log  *engine.BoundedLog // the job log, bounded by limits.log
 	fsys *sandboxfs.FS
 	deps []hostfuncs.Dependency
 	http *hostfuncs.HTTPPolicy
 
+	// fileVars holds the file variables the handler may see, read-only,
+	// mounted at FileVariablesPath; nil when there are none.
+	fileVars fs.FS
+
+	// Pools of this job: memory (linear memory and tables, within the
+	// process's guest memory budget), build dir bytes and entries, and
+	// open descriptors (within the process's budget).
+	mem, disk, entries, fds *resource.Pool
+
 	mu       sync.Mutex
 	inst     api.Module // the reactor instance, nil before the first step or after an exit
-	released bool
-
-	fileVars     *sandboxfs.FS // the job's file variables, mounted at FileVariablesPath
-	fileVarsHost string
-
-	diskWarned  bool // the disk limit warning is in the job log
-	filesWarned bool // the file count limit warning is in the job log
+	calls    int        // guest calls in progress
+	released bool       // Cleanup is done with the handler
+	freed    bool       // the sandbox is freed
+	outlived bool       // a guest call was still running when the job ended
+	warned   map[string]bool
 }
-
-// fileVarsQuota bounds what a guest may add to the file variables dir.
-const fileVarsQuota = 1 << 20
-
-// fileVarsEntries bounds the names a guest may create in the file variables
-// dir.
-const fileVarsEntries = 64
 
 // FileVariablesPath is where guests find the job's file variables: a file
 // variable's value, for a guest, is FileVariablesPath + "/" + its name.
 const FileVariablesPath = "/run/wasmrunner/file-variables"
+
+// GuestProjectDir is the guest's path of the job's build dir, and so the
+// value of CI_PROJECT_DIR and CI_BUILDS_DIR for guests: no host path
+// reaches a guest.
+const GuestProjectDir = "/"
+
+// maxFileVariable bounds the content of one file variable a guest sees.
+const maxFileVariable = 1 << 20
 
 var _ engine.Handler = (*handler)(nil)
 
@@ -63,110 +74,261 @@ func (r *Registry) newHandler(ctx context.Context, job *engine.Job) (engine.Hand
 	if err != nil {
 		return nil, err
 	}
+	if n, max := m.outlived.Load(), int64(r.policy.Outlived()); n >= max {
+		m.release()
+		r.observe(func(o Observer) { o.ResourceDenied(m.name, "outlived guests") })
+		return nil, fmt.Errorf("handler %s takes no new jobs: %d of its guests are still running after their jobs ended (at most %d may; cpu = %q cannot be stopped)",
+			m.name, n, max, m.limits.CPU)
+	}
 	if err := r.acquireSlots(ctx, m); err != nil {
 		m.release()
 		return nil, err
 	}
-	h := &handler{reg: r, mod: m, job: job}
+	h := &handler{reg: r, mod: m, lim: m.limits, job: job, warned: map[string]bool{}}
 	ok := false
 	defer func() {
 		if !ok {
-			h.release()
+			h.free()
 		}
 	}()
-	man := &m.manifest
-	h.fsys, err = sandboxfs.New(job.BuildDir(), sandboxfs.WithQuota(int64(man.Limits.Disk)), sandboxfs.WithMaxEntries(man.Limits.Files))
+	lim := &h.lim
+	proc := r.proc
+	h.mem = resource.NewPool(fmt.Sprintf("the memory limit of %s (limits.memory)", units.FormatSize(lim.Memory)), lim.Memory+m.tableBytes, proc.Memory)
+	h.disk = resource.NewPool(fmt.Sprintf("the disk limit of %s (limits.disk)", units.FormatSize(lim.Disk)), lim.Disk, nil)
+	h.entries = resource.NewPool(fmt.Sprintf("the limit of %d files and directories (limits.files)", lim.Files), lim.Files, nil)
+	h.fds = resource.NewPool(fmt.Sprintf("the limit of %d open files (limits.open_files)", lim.OpenFiles), lim.OpenFiles, proc.OpenFiles)
+	job.LimitBuildDir(h.disk, h.entries)
+
+	h.fsys, err = sandboxfs.New(job.BuildDir(), sandboxfs.WithQuota(lim.Disk), sandboxfs.WithMaxEntries(lim.Files))
 	if err != nil {
 		return nil, fmt.Errorf("sandboxing the build dir: %w", err)
 	}
-	if dir := job.FileVariablesDir(); dir != "" {
-		if h.fileVars, err = sandboxfs.New(dir, sandboxfs.WithQuota(fileVarsQuota), sandboxfs.WithMaxEntries(fileVarsEntries)); err != nil {
-			return nil, fmt.Errorf("sandboxing file variables: %w", err)
-		}
-		h.fileVarsHost = dir
+	if h.fileVars, err = h.fileVariables(); err != nil {
+		return nil, err
 	}
-	h.log = job.Writer()
-	if lim := int64(man.Limits.Log); lim > 0 {
-		h.log = &limitWriter{w: h.log, left: lim, notice: fmt.Sprintf("\n\x1b[33;1mWARNING: handler %s reached its log limit of %d bytes; further output is dropped\x1b[0;m\n", m.name, lim)}
-	}
+	h.log = job.BoundedLog(lim.Log, fmt.Sprintf("\n\x1b[33;1mWARNING: handler %s reached its log limit of %s (limits.log); further output is dropped\x1b[0;m\n", m.name, units.FormatSize(lim.Log)))
 	for _, d := range job.Dependencies() {
 		h.deps = append(h.deps, &depFiles{d: d})
 	}
-	if len(man.HTTP.Allow) > 0 {
+	if len(lim.HTTP.Allow) > 0 {
 		h.http = &hostfuncs.HTTPPolicy{
 			Client:       r.cfg.HTTPClient,
-			AllowedHosts: man.HTTP.Allow,
-			Timeout:      time.Duration(man.HTTP.Timeout),
-			MaxBody:      int64(man.HTTP.MaxBody),
+			AllowedHosts: lim.HTTP.Allow,
+			Timeout:      lim.HTTP.Timeout,
+			MaxBody:      lim.HTTP.MaxResponse,
 		}
+	}
+	if len(m.cuts) > 0 {
+		job.Printf("\x1b[33;1mWARNING: handler %s's manifest asks for more than the operator allows; it gets %s\x1b[0;m", m.name, cutList(m.cuts))
+		r.observe(func(o Observer) { o.ManifestCut(m.name, m.cuts) })
 	}
 	ok = true
 	return h, nil
 }
 
-// acquireSlots takes a global and a per-module instance slot.
+func cutList(cuts []resource.Cut) string {
+	var b bytes.Buffer
+	for i, c := range cuts {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(c.String())
+	}
+	return b.String()
+}
+
+// acquireSlots takes one of the process's instance slots and one of the
+// module's.
 func (r *Registry) acquireSlots(ctx context.Context, m *module) error {
-	select {
-	case r.slots <- struct{}{}:
-	case <-ctx.Done():
-		return context.Cause(ctx)
+	if err := r.proc.Instances.Acquire(ctx); err != nil {
+		return err
 	}
 	if m.slots != nil {
-		select {
-		case m.slots <- struct{}{}:
-		case <-ctx.Done():
-			<-r.slots
-			return context.Cause(ctx)
+		if err := m.slots.Acquire(ctx); err != nil {
+			r.proc.Instances.Release()
+			return err
 		}
 	}
 	return nil
 }
 
-func (h *handler) release() {
+// fileVariables returns the file variables the handler may see as a
+// read-only file system of their contents.
+func (h *handler) fileVariables() (fs.FS, error) {
+	files := map[string][]byte{}
+	for _, v := range h.job.Variables() {
+		if !v.File || !h.visible(v.Key) {
+			continue
+		}
+		data, err := readBounded(v.Value, maxFileVariable)
+		if err != nil {
+			return nil, fmt.Errorf("file variable %s: %w", v.Key, err)
+		}
+		files[v.Key] = data
+	}
+	if len(files) == 0 {
+		return nil, nil
+	}
+	return newMemFS(files), nil
+}
+
+// readBounded reads a file the engine wrote, refusing more than limit
+// bytes.
+func readBounded(name string, limit int64) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("more than %s", units.FormatSize(limit))
+	}
+	return data, nil
+}
+
+// beginCall records a guest call about to start; it fails once the
+// handler is released.
+func (h *handler) beginCall() bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.released {
+		return false
+	}
+	h.calls++
+	return true
+}
+
+// endCall records the end of a guest call; the last call to end after the
+// handler was released frees the sandbox.
+func (h *handler) endCall() {
+	h.mu.Lock()
+	h.calls--
+	last := h.released && h.calls == 0
+	outlived := h.outlived
+	h.mu.Unlock()
+	if !last {
+		return
+	}
+	if outlived {
+		n := h.mod.outlived.Add(-1)
+		h.reg.log.Warn("a guest that outlived its job has stopped", "module", h.mod.name, "job", h.job.ID(), "still_running", n)
+		h.reg.observe(func(o Observer) { o.GuestsOutlived(h.mod.name, n) })
+	}
+	h.free()
+}
+
+// release is called once the job is done with the handler. A guest call
+// still running (only a guest under the uninterrupted CPU policy can be)
+// keeps the sandbox, its slots and its memory until it returns: it is
+// counted against its module, and the module is refused new jobs while
+// too many are.
+func (h *handler) release() {
+	h.mu.Lock()
+	if h.released {
+		h.mu.Unlock()
 		return
 	}
 	h.released = true
-	if h.inst != nil {
-		h.inst.Close(context.Background())
-		h.inst = nil
+	running := h.calls > 0
+	h.outlived = running
+	h.mu.Unlock()
+	if !running {
+		h.free()
+		return
+	}
+	n := h.mod.outlived.Add(1)
+	max := h.reg.policy.Outlived()
+	h.reg.log.Error("a guest is still running after its job ended; it holds its instance slot and memory until it returns",
+		"module", h.mod.name, "job", h.job.ID(), "cpu", h.lim.CPU, "outlived", n, "max_outlived", max)
+	h.job.Printf("\x1b[31;1mERROR: handler %s's guest is still running after the job ended (cpu = %q cannot be interrupted); %d such guest(s) of this handler are running, and at %d it takes no new jobs\x1b[0;m",
+		h.mod.name, h.lim.CPU, n, max)
+	h.reg.observe(func(o Observer) { o.GuestsOutlived(h.mod.name, n) })
+}
+
+// free gives back everything the handler holds.
+func (h *handler) free() {
+	h.mu.Lock()
+	if h.freed {
+		h.mu.Unlock()
+		return
+	}
+	h.freed = true
+	inst := h.inst
+	h.inst = nil
+	h.mu.Unlock()
+	if inst != nil {
+		inst.Close(context.Background())
 	}
 	if h.fsys != nil {
 		h.fsys.Close()
 	}
-	if h.fileVars != nil {
-		h.fileVars.Close()
-	}
 	if h.mod.slots != nil {
-		<-h.mod.slots
+		h.mod.slots.Release()
 	}
-	<-h.reg.slots
+	h.reg.proc.Instances.Release()
 	h.mod.release()
 }
 
+// visible reports whether the handler may see a variable: its manifest
+// allows it and the operator's policy does not hide it.
+func (h *handler) visible(name string) bool {
+	return h.mod.manifest.varVisible(name) && !h.reg.policy.VariableHidden(name)
+}
+
 // visibleVars returns the job's variables the handler may see, read anew
-// for each step (after_script adds CI_JOB_STATUS).
+// for each step (after_script adds CI_JOB_STATUS), with guest paths in
+// place of host paths.
 func (h *handler) visibleVars() []hostfuncs.Var {
 	var vars []hostfuncs.Var
 	for _, v := range h.job.Variables() {
-		if !h.mod.manifest.varVisible(v.Key) {
+		if !h.visible(v.Key) {
 			continue
 		}
 		value := v.Value
-		if v.File && h.fileVarsHost != "" {
-			// The guest reaches the file through its own mount.
-			value = FileVariablesPath + "/" + filepath.Base(v.Value)
+		switch {
+		case v.File:
+			value = FileVariablesPath + "/" + v.Key
+		case v.Key == "CI_PROJECT_DIR" || v.Key == "CI_BUILDS_DIR":
+			value = GuestProjectDir
 		}
 		vars = append(vars, hostfuncs.Var{Name: v.Key, Value: value, Masked: v.Masked})
 	}
 	return vars
 }
 
-// moduleConfig is the sandbox of one instance.
-func (h *handler) moduleConfig(stop context.Context, start string, vars []hostfuncs.Var) wazero.ModuleConfig {
+// environ is the guest's WASI environment for a step: the visible
+// variables its manifest exports (the last of a name wins, so the runner's
+// own CI_PROJECT_DIR and CI_JOB_STATUS, set after the job's, win), then
+// the manifest's fixed ones.
+func (h *handler) environ(vars []hostfuncs.Var) []string {
 	man := &h.mod.manifest
+	idx := map[string]int{}
+	var env []string
+	set := func(k, v string) {
+		if i, ok := idx[k]; ok {
+			env[i] = k + "=" + v
+			return
+		}
+		idx[k] = len(env)
+		env = append(env, k+"="+v)
+	}
+	for _, v := range vars {
+		if matchAny(man.Env.Variables, v.Name) {
+			set(v.Name, v.Value)
+		}
+	}
+	for _, k := range sortedKeys(man.Env.Set) {
+		set(k, man.Env.Set[k])
+	}
+	return env
+}
+
+// moduleConfig is the sandbox of one instance.
+func (h *handler) moduleConfig(stop context.Context, start string) wazero.ModuleConfig {
 	cfg := wazero.NewModuleConfig().
 		WithName("").
 		WithArgs(h.mod.name).
@@ -189,86 +351,78 @@ func (h *handler) moduleConfig(stop context.Context, start string, vars []hostfu
 	if start != "" {
 		cfg = cfg.WithStartFunctions(start)
 	}
-	for _, v := range vars {
-		if matchAny(man.Env.Variables, v.Name) {
-			cfg = cfg.WithEnv(v.Name, v.Value)
-		}
-	}
-	for k, v := range man.Env.Set {
-		cfg = cfg.WithEnv(k, v)
-	}
 	return cfg
 }
 
-// fsConfig mounts the build dir as "/" and the file variables, if any.
+// fsConfig mounts the build dir as "/" and the file variables, if any,
+// read-only.
 func (h *handler) fsConfig() wazero.FSConfig {
-	cfg := sandboxfs.Mount(wazero.NewFSConfig(), h.fsys, "/")
+	cfg := wazero.NewFSConfig()
 	if h.fileVars != nil {
-		cfg = sandboxfs.Mount(cfg, h.fileVars, FileVariablesPath)
+		cfg = cfg.WithFSMount(h.fileVars, FileVariablesPath)
 	}
-	return cfg
+	return sandboxfs.Mount(cfg, h.fsys, "/")
 }
 
 // Step runs one phase in the guest.
 func (h *handler) Step(ctx context.Context, script []string, phase engine.Phase) error {
-	if lim := time.Duration(h.mod.manifest.Limits.Timeout); lim > 0 {
+	stepCtx := ctx
+	if lim := h.lim.Timeout; lim > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, lim, engine.NewJobError(gitlab.JobExecutionTimeout,
-			fmt.Errorf("%w: handler %s may run at most %s", engine.ErrTimeout, h.mod.name, lim)))
+		stepCtx, cancel = context.WithTimeoutCause(ctx, lim, engine.NewJobError(gitlab.JobExecutionTimeout,
+			fmt.Errorf("%w: handler %s may run at most %s (limits.timeout)", engine.ErrTimeout, h.mod.name, lim)))
 		defer cancel()
 	}
-	defer h.warnDisk()
+	defer h.warnRefusals()
+	defer h.log.Flush()
 	vars := h.visibleVars()
-	env := h.env(ctx, script, abi.Phase(phase), vars)
+	env := h.env(stepCtx, script, abi.Phase(phase), vars)
 	env.Artifacts = artifactSink{h.job}
 	// The guest may notice the end (is_canceled, sleeps return early) and
-	// finish; StopGrace later it is interrupted wherever it is.
-	callCtx, cancel := graceContext(ctx, h.reg.cfg.StopGrace)
+	// finish; Stop.Interrupt later it is interrupted wherever it is.
+	callCtx, cancel := graceContext(stepCtx, h.reg.proc.Stop.Interrupt)
 	defer cancel()
-	callCtx = hostfuncs.WithEnv(callCtx, env)
+	callCtx = withMemory(hostfuncs.WithEnv(callCtx, env), h.mem)
 
+	if !h.beginCall() {
+		return errors.New("the handler was released")
+	}
+	defer h.endCall()
+	var err error
 	if h.mod.reactor {
-		return h.stepReactor(ctx, callCtx, phase, vars)
+		err = h.stepReactor(stepCtx, callCtx, phase)
+	} else {
+		err = h.stepCommand(stepCtx, callCtx)
 	}
-	return h.stepCommand(ctx, callCtx, vars)
+	// The handler's own time limit decides, whatever the guest returned
+	// after it (the job's is the engine's to enforce).
+	if cause := context.Cause(stepCtx); cause != nil && ctx.Err() == nil {
+		return cause
+	}
+	return err
 }
 
-// warnDisk notes in the job log, once each, that the guest hit its disk
-// limit or its file count limit (the guest itself only sees EIO: wazero has
-// no ENOSPC or EDQUOT).
-func (h *handler) warnDisk() {
-	h.warnFiles()
-	if h.diskWarned {
-		return
-	}
-	for _, q := range []struct {
-		fs    *sandboxfs.FS
-		limit int64
-		what  string
-	}{{h.fsys, int64(h.mod.manifest.Limits.Disk), "disk limit"}, {h.fileVars, fileVarsQuota, "file variables disk limit"}} {
-		if q.fs != nil && q.fs.QuotaHit() {
-			h.diskWarned = true
-			h.job.Printf("\x1b[33;1mWARNING: handler %s reached its %s of %d bytes; writes past it failed\x1b[0;m", h.mod.name, q.what, q.limit)
+// warnRefusals notes in the job log, once each, what a bound refused the
+// guest: the guest itself only sees an error code (EIO for the file
+// system, which has no ENOSPC, EDQUOT or EMFILE in wazero; -1 from
+// memory.grow).
+func (h *handler) warnRefusals() {
+	say := func(key, format string, a ...any) {
+		if h.warned[key] {
 			return
 		}
+		h.warned[key] = true
+		h.job.Printf("\x1b[33;1mWARNING: "+format+"\x1b[0;m", a...)
+		h.reg.observe(func(o Observer) { o.ResourceDenied(h.mod.name, key) })
 	}
-}
-
-// warnFiles is warnDisk for the file count limits.
-func (h *handler) warnFiles() {
-	if h.filesWarned {
-		return
+	if by, ok := h.mem.Refused(); ok {
+		say("memory", "handler %s could not grow its memory: %s is used up", h.mod.name, by.Name())
 	}
-	for _, q := range []struct {
-		fs    *sandboxfs.FS
-		limit int64
-		where string
-	}{{h.fsys, h.mod.manifest.Limits.Files, ""}, {h.fileVars, fileVarsEntries, " in the file variables dir"}} {
-		if q.fs != nil && q.fs.EntriesHit() {
-			h.filesWarned = true
-			h.job.Printf("\x1b[33;1mWARNING: handler %s reached its limit of %d files and directories%s; creating more failed\x1b[0;m", h.mod.name, q.limit, q.where)
-			return
-		}
+	if h.fsys.QuotaHit() {
+		say("disk", "handler %s reached %s; writes past it failed", h.mod.name, h.disk.Name())
+	}
+	if h.fsys.EntriesHit() {
+		say("files", "handler %s reached %s; creating more failed", h.mod.name, h.entries.Name())
 	}
 }
 
@@ -276,20 +430,40 @@ func (h *handler) warnFiles() {
 func (h *handler) env(stop context.Context, script []string, phase abi.Phase, vars []hostfuncs.Var) *hostfuncs.Env {
 	return &hostfuncs.Env{
 		Log:      h.log,
-		Sections: h.job,
+		Sections: h.log,
 		Job: hostfuncs.JobInfo{ID: h.job.ID(), ProjectID: h.job.ProjectID(), Name: h.job.Name(), Stage: h.job.Stage(),
 			ProjectName: h.job.ProjectName(), Image: h.job.Image(), Timeout: h.job.Timeout()},
-		Phase:  phase,
-		Script: script,
-		Vars:   vars,
-		Deps:   h.deps,
-		Stop:   stop,
-		HTTP:   h.http,
-		Logger: h.reg.log,
+		Phase:   phase,
+		Script:  script,
+		Vars:    vars,
+		Environ: h.environ(vars),
+		Deps:    h.deps,
+		Stop:    stop,
+		HTTP:    h.http,
+		Logger:  h.reg.log,
 	}
 }
 
-func (h *handler) stepReactor(ctx, callCtx context.Context, phase engine.Phase, vars []hostfuncs.Var) error {
+// instantiate makes an instance of the module; a panic while doing so (a
+// memory the allocator could not reserve) is an error.
+func (h *handler) instantiate(callCtx context.Context, cfg wazero.ModuleConfig) (inst api.Module, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			inst, err = nil, fmt.Errorf("could not make an instance: %v", p)
+			if by, ok := h.mem.Refused(); ok {
+				err = fmt.Errorf("could not reserve the guest's memory: %s is used up", by.Name())
+			}
+		}
+	}()
+	began := time.Now()
+	inst, err = h.mod.runtime.InstantiateModule(callCtx, h.mod.compiled, cfg)
+	if err == nil {
+		h.reg.observe(func(o Observer) { o.ModuleInstantiated(h.mod.name, time.Since(began)) })
+	}
+	return inst, err
+}
+
+func (h *handler) stepReactor(ctx, callCtx context.Context, phase engine.Phase) error {
 	h.mu.Lock()
 	inst := h.inst
 	h.mu.Unlock()
@@ -299,13 +473,9 @@ func (h *handler) stepReactor(ctx, callCtx context.Context, phase engine.Phase, 
 			start = abi.ExportInitialize
 		}
 		var err error
-		began := time.Now()
-		inst, err = h.mod.runtime.InstantiateModule(callCtx, h.mod.compiled, h.moduleConfig(ctx, start, vars))
+		inst, err = h.instantiate(callCtx, h.moduleConfig(ctx, start))
 		if err != nil {
-			return h.guestError(ctx, "starting", err)
-		}
-		if o := h.reg.cfg.Observer; o != nil {
-			o.ModuleInstantiated(h.mod.name, time.Since(began))
+			return h.guestError(ctx, "starting", nil, err)
 		}
 		h.mu.Lock()
 		h.inst = inst
@@ -313,7 +483,7 @@ func (h *handler) stepReactor(ctx, callCtx context.Context, phase engine.Phase, 
 	}
 	res, err := inst.ExportedFunction(abi.ExportStep).Call(callCtx, uint64(uint32(phase)))
 	if err != nil {
-		return h.guestError(ctx, "running", err)
+		return h.guestError(ctx, "running", inst, err)
 	}
 	if code := int32(uint32(res[0])); code != 0 {
 		return engine.Exit(int(code))
@@ -322,19 +492,19 @@ func (h *handler) stepReactor(ctx, callCtx context.Context, phase engine.Phase, 
 }
 
 // stepCommand runs a command module's _start in a fresh instance.
-func (h *handler) stepCommand(ctx, callCtx context.Context, vars []hostfuncs.Var) error {
-	inst, err := h.mod.runtime.InstantiateModule(callCtx, h.mod.compiled, h.moduleConfig(ctx, abi.ExportStart, vars))
+func (h *handler) stepCommand(ctx, callCtx context.Context) error {
+	inst, err := h.instantiate(callCtx, h.moduleConfig(ctx, abi.ExportStart))
 	if inst != nil {
 		defer inst.Close(context.Background())
 	}
 	if err != nil {
-		return h.guestError(ctx, "running", err)
+		return h.guestError(ctx, "running", inst, err)
 	}
 	return nil
 }
 
 // guestError turns what a guest call returned into the step's error.
-func (h *handler) guestError(ctx context.Context, doing string, err error) error {
+func (h *handler) guestError(ctx context.Context, doing string, inst api.Module, err error) error {
 	var exit *sys.ExitError
 	if errors.As(err, &exit) {
 		switch exit.ExitCode() {
@@ -352,7 +522,13 @@ func (h *handler) guestError(ctx context.Context, doing string, err error) error
 	if cause := context.Cause(ctx); cause != nil {
 		return cause
 	}
-	h.job.Printf("\x1b[31;1mERROR: handler %s failed while %s: %v\x1b[0;m", h.mod.name, doing, err)
+	hint := ""
+	if inst != nil {
+		if mem := inst.Memory(); mem != nil && int64(mem.Size())+65536 > h.lim.Memory {
+			hint = fmt.Sprintf(" (the guest had used its memory limit of %s: limits.memory)", units.FormatSize(h.lim.Memory))
+		}
+	}
+	h.job.Printf("\x1b[31;1mERROR: handler %s failed while %s: %v%s\x1b[0;m", h.mod.name, doing, err, hint)
 	return fmt.Errorf("handler %s: %w", h.mod.name, err)
 }
 
@@ -360,19 +536,28 @@ func (h *handler) guestError(ctx context.Context, doing string, err error) error
 func (h *handler) Cleanup(ctx context.Context) {
 	defer h.release()
 	h.mu.Lock()
-	inst := h.inst
+	inst, busy := h.inst, h.calls > 0
 	h.mu.Unlock()
-	if inst == nil || inst.IsClosed() || !h.mod.hasCleanup {
+	if inst == nil || inst.IsClosed() || !h.mod.hasCleanup || busy {
+		// An instance whose step is still running cannot take another
+		// call.
 		return
 	}
 	// Cleanup gets host calls of its own (to release remote resources,
 	// say), bounded by its own deadline.
 	callCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	callCtx = hostfuncs.WithEnv(callCtx, h.env(callCtx, nil, abi.PhaseAfterScript, h.visibleVars()))
+	if !h.beginCall() {
+		return
+	}
+	defer h.endCall()
+	vars := h.visibleVars()
+	env := h.env(callCtx, nil, abi.PhaseAfterScript, vars)
+	callCtx = withMemory(hostfuncs.WithEnv(callCtx, env), h.mem)
 	if _, err := inst.ExportedFunction(abi.ExportCleanup).Call(callCtx); err != nil {
 		h.job.Printf("\x1b[33;1mWARNING: handler %s cleanup failed: %v\x1b[0;m", h.mod.name, err)
 	}
+	h.log.Flush()
 }
 
 // graceContext is a context that ends grace after ctx does, with ctx's
@@ -395,34 +580,6 @@ func graceContext(ctx context.Context, grace time.Duration) (context.Context, co
 		mu.Unlock()
 		cancel(context.Canceled)
 	}
-}
-
-// limitWriter passes on at most left bytes, then one notice.
-type limitWriter struct {
-	mu     sync.Mutex
-	w      io.Writer
-	left   int64
-	notice string
-	done   bool
-}
-
-func (l *limitWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.done {
-		return len(p), nil
-	}
-	if int64(len(p)) <= l.left {
-		l.left -= int64(len(p))
-		return l.w.Write(p)
-	}
-	if l.left > 0 {
-		_, _ = l.w.Write(p[:l.left])
-	}
-	l.left = 0
-	l.done = true
-	_, _ = io.WriteString(l.w, l.notice)
-	return len(p), nil
 }
 
 // artifactSink adds files to the job's artifacts.

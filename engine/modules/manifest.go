@@ -7,6 +7,7 @@ import (
 	"path"
 	"time"
 
+	"github.com/wasmrunner/wasmrunner/engine/resource"
 	"github.com/wasmrunner/wasmrunner/internal/tomlfile"
 )
 
@@ -19,9 +20,12 @@ type Manifest struct {
 	Env       EnvConfig  `toml:"env"`
 }
 
-// Limits bound what one job's instance of the handler may use.
+// Limits bound what one job's instance of the handler may use. Each is
+// cut to the operator's ceiling ([resource.Policy]); unset ones take the
+// defaults of [resource.DefaultLimits], which are also the ceilings when
+// the operator sets none.
 type Limits struct {
-	// Memory caps the guest's linear memory (rounded down to 64 KiB
+	// Memory caps the guest's linear memory and tables (whole 64 KiB
 	// pages). Default 128 MiB.
 	Memory tomlfile.Size `toml:"memory"`
 	// Timeout caps a job's wall time; the job's own timeout applies too.
@@ -30,29 +34,31 @@ type Limits struct {
 	// Log caps the bytes the handler may write to the job log (the
 	// runner's output limit applies too). Default: no extra cap.
 	Log tomlfile.Size `toml:"log"`
-	// Disk caps the bytes the handler may add to the build dir per job
-	// (growth of files written through its file system; see
-	// sandboxfs.WithQuota). Default 1 GiB.
+	// Disk caps the bytes a job may add to its build dir: what the guest
+	// writes, the artifacts it adds and the dependency artifacts extracted
+	// for it. Default 1 GiB.
 	Disk tomlfile.Size `toml:"disk"`
-	// Files caps the files, directories and links the handler may create
-	// in the build dir per job, net of those it removes (see
-	// sandboxfs.WithMaxEntries). Default 100000.
+	// Files caps the files, directories and links a job may add to its
+	// build dir, net of those it removes. Default 100000.
 	Files int64 `toml:"files"`
+	// OpenFiles caps the descriptors the guest holds at once. Default
+	// 256.
+	OpenFiles int64 `toml:"open_files"`
 	// Instances caps the instances of this handler running at once.
 	// Default: the runner's own bound only.
 	Instances int `toml:"instances"`
 	// CPU is the CPU-time policy: "interrupt" (the default) stops guest
 	// code wherever it is when the job's time is up or it is cancelled,
 	// at some cost to tight loops; "uninterrupted" leaves out those checks
-	// for speed, so a guest stuck in a loop is only stopped when the
-	// runner exits: for trusted handlers only.
+	// for speed, so a guest stuck in a loop cannot be stopped: only for
+	// handlers the operator marks trusted.
 	CPU string `toml:"cpu"`
 }
 
 // CPU-time policies of [Limits].
 const (
-	CPUInterrupt     = "interrupt"
-	CPUUninterrupted = "uninterrupted"
+	CPUInterrupt     = string(resource.CPUInterrupt)
+	CPUUninterrupted = string(resource.CPUUninterrupted)
 )
 
 // HTTPConfig grants the handler HTTP access through the http_request host
@@ -63,7 +69,8 @@ type HTTPConfig struct {
 	Allow []string `toml:"allow"`
 	// Timeout bounds one request; default 30 s.
 	Timeout tomlfile.Duration `toml:"timeout"`
-	// MaxBody bounds a response body; default 10 MiB.
+	// MaxBody bounds a response as the guest receives it, headers
+	// included; default 10 MiB.
 	MaxBody tomlfile.Size `toml:"max_body"`
 }
 
@@ -83,15 +90,6 @@ type EnvConfig struct {
 	Set map[string]string `toml:"set"`
 }
 
-// Default limits.
-const (
-	DefaultMemory      = 128 << 20
-	DefaultDisk        = 1 << 30
-	DefaultFiles       = 100000
-	DefaultHTTPTimeout = 30 * time.Second
-	DefaultHTTPMaxBody = 10 << 20
-)
-
 // DefaultManifest returns the settings of a handler without a manifest.
 func DefaultManifest() Manifest {
 	var m Manifest
@@ -99,30 +97,33 @@ func DefaultManifest() Manifest {
 	return m
 }
 
+// setDefaults fills in the settings that are not limits (those are the
+// policy's to fill in: see [Manifest.Asked]).
 func (m *Manifest) setDefaults() {
-	if m.Limits.Memory <= 0 {
-		m.Limits.Memory = DefaultMemory
-	}
-	if m.Limits.Disk <= 0 {
-		m.Limits.Disk = DefaultDisk
-	}
-	if m.Limits.Files <= 0 {
-		m.Limits.Files = DefaultFiles
-	}
-	if m.Limits.CPU == "" {
-		m.Limits.CPU = CPUInterrupt
-	}
-	if m.HTTP.Timeout <= 0 {
-		m.HTTP.Timeout = tomlfile.Duration(DefaultHTTPTimeout)
-	}
-	if m.HTTP.MaxBody <= 0 {
-		m.HTTP.MaxBody = DefaultHTTPMaxBody
-	}
 	if len(m.Variables.Allow) == 0 {
 		m.Variables.Allow = []string{"*"}
 	}
 	if len(m.Env.Variables) == 0 {
 		m.Env.Variables = []string{"*"}
+	}
+}
+
+// Asked returns the limits the manifest asks for, unset ones zero.
+func (m *Manifest) Asked() resource.Limits {
+	return resource.Limits{
+		Memory:    int64(m.Limits.Memory),
+		Timeout:   time.Duration(m.Limits.Timeout),
+		Log:       int64(m.Limits.Log),
+		Disk:      int64(m.Limits.Disk),
+		Files:     m.Limits.Files,
+		OpenFiles: m.Limits.OpenFiles,
+		Instances: m.Limits.Instances,
+		CPU:       resource.CPUPolicy(m.Limits.CPU),
+		HTTP: resource.HTTPLimits{
+			Allow:       m.HTTP.Allow,
+			Timeout:     time.Duration(m.HTTP.Timeout),
+			MaxResponse: int64(m.HTTP.MaxBody),
+		},
 	}
 }
 
@@ -144,8 +145,16 @@ func loadManifest(file string) (Manifest, bool, error) {
 }
 
 func (m *Manifest) validate(file string) error {
-	if m.Limits.Memory < 0 || m.Limits.Memory > 4<<30 {
+	if m.Limits.Memory < 0 || m.Limits.Memory > resource.MaxMemory {
 		return fmt.Errorf("%s: limits.memory must be at most 4GiB", file)
+	}
+	if m.Limits.OpenFiles < 0 {
+		return fmt.Errorf("%s: limits.open_files must not be negative", file)
+	}
+	for _, e := range m.HTTP.Allow {
+		if _, err := resource.ParseHostPattern(e); err != nil {
+			return fmt.Errorf("%s: http.allow: %w", file, err)
+		}
 	}
 	switch m.Limits.CPU {
 	case "", CPUInterrupt, CPUUninterrupted:
@@ -186,14 +195,7 @@ func (m *Manifest) varVisible(name string) bool {
 	return matchAny(m.Variables.Allow, name) && !matchAny(m.Variables.Deny, name)
 }
 
-// memoryPages is the page limit for the runtime.
-func (m *Manifest) memoryPages() uint32 {
-	p := int64(m.Limits.Memory) / 65536
-	if p < 1 {
-		p = 1
-	}
-	if p > 65536 {
-		p = 65536
-	}
-	return uint32(p)
+// memoryPages is the page limit of a memory limit in bytes.
+func memoryPages(limit int64) uint32 {
+	return uint32(min(max(limit/65536, 1), 65536))
 }

@@ -9,12 +9,14 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
+	"github.com/wasmrunner/wasmrunner/engine/resource"
 	"github.com/wasmrunner/wasmrunner/hostfuncs"
 	"github.com/wasmrunner/wasmrunner/hostfuncs/abi"
 )
@@ -31,13 +33,23 @@ type module struct {
 	manifest Manifest
 	hasToml  bool
 	size     int64
+	// limits are the manifest's asked limits cut to the operator's
+	// policy; cuts says what was cut.
+	limits resource.Limits
+	cuts   []resource.Cut
+	// tableBytes is what the module's tables can hold at most (elements
+	// of 8 bytes), charged to each instance's memory.
+	tableBytes int64
 
 	runtime    wazero.Runtime
 	compiled   wazero.CompiledModule
 	reactor    bool // exports wasmrunner_step
 	hasCleanup bool
 	compileDur time.Duration
-	slots      chan struct{} // per-module instance bound, or nil
+	slots      *resource.Slots // per-module instance bound, or nil
+	// outlived counts this module's guests still running after their job
+	// ended (possible with the uninterrupted CPU policy only).
+	outlived atomic.Int64
 
 	mu      sync.Mutex
 	refs    int
@@ -66,7 +78,7 @@ func stampOf(wasmPath, tomlPath string) (fileStamp, error) {
 const maxModuleSize = 256 << 20
 
 // loadModule reads, validates and compiles NAME.wasm with NAME.toml.
-func loadModule(ctx context.Context, dir, name string, cache wazero.CompilationCache) (*module, error) {
+func loadModule(ctx context.Context, dir, name string, cache wazero.CompilationCache, policy *resource.Policy) (*module, error) {
 	wasmPath := filepath.Join(dir, name+".wasm")
 	tomlPath := filepath.Join(dir, name+".toml")
 	stamp, err := stampOf(wasmPath, tomlPath)
@@ -84,10 +96,11 @@ func loadModule(ctx context.Context, dir, name string, cache wazero.CompilationC
 	if err != nil {
 		return nil, err
 	}
+	limits, cuts := policy.Apply(name, man.Asked())
 
 	rc := wazero.NewRuntimeConfigCompiler().
-		WithMemoryLimitPages(man.memoryPages()).
-		WithCloseOnContextDone(man.Limits.CPU != CPUUninterrupted)
+		WithMemoryLimitPages(memoryPages(limits.Memory)).
+		WithCloseOnContextDone(limits.CPU != resource.CPUUninterrupted)
 	if cache != nil {
 		rc = rc.WithCompilationCache(cache)
 	}
@@ -98,7 +111,7 @@ func loadModule(ctx context.Context, dir, name string, cache wazero.CompilationC
 			rt.Close(ctx)
 		}
 	}()
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
+	if _, err := hostfuncs.InstantiateWASI(ctx, rt); err != nil {
 		return nil, fmt.Errorf("instantiating WASI: %w", err)
 	}
 	if _, err := hostfuncs.Instantiate(ctx, rt); err != nil {
@@ -111,13 +124,13 @@ func loadModule(ctx context.Context, dir, name string, cache wazero.CompilationC
 	}
 	m := &module{
 		name: name, path: wasmPath, stamp: stamp, manifest: man, hasToml: hasToml, size: stamp.wasmSize,
-		runtime: rt, compiled: compiled, compileDur: time.Since(start),
+		limits: limits, cuts: cuts, runtime: rt, compiled: compiled, compileDur: time.Since(start),
 	}
 	if err := m.validate(rt); err != nil {
 		return nil, err
 	}
-	if n := man.Limits.Instances; n > 0 {
-		m.slots = make(chan struct{}, n)
+	if n := limits.Instances; n > 0 {
+		m.slots = resource.NewSlots(fmt.Sprintf("handler %s's instance slots", name), n)
 	}
 	ok = true
 	return m, nil

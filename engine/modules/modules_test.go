@@ -273,7 +273,7 @@ func TestManifestLimits(t *testing.T) {
 	}
 	id = e.Srv.Enqueue(gitlabtest.NewJob("log").Image("probe").Script("e 0123456789", "e 0123456789", "e 0123456789", "e 0123456789"))
 	rec := e.Wait(t, id)
-	if !strings.Contains(string(rec.Trace), "reached its log limit of 40 bytes") || strings.Count(string(rec.Trace), "0123456789") > 4 {
+	if !strings.Contains(string(rec.Trace), "reached its log limit of 40B (limits.log)") || strings.Count(string(rec.Trace), "0123456789") > 4 {
 		t.Errorf("log limit:\n%s", rec.Trace)
 	}
 	bad := modulesDir(t, map[string]string{"x": "probe", "y": "probe", "z": "probe", "w": "probe"}, map[string]string{
@@ -355,7 +355,7 @@ func TestDiskLimit(t *testing.T) {
 		t.Fatalf("state %s:\n%s", rec.State, tr)
 	}
 	// wazero reports ENOSPC to guests as EIO; the runner says why.
-	for _, want := range []string{"wrote 4 MiB", "errno: I/O error", "reached its disk limit of 4194304 bytes"} {
+	for _, want := range []string{"wrote 4 MiB", "errno: I/O error", "reached the disk limit of 4MiB (limits.disk); writes past it failed"} {
 		if !strings.Contains(tr, want) {
 			t.Errorf("trace lacks %q:\n%s", want, tr)
 		}
@@ -386,7 +386,7 @@ func TestFilesLimit(t *testing.T) {
 	if rec.State != gitlab.StateSuccess {
 		t.Fatalf("state %s:\n%s", rec.State, tr)
 	}
-	for _, want := range []string{"created 50 files", "errno: I/O error", "reached its limit of 50 files and directories"} {
+	for _, want := range []string{"created 50 files", "errno: I/O error", "reached the limit of 50 files and directories (limits.files)"} {
 		if !strings.Contains(tr, want) {
 			t.Errorf("trace lacks %q:\n%s", want, tr)
 		}

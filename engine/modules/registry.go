@@ -21,7 +21,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -30,6 +29,7 @@ import (
 	"github.com/tetratelabs/wazero"
 
 	"github.com/wasmrunner/wasmrunner/engine"
+	"github.com/wasmrunner/wasmrunner/engine/resource"
 )
 
 // Config configures a [Registry].
@@ -41,13 +41,15 @@ type Config struct {
 	// DefaultHandler handles jobs without an image; empty means the only
 	// module, if there is exactly one.
 	DefaultHandler string
-	// MaxInstances bounds the instances running at once across all
-	// modules; default 4 x GOMAXPROCS.
-	MaxInstances int
-	// StopGrace is how long a guest may run on after its job is cancelled
-	// or times out (it can notice with is_canceled) before it is
-	// interrupted; default 1 s.
-	StopGrace time.Duration
+	// Process holds the budgets shared with the rest of the process
+	// (instances at once, guest memory, open files, compilations) and its
+	// Stop.Interrupt is how long a guest may run on after its job is
+	// cancelled or times out (it can notice with is_canceled) before it is
+	// interrupted. Nil: a process of this registry alone.
+	Process *resource.Process
+	// Policy is the operator's ceiling over the modules' manifests. Nil:
+	// the defaults are the ceilings.
+	Policy *resource.Policy
 	// HTTPClient performs the http_request calls handlers are allowed;
 	// default a client of its own.
 	HTTPClient *http.Client
@@ -58,18 +60,29 @@ type Config struct {
 	Observer Observer
 }
 
-// Observer learns of module costs. Its methods must return quickly.
+// Observer learns of module costs and of what bounds refused (for
+// metrics). Its methods must return quickly.
 type Observer interface {
 	ModuleCompiled(module string, d time.Duration)
 	ModuleInstantiated(module string, d time.Duration)
+	// ManifestCut: a job of module runs with less than its manifest asks
+	// for.
+	ManifestCut(module string, cuts []resource.Cut)
+	// ResourceDenied: a bound refused a job of module something (memory,
+	// disk, files, open files, outlived guests...).
+	ResourceDenied(module, resource string)
+	// GuestsOutlived: running is the number of module's guests still
+	// running after their jobs ended.
+	GuestsOutlived(module string, running int64)
 }
 
 // Registry holds the loaded modules. It is safe for concurrent use.
 type Registry struct {
-	cfg   Config
-	log   *slog.Logger
-	cache wazero.CompilationCache
-	slots chan struct{}
+	cfg    Config
+	log    *slog.Logger
+	cache  wazero.CompilationCache
+	proc   *resource.Process
+	policy *resource.Policy
 
 	mu       sync.RWMutex
 	modules  map[string]*module
@@ -89,11 +102,11 @@ func Open(ctx context.Context, cfg Config) (*Registry, error) {
 	} else if !fi.IsDir() {
 		return nil, fmt.Errorf("modules: %s is not a directory", cfg.Dir)
 	}
-	if cfg.MaxInstances <= 0 {
-		cfg.MaxInstances = 4 * runtime.GOMAXPROCS(0)
+	if cfg.Process == nil {
+		cfg.Process = resource.NewProcess(resource.ProcessConfig{})
 	}
-	if cfg.StopGrace <= 0 {
-		cfg.StopGrace = time.Second
+	if cfg.Policy == nil {
+		cfg.Policy = &resource.Policy{}
 	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
@@ -104,7 +117,8 @@ func Open(ctx context.Context, cfg Config) (*Registry, error) {
 	r := &Registry{
 		cfg:      cfg,
 		log:      cfg.Logger,
-		slots:    make(chan struct{}, cfg.MaxInstances),
+		proc:     cfg.Process,
+		policy:   cfg.Policy,
 		modules:  map[string]*module{},
 		problems: map[string]error{},
 		failed:   map[string]fileStamp{},
@@ -160,7 +174,7 @@ func (r *Registry) Reload(ctx context.Context) error {
 	failedStamps := map[string]fileStamp{}
 	for _, name := range todo {
 		st, _ := stampOf(filepath.Join(r.cfg.Dir, name+".wasm"), filepath.Join(r.cfg.Dir, name+".toml"))
-		m, err := loadModule(ctx, r.cfg.Dir, name, r.cache)
+		m, err := loadModule(ctx, r.cfg.Dir, name, r.cache, r.policy)
 		if err != nil {
 			failed[name] = err
 			failedStamps[name] = st
@@ -200,11 +214,12 @@ func (r *Registry) Reload(ctx context.Context) error {
 		r.modules[name] = m
 		delete(r.problems, name)
 		delete(r.failed, name)
-		if r.cfg.Observer != nil {
-			r.cfg.Observer.ModuleCompiled(name, m.compileDur)
-		}
+		r.observe(func(o Observer) { o.ModuleCompiled(name, m.compileDur) })
 		r.log.Info("handler loaded", "module", name, "abi", "v1", "bytes", m.size, "compile", m.compileDur.Round(time.Microsecond),
-			"reactor", m.reactor, "memory", int64(m.manifest.Limits.Memory), "http_hosts", m.manifest.HTTP.Allow)
+			"reactor", m.reactor, "memory", m.limits.Memory, "http_hosts", m.limits.HTTP.Allow)
+		if len(m.cuts) > 0 {
+			r.log.Warn("handler's manifest asks for more than the policy allows", "module", name, "cut", cutList(m.cuts))
+		}
 	}
 	for name, err := range failed {
 		// A broken new version does not replace a working one.
@@ -243,6 +258,10 @@ type ModuleInfo struct {
 	Reactor     bool // false: a command module (_start per step)
 	HasManifest bool
 	Manifest    Manifest
+	// Limits are what its jobs get: the manifest cut to the policy; Cuts
+	// says what was cut.
+	Limits      resource.Limits
+	Cuts        []resource.Cut
 	CompileTime time.Duration
 }
 
@@ -254,7 +273,7 @@ func (r *Registry) Modules() []ModuleInfo {
 	for _, m := range r.modules {
 		out = append(out, ModuleInfo{
 			Name: m.name, Path: m.path, Size: m.size, Reactor: m.reactor,
-			HasManifest: m.hasToml, Manifest: m.manifest, CompileTime: m.compileDur,
+			HasManifest: m.hasToml, Manifest: m.manifest, Limits: m.limits, Cuts: m.cuts, CompileTime: m.compileDur,
 		})
 	}
 	slices.SortFunc(out, func(a, b ModuleInfo) int { return strings.Compare(a.Name, b.Name) })
@@ -345,6 +364,13 @@ func HandlerName(image string) string {
 		return ""
 	}
 	return image
+}
+
+// observe calls f with the observer, if there is one.
+func (r *Registry) observe(f func(Observer)) {
+	if r.cfg.Observer != nil {
+		f(r.cfg.Observer)
+	}
 }
 
 // Factory returns the engine's handler factory.

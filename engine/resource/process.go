@@ -3,9 +3,12 @@
 package resource
 
 import (
+	"fmt"
 	"runtime"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/wasmrunner/wasmrunner/internal/units"
 )
 
 // Process holds the budgets every job of the process draws from. Make one
@@ -66,8 +69,8 @@ func NewProcess(cfg ProcessConfig) *Process {
 		Jobs:      NewSlots("job slots", cfg.Jobs),
 		Instances: NewSlots("instance slots", cfg.Instances),
 		Compiles:  NewSlots("compilation slots", cfg.Compiles),
-		Memory:    NewPool("process guest memory budget", cfg.Memory, nil),
-		OpenFiles: NewPool("process open files budget", cfg.OpenFiles, nil),
+		Memory:    NewPool(fmt.Sprintf("the process's guest memory budget of %s (all jobs)", units.FormatSize(cfg.Memory)), cfg.Memory, nil),
+		OpenFiles: NewPool(fmt.Sprintf("the process's budget of %d open files (all jobs)", cfg.OpenFiles), cfg.OpenFiles, nil),
 		Stop:      cfg.Stop.WithDefaults(),
 	}
 }

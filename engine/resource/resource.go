@@ -166,27 +166,23 @@ func (p *Policy) Apply(handler string, asked Limits) (Limits, []Cut) {
 	def := DefaultLimits()
 	eff := asked
 	var cuts []Cut
-	size := func(key string, v *int64, ceiling, fallback int64) {
+	// bound sets *v, 0 meaning unset, to at most ceiling (def when
+	// unset), and unset to min(def, ceiling).
+	bound := func(key string, v *int64, ceiling, def int64, format func(int64) string) {
 		if ceiling <= 0 {
-			ceiling = fallback
+			ceiling = def
 		}
-		if ceiling > 0 && (*v <= 0 || *v > ceiling) {
-			if *v > ceiling {
-				cuts = append(cuts, Cut{key, units.FormatSize(*v), units.FormatSize(ceiling)})
-			}
+		switch {
+		case *v <= 0:
+			*v = min(def, ceiling)
+		case *v > ceiling:
+			cuts = append(cuts, Cut{key, format(*v), format(ceiling)})
 			*v = ceiling
 		}
 	}
-	count := func(key string, v *int64, ceiling, fallback int64) {
-		if ceiling <= 0 {
-			ceiling = fallback
-		}
-		if ceiling > 0 && (*v <= 0 || *v > ceiling) {
-			if *v > ceiling {
-				cuts = append(cuts, Cut{key, fmt.Sprint(*v), fmt.Sprint(ceiling)})
-			}
-			*v = ceiling
-		}
+	size := func(key string, v *int64, ceiling, def int64) { bound(key, v, ceiling, def, units.FormatSize) }
+	count := func(key string, v *int64, ceiling, def int64) {
+		bound(key, v, ceiling, def, func(n int64) string { return fmt.Sprint(n) })
 	}
 	size("limits.memory", &eff.Memory, p.Max.Memory, def.Memory)
 	size("limits.disk", &eff.Disk, p.Max.Disk, def.Disk)

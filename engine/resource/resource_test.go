@@ -210,6 +210,13 @@ func TestPolicyNarrowsDefaults(t *testing.T) {
 	if len(cuts) != 0 || got.Memory != 1<<20 || got.Disk != 1<<20 || got.Files != DefaultFiles {
 		t.Fatalf("%+v %v", got, cuts)
 	}
+	// A higher ceiling does not raise what a manifest leaves unset, and a
+	// lower one lowers it.
+	p = Policy{Max: Limits{Memory: 2 << 30, Disk: 1 << 20}}
+	got, cuts = p.Apply("h", Limits{})
+	if len(cuts) != 0 || got.Memory != DefaultMemory || got.Disk != 1<<20 {
+		t.Fatalf("%+v %v", got, cuts)
+	}
 }
 
 func TestVariableHidden(t *testing.T) {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/wasmrunner/wasmrunner/engine"
 	"github.com/wasmrunner/wasmrunner/engine/modules"
+	"github.com/wasmrunner/wasmrunner/engine/resource"
 	"github.com/wasmrunner/wasmrunner/gitlab"
 	"github.com/wasmrunner/wasmrunner/gitlab/gitlabtest"
 	"github.com/wasmrunner/wasmrunner/internal/runnertest"
@@ -225,9 +226,13 @@ type env struct{ *runnertest.Env }
 // until the test ends.
 func start(t *testing.T, dir string) *env {
 	t.Helper()
-	e := runnertest.Start(t, dir, func(m *modules.Config, _ *engine.Config) {
+	e := runnertest.Start(t, dir, func(m *modules.Config, c *engine.Config) {
 		m.CacheDir = cacheDir
-		m.StopGrace = 500 * time.Millisecond
+		stop := runnertest.TestStop
+		stop.Interrupt = 500 * time.Millisecond
+		c.Process = resource.NewProcess(resource.ProcessConfig{Jobs: c.Concurrency, Stop: stop})
+		// The lab service runs on loopback: the operator allows it.
+		m.Policy = &resource.Policy{HTTPAllow: []string{"127.0.0.0/8"}}
 	})
 	if p := e.Registry.Problems(); len(p) > 0 {
 		t.Fatalf("modules failed to load: %v", p)

@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -172,16 +171,20 @@ func TestShell(t *testing.T) {
 				`cd ../.. && pwd`,
 			},
 			check: func(t *testing.T, e *runnertest.Env, rec gitlabtest.JobRecord) {
-				dir := filepath.Join(e.BuildsDir, strconv.FormatInt(rec.ID, 10))
+				// The guest sees its build dir as "/" (CI_PROJECT_DIR), never
+				// the host's path.
 				for _, want := range []string{
-					echoed("pwd") + dir + "\n",
-					echoed("pwd && ls") + dir + "/sub\ndir\n",
+					echoed("pwd") + "/\n",
+					echoed("pwd && ls") + "/sub\ndir\n",
 					echoed("cd dir && touch here && cd .. && ls dir") + "here\n",
-					echoed("cd ../.. && pwd") + dir + "\n",
+					echoed("cd ../.. && pwd") + "/\n",
 				} {
 					if !strings.Contains(string(rec.Trace), want) {
 						t.Errorf("trace lacks %q", want)
 					}
+				}
+				if strings.Contains(string(rec.Trace), e.BuildsDir) {
+					t.Errorf("the trace shows the host's builds dir %s", e.BuildsDir)
 				}
 			},
 		},

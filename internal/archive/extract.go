@@ -47,6 +47,19 @@ type Limits struct {
 	// MaxTotalSize is the most bytes all entries together may decompress
 	// to.
 	MaxTotalSize int64
+	// Budget, if set, is charged for what Extract adds to the directory:
+	// each new file's, link's and directory's name, and each file's
+	// declared size, before it is created.
+	Budget Budget
+}
+
+// Budget is what an extraction may add to a directory (a job's disk and
+// entry limits).
+type Budget interface {
+	// Take reserves bytes and entries, or none of them and returns why.
+	Take(bytes, entries int64) error
+	// Give returns bytes and entries taken earlier (a replaced entry).
+	Give(bytes, entries int64)
 }
 
 // DefaultLimits returns the limits for an archive from GitLab: 100,000
@@ -349,6 +362,9 @@ func (x *extractor) extract(e entry) error {
 		if err := x.clear(parent, e.name); err != nil {
 			return err
 		}
+		if err := x.take(int64(len(target)), 1); err != nil {
+			return err
+		}
 		return parent.Symlink(target, base)
 	case kindFile:
 		return x.file(parent, base, e)
@@ -361,8 +377,13 @@ func (x *extractor) file(parent *os.Root, base string, e entry) error {
 	if err := x.clear(parent, e.name); err != nil {
 		return err
 	}
+	size := int64(e.f.UncompressedSize64)
+	if err := x.take(size, 1); err != nil {
+		return err
+	}
 	rc, err := e.f.Open()
 	if err != nil {
+		x.give(size, 1)
 		return err
 	}
 	defer rc.Close()
@@ -370,6 +391,7 @@ func (x *extractor) file(parent *os.Root, base string, e entry) error {
 	// appeared since clear.
 	f, err := parent.OpenFile(base, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
+		x.give(size, 1)
 		return err
 	}
 	allowed := min(x.lim.MaxFileSize, x.lim.MaxTotalSize-x.total)
@@ -395,6 +417,7 @@ func (x *extractor) file(parent *os.Root, base string, e entry) error {
 	}
 	if err != nil {
 		parent.Remove(base)
+		x.give(size, 1)
 		return err
 	}
 	if !e.f.Modified.IsZero() {
@@ -446,7 +469,35 @@ func (x *extractor) clear(parent *os.Root, p string) error {
 			x.closeDir()
 		}
 	}
-	return parent.Remove(base)
+	if err := parent.Remove(base); err != nil {
+		return err
+	}
+	if x.lim.Budget != nil {
+		var size int64
+		if fi.Mode().IsRegular() {
+			size = fi.Size()
+		}
+		x.lim.Budget.Give(size, 1)
+	}
+	return nil
+}
+
+// give returns what take charged for an entry that was not made.
+func (x *extractor) give(size, entries int64) {
+	if x.lim.Budget != nil {
+		x.lim.Budget.Give(size, entries)
+	}
+}
+
+// take charges the budget, if any, for a new entry of size bytes.
+func (x *extractor) take(size, entries int64) error {
+	if x.lim.Budget == nil {
+		return nil
+	}
+	if err := x.lim.Budget.Take(size, entries); err != nil {
+		return fmt.Errorf("%w: %w", ErrTooLarge, err)
+	}
+	return nil
 }
 
 // mkdirs makes sure that the directory p and its parents exist and are
@@ -510,10 +561,14 @@ func (x *extractor) mkdir(r *os.Root, p string, perm fs.FileMode) error {
 		if x.madeDirs++; x.madeDirs > x.lim.MaxFiles {
 			return fmt.Errorf("more than %d directories: %w", x.lim.MaxFiles, ErrTooLarge)
 		}
+		if err := x.take(0, 1); err != nil {
+			return err
+		}
 		err = r.Mkdir(base, perm)
 		if err == nil {
 			return r.Chmod(base, perm)
 		}
+		x.give(0, 1)
 		if !errors.Is(err, fs.ErrExist) {
 			return err
 		}

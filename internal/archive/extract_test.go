@@ -454,3 +454,61 @@ func BenchmarkExtract(b *testing.B) {
 		}
 	}
 }
+
+// testBudget is a Budget of fixed bytes and entries.
+type testBudget struct{ bytes, entries, usedBytes, usedEntries int64 }
+
+func (b *testBudget) Take(bytes, entries int64) error {
+	if b.usedBytes+bytes > b.bytes || b.usedEntries+entries > b.entries {
+		return errors.New("over the test budget")
+	}
+	b.usedBytes += bytes
+	b.usedEntries += entries
+	return nil
+}
+
+func (b *testBudget) Give(bytes, entries int64) {
+	b.usedBytes -= bytes
+	b.usedEntries -= entries
+}
+
+func TestExtractBudget(t *testing.T) {
+	tests := []struct {
+		name           string
+		ents           []zent
+		bytes, entries int64
+		wantErr        bool
+		wantBytes      int64
+		wantEntries    int64
+	}{
+		{name: "fits", ents: []zent{file("a/b.txt", "12345"), symlink("a/l", "b.txt")}, bytes: 10, entries: 3, wantBytes: 10, wantEntries: 3},
+		{name: "bytes over", ents: []zent{file("a.txt", "123456")}, bytes: 5, entries: 10, wantErr: true},
+		{name: "entries over", ents: []zent{file("a/b/c/d.txt", "1")}, bytes: 10, entries: 3, wantErr: true, wantBytes: 0, wantEntries: 3},
+		{name: "replaced file refunds", ents: []zent{file("a.txt", "12345"), file("a.txt", "123")}, bytes: 8, entries: 1, wantBytes: 3, wantEntries: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sb := newSandbox(t)
+			b := &testBudget{bytes: tt.bytes, entries: tt.entries}
+			lim := DefaultLimits()
+			lim.Budget = b
+			err := extractFile(t, makeZip(t, tt.ents...), sb.dir, lim)
+			if tt.wantErr {
+				if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "over the test budget") {
+					t.Fatalf("err = %v, want ErrTooLarge naming the budget", err)
+				}
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if !tt.wantErr || tt.wantEntries != 0 {
+				if b.usedBytes != tt.wantBytes || b.usedEntries != tt.wantEntries {
+					t.Fatalf("charged %d bytes, %d entries; want %d, %d", b.usedBytes, b.usedEntries, tt.wantBytes, tt.wantEntries)
+				}
+			}
+			if b.usedBytes > b.bytes || b.usedEntries > b.entries {
+				t.Fatalf("over budget: %+v", b)
+			}
+			sb.checkOutside(t)
+		})
+	}
+}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/wasmrunner/wasmrunner/engine"
 	"github.com/wasmrunner/wasmrunner/engine/modules"
+	"github.com/wasmrunner/wasmrunner/engine/resource"
 	"github.com/wasmrunner/wasmrunner/gitlab"
 	"github.com/wasmrunner/wasmrunner/gitlab/gitlabtest"
 )
@@ -67,6 +68,10 @@ func FastRetry() gitlab.RetryPolicy {
 	}
 }
 
+// TestStop are short stop timings for tests: guests are interrupted 300 ms
+// after their step ends, and abandoned after 5 s.
+var TestStop = resource.Stop{Interrupt: 300 * time.Millisecond, Abandon: 5 * time.Second}
+
 // Env is a running engine with the modules of a dir and its fake GitLab.
 type Env struct {
 	Srv       *gitlabtest.Server
@@ -87,14 +92,21 @@ func Start(t *testing.T, dir string, configure func(*modules.Config, *engine.Con
 	if err != nil {
 		t.Fatal(err)
 	}
-	mcfg := modules.Config{Dir: dir, Logger: logger, StopGrace: 300 * time.Millisecond}
+	mcfg := modules.Config{Dir: dir, Logger: logger}
 	ecfg := engine.Config{
 		Client: client, Token: srv.RunnerToken, BuildsDir: t.TempDir(), Concurrency: 4,
 		CheckInterval: 20 * time.Millisecond, UpdateInterval: 20 * time.Millisecond,
-		MaxUpdateInterval: 50 * time.Millisecond, StopGrace: 5 * time.Second, Logger: logger,
+		MaxUpdateInterval: 50 * time.Millisecond, Logger: logger,
 	}
 	if configure != nil {
 		configure(&mcfg, &ecfg)
+	}
+	// One process's budgets for both, unless configure chose them.
+	if ecfg.Process == nil {
+		ecfg.Process = resource.NewProcess(resource.ProcessConfig{Jobs: ecfg.Concurrency, Stop: TestStop})
+	}
+	if mcfg.Process == nil {
+		mcfg.Process = ecfg.Process
 	}
 	ctx := context.Background()
 	reg, err := modules.Open(ctx, mcfg)

@@ -63,3 +63,20 @@ func FormatSize(n int64) string {
 	}
 	return strconv.FormatInt(n, 10) + "B"
 }
+
+// HumanSize formats n bytes for people: exact as FormatSize when that is
+// short, otherwise rounded to one decimal of the largest binary unit
+// ("167.3KiB").
+func HumanSize(n int64) string {
+	if s := FormatSize(n); len(s) <= 6 {
+		return s
+	}
+	f, unit := float64(n), "B"
+	for _, u := range []string{"KiB", "MiB", "GiB", "TiB"} {
+		if f < 1024 {
+			break
+		}
+		f, unit = f/1024, u
+	}
+	return strconv.FormatFloat(f, 'f', 1, 64) + unit
+}

@@ -48,3 +48,11 @@ func FuzzParseSize(f *testing.F) {
 		}
 	})
 }
+
+func TestHumanSize(t *testing.T) {
+	for n, want := range map[int64]string{0: "0B", 999: "999B", 1024: "1KiB", 171322: "167.3KiB", 128 << 20: "128MiB", 3<<30 + 1: "3.0GiB", 4096: "4KiB"} {
+		if got := HumanSize(n); got != want {
+			t.Errorf("HumanSize(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
