@@ -68,8 +68,8 @@ type FS struct {
 	dir  string
 	root *os.Root
 
-	quotaState // see WithQuota
-	entryState // see WithMaxEntries
+	quotaState        // bytes: see WithQuota, WithBytes
+	entries    ledger // see WithMaxEntries, WithEntries
 }
 
 var _ experimentalsys.FS = (*FS)(nil)
@@ -149,7 +149,7 @@ func (f *FS) OpenFile(p string, flag experimentalsys.Oflag, perm fs.FileMode) (e
 			charged = true
 		}
 	}
-	trunc := f.quota > 0 && flag&experimentalsys.O_TRUNC != 0
+	trunc := f.quota() && flag&experimentalsys.O_TRUNC != 0
 	var pre fs.FileInfo
 	if trunc {
 		pre, _ = f.root.Stat(p) // what the truncation will drop
@@ -162,7 +162,7 @@ func (f *FS) OpenFile(p string, flag experimentalsys.Oflag, perm fs.FileMode) (e
 		return nil, toErrno(err)
 	}
 	fl := &file{f: osf, flag: flag}
-	if f.quota > 0 {
+	if f.quota() {
 		// Every regular file is tracked, read-only ones too: one kept open
 		// after its unlink holds its space until closed.
 		st, errno := fl.Stat()
@@ -338,7 +338,7 @@ func (f *FS) Unlink(p string) experimentalsys.Errno {
 	}
 	var st sys.Stat_t
 	refund := false
-	if f.quota > 0 {
+	if f.quota() {
 		// Removing the last link of a regular file frees its bytes.
 		var e experimentalsys.Errno
 		st, e = f.Lstat(p)
