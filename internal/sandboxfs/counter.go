@@ -69,6 +69,15 @@ type ledger struct {
 // take takes up to n (n > 0) and returns how many it got, 0..n. Unless
 // partial, it gets all of n or nothing. A short take sets hit.
 func (l *ledger) take(n int64, partial bool) int64 {
+	got := l.tryTake(n, partial)
+	if got < n {
+		l.hit.Store(true)
+	}
+	return got
+}
+
+// tryTake is take without recording a refusal in hit.
+func (l *ledger) tryTake(n int64, partial bool) int64 {
 	if n <= 0 {
 		return 0
 	}
@@ -82,12 +91,9 @@ func (l *ledger) take(n int64, partial bool) int64 {
 		case got < 0:
 			got = 0
 		}
-		if got < n {
-			l.hit.Store(true)
-			if !partial && got > 0 {
-				l.c.Give(got)
-				got = 0
-			}
+		if got < n && !partial && got > 0 {
+			l.c.Give(got)
+			got = 0
 		}
 	}
 	l.held.Add(got)

@@ -62,6 +62,18 @@ import (
 // POSIX errors (os.Root.Remove cannot tell rmdir from unlink, and
 // os.Root.Rename refuses to replace an empty directory) without a window in
 // which a checked entry could be swapped.
+//
+// Descriptors: besides the files it opens for the guest (counted, see
+// [WithOpenFiles]), an FS holds one for its root while it is open, and opens
+// others for itself within a call, all closed before the call returns and not
+// counted. An os.Root path operation has at most two directories open at once
+// while it walks the path (the current one and the next); Unlink and Rmdir
+// hold one parent (openParent) and may walk once more meanwhile, so at most
+// three at once; Rename holds up to two parents and walks for the second
+// while holding the first, also at most three; WriteFile holds its file
+// while no walk runs, so at most two. A module instance without threads makes
+// one call at a time, so it adds at most three uncounted descriptors, for the
+// length of one call, to what it holds.
 type FS struct {
 	experimentalsys.UnimplementedFS
 
@@ -70,6 +82,7 @@ type FS struct {
 
 	quotaState        // bytes: see WithQuota, WithBytes
 	entries    ledger // see WithMaxEntries, WithEntries
+	fds        ledger // see WithOpenFiles, WithMaxOpenFiles
 }
 
 var _ experimentalsys.FS = (*FS)(nil)
@@ -123,8 +136,10 @@ func name(p string) string {
 	return p
 }
 
-// OpenFile implements experimentalsys.FS.
+// OpenFile implements experimentalsys.FS. The descriptor takes 1 from the
+// open-files counter (see WithOpenFiles) before anything is opened.
 func (f *FS) OpenFile(p string, flag experimentalsys.Oflag, perm fs.FileMode) (experimentalsys.File, experimentalsys.Errno) {
+	lazyPreopen := isLazyPreopen(p, flag, perm)
 	p = name(p)
 	if flag&experimentalsys.O_NOFOLLOW != 0 {
 		// os.Root.OpenFile follows a final symlink (inside the root) even
@@ -137,6 +152,25 @@ func (f *FS) OpenFile(p string, flag experimentalsys.Oflag, perm fs.FileMode) (e
 			return nil, experimentalsys.ELOOP
 		}
 	}
+	var fdHeld bool
+	if lazyPreopen {
+		fdHeld = f.fds.tryTake(1, false) == 1 // opened anyway: see WithOpenFiles
+	} else if fdHeld = f.fds.take(1, false) == 1; !fdHeld {
+		return nil, errOpenFiles
+	}
+	fl, errno := f.openFile(p, flag, perm)
+	if errno != 0 {
+		if fdHeld {
+			f.fds.give(1)
+		}
+		return nil, errno
+	}
+	fl.fdHeld = fdHeld
+	return fl, 0
+}
+
+// openFile is OpenFile after the open-files counter.
+func (f *FS) openFile(p string, flag experimentalsys.Oflag, perm fs.FileMode) (*file, experimentalsys.Errno) {
 	charged := false
 	if flag&experimentalsys.O_CREAT != 0 {
 		// A name that does not resolve (a dangling link inside the root
@@ -161,7 +195,7 @@ func (f *FS) OpenFile(p string, flag experimentalsys.Oflag, perm fs.FileMode) (e
 		}
 		return nil, toErrno(err)
 	}
-	fl := &file{f: osf, flag: flag}
+	fl := &file{f: osf, flag: flag, fs: f}
 	if f.quota() {
 		// Every regular file is tracked, read-only ones too: one kept open
 		// after its unlink holds its space until closed.
@@ -451,6 +485,8 @@ func (f *FS) dotErr(p string, errno experimentalsys.Errno) experimentalsys.Errno
 }
 
 // openParent opens dir through the root, following links only inside it.
+// The descriptor is not counted against the open-files counter: it is closed
+// before the calling method returns (see the notes on descriptors at [FS]).
 func (f *FS) openParent(dir string) (*os.File, experimentalsys.Errno) {
 	d, err := f.root.OpenFile(dir, parentOpenFlag, 0)
 	if err != nil {

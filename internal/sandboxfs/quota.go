@@ -121,7 +121,7 @@ func (f *FS) track(fl *file, st sys.Stat_t, trunc bool, pre fs.FileInfo) {
 		n.mu.Unlock()
 	}
 	n.refs++
-	fl.fs, fl.node, fl.key = f, n, key
+	fl.node, fl.key = n, key
 }
 
 // untrack drops fl's reference to its node, refunding an unlinked file on
