@@ -27,13 +27,15 @@ const errOpenFiles = experimentalsys.EIO
 //   - descriptors the FS opens for itself within one call and closes before
 //     it returns (see [FS] for how many);
 //   - [FS.WriteFile]'s own descriptor, likewise closed before it returns;
-//   - the descriptor of a pre-opened directory that wazero opens lazily on
-//     the guest's first use of it, when c has no room: wazero panics (and so
-//     traps the guest) if that open fails, and a guest must not be made to
-//     trap by other users of a shared counter. It takes 1 when c has room.
-//     This is at most one descriptor per mount per module instance, kept
-//     until the module closes; a host sharing c across instances leaves that
-//     much headroom below RLIMIT_NOFILE.
+//   - the descriptor of a pre-opened directory, when c has no room. wazero
+//     opens it (lazily, but in practice as each module instance starts:
+//     wasi-libc's fd_prestat_get needs it) and panics, trapping the guest,
+//     if that fails; no guest may be made to trap by other users of a
+//     shared counter. It takes 1 when c has room, so a guest alone on a
+//     counter of n opens n-1 files of its own per mount. This is at most
+//     one descriptor per mount per module instance, kept until the module
+//     closes; a host sharing c across instances leaves that much headroom
+//     below RLIMIT_NOFILE.
 func WithOpenFiles(c Counter) Option {
 	return func(f *FS) { f.fds.c = c }
 }
@@ -60,8 +62,8 @@ func (f *FS) OpenFilesHit() bool { return f.fds.hit.Load() }
 // open of a pre-opened directory, internal/sys.lazyDir.file:
 // OpenFile(".", O_RDONLY, 0), which panics on any error but ENOENT. No guest
 // call makes exactly this one: path_open always passes perm 0o600, and
-// path_filestat_set_times opens with O_WRONLY. TestGuestOpenFilesLimit fails
-// (the guest traps) if wazero changes this.
+// path_filestat_set_times opens with O_WRONLY. TestGuestOpenFilesExhaustedByOther
+// fails (the guest traps) if wazero changes this.
 func isLazyPreopen(p string, flag experimentalsys.Oflag, perm fs.FileMode) bool {
 	return p == "." && flag == experimentalsys.O_RDONLY && perm == 0
 }
