@@ -310,9 +310,12 @@ func (f *file) Utimens(atim, mtim int64) experimentalsys.Errno {
 // when closing the descriptor fails: wazero keeps a file whose Close failed
 // in its table and closes it again when the module closes, and the
 // descriptor is gone anyway (close(2) releases it whatever it returns).
-func (f *file) Close() experimentalsys.Errno {
+func (f *file) Close() experimentalsys.Errno { return toErrno(f.close()) }
+
+// close is Close with the os error.
+func (f *file) close() error {
 	if !f.closed.CompareAndSwap(false, true) {
-		return 0
+		return nil
 	}
 	err := f.f.Close()
 	if f.node != nil {
@@ -321,7 +324,7 @@ func (f *file) Close() experimentalsys.Errno {
 	if f.fdHeld {
 		f.fs.fds.give(1)
 	}
-	return toErrno(err)
+	return err
 }
 
 // check returns EBADF when closed and, if wantFile, EISDIR for a directory.

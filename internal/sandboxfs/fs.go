@@ -199,13 +199,9 @@ func (f *FS) openFile(p string, flag experimentalsys.Oflag, perm fs.FileMode) (*
 	if f.quota() {
 		// Every regular file is tracked, read-only ones too: one kept open
 		// after its unlink holds its space until closed.
-		st, errno := fl.Stat()
-		if errno != 0 {
+		if errno := f.track(fl, trunc, pre); errno != 0 {
 			osf.Close()
 			return nil, errno
-		}
-		if st.Mode.IsRegular() {
-			f.track(fl, st, trunc, pre)
 		}
 	}
 	return fl, 0

@@ -95,13 +95,25 @@ func (f *FS) reserve(want int64) int64 { return f.bytes.take(want, true) }
 // refund gives back n bytes, or what the FS holds if less.
 func (f *FS) refund(n int64) { f.bytes.give(n) }
 
-// track attaches the shared node of a newly opened regular file st to fl.
-// pre is the file's stat before an open with O_TRUNC (nil otherwise or if
-// it failed): the bytes the truncation dropped are refunded.
-func (f *FS) track(fl *file, st sys.Stat_t, trunc bool, pre fs.FileInfo) {
-	key := inodeKey{st.Dev, st.Ino}
+// track attaches the shared node of fl, newly opened, to fl if it is a
+// regular file. pre is the file's stat before an open with O_TRUNC (nil
+// otherwise or if it failed): the bytes the truncation dropped are refunded.
+//
+// fl is stat'ed under f.mu: without a node for the file, no descriptor
+// opened through the FS has it open, so no write through the FS (the
+// guest's or WriteFile's) is changing its size, and the size is what was
+// charged for it. A stat taken before the lock could predate another
+// descriptor's last write and close, and the node would start from a stale
+// size. After a truncating open, the size is read under the node's lock, so
+// that no write through another descriptor falls in between.
+func (f *FS) track(fl *file, trunc bool, pre fs.FileInfo) experimentalsys.Errno {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	st, errno := fl.Stat()
+	if errno != 0 || !st.Mode.IsRegular() {
+		return errno
+	}
+	key := inodeKey{st.Dev, st.Ino}
 	n := f.nodes[key]
 	if n == nil {
 		n = &node{size: st.Size}
@@ -116,12 +128,19 @@ func (f *FS) track(fl *file, st sys.Stat_t, trunc bool, pre fs.FileInfo) {
 		}
 	} else if trunc {
 		n.mu.Lock()
-		f.refund(n.size - st.Size)
-		n.size = st.Size
+		st, errno = fl.Stat()
+		if errno == 0 {
+			f.refund(n.size - st.Size)
+			n.size = st.Size
+		}
 		n.mu.Unlock()
+		if errno != 0 {
+			return errno
+		}
 	}
 	n.refs++
 	fl.node, fl.key = n, key
+	return 0
 }
 
 // untrack drops fl's reference to its node, refunding an unlinked file on
