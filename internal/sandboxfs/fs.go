@@ -31,6 +31,16 @@
 // path confinement. Special files (devices, FIFOs) that are already in the
 // directory can be opened; the guest cannot create them.
 //
+// Consumption is bounded too: the bytes the guest's files grow by, the
+// directory entries it creates and the descriptors it holds open are drawn
+// from [Counter]s ([WithBytes], [WithEntries], [WithOpenFiles], or the
+// private ones of [WithQuota], [WithMaxEntries], [WithMaxOpenFiles]), which
+// the host may share with other users (a job's budget, the process's). A
+// refusal is EIO to the guest (wazero has no ENOSPC, EDQUOT or EMFILE) and
+// is reported to the host by [FS.QuotaHit], [FS.EntriesHit] and
+// [FS.OpenFilesHit]. [FS.WriteFile] writes host data into the directory on
+// the same terms.
+//
 // The package needs a Unix host; O_PATH (used to open parent directories without
 // read permission) and futimens-by-descriptor are Linux-specific and fall back
 // elsewhere.
