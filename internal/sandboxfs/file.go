@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"sync/atomic"
 	"syscall"
 
 	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
@@ -22,10 +23,14 @@ type file struct {
 
 	f      *os.File
 	flag   experimentalsys.Oflag // O_APPEND tracks SetAppend
-	closed bool
+	closed atomic.Bool           // set once, by the first Close
+
+	fs *FS
+	// fdHeld: the descriptor holds 1 of fs's open-files counter, given back
+	// by the first Close.
+	fdHeld bool
 
 	// With a quota, a regular file's shared size (see WithQuota).
-	fs   *FS
 	node *node
 	key  inodeKey
 
@@ -100,7 +105,7 @@ func (f *file) SetAppend(enable bool) experimentalsys.Errno {
 
 // Stat implements experimentalsys.File (fstat).
 func (f *file) Stat() (sys.Stat_t, experimentalsys.Errno) {
-	if f.closed {
+	if f.closed.Load() {
 		return sys.Stat_t{}, experimentalsys.EBADF
 	}
 	fi, err := f.f.Stat()
@@ -144,7 +149,7 @@ func (f *file) Seek(offset fileOffset, whence int) (int64, experimentalsys.Errno
 	if uint(whence) > io.SeekEnd {
 		return 0, experimentalsys.EINVAL
 	}
-	if f.closed {
+	if f.closed.Load() {
 		return 0, experimentalsys.EBADF
 	}
 	n, err := f.f.Seek(offset, whence)
@@ -165,7 +170,7 @@ type fileOffset = int64
 // os.File.Readdir stats entries with fstatat on this descriptor for files
 // opened in a Root, never by path.
 func (f *file) Readdir(n int) ([]experimentalsys.Dirent, experimentalsys.Errno) {
-	if f.closed {
+	if f.closed.Load() {
 		return nil, experimentalsys.EBADF
 	}
 	fis, err := f.f.Readdir(n)
@@ -223,7 +228,7 @@ func (f *file) Pwrite(buf []byte, off int64) (int, experimentalsys.Errno) {
 	if len(buf) == 0 {
 		return 0, 0
 	}
-	if f.closed {
+	if f.closed.Load() {
 		return 0, experimentalsys.EBADF
 	}
 	if f.node == nil {
@@ -275,7 +280,7 @@ func (f *file) Truncate(size int64) experimentalsys.Errno {
 
 // Sync implements experimentalsys.File (fsync).
 func (f *file) Sync() experimentalsys.Errno {
-	if f.closed {
+	if f.closed.Load() {
 		return experimentalsys.EBADF
 	}
 	return toErrno(f.f.Sync())
@@ -283,7 +288,7 @@ func (f *file) Sync() experimentalsys.Errno {
 
 // Datasync implements experimentalsys.File (fdatasync where there is one).
 func (f *file) Datasync() experimentalsys.Errno {
-	if f.closed {
+	if f.closed.Load() {
 		return experimentalsys.EBADF
 	}
 	return withFd(f.f, datasync)
@@ -291,7 +296,7 @@ func (f *file) Datasync() experimentalsys.Errno {
 
 // Utimens implements experimentalsys.File (futimens on the descriptor).
 func (f *file) Utimens(atim, mtim int64) experimentalsys.Errno {
-	if f.closed {
+	if f.closed.Load() {
 		return experimentalsys.EBADF
 	}
 	if atim == experimentalsys.UTIME_OMIT && mtim == experimentalsys.UTIME_OMIT {
@@ -300,22 +305,31 @@ func (f *file) Utimens(atim, mtim int64) experimentalsys.Errno {
 	return withFd(f.f, func(fd int) error { return futimens(fd, atim, mtim) })
 }
 
-// Close implements experimentalsys.File. A second Close is a no-op.
-func (f *file) Close() experimentalsys.Errno {
-	if f.closed {
-		return 0
+// Close implements experimentalsys.File. A second Close is a no-op. The
+// first gives back what the file holds (its open-files unit, its node) even
+// when closing the descriptor fails: wazero keeps a file whose Close failed
+// in its table and closes it again when the module closes, and the
+// descriptor is gone anyway (close(2) releases it whatever it returns).
+func (f *file) Close() experimentalsys.Errno { return toErrno(f.close()) }
+
+// close is Close with the os error.
+func (f *file) close() error {
+	if !f.closed.CompareAndSwap(false, true) {
+		return nil
 	}
-	f.closed = true
 	err := f.f.Close()
 	if f.node != nil {
 		f.fs.untrack(f)
 	}
-	return toErrno(err)
+	if f.fdHeld {
+		f.fs.fds.give(1)
+	}
+	return err
 }
 
 // check returns EBADF when closed and, if wantFile, EISDIR for a directory.
 func (f *file) check(wantFile bool) experimentalsys.Errno {
-	if f.closed {
+	if f.closed.Load() {
 		return experimentalsys.EBADF
 	}
 	if wantFile {

@@ -31,6 +31,16 @@
 // path confinement. Special files (devices, FIFOs) that are already in the
 // directory can be opened; the guest cannot create them.
 //
+// Consumption is bounded too: the bytes the guest's files grow by, the
+// directory entries it creates and the descriptors it holds open are drawn
+// from [Counter]s ([WithBytes], [WithEntries], [WithOpenFiles], or the
+// private ones of [WithQuota], [WithMaxEntries], [WithMaxOpenFiles]), which
+// the host may share with other users (a job's budget, the process's). A
+// refusal is EIO to the guest (wazero has no ENOSPC, EDQUOT or EMFILE) and
+// is reported to the host by [FS.QuotaHit], [FS.EntriesHit] and
+// [FS.OpenFilesHit]. [FS.WriteFile] writes host data into the directory on
+// the same terms.
+//
 // The package needs a Unix host; O_PATH (used to open parent directories without
 // read permission) and futimens-by-descriptor are Linux-specific and fall back
 // elsewhere.
@@ -62,14 +72,27 @@ import (
 // POSIX errors (os.Root.Remove cannot tell rmdir from unlink, and
 // os.Root.Rename refuses to replace an empty directory) without a window in
 // which a checked entry could be swapped.
+//
+// Descriptors: besides the files it opens for the guest (counted, see
+// [WithOpenFiles]), an FS holds one for its root while it is open, and opens
+// others for itself within a call, all closed before the call returns and not
+// counted. An os.Root path operation has at most two directories open at once
+// while it walks the path (the current one and the next); Unlink and Rmdir
+// hold one parent (openParent) and may walk once more meanwhile, so at most
+// three at once; Rename holds up to two parents and walks for the second
+// while holding the first, also at most three; WriteFile holds its file
+// while no walk runs, so at most two. A module instance without threads makes
+// one call at a time, so it adds at most three uncounted descriptors, for the
+// length of one call, to what it holds.
 type FS struct {
 	experimentalsys.UnimplementedFS
 
 	dir  string
 	root *os.Root
 
-	quotaState // see WithQuota
-	entryState // see WithMaxEntries
+	quotaState        // bytes: see WithQuota, WithBytes
+	entries    ledger // see WithMaxEntries, WithEntries
+	fds        ledger // see WithOpenFiles, WithMaxOpenFiles
 }
 
 var _ experimentalsys.FS = (*FS)(nil)
@@ -123,8 +146,10 @@ func name(p string) string {
 	return p
 }
 
-// OpenFile implements experimentalsys.FS.
+// OpenFile implements experimentalsys.FS. The descriptor takes 1 from the
+// open-files counter (see WithOpenFiles) before anything is opened.
 func (f *FS) OpenFile(p string, flag experimentalsys.Oflag, perm fs.FileMode) (experimentalsys.File, experimentalsys.Errno) {
+	lazyPreopen := isLazyPreopen(p, flag, perm)
 	p = name(p)
 	if flag&experimentalsys.O_NOFOLLOW != 0 {
 		// os.Root.OpenFile follows a final symlink (inside the root) even
@@ -137,6 +162,25 @@ func (f *FS) OpenFile(p string, flag experimentalsys.Oflag, perm fs.FileMode) (e
 			return nil, experimentalsys.ELOOP
 		}
 	}
+	var fdHeld bool
+	if lazyPreopen {
+		fdHeld = f.fds.tryTake(1, false) == 1 // opened anyway: see WithOpenFiles
+	} else if fdHeld = f.fds.take(1, false) == 1; !fdHeld {
+		return nil, errOpenFiles
+	}
+	fl, errno := f.openFile(p, flag, perm)
+	if errno != 0 {
+		if fdHeld {
+			f.fds.give(1)
+		}
+		return nil, errno
+	}
+	fl.fdHeld = fdHeld
+	return fl, 0
+}
+
+// openFile is OpenFile after the open-files counter.
+func (f *FS) openFile(p string, flag experimentalsys.Oflag, perm fs.FileMode) (*file, experimentalsys.Errno) {
 	charged := false
 	if flag&experimentalsys.O_CREAT != 0 {
 		// A name that does not resolve (a dangling link inside the root
@@ -149,7 +193,7 @@ func (f *FS) OpenFile(p string, flag experimentalsys.Oflag, perm fs.FileMode) (e
 			charged = true
 		}
 	}
-	trunc := f.quota > 0 && flag&experimentalsys.O_TRUNC != 0
+	trunc := f.quota() && flag&experimentalsys.O_TRUNC != 0
 	var pre fs.FileInfo
 	if trunc {
 		pre, _ = f.root.Stat(p) // what the truncation will drop
@@ -161,17 +205,13 @@ func (f *FS) OpenFile(p string, flag experimentalsys.Oflag, perm fs.FileMode) (e
 		}
 		return nil, toErrno(err)
 	}
-	fl := &file{f: osf, flag: flag}
-	if f.quota > 0 {
+	fl := &file{f: osf, flag: flag, fs: f}
+	if f.quota() {
 		// Every regular file is tracked, read-only ones too: one kept open
 		// after its unlink holds its space until closed.
-		st, errno := fl.Stat()
-		if errno != 0 {
+		if errno := f.track(fl, trunc, pre); errno != 0 {
 			osf.Close()
 			return nil, errno
-		}
-		if st.Mode.IsRegular() {
-			f.track(fl, st, trunc, pre)
 		}
 	}
 	return fl, 0
@@ -338,7 +378,7 @@ func (f *FS) Unlink(p string) experimentalsys.Errno {
 	}
 	var st sys.Stat_t
 	refund := false
-	if f.quota > 0 {
+	if f.quota() {
 		// Removing the last link of a regular file frees its bytes.
 		var e experimentalsys.Errno
 		st, e = f.Lstat(p)
@@ -451,6 +491,8 @@ func (f *FS) dotErr(p string, errno experimentalsys.Errno) experimentalsys.Errno
 }
 
 // openParent opens dir through the root, following links only inside it.
+// The descriptor is not counted against the open-files counter: it is closed
+// before the calling method returns (see the notes on descriptors at [FS]).
 func (f *FS) openParent(dir string) (*os.File, experimentalsys.Errno) {
 	d, err := f.root.OpenFile(dir, parentOpenFlag, 0)
 	if err != nil {

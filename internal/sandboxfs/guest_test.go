@@ -6,9 +6,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -155,5 +157,91 @@ func TestGuestFSOKDirMount(t *testing.T) {
 	out := runGuest(t, wasm, wazero.NewFSConfig().WithDirMount(fx.build, "/"))
 	if !hasLine(out, "ok") {
 		t.Errorf("fs_ok.wasm on WithDirMount:\n%s", out)
+	}
+}
+
+// TestGuestOpenFilesLimit runs a guest that opens files without closing
+// them: it gets an error (not a trap) at exactly the limit, its directory
+// opens are refused too, its pre-opened dir still works at the limit,
+// closing one descriptor lets it open one more, and the module's close gives
+// every descriptor back.
+func TestGuestOpenFilesLimit(t *testing.T) {
+	wasm := guestWasm(t, "openloop.wasm")
+	const limit = 7
+	fx := newFixture(t)
+	c := newTestCounter(t, limit)
+	fsys, err := New(fx.build, WithOpenFiles(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fsys.Close()
+	out := runGuest(t, wasm, Mount(nil, fsys, "/"), "1000")
+	want := []string{
+		"refused: I/O error", // EIO: wazero has no EMFILE
+		// wazero opened the pre-opened dir at start (fd_prestat_get): it
+		// holds one of the limit.
+		fmt.Sprintf("opened %d", limit-1),
+		"dir refused: I/O error",
+		"preopen ok",
+		"reopen ok",
+		"refused again: I/O error",
+	}
+	if got := strings.Split(strings.TrimSuffix(out, "\n"), "\n"); !slices.Equal(got, want) {
+		t.Errorf("openloop.wasm:\n%s\nwant:\n%s", out, strings.Join(want, "\n"))
+	}
+	if !fsys.OpenFilesHit() {
+		t.Error("OpenFilesHit is false")
+	}
+	if c.Used() != 0 || fsys.OpenFiles() != 0 {
+		t.Errorf("after the module closed: counter has %d out, FS holds %d", c.Used(), fsys.OpenFiles())
+	}
+}
+
+// TestGuestOpenFilesExhaustedByOther: a guest whose shared open-files
+// counter another user has exhausted still starts (wazero opens its
+// pre-opened dir at start and would trap it if that failed) and gets EIO on
+// its own opens.
+func TestGuestOpenFilesExhaustedByOther(t *testing.T) {
+	wasm := guestWasm(t, "openloop.wasm")
+	c := newTestCounter(t, 2)
+	other, err := New(newFixture(t).build, WithOpenFiles(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	for range 2 {
+		if f, errno := other.OpenFile("inside.txt", rdonly, 0); errno != 0 {
+			t.Fatal(errno)
+		} else {
+			defer f.Close()
+		}
+	}
+	fx := newFixture(t)
+	fsys, err := New(fx.build, WithOpenFiles(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fsys.Close()
+	out := runGuest(t, wasm, Mount(nil, fsys, "/"), "1000")
+	if want := "refused: I/O error\nopened 0\ndir refused: I/O error\npreopen ok\n"; out != want {
+		t.Errorf("openloop.wasm:\n%s\nwant:\n%s", out, want)
+	}
+	if c.Used() != 2 || fsys.OpenFiles() != 0 {
+		t.Errorf("counter has %d out (want the other's 2), FS holds %d", c.Used(), fsys.OpenFiles())
+	}
+}
+
+// TestGuestOpenFilesUnlimited shows that openloop.wasm does hoard: without a
+// limit it opens all it asks for.
+func TestGuestOpenFilesUnlimited(t *testing.T) {
+	wasm := guestWasm(t, "openloop.wasm")
+	fx := newFixture(t)
+	fsys := fx.newFS(t)
+	out := runGuest(t, wasm, Mount(nil, fsys, "/"), "300")
+	if out != "opened 300\n" {
+		t.Errorf("openloop.wasm without a limit:\n%s", out)
+	}
+	if fsys.OpenFilesHit() || fsys.OpenFiles() != 0 {
+		t.Errorf("hit %v, FS holds %d after the module closed", fsys.OpenFilesHit(), fsys.OpenFiles())
 	}
 }

@@ -3,9 +3,9 @@
 package sandboxfs
 
 import (
+	"errors"
 	"io/fs"
 	"sync"
-	"sync/atomic"
 
 	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
 	"github.com/tetratelabs/wazero/sys"
@@ -17,48 +17,60 @@ import (
 // [FS.QuotaHit] tells the host that the quota was the cause.
 const errQuota = experimentalsys.EIO
 
+// ErrQuota is wrapped by the error of a host write ([FS.WriteFile]) refused
+// by the byte counter.
+var ErrQuota = errors.New("sandboxfs: disk quota exceeded")
+
 // Option configures an FS made by [New].
 type Option func(*FS)
 
 // WithQuota bounds how many bytes the files written through the FS may grow
-// the directory by; 0 or a negative value means no quota.
+// the directory by; 0 or a negative value means no quota. It is [WithBytes]
+// with a counter of its own, private to the FS, and replaces an earlier
+// WithBytes or WithQuota.
 //
 // The accounting is approximate but conservative: growth of a regular file
-// beyond its size (Write, Pwrite, Truncate) is charged; a write that does
-// not fit is cut short at the quota, or fails with ENOSPC when nothing fits;
-// shrinking a file (Truncate, O_TRUNC) and unlinking its last link refund
-// its bytes, never below zero, so files that were in the directory before
-// (not charged) give nothing back beyond what was charged. A file that is
-// unlinked while open is refunded when its last descriptor opened through
-// the FS closes. Directories, links, metadata and file system block
-// rounding are not charged; sparse holes are charged as if written.
+// beyond its size (Write, Pwrite, Truncate, [FS.WriteFile]) is charged; a
+// write that does not fit is cut short at the quota, or fails with EIO when
+// nothing fits; shrinking a file (Truncate, O_TRUNC) and unlinking its last
+// link refund its bytes, never below zero, so files that were in the
+// directory before (not charged) give nothing back beyond what was charged.
+// A file that is unlinked while open is refunded when its last descriptor
+// opened through the FS closes. Directories, links, metadata and file system
+// block rounding are not charged; sparse holes are charged as if written.
 func WithQuota(bytes int64) Option {
-	return func(f *FS) {
-		if bytes > 0 {
-			f.quota = bytes
-		} else {
-			f.quota = 0
-		}
+	if bytes <= 0 {
+		return WithBytes(nil)
 	}
+	return WithBytes(newLimit(bytes))
 }
 
-// Used returns the bytes of growth charged against the quota and not
-// refunded. It is always 0 without a quota.
-func (f *FS) Used() int64 { return f.used.Load() }
+// WithBytes makes the FS draw the bytes it charges (see [WithQuota] for what
+// is charged and refunded) from c, which other users may share; nil means no
+// quota. A write is cut to what c gives. The FS gives back only bytes it took
+// (see [Counter]). It replaces an earlier WithBytes or WithQuota.
+func WithBytes(c Counter) Option {
+	return func(f *FS) { f.bytes.c = c }
+}
+
+// Used returns the bytes of growth the FS has taken from its byte counter
+// and not given back. It is always 0 without one.
+func (f *FS) Used() int64 { return f.bytes.held.Load() }
 
 // QuotaHit reports whether a write or truncate was cut short or refused
-// because of the quota.
-func (f *FS) QuotaHit() bool { return f.hit.Load() }
+// because the byte counter gave less than asked.
+func (f *FS) QuotaHit() bool { return f.bytes.hit.Load() }
 
 // quotaState is the accounting part of FS.
 type quotaState struct {
-	quota int64        // 0: none
-	used  atomic.Int64 // charged bytes, 0 <= used <= quota
-	hit   atomic.Bool  // the quota refused something
+	bytes ledger // with c nil, no byte accounting at all
 
 	mu    sync.Mutex         // guards nodes
 	nodes map[inodeKey]*node // regular files open through the FS
 }
+
+// quota reports whether bytes are charged.
+func (f *FS) quota() bool { return f.bytes.c != nil }
 
 type inodeKey struct {
 	dev uint64
@@ -78,42 +90,30 @@ type node struct {
 }
 
 // reserve charges up to want bytes and returns how many it charged.
-func (f *FS) reserve(want int64) int64 {
-	if want <= 0 {
-		return 0
-	}
-	for {
-		u := f.used.Load()
-		g := min(want, f.quota-u)
-		if g <= 0 {
-			return 0
-		}
-		if f.used.CompareAndSwap(u, u+g) {
-			return g
-		}
-	}
-}
+func (f *FS) reserve(want int64) int64 { return f.bytes.take(want, true) }
 
-// refund gives back n bytes, never taking used below zero.
-func (f *FS) refund(n int64) {
-	if n <= 0 {
-		return
-	}
-	for {
-		u := f.used.Load()
-		if f.used.CompareAndSwap(u, max(u-n, 0)) {
-			return
-		}
-	}
-}
+// refund gives back n bytes, or what the FS holds if less.
+func (f *FS) refund(n int64) { f.bytes.give(n) }
 
-// track attaches the shared node of a newly opened regular file st to fl.
-// pre is the file's stat before an open with O_TRUNC (nil otherwise or if
-// it failed): the bytes the truncation dropped are refunded.
-func (f *FS) track(fl *file, st sys.Stat_t, trunc bool, pre fs.FileInfo) {
-	key := inodeKey{st.Dev, st.Ino}
+// track attaches the shared node of fl, newly opened, to fl if it is a
+// regular file. pre is the file's stat before an open with O_TRUNC (nil
+// otherwise or if it failed): the bytes the truncation dropped are refunded.
+//
+// fl is stat'ed under f.mu: without a node for the file, no descriptor
+// opened through the FS has it open, so no write through the FS (the
+// guest's or WriteFile's) is changing its size, and the size is what was
+// charged for it. A stat taken before the lock could predate another
+// descriptor's last write and close, and the node would start from a stale
+// size. After a truncating open, the size is read under the node's lock, so
+// that no write through another descriptor falls in between.
+func (f *FS) track(fl *file, trunc bool, pre fs.FileInfo) experimentalsys.Errno {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	st, errno := fl.Stat()
+	if errno != 0 || !st.Mode.IsRegular() {
+		return errno
+	}
+	key := inodeKey{st.Dev, st.Ino}
 	n := f.nodes[key]
 	if n == nil {
 		n = &node{size: st.Size}
@@ -128,12 +128,19 @@ func (f *FS) track(fl *file, st sys.Stat_t, trunc bool, pre fs.FileInfo) {
 		}
 	} else if trunc {
 		n.mu.Lock()
-		f.refund(n.size - st.Size)
-		n.size = st.Size
+		st, errno = fl.Stat()
+		if errno == 0 {
+			f.refund(n.size - st.Size)
+			n.size = st.Size
+		}
 		n.mu.Unlock()
+		if errno != 0 {
+			return errno
+		}
 	}
 	n.refs++
-	fl.fs, fl.node, fl.key = f, n, key
+	fl.node, fl.key = n, key
+	return 0
 }
 
 // untrack drops fl's reference to its node, refunding an unlinked file on
@@ -168,7 +175,7 @@ func (f *FS) unlinked(st sys.Stat_t) {
 
 // quotaWrite writes buf at off (at the end when appending) through write,
 // charging growth beyond the node's size: a write that does not fit is cut
-// to what does, or fails with ENOSPC if nothing does. n.mu is held.
+// to what does, or fails with errQuota if nothing does. n.mu is held.
 func (fl *file) quotaWrite(buf []byte, off int64, appending bool, write func([]byte) (int, experimentalsys.Errno)) (int, experimentalsys.Errno) {
 	n := fl.node
 	if appending {
@@ -181,7 +188,6 @@ func (fl *file) quotaWrite(buf []byte, off int64, appending bool, write func([]b
 	}
 	got := fl.fs.reserve(want)
 	if got < want {
-		fl.fs.hit.Store(true)
 		fit := n.size + got - off // bytes of buf that fit
 		if fit <= 0 {
 			fl.fs.refund(got)
@@ -199,17 +205,15 @@ func (fl *file) quotaWrite(buf []byte, off int64, appending bool, write func([]b
 	return w, errno
 }
 
-// quotaTruncate truncates to size through trunc, charging growth (ENOSPC if
-// over the quota) and refunding a shrink.
+// quotaTruncate truncates to size through trunc, charging growth (errQuota
+// if it does not fit whole) and refunding a shrink.
 func (fl *file) quotaTruncate(size int64, trunc func() experimentalsys.Errno) experimentalsys.Errno {
 	n := fl.node
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	grow := size - n.size
-	got := fl.fs.reserve(grow)
+	got := fl.fs.bytes.take(grow, false) // all or nothing
 	if got < grow {
-		fl.fs.hit.Store(true)
-		fl.fs.refund(got)
 		return errQuota
 	}
 	if errno := trunc(); errno != 0 {
