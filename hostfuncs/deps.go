@@ -161,6 +161,9 @@ func (e *Env) artifactErr(fn string, err error) int64 {
 		return errno(abi.ErrInvalid)
 	case errors.Is(err, fs.ErrNotExist):
 		return errno(abi.ErrNotFound)
+	case errors.Is(err, ErrLimit):
+		e.failed(fn, err)
+		return errno(abi.ErrTooLarge)
 	}
 	return e.failed(fn, err)
 }

@@ -2,6 +2,7 @@ package hostfuncs
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -107,7 +108,8 @@ type Dependency interface {
 // ArtifactSink receives the files a guest adds to the job's artifacts.
 // Errors that wrap [io/fs.ErrInvalid] (a path outside the build dir, a bad
 // name) reach the guest as ErrInvalid, those that wrap [io/fs.ErrNotExist]
-// as ErrNotFound, others as ErrIO.
+// as ErrNotFound, those that wrap [ErrLimit] as ErrTooLarge, others as
+// ErrIO; the job log gets a line for the last two.
 type ArtifactSink interface {
 	// AddFile adds a file of the build dir (a relative path) to the
 	// artifacts.
@@ -161,6 +163,11 @@ type HTTPPolicy struct {
 	// MaxBody is the largest response body accepted; zero means 10 MiB.
 	MaxBody int64
 }
+
+// ErrLimit marks an error of a host service (an [ArtifactSink]) refused by
+// one of the job's limits; the guest gets ErrTooLarge and the job log says
+// which limit.
+var ErrLimit = errors.New("limit reached")
 
 type envKey struct{}
 

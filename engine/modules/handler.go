@@ -99,7 +99,7 @@ func (r *Registry) newHandler(ctx context.Context, job *engine.Job) (engine.Hand
 	h.fds = resource.NewPool(fmt.Sprintf("the limit of %d open files (limits.open_files)", lim.OpenFiles), lim.OpenFiles, proc.OpenFiles)
 	job.LimitBuildDir(h.disk, h.entries)
 
-	h.fsys, err = sandboxfs.New(job.BuildDir(), sandboxfs.WithQuota(lim.Disk), sandboxfs.WithMaxEntries(lim.Files))
+	h.fsys, err = sandboxfs.New(job.BuildDir(), sandboxfs.WithBytes(h.disk), sandboxfs.WithEntries(h.entries), sandboxfs.WithOpenFiles(h.fds))
 	if err != nil {
 		return nil, fmt.Errorf("sandboxing the build dir: %w", err)
 	}
@@ -377,7 +377,7 @@ func (h *handler) Step(ctx context.Context, script []string, phase engine.Phase)
 	defer h.log.Flush()
 	vars := h.visibleVars()
 	env := h.env(stepCtx, script, abi.Phase(phase), vars)
-	env.Artifacts = artifactSink{h.job}
+	env.Artifacts = artifactSink{h}
 	// The guest may notice the end (is_canceled, sleeps return early) and
 	// finish; Stop.Interrupt later it is interrupted wherever it is.
 	callCtx, cancel := graceContext(stepCtx, h.reg.proc.Stop.Interrupt)
@@ -419,11 +419,23 @@ func (h *handler) warnRefusals() {
 		say("memory", "handler %s could not grow its memory: %s is used up", h.mod.name, by.Name())
 	}
 	if h.fsys.QuotaHit() {
-		say("disk", "handler %s reached %s; writes past it failed", h.mod.name, h.disk.Name())
+		say("disk", "handler %s reached %s; writes past it failed", h.mod.name, refusedBy(h.disk))
 	}
 	if h.fsys.EntriesHit() {
-		say("files", "handler %s reached %s; creating more failed", h.mod.name, h.entries.Name())
+		say("files", "handler %s reached %s; creating more failed", h.mod.name, refusedBy(h.entries))
 	}
+	if h.fsys.OpenFilesHit() {
+		say("open files", "handler %s reached %s; opening more failed", h.mod.name, refusedBy(h.fds))
+	}
+}
+
+// refusedBy names the bound that refused a take from p (p's own limit or
+// the process's budget).
+func refusedBy(p *resource.Pool) string {
+	if by, ok := p.Refused(); ok {
+		return by.Name()
+	}
+	return p.Name()
 }
 
 // env is what the guest's host calls act on during one call.
@@ -582,12 +594,24 @@ func graceContext(ctx context.Context, grace time.Duration) (context.Context, co
 	}
 }
 
-// artifactSink adds files to the job's artifacts.
-type artifactSink struct{ job *engine.Job }
+// artifactSink adds files to the job's artifacts. Data is written through
+// the guest's file system, so it counts against the same disk and entry
+// limits as the guest's own writes.
+type artifactSink struct{ h *handler }
 
-func (a artifactSink) AddFile(rel string) error { return a.job.AddArtifact(rel) }
+func (a artifactSink) AddFile(rel string) error { return a.h.job.AddArtifact(rel) }
+
 func (a artifactSink) AddData(name string, data []byte) error {
-	return a.job.AddArtifactData(name, data)
+	err := a.h.fsys.WriteFile(name, data, 0o644)
+	switch {
+	case errors.Is(err, sandboxfs.ErrQuota):
+		return fmt.Errorf("%w: writing %s: %s is used up", hostfuncs.ErrLimit, name, refusedBy(a.h.disk))
+	case errors.Is(err, sandboxfs.ErrEntries):
+		return fmt.Errorf("%w: writing %s: %s is used up", hostfuncs.ErrLimit, name, refusedBy(a.h.entries))
+	case err != nil:
+		return err
+	}
+	return a.h.job.AddArtifact(name)
 }
 
 // maxDepFile bounds a dependency file a guest reads without extracting.
