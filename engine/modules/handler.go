@@ -92,14 +92,7 @@ func (r *Registry) newHandler(ctx context.Context, job *engine.Job) (engine.Hand
 	for _, d := range job.Dependencies() {
 		h.deps = append(h.deps, &depFiles{d: d})
 	}
-	if len(man.HTTP.Allow) > 0 {
-		h.http = &hostfuncs.HTTPPolicy{
-			Client:       r.cfg.HTTPClient,
-			AllowedHosts: man.HTTP.Allow,
-			Timeout:      time.Duration(man.HTTP.Timeout),
-			MaxBody:      int64(man.HTTP.MaxBody),
-		}
-	}
+	h.http = m.http
 	ok = true
 	return h, nil
 }

@@ -37,7 +37,8 @@ type module struct {
 	reactor    bool // exports wasmrunner_step
 	hasCleanup bool
 	compileDur time.Duration
-	slots      chan struct{} // per-module instance bound, or nil
+	slots      chan struct{}         // per-module instance bound, or nil
+	http       *hostfuncs.HTTPPolicy // nil without [http] allow; its connections are this version's alone
 
 	mu      sync.Mutex
 	refs    int
@@ -118,6 +119,13 @@ func loadModule(ctx context.Context, dir, name string, cache wazero.CompilationC
 	}
 	if n := man.Limits.Instances; n > 0 {
 		m.slots = make(chan struct{}, n)
+	}
+	if len(man.HTTP.Allow) > 0 {
+		m.http = hostfuncs.NewHTTPPolicy(hostfuncs.HTTPOptions{
+			AllowedHosts: man.HTTP.Allow,
+			Timeout:      time.Duration(man.HTTP.Timeout),
+			MaxResponse:  int64(man.HTTP.MaxBody),
+		})
 	}
 	ok = true
 	return m, nil
@@ -203,8 +211,14 @@ func (m *module) release() {
 	closeNow := m.retired && m.refs == 0
 	m.mu.Unlock()
 	if closeNow {
-		m.runtime.Close(context.Background())
+		m.close()
 	}
+}
+
+// close releases the module once no job uses it.
+func (m *module) close() {
+	m.runtime.Close(context.Background())
+	m.http.CloseIdleConnections()
 }
 
 // retire stops new jobs from using the module; running jobs keep it.
@@ -214,6 +228,6 @@ func (m *module) retire() {
 	closeNow := m.refs == 0
 	m.mu.Unlock()
 	if closeNow {
-		m.runtime.Close(context.Background())
+		m.close()
 	}
 }

@@ -17,7 +17,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
 	"path"
 	"path/filepath"
@@ -48,9 +47,6 @@ type Config struct {
 	// or times out (it can notice with is_canceled) before it is
 	// interrupted; default 1 s.
 	StopGrace time.Duration
-	// HTTPClient performs the http_request calls handlers are allowed;
-	// default a client of its own.
-	HTTPClient *http.Client
 	// Logger receives the operator log; nil discards it.
 	Logger *slog.Logger
 	// Observer, if set, learns how long compiling and instantiating
@@ -94,9 +90,6 @@ func Open(ctx context.Context, cfg Config) (*Registry, error) {
 	}
 	if cfg.StopGrace <= 0 {
 		cfg.StopGrace = time.Second
-	}
-	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
