@@ -151,7 +151,7 @@ type ArtifactSink interface {
 // form and sorted, values of a name in the order received, then "\r\n",
 // then the body. A response larger than MaxResponse, encoded so and
 // headers included, is ErrTooLarge (with a line in the job log), and
-// so are response headers of more than min(MaxResponse, 1 MiB) on the
+// so are response headers of more than min(MaxResponse, 256 KiB) on the
 // wire. A request that takes longer than Timeout is ErrIO; one cut short
 // because the step stops is ErrCanceled.
 //
@@ -190,7 +190,7 @@ type HTTPOptions struct {
 	Timeout time.Duration
 	// MaxResponse is the most bytes of a response, headers included, as
 	// handed to the guest; zero means 10 MiB. Headers are also cut off on
-	// the wire at min(MaxResponse, 1 MiB).
+	// the wire at min(MaxResponse, 256 KiB).
 	MaxResponse int64
 	// Resolve returns the addresses of a host name; nil uses
 	// net.DefaultResolver.LookupNetIP. It is called once per connection

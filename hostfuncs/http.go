@@ -26,7 +26,7 @@ const (
 	defaultHTTPTimeout    = 30 * time.Second
 	defaultMaxResponse    = 10 << 20
 	maxRedirects          = 10
-	maxHeaderBytes        = 1 << 20 // response headers on the wire, whatever MaxResponse
+	maxHeaderBytes        = 256 << 10 // response headers on the wire, whatever MaxResponse
 	maxConnectTime        = 30 * time.Second
 	tlsHandshakeTimeout   = 10 * time.Second
 	expectContinueTimeout = time.Second
@@ -52,7 +52,7 @@ const (
 //     even when the request that started the connection gave up; finishes
 //     TLS handshakes within 10 s; waits at most 1 s for a "100 Continue";
 //     waits at most Timeout for response headers, and reads at most
-//     min(MaxResponse, 1 MiB) bytes of them (1xx responses included);
+//     min(MaxResponse, 256 KiB) bytes of them (1xx responses included);
 //   - holds at most 16 connections to one host at once (more requests wait
 //     for one, within their Timeout) and keeps at most 4 idle connections
 //     per host and 16 in all, each for at most 30 s.
