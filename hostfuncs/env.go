@@ -133,25 +133,27 @@ type ArtifactSink interface {
 // is ErrInvalid; one larger than [abi.MaxHTTPRequest] is ErrTooLarge.
 //
 // A URL whose scheme is not http or https, or whose host and port are not
-// allowed by AllowedHosts, is ErrDenied before any connection is made; so
-// is a redirect to such a URL (redirects are followed, at most 10). Every
-// connection (redirects included) goes to an address checked first: the
-// host is resolved once, and if any of its addresses is not on the public
-// internet (loopback, private, link-local such as the cloud metadata
-// service 169.254.169.254, CGNAT, multicast, broadcast, reserved..., see
-// addrClass; IPv4-mapped, NAT64 and 6to4 forms are judged by the IPv4
-// address they carry) and is not listed in AllowedHosts as an IP or CIDR,
-// the request is ErrDenied without a connection; otherwise the connection
-// goes to the checked addresses, never to the answer of a second lookup.
-// Each denial writes one line to the job log saying what was refused and
-// why.
+// allowed by the policy's AllowedHosts ([HTTPOptions]), is ErrDenied
+// before any connection is made; so is a redirect to such a URL
+// (redirects are followed, at most 10). Every connection (redirects
+// included) goes to an address checked first: the host is resolved once,
+// and if any of its addresses is not on the public internet (unspecified,
+// loopback, private, link-local such as the cloud metadata service
+// 169.254.169.254, CGNAT, multicast, broadcast, or another range IANA
+// marks as not globally reachable: documentation, benchmarking, reserved,
+// IPv6 outside 2000::/3...; IPv4-mapped, NAT64 and 6to4 forms are judged
+// by the IPv4 address they carry) and is not listed in AllowedHosts as an
+// IP or CIDR, the request is ErrDenied without a connection; otherwise the
+// connection goes to the checked addresses, never to the answer of a
+// second lookup. Each denial writes one line to the job log saying what
+// was refused and why.
 //
 // The response is "STATUS\r\n" (the status code in decimal, e.g. "200"),
 // then one line "Name: value\r\n" per header value, names in canonical
 // form and sorted, values of a name in the order received, then "\r\n",
 // then the body. A response larger than MaxResponse, encoded so and
-// headers included, is ErrTooLarge (with a line in the job log), and
-// so are response headers of more than min(MaxResponse, 256 KiB) on the
+// headers included, is ErrTooLarge (with a line in the job log), and so
+// are response headers of more than min(MaxResponse, 256 KiB) on the
 // wire. A request that takes longer than Timeout is ErrIO; one cut short
 // because the step stops is ErrCanceled.
 //
