@@ -5,10 +5,13 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
+	"github.com/wasmrunner/wasmrunner/engine/resource"
 	"github.com/wasmrunner/wasmrunner/hostfuncs/abi"
 )
 
@@ -120,48 +123,91 @@ type ArtifactSink interface {
 }
 
 // HTTPPolicy is what a handler may do over HTTP, and the format of
-// http_request and http_response.
+// http_request and http_response. Build one with [NewHTTPPolicy]; the zero
+// HTTPPolicy, like a nil one, denies every request. A policy is safe for
+// concurrent use by the jobs of its handler, and owns the connections it
+// opens: they are never shared with another policy.
 //
 // A request is "METHOD URL\r\n", then zero or more header lines
 // "Name: value\r\n", then an empty line "\r\n", then the body: all the
 // remaining bytes (possibly none). METHOD is an HTTP token (GET, POST...);
-// URL is absolute, http or https, with a host. A header name is an HTTP
-// token; spaces and tabs around a value are dropped; a value may not
-// contain control characters other than tab. Repeated names add values.
-// The Host header is not accepted (ErrInvalid): the host comes from the
-// URL. A request that does not follow this format is ErrInvalid; one
-// larger than [abi.MaxHTTPRequest] is ErrTooLarge.
+// URL is absolute, http or https, with a host (and a port, if any, from 1
+// to 65535). A header name is an HTTP token; spaces and tabs around a value
+// are dropped; a value may not contain control characters other than tab.
+// Repeated names add values. The Host header is not accepted (ErrInvalid):
+// the host comes from the URL. A request that does not follow this format
+// is ErrInvalid; one larger than [abi.MaxHTTPRequest] is ErrTooLarge.
 //
-// A URL whose scheme is not http or https, or whose host is not allowed
-// by AllowedHosts, is ErrDenied before any connection is made; so is a
-// redirect to such a URL (redirects are followed, at most 10).
+// A URL whose scheme is not http or https, or whose host and port are not
+// allowed by the policy's AllowedHosts ([HTTPOptions]), is ErrDenied
+// before any connection is made; so is a redirect to such a URL
+// (redirects are followed, at most 10). Every connection (redirects
+// included) goes to an address checked first: the host is resolved once,
+// and if any of its addresses is not on the public internet (unspecified,
+// loopback, private, link-local such as the cloud metadata service
+// 169.254.169.254, CGNAT, multicast, broadcast, or another range IANA
+// marks as not globally reachable: documentation, benchmarking, reserved,
+// IPv6 outside 2000::/3...; IPv4-mapped, NAT64 and 6to4 forms are judged
+// by the IPv4 address they carry) and is not listed in AllowedHosts as an
+// IP or CIDR, the request is ErrDenied without a connection; otherwise the
+// connection goes to the checked addresses, never to the answer of a
+// second lookup. Each denial writes one line to the job log saying what
+// was refused and why.
 //
 // The response is "STATUS\r\n" (the status code in decimal, e.g. "200"),
 // then one line "Name: value\r\n" per header value, names in canonical
 // form and sorted, values of a name in the order received, then "\r\n",
-// then the body. A body larger than MaxBody is ErrTooLarge. A request that
-// takes longer than Timeout is ErrIO; one cut short because the step
-// stops is ErrCanceled.
+// then the body. A response larger than MaxResponse, encoded so and
+// headers included, is ErrTooLarge (with a line in the job log), and so
+// are response headers of more than min(MaxResponse, 256 KiB) on the
+// wire. A request that takes longer than Timeout is ErrIO; one cut short
+// because the step stops is ErrCanceled.
 //
 // http_request returns the length of the encoded response and writes it
 // to the guest's buffer if it fits; http_response returns the same
 // response again until the next http_request, which forgets it first (so
 // after a failed request http_response is ErrNotFound).
 type HTTPPolicy struct {
-	// Client sends the requests; nil uses a zero http.Client. Its
-	// CheckRedirect, if any, runs after the allow-list check.
-	Client *http.Client
-	// AllowedHosts lists the hosts requests may go to: "host" (any port),
-	// "host:port", "[ipv6]:port", or "*.example.com" (any subdomain of
-	// example.com, at any depth, but not example.com itself), optionally
-	// with ":port". Names compare case-insensitively. An empty list allows
-	// nothing.
+	allow       []resource.HostPattern
+	timeout     time.Duration
+	maxResponse int64
+	resolve     func(ctx context.Context, host string) ([]netip.Addr, error)
+	dial        func(ctx context.Context, network, address string) (net.Conn, error)
+	transport   *http.Transport // nil: the zero HTTPPolicy, which denies all
+}
+
+// HTTPOptions configures an [HTTPPolicy].
+type HTTPOptions struct {
+	// AllowedHosts lists where requests may go. An entry is:
+	//   - "host" (any port) or "host:port": that name, compared
+	//     case-insensitively, a trailing dot ignored;
+	//   - "*.example.com", optionally with ":port": any subdomain of
+	//     example.com, at any depth, but not example.com itself;
+	//   - an IP address ("10.0.0.7", "::1", "[::1]:8080", "10.0.0.7:443") or a
+	//     CIDR ("10.1.0.0/16", "fd00::/8", "[fd00::/8]:443",
+	//     "10.1.0.0/16:443"): URLs whose host is an IP literal in it, and
+	//     those very addresses when an allowed name resolves to them, even
+	//     if they are not on the public internet.
+	// An allowed name reaches the public internet only: an address that is
+	// loopback, private, link-local and so on must be listed as an IP or
+	// CIDR too. An entry that fits none of these forms never matches. An
+	// empty list allows nothing.
 	AllowedHosts []string
 	// Timeout bounds each request, redirects and body included; zero means
-	// 30 s.
+	// 30 s. Resolving and connecting get at most 30 s of it per connection.
 	Timeout time.Duration
-	// MaxBody is the largest response body accepted; zero means 10 MiB.
-	MaxBody int64
+	// MaxResponse is the most bytes of a response, headers included, as
+	// handed to the guest; zero means 10 MiB. Headers are also cut off on
+	// the wire at min(MaxResponse, 256 KiB).
+	MaxResponse int64
+	// Resolve returns the addresses of a host name; nil uses
+	// net.DefaultResolver.LookupNetIP. It is called once per connection
+	// (never for an IP literal), and its answer is what is checked and
+	// connected to.
+	Resolve func(ctx context.Context, host string) ([]netip.Addr, error)
+	// Dial connects to an address that passed the checks ("ip:port", never
+	// a name); nil uses a net.Dialer. Tests use it to watch connections.
+	Dial func(ctx context.Context, network, address string) (net.Conn, error)
 }
 
 // ErrLimit marks an error of a host service (an [ArtifactSink]) refused by

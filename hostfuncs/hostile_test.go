@@ -3,7 +3,7 @@ package hostfuncs_test
 import (
 	"context"
 	"fmt"
-	"net/http"
+	"net"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -220,13 +220,13 @@ func TestHostile(t *testing.T) {
 				Vars:      []hostfuncs.Var{{Name: "A", Value: "value"}},
 				Deps:      testDeps(),
 				Artifacts: &sink{},
-				HTTP: &hostfuncs.HTTPPolicy{
+				HTTP: policy(t, hostfuncs.HTTPOptions{
 					AllowedHosts: []string{"127.0.0.1"},
-					Client: &http.Client{Transport: roundTripFunc(func(*http.Request) (*http.Response, error) {
+					Dial: func(context.Context, string, string) (net.Conn, error) {
 						roundTrips.Add(1)
 						return nil, fmt.Errorf("no network in this test")
-					})},
-				},
+					},
+				}),
 				Stop:   context.Background(),
 				Logger: panicLog(t),
 			}

@@ -9,6 +9,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -17,16 +18,102 @@ import (
 
 	"github.com/tetratelabs/wazero/api"
 
+	"github.com/wasmrunner/wasmrunner/engine/resource"
 	"github.com/wasmrunner/wasmrunner/hostfuncs/abi"
 )
 
+// Defaults and bounds of an HTTPPolicy (see NewHTTPPolicy).
 const (
-	defaultHTTPTimeout = 30 * time.Second
-	defaultMaxBody     = 10 << 20
-	maxRedirects       = 10
+	defaultHTTPTimeout    = 30 * time.Second
+	defaultMaxResponse    = 10 << 20
+	maxRedirects          = 10
+	maxHeaderBytes        = 256 << 10 // response headers on the wire, whatever MaxResponse
+	maxConnectTime        = 30 * time.Second
+	tlsHandshakeTimeout   = 10 * time.Second
+	expectContinueTimeout = time.Second
+	idleConnTimeout       = 30 * time.Second
+	maxIdleConns          = 16
+	maxIdleConnsPerHost   = 4
+	maxConnsPerHost       = 16
+	tcpKeepAlive          = 30 * time.Second
 )
 
-var errRedirectDenied = errors.New("redirect to a host the handler may not reach")
+// NewHTTPPolicy returns the policy o describes. It has an http.Transport
+// of its own, so that no connection is ever shared with another policy
+// (another handler, or another version of it); call CloseIdleConnections
+// when the policy is no longer used. The transport
+//
+//   - uses no proxy, whatever the environment says: a proxy would make the
+//     connections, to addresses nobody checked;
+//   - connects only through the address check described at [HTTPPolicy],
+//     resolving each host once per connection with o.Resolve;
+//   - speaks HTTP/1.1 (over TLS for https), with transparent gzip; the
+//     limits apply to the decompressed body;
+//   - resolves and connects within min(Timeout, 30 s) per connection,
+//     even when the request that started the connection gave up; finishes
+//     TLS handshakes within 10 s; waits at most 1 s for a "100 Continue";
+//     waits at most Timeout for response headers, and reads at most
+//     min(MaxResponse, 256 KiB) bytes of them (1xx responses included);
+//   - holds at most 16 connections to one host at once (more requests wait
+//     for one, within their Timeout) and keeps at most 4 idle connections
+//     per host and 16 in all, each for at most 30 s.
+//
+// The policy keeps no cookies.
+func NewHTTPPolicy(o HTTPOptions) *HTTPPolicy {
+	p := &HTTPPolicy{timeout: o.Timeout, maxResponse: o.MaxResponse, resolve: o.Resolve, dial: o.Dial}
+	if p.timeout <= 0 {
+		p.timeout = defaultHTTPTimeout
+	}
+	if p.maxResponse <= 0 {
+		p.maxResponse = defaultMaxResponse
+	}
+	for _, s := range o.AllowedHosts {
+		if e, err := resource.ParseHostPattern(s); err == nil {
+			p.allow = append(p.allow, e)
+		}
+	}
+	if p.resolve == nil {
+		p.resolve = func(ctx context.Context, host string) ([]netip.Addr, error) {
+			return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+		}
+	}
+	if p.dial == nil {
+		p.dial = (&net.Dialer{KeepAlive: tcpKeepAlive}).DialContext
+	}
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	p.transport = &http.Transport{
+		Proxy:                  nil,
+		DialContext:            p.dialContext,
+		Protocols:              &protocols,
+		TLSHandshakeTimeout:    tlsHandshakeTimeout,
+		ExpectContinueTimeout:  expectContinueTimeout,
+		ResponseHeaderTimeout:  p.timeout,
+		MaxResponseHeaderBytes: min(p.maxResponse, maxHeaderBytes),
+		IdleConnTimeout:        idleConnTimeout,
+		MaxIdleConns:           maxIdleConns,
+		MaxIdleConnsPerHost:    maxIdleConnsPerHost,
+		MaxConnsPerHost:        maxConnsPerHost,
+	}
+	return p
+}
+
+// CloseIdleConnections closes the policy's idle connections. Connections
+// in use are not interrupted; they are closed when idle for 30 s.
+func (p *HTTPPolicy) CloseIdleConnections() {
+	if p != nil && p.transport != nil {
+		p.transport.CloseIdleConnections()
+	}
+}
+
+// deniedError is a request the policy refuses; msg says what and why.
+type deniedError struct{ msg string }
+
+func (e *deniedError) Error() string { return "denied: " + e.msg }
+
+func denied(format string, args ...any) *deniedError {
+	return &deniedError{fmt.Sprintf(format, args...)}
+}
 
 func httpRequest(ctx context.Context, e *Env, m api.Module, stack []uint64) int64 {
 	e.setResponse(nil)
@@ -43,8 +130,11 @@ func httpRequest(ctx context.Context, e *Env, m api.Module, stack []uint64) int6
 		return errno(err)
 	}
 	p := e.HTTP
-	if p == nil || !p.allows(req.URL) {
-		return errno(abi.ErrDenied)
+	if p == nil || p.transport == nil {
+		return e.denied(denied("%s: the handler's manifest has no [http] allow", logSafe(req.URL.Hostname())))
+	}
+	if err := p.check(req.URL); err != nil {
+		return e.denied(err)
 	}
 	resp, r := p.do(ctx, e, req)
 	if r != 0 {
@@ -88,6 +178,11 @@ func parseRequest(raw []byte) (*http.Request, abi.Errno) {
 	u, perr := url.Parse(target)
 	if perr != nil || !u.IsAbs() || u.Host == "" || u.Hostname() == "" {
 		return nil, abi.ErrInvalid
+	}
+	if port := u.Port(); port != "" {
+		if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
+			return nil, abi.ErrInvalid
+		}
 	}
 	u.Fragment, u.RawFragment = "", ""
 	header := http.Header{}
@@ -150,143 +245,258 @@ func hasCtl(s string, tab bool) bool {
 	return false
 }
 
-// allows reports whether the policy lets requests go to u.
-func (p *HTTPPolicy) allows(u *url.URL) bool {
-	port := u.Port()
+// check returns why the policy refuses requests to u, or nil: u must be
+// http or https, and its host and port must match AllowedHosts.
+func (p *HTTPPolicy) check(u *url.URL) *deniedError {
+	var port uint16
 	switch u.Scheme {
 	case "http":
-		if port == "" {
-			port = "80"
-		}
+		port = 80
 	case "https":
-		if port == "" {
-			port = "443"
-		}
+		port = 443
 	default:
-		return false
+		return denied("scheme %s (only http and https)", logSafe(u.Scheme))
 	}
-	host := normalHost(u.Hostname())
-	if host == "" {
-		return false
-	}
-	for _, entry := range p.AllowedHosts {
-		h, ep := splitEntry(entry)
-		if h == "" || ep != "" && ep != port {
-			continue
+	name := u.Hostname()
+	if s := u.Port(); s != "" {
+		n, err := strconv.ParseUint(s, 10, 16)
+		if err != nil || n == 0 {
+			return denied("%s: bad port %s", logSafe(name), logSafe(s))
 		}
-		if suffix, ok := strings.CutPrefix(h, "*"); ok {
-			if strings.HasPrefix(suffix, ".") && len(suffix) > 1 && len(host) > len(suffix) && strings.HasSuffix(host, suffix) {
-				return true
+		port = uint16(n)
+	}
+	ip, _ := netip.ParseAddr(name) // invalid for a name
+	host := normalHost(name)
+	if host != "" {
+		ps := strconv.Itoa(int(port))
+		for _, e := range p.allow {
+			if ip.IsValid() && e.MatchAddr(ip, ps) || !ip.IsValid() && e.MatchName(host, ps) || e.Any() && e.MatchName(host, ps) {
+				return nil
 			}
-			continue
-		}
-		if h == host {
-			return true
 		}
 	}
-	return false
-}
-
-// splitEntry splits an AllowedHosts entry into its host (normalised) and
-// port ("" for any).
-func splitEntry(entry string) (host, port string) {
-	if h, p, err := net.SplitHostPort(entry); err == nil {
-		return normalHost(h), p
-	}
-	return normalHost(strings.TrimSuffix(strings.TrimPrefix(entry, "["), "]")), ""
+	return denied("%s (port %d) is not listed in [http] allow", logSafe(host), port)
 }
 
 func normalHost(h string) string {
 	return strings.ToLower(strings.TrimSuffix(h, "."))
 }
 
+// dialContext is the transport's only way out: it resolves the host of
+// address once, refuses the connection if any answer is an address
+// the policy does not grant (see refuses), and connects to the checked
+// addresses, in order, until one answers.
+func (p *HTTPPolicy) dialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	host, portStr, err := net.SplitHostPort(address)
+	if err != nil {
+		return nil, err
+	}
+	port, err := strconv.ParseUint(portStr, 10, 16)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: bad port", address)
+	}
+	// The transport does not cancel a dial when its request gives up (the
+	// connection may serve another); bound it.
+	ctx, cancel := context.WithTimeout(ctx, min(p.timeout, maxConnectTime))
+	defer cancel()
+	var addrs []netip.Addr
+	literal, lerr := netip.ParseAddr(host)
+	if lerr == nil {
+		addrs = []netip.Addr{literal}
+	} else {
+		addrs, err = p.resolve(ctx, host)
+		if err != nil {
+			return nil, err
+		}
+		if len(addrs) == 0 {
+			return nil, &net.DNSError{Err: "no addresses", Name: host, IsNotFound: true}
+		}
+	}
+	for _, a := range addrs {
+		why := p.refuses(a, uint16(port))
+		switch {
+		case why == "":
+		case lerr == nil:
+			return nil, denied("%s (%s); list the address in [http] allow to reach it", a, why)
+		default:
+			return nil, denied("%s resolves to %s (%s); list the address in [http] allow to reach it", logSafe(host), a, why)
+		}
+	}
+	var first error
+	for _, a := range addrs {
+		c, err := p.dial(ctx, network, net.JoinHostPort(a.Unmap().String(), portStr))
+		if err == nil {
+			return c, nil
+		}
+		if first == nil {
+			first = err
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, first
+}
+
+// refuses says why the policy does not let connections go to a on port
+// (see addrClass), or returns "" if it does: a is on the public internet,
+// or an IP or CIDR entry of AllowedHosts grants it.
+func (p *HTTPPolicy) refuses(a netip.Addr, port uint16) string {
+	why := addrClass(a)
+	if why == "" {
+		return ""
+	}
+	ps := strconv.Itoa(int(port))
+	for _, e := range p.allow {
+		if e.MatchAddr(a, ps) {
+			return ""
+		}
+	}
+	return why
+}
+
 // do sends req under the policy and returns the encoded response, or nil
 // and an error code.
 func (p *HTTPPolicy) do(ctx context.Context, e *Env, req *http.Request) ([]byte, int64) {
-	timeout, maxBody := p.Timeout, p.MaxBody
-	if timeout <= 0 {
-		timeout = defaultHTTPTimeout
-	}
-	if maxBody <= 0 {
-		maxBody = defaultMaxBody
-	}
 	ctx, cancel := e.blocking(ctx)
 	defer cancel()
-	reqCtx, cancelReq := context.WithTimeout(ctx, timeout)
+	reqCtx, cancelReq := context.WithTimeout(ctx, p.timeout)
 	defer cancelReq()
 
-	var client http.Client
-	if p.Client != nil {
-		client = *p.Client
+	client := http.Client{
+		Transport: p.transport,
+		CheckRedirect: func(r *http.Request, via []*http.Request) error {
+			if err := p.check(r.URL); err != nil {
+				err.msg = "redirect to " + err.msg
+				return err
+			}
+			if len(via) >= maxRedirects {
+				return fmt.Errorf("stopped after %d redirects", maxRedirects)
+			}
+			return nil
+		},
 	}
-	next := client.CheckRedirect
-	client.CheckRedirect = func(r *http.Request, via []*http.Request) error {
-		if !p.allows(r.URL) {
-			return errRedirectDenied
-		}
-		if next != nil {
-			return next(r, via)
-		}
-		if len(via) >= maxRedirects {
-			return fmt.Errorf("stopped after %d redirects", maxRedirects)
-		}
-		return nil
-	}
-
 	resp, err := client.Do(req.WithContext(reqCtx))
 	if err != nil {
 		return nil, p.fail(ctx, e, err)
 	}
 	defer resp.Body.Close()
-	if resp.ContentLength > maxBody {
-		return nil, errno(abi.ErrTooLarge)
+
+	host := logSafe(resp.Request.URL.Host)
+	tooLarge := func() ([]byte, int64) {
+		return nil, e.tooLarge(fmt.Sprintf("response from %s is larger than %d bytes ([http] max_body, headers included)", host, p.maxResponse))
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
-	if err != nil {
+	// The encoded response is built in place: head, then the body read
+	// after it, never more than maxResponse+1 bytes in all.
+	room := p.maxResponse - int64(encodedHeadSize(resp))
+	if room < 0 || resp.ContentLength > room {
+		return tooLarge()
+	}
+	extra := int64(32 << 10)
+	if resp.ContentLength >= 0 {
+		extra = resp.ContentLength
+	}
+	buf := bytes.NewBuffer(encodeHead(resp, int(min(extra, room)+bytes.MinRead)))
+	head := buf.Len()
+	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, room+1)); err != nil {
 		return nil, p.fail(ctx, e, err)
 	}
-	if int64(len(body)) > maxBody {
-		return nil, errno(abi.ErrTooLarge)
+	if int64(buf.Len()-head) > room {
+		return tooLarge()
 	}
-	out := encodeResponse(resp, body)
+	out := buf.Bytes()
 	if len(out) > math.MaxInt32 {
-		return nil, errno(abi.ErrTooLarge)
+		return tooLarge()
 	}
 	return out, 0
 }
 
 // fail maps an error of a request made under ctx (from Env.blocking).
 func (p *HTTPPolicy) fail(ctx context.Context, e *Env, err error) int64 {
+	var de *deniedError
 	switch {
-	case errors.Is(err, errRedirectDenied):
-		return errno(abi.ErrDenied)
+	case errors.As(err, &de):
+		return e.denied(de)
 	case ctx.Err() != nil:
 		return errno(abi.ErrCanceled)
-	case errors.Is(err, context.DeadlineExceeded):
-		timeout := p.Timeout
-		if timeout <= 0 {
-			timeout = defaultHTTPTimeout
+	case isHeaderLimit(err):
+		host := "the server"
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			if u, perr := url.Parse(ue.URL); perr == nil {
+				host = logSafe(u.Host)
+			}
 		}
-		err = fmt.Errorf("request timed out after %v: %w", timeout, err)
+		lim := p.transport.MaxResponseHeaderBytes
+		if lim < p.maxResponse {
+			return e.tooLarge(fmt.Sprintf("response headers from %s exceed %d bytes (the most accepted, whatever [http] max_body)", host, lim))
+		}
+		return e.tooLarge(fmt.Sprintf("response headers from %s exceed %d bytes ([http] max_body, headers included)", host, lim))
+	case errors.Is(err, context.DeadlineExceeded):
+		err = fmt.Errorf("request timed out after %v: %w", p.timeout, err)
 	}
 	return e.failed(abi.FuncHTTPRequest, err)
 }
 
-// encodeResponse encodes a response in the format described at
-// HTTPPolicy.
-func encodeResponse(resp *http.Response, body []byte) []byte {
+// isHeaderLimit reports whether err is the transport's refusal of
+// response headers over MaxResponseHeaderBytes. net/http has no sentinel
+// for it; TestHTTPHeaderBomb pins the message.
+func isHeaderLimit(err error) bool {
+	return strings.Contains(err.Error(), "server response headers exceeded")
+}
+
+// denied reports a refused request in the job log and returns ErrDenied.
+func (e *Env) denied(err *deniedError) int64 {
+	if e.Log != nil {
+		fmt.Fprintf(e.Log, "wasmrunner: %s: %v\n", abi.FuncHTTPRequest, err)
+	}
+	return errno(abi.ErrDenied)
+}
+
+// tooLarge reports a response over the limit in the job log and returns
+// ErrTooLarge.
+func (e *Env) tooLarge(msg string) int64 {
+	if e.Log != nil {
+		fmt.Fprintf(e.Log, "wasmrunner: %s: %s\n", abi.FuncHTTPRequest, msg)
+	}
+	return errno(abi.ErrTooLarge)
+}
+
+// logSafe returns s for the job log: as is if it is printable ASCII,
+// quoted otherwise.
+func logSafe(s string) string {
+	for i := 0; i < len(s); i++ {
+		if s[i] < ' ' || s[i] >= 0x7f {
+			return strconv.QuoteToASCII(s)
+		}
+	}
+	return s
+}
+
+// encodedHeadSize is the length of the encoded response without its body.
+func encodedHeadSize(resp *http.Response) int {
+	size := len(strconv.Itoa(resp.StatusCode)) + 4
+	for k, vs := range resp.Header {
+		for _, v := range vs {
+			size += len(k) + len(v) + 4
+		}
+	}
+	return size
+}
+
+// encodeHead encodes the status and headers of a response in the format
+// described at HTTPPolicy, with room for extra more bytes (the body).
+func encodeHead(resp *http.Response, extra int) []byte {
 	type field struct{ name, value string }
 	var fields []field
-	size := 8 + len(body)
 	for k, vs := range resp.Header {
 		name := http.CanonicalHeaderKey(k)
 		for _, v := range vs {
 			fields = append(fields, field{name, v})
-			size += len(name) + len(v) + 4
 		}
 	}
 	slices.SortStableFunc(fields, func(a, b field) int { return strings.Compare(a.name, b.name) })
-	out := make([]byte, 0, size)
+	out := make([]byte, 0, encodedHeadSize(resp)+extra)
 	out = strconv.AppendInt(out, int64(resp.StatusCode), 10)
 	out = append(out, "\r\n"...)
 	for _, f := range fields {
@@ -295,6 +505,5 @@ func encodeResponse(resp *http.Response, body []byte) []byte {
 		out = append(out, f.value...)
 		out = append(out, "\r\n"...)
 	}
-	out = append(out, "\r\n"...)
-	return append(out, body...)
+	return append(out, "\r\n"...)
 }

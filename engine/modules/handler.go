@@ -110,14 +110,7 @@ func (r *Registry) newHandler(ctx context.Context, job *engine.Job) (engine.Hand
 	for _, d := range job.Dependencies() {
 		h.deps = append(h.deps, &depFiles{d: d})
 	}
-	if len(lim.HTTP.Allow) > 0 {
-		h.http = &hostfuncs.HTTPPolicy{
-			Client:       r.cfg.HTTPClient,
-			AllowedHosts: lim.HTTP.Allow,
-			Timeout:      lim.HTTP.Timeout,
-			MaxBody:      lim.HTTP.MaxResponse,
-		}
-	}
+	h.http = m.http
 	if len(m.cuts) > 0 {
 		job.Printf("\x1b[33;1mWARNING: handler %s's manifest asks for more than the operator allows; it gets %s\x1b[0;m", m.name, cutList(m.cuts))
 		r.observe(func(o Observer) { o.ManifestCut(m.name, m.cuts) })

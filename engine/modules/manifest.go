@@ -64,13 +64,15 @@ const (
 // HTTPConfig grants the handler HTTP access through the http_request host
 // function. Default: no access.
 type HTTPConfig struct {
-	// Allow lists the hosts the handler may call: "host", "host:port" or
-	// "*.domain".
+	// Allow lists the hosts the handler may call: "host", "host:port",
+	// "*.domain", an IP address or a CIDR ("10.1.0.0/16"). Names reach
+	// public addresses only; an address that is loopback, private,
+	// link-local... must be listed itself (see hostfuncs.HTTPOptions).
 	Allow []string `toml:"allow"`
 	// Timeout bounds one request; default 30 s.
 	Timeout tomlfile.Duration `toml:"timeout"`
-	// MaxBody bounds a response as the guest receives it, headers
-	// included; default 10 MiB.
+	// MaxBody is the most bytes of a response, headers included; default
+	// 10 MiB.
 	MaxBody tomlfile.Size `toml:"max_body"`
 }
 

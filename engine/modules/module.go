@@ -50,6 +50,7 @@ type module struct {
 	// outlived counts this module's guests still running after their job
 	// ended (possible with the uninterrupted CPU policy only).
 	outlived atomic.Int64
+	http     *hostfuncs.HTTPPolicy // nil without [http] allow; its connections are this version's alone
 
 	mu      sync.Mutex
 	refs    int
@@ -131,6 +132,13 @@ func loadModule(ctx context.Context, dir, name string, cache wazero.CompilationC
 	}
 	if n := limits.Instances; n > 0 {
 		m.slots = resource.NewSlots(fmt.Sprintf("handler %s's instance slots", name), n)
+	}
+	if len(limits.HTTP.Allow) > 0 {
+		m.http = hostfuncs.NewHTTPPolicy(hostfuncs.HTTPOptions{
+			AllowedHosts: limits.HTTP.Allow,
+			Timeout:      limits.HTTP.Timeout,
+			MaxResponse:  limits.HTTP.MaxResponse,
+		})
 	}
 	ok = true
 	return m, nil
@@ -216,8 +224,14 @@ func (m *module) release() {
 	closeNow := m.retired && m.refs == 0
 	m.mu.Unlock()
 	if closeNow {
-		m.runtime.Close(context.Background())
+		m.close()
 	}
+}
+
+// close releases the module once no job uses it.
+func (m *module) close() {
+	m.runtime.Close(context.Background())
+	m.http.CloseIdleConnections()
 }
 
 // retire stops new jobs from using the module; running jobs keep it.
@@ -227,6 +241,6 @@ func (m *module) retire() {
 	closeNow := m.refs == 0
 	m.mu.Unlock()
 	if closeNow {
-		m.runtime.Close(context.Background())
+		m.close()
 	}
 }

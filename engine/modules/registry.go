@@ -17,7 +17,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
 	"path"
 	"path/filepath"
@@ -50,9 +49,6 @@ type Config struct {
 	// Policy is the operator's ceiling over the modules' manifests. Nil:
 	// the defaults are the ceilings.
 	Policy *resource.Policy
-	// HTTPClient performs the http_request calls handlers are allowed;
-	// default a client of its own.
-	HTTPClient *http.Client
 	// Logger receives the operator log; nil discards it.
 	Logger *slog.Logger
 	// Observer, if set, learns how long compiling and instantiating
@@ -107,9 +103,6 @@ func Open(ctx context.Context, cfg Config) (*Registry, error) {
 	}
 	if cfg.Policy == nil {
 		cfg.Policy = &resource.Policy{}
-	}
-	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

@@ -36,31 +36,36 @@ func ParseHostPattern(s string) (HostPattern, error) {
 	if strings.Contains(t, "://") {
 		return bad(`write a host ("example.com" or "example.com:8080"), not a URL`)
 	}
-	if strings.ContainsAny(t, "/?#@") && !isCIDR(t) {
-		return bad("write a host, an IP address or a CIDR prefix")
-	}
 	var p HostPattern
 	host := t
 	if h, port, err := net.SplitHostPort(t); err == nil {
-		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || port != strconv.Itoa(n) {
 			return bad("bad port")
 		}
 		host, p.port = h, port
 	} else if strings.HasPrefix(t, "[") && strings.HasSuffix(t, "]") {
 		host = t[1 : len(t)-1]
 	}
-	if host == "*" {
+	switch {
+	case host == "":
+		return bad("empty host")
+	case host == "*":
 		p.any = true
 		return p, nil
-	}
-	if pr, err := netip.ParsePrefix(host); err == nil {
+	case strings.Contains(host, "%"):
+		return bad("zones are not allowed")
+	case strings.Contains(host, "/"):
+		pr, err := netip.ParsePrefix(host)
+		if err != nil {
+			return bad("write a host, an IP address or a CIDR prefix")
+		}
+		if pr.Addr().Is4In6() {
+			return bad("write an IPv4 prefix in IPv4 form")
+		}
 		p.prefix = pr.Masked()
 		return p, nil
 	}
 	if a, err := netip.ParseAddr(host); err == nil {
-		if a.Zone() != "" {
-			return bad("zones are not allowed")
-		}
 		a = a.Unmap()
 		p.prefix = netip.PrefixFrom(a, a.BitLen())
 		return p, nil
@@ -70,18 +75,11 @@ func ParseHostPattern(s string) (HostPattern, error) {
 	if !validName(rest) {
 		return bad("not a host name")
 	}
-	if wild {
-		if !strings.Contains(rest, ".") && rest != "localhost" {
-			return bad("a wildcard needs a domain with a dot (\"*.example.com\")")
-		}
+	if wild && !strings.Contains(rest, ".") {
+		return bad(`a wildcard needs a domain with a dot ("*.example.com")`)
 	}
 	p.name = name
 	return p, nil
-}
-
-func isCIDR(s string) bool {
-	_, err := netip.ParsePrefix(strings.TrimSpace(s))
-	return err == nil
 }
 
 // validName reports a DNS name of letters, digits, '-', '_' and dots.
