@@ -84,6 +84,16 @@ type checker struct {
 	sawNameSection bool
 }
 
+// unsupportedError is what the section readers return for what Check
+// refuses although it is well-formed; module wraps it with ErrUnsupported.
+type unsupportedError string
+
+func (e unsupportedError) Error() string { return string(e) }
+
+func unsupported(format string, args ...any) error {
+	return unsupportedError(fmt.Sprintf(format, args...))
+}
+
 // tableCap locates the limits of a table without maximum: the flags byte at
 // flag, the minimum's LEB128 at bin[minStart:minEnd].
 type tableCap struct{ flag, minStart, minEnd int }
@@ -124,8 +134,12 @@ func (c *checker) module(bin []byte) error {
 		}
 		if err := c.section(id, &s); err != nil {
 			var le *LimitError
-			if errors.As(err, &le) || errors.Is(err, ErrUnsupported) {
-				return err
+			if errors.As(err, &le) {
+				return le // its message says it all
+			}
+			var ue unsupportedError
+			if errors.As(err, &ue) {
+				return fmt.Errorf("%w: %s section at offset %#x: %v", ErrUnsupported, name, start, err)
 			}
 			return fmt.Errorf("%w: %s section at offset %#x: %v", ErrMalformed, name, start, err)
 		}
@@ -276,7 +290,7 @@ func (c *checker) subType(s *reader, form byte, index int, start int) error {
 	default:
 		return fmt.Errorf("type %d at offset %#x: unknown form 0x%02x", index, start, form)
 	}
-	return fmt.Errorf("%w: type %d at offset %#x is a %s (0x%02x); only function types are supported", ErrUnsupported, index, start, kind, form)
+	return unsupported("type %d at offset %#x is a %s (0x%02x); only function types are supported", index, start, kind, form)
 }
 
 func (c *checker) funcType(s *reader, index int) error {
@@ -358,8 +372,8 @@ func (c *checker) importSection(s *reader) error {
 			_, err = s.u32()
 			c.importedFuncs++
 		case 0x01:
-			return fmt.Errorf("%w: import %d (%s %s) at offset %#x imports a table; a module must define its own tables",
-				ErrUnsupported, i, quote(mod), quote(name), start)
+			return unsupported("import %d (%s %s) at offset %#x imports a table; a module must define its own tables",
+				i, quote(mod), quote(name), start)
 		case 0x02:
 			err = memLimits(s)
 		case 0x03: // global: valtype mut
@@ -429,6 +443,8 @@ func (c *checker) tableSection(s *reader) error {
 			if b != 0x00 {
 				return fmt.Errorf("table %d at offset %#x: 0x%02x after 0x40, want 0x00", i, start, b)
 			}
+		} else {
+			s.off-- // b starts the reference type
 		}
 		if err := refType(s); err != nil {
 			return fmt.Errorf("table %d: %w", i, err)
@@ -442,7 +458,7 @@ func (c *checker) tableSection(s *reader) error {
 		switch flags {
 		case 0x00, 0x01:
 		case 0x02, 0x03, 0x04, 0x05, 0x06, 0x07:
-			return fmt.Errorf("%w: table %d at offset %#x has limits flags 0x%02x (shared or 64-bit table)", ErrUnsupported, i, start, flags)
+			return unsupported("table %d at offset %#x has limits flags 0x%02x (shared or 64-bit table)", i, start, flags)
 		default:
 			return fmt.Errorf("table %d at offset %#x: limits flags 0x%02x", i, start, flags)
 		}
@@ -736,12 +752,12 @@ func constExpr(r *reader) error {
 			var sub byte
 			if sub, err = r.byte(); err == nil {
 				if sub != 0x0c {
-					return fmt.Errorf("%w: instruction 0xfd 0x%02x at offset %#x in a constant expression", ErrUnsupported, sub, start)
+					return unsupported("instruction 0xfd 0x%02x at offset %#x in a constant expression", sub, start)
 				}
 				err = r.skip(16)
 			}
 		default:
-			return fmt.Errorf("%w: instruction 0x%02x at offset %#x in a constant expression", ErrUnsupported, op, start)
+			return unsupported("instruction 0x%02x at offset %#x in a constant expression", op, start)
 		}
 		if err != nil {
 			return err
