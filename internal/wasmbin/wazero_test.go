@@ -193,7 +193,12 @@ func TestRealModules(t *testing.T) {
 			t.Logf("%d bytes, tables %+v, %d functions, largest %d bytes, most locals %d",
 				len(in), info.Tables, info.Functions, info.LargestFunction, info.MostLocals)
 			sameButTables(t, in, out, info)
-			errIn, errOut := compile(in), compile(out)
+			errIn, errOut := compile(in), error(nil)
+			if &out[0] != &in[0] {
+				errOut = compile(out)
+			} else {
+				errOut = errIn
+			}
 			if (errIn == nil) != (errOut == nil) {
 				t.Errorf("wazero: input %v, output %v", errIn, errOut)
 			}
