@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -72,6 +73,8 @@ var refusals = []struct {
 		err: "module declares 4294967295 imports, more than the limit of 100000"},
 	{name: "imported table", bin: module(section(secImport, vec(b(str("env"), str("f"), 0x00, 0), b(str("env"), str("tbl"), 0x01, tableNoMax(1))))),
 		err: unsupp + `import section at offset 0x8: import 1 ("env" "tbl") at offset 0x13 imports a table; a module must define its own tables`, is: ErrUnsupported},
+	{name: "imported table long name", bin: module(section(secImport, vec(b(str("env"), str(strings.Repeat("t", 100)), 0x01, tableMax(1, 1))))),
+		err: unsupp + `import section at offset 0x8: import 0 ("env" "` + strings.Repeat("t", 64) + `"...) at offset 0xb imports a table; a module must define its own tables`, is: ErrUnsupported},
 	{name: "import name past the end", bin: module(section(secImport, vec(b(str("env"), huge)))),
 		err: malformed + "import section at offset 0x8: import 0: name: unexpected end: 4294967295 bytes at offset 0x14, only 0 left", is: ErrMalformed},
 	{name: "import kind", bin: module(section(secImport, vec(b(str("m"), str("n"), 0x05)))),
