@@ -51,16 +51,13 @@ var sectionNames = [...]string{
 // without bound), or bin itself when nothing needed to change. bin is never
 // modified.
 //
-// Check allocates a fixed amount plus, when it rewrites, a copy of bin; it
-// never allocates by a count read from bin.
+// Besides the copy of bin when it rewrites, Check allocates only Info.Tables
+// and its errors: no count read from bin is allocated by before it is checked
+// against the bytes that follow it and against lim.
 func Check(bin []byte, lim Limits) (out []byte, info Info, err error) {
 	c := checker{lim: lim.withDefaults()}
 	if err := c.module(bin); err != nil {
-		var le *LimitError
-		if errors.As(err, &le) || errors.Is(err, ErrUnsupported) || errors.Is(err, ErrMalformed) {
-			return nil, Info{}, err
-		}
-		return nil, Info{}, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return nil, Info{}, err
 	}
 	out, err = c.rewrite(bin)
 	if err != nil {
