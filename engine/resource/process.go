@@ -20,6 +20,9 @@ type Process struct {
 	Instances *Slots
 	// Compiles bounds the module compilations at once.
 	Compiles *Slots
+	// Compile bounds each module's size and each compilation's memory and
+	// time.
+	Compile CompileLimits
 	// Memory bounds the bytes of guest linear memory and tables.
 	Memory *Pool
 	// OpenFiles bounds the descriptors guests hold.
@@ -35,9 +38,12 @@ type ProcessConfig struct {
 	// Instances is the most guest instances alive at once; default
 	// 2 x Jobs.
 	Instances int
-	// Compiles is the most compilations at once; default 1 (compiling
-	// takes ~125x a module's size in memory).
+	// Compiles is the most compilations at once; default 1 (each may use
+	// up to Compile.Memory).
 	Compiles int
+	// Compile bounds module sizes and each compilation; zero fields take
+	// defaults.
+	Compile CompileLimits
 	// Memory is the bytes of guest memory; default half of the memory
 	// available to the process (physical, or its cgroup's limit).
 	Memory int64
@@ -69,6 +75,7 @@ func NewProcess(cfg ProcessConfig) *Process {
 		Jobs:      NewSlots("job slots", cfg.Jobs),
 		Instances: NewSlots("instance slots", cfg.Instances),
 		Compiles:  NewSlots("compilation slots", cfg.Compiles),
+		Compile:   cfg.Compile.WithDefaults(),
 		Memory:    NewPool(fmt.Sprintf("the process's guest memory budget of %s (all jobs)", units.FormatSize(cfg.Memory)), cfg.Memory, nil),
 		OpenFiles: NewPool(fmt.Sprintf("the process's budget of %d open files (all jobs)", cfg.OpenFiles), cfg.OpenFiles, nil),
 		Stop:      cfg.Stop.WithDefaults(),
