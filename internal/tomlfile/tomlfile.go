@@ -25,7 +25,8 @@ func Decode(path string, v any) error {
 	return DecodeBytes(path, data, v)
 }
 
-// DecodeBytes decodes data, read from the file name, into v.
+// DecodeBytes decodes data, read from the file name, into v. Its errors
+// are an *[Error], or several joined (errors.Join) for unknown keys.
 func DecodeBytes(name string, data []byte, v any) error {
 	dec := toml.NewDecoder(bytes.NewReader(data)).DisallowUnknownFields()
 	err := dec.Decode(v)
@@ -34,24 +35,60 @@ func DecodeBytes(name string, data []byte, v any) error {
 	}
 	var strict *toml.StrictMissingError
 	if errors.As(err, &strict) {
-		var msgs []string
+		var errs []error
 		for i := range strict.Errors {
 			e := &strict.Errors[i]
 			line, _ := e.Position()
-			msgs = append(msgs, fmt.Sprintf("%s:%d: unknown key %q", name, line, strings.Join(e.Key(), ".")))
+			errs = append(errs, &Error{File: name, Line: line, Key: strings.Join(e.Key(), "."), UnknownKey: true})
 		}
-		return errors.New(strings.Join(msgs, "\n"))
+		return errors.Join(errs...)
 	}
 	var de *toml.DecodeError
 	if errors.As(err, &de) {
 		line, _ := de.Position()
-		key := strings.Join(de.Key(), ".")
-		if key != "" {
-			return fmt.Errorf("%s:%d: %s: %s", name, line, key, strings.TrimPrefix(de.Error(), "toml: "))
-		}
-		return fmt.Errorf("%s:%d: %s", name, line, strings.TrimPrefix(de.Error(), "toml: "))
+		return &Error{File: name, Line: line, Key: strings.Join(de.Key(), "."), Msg: strings.TrimPrefix(de.Error(), "toml: ")}
 	}
-	return fmt.Errorf("%s: %w", name, err)
+	return &Error{File: name, Msg: err.Error()}
+}
+
+// Error is an error decoding a file. Msg may quote the file's text (a
+// character, a value); File, Line and Key say where without quoting more
+// than a key's name.
+type Error struct {
+	File       string
+	Line       int    // 0: unknown
+	Key        string // dotted; "" when unknown
+	UnknownKey bool   // Key has no field to go to
+	Msg        string
+}
+
+func (e *Error) Error() string {
+	switch {
+	case e.UnknownKey:
+		return fmt.Sprintf("%s:%d: unknown key %q", e.File, e.Line, e.Key)
+	case e.Line == 0:
+		return fmt.Sprintf("%s: %s", e.File, e.Msg)
+	case e.Key != "":
+		return fmt.Sprintf("%s:%d: %s: %s", e.File, e.Line, e.Key, e.Msg)
+	}
+	return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+}
+
+// Where is the error without Msg: "file:line: key" (or less when the line
+// or key is unknown), with "unknown key" before the key when it has no
+// field. It quotes nothing from the file but a key's name.
+func (e *Error) Where() string {
+	s := e.File
+	if e.Line > 0 {
+		s += fmt.Sprintf(":%d", e.Line)
+	}
+	switch {
+	case e.UnknownKey:
+		s += fmt.Sprintf(": unknown key %q", e.Key)
+	case e.Key != "":
+		s += ": " + e.Key
+	}
+	return s
 }
 
 // Size is a byte size written as "4MiB", "512k" or a plain number.
