@@ -3,7 +3,6 @@ package modules
 import (
 	"context"
 	"errors"
-	"github.com/wasmrunner/wasmrunner/engine/resource"
 	"io"
 	"os"
 	"path/filepath"
@@ -17,8 +16,9 @@ import (
 	"github.com/wasmrunner/wasmrunner/internal/sandboxfs"
 )
 
-// benchModule loads a test guest as module name from a temp dir.
-func benchModule(b *testing.B, guest string, cache wazero.CompilationCache) *module {
+// benchModule loads a test guest as module name from a temp dir, with a
+// compilation cache in cacheDir if set.
+func benchModule(b *testing.B, guest string, cacheDir string) *module {
 	b.Helper()
 	src := filepath.Join("..", "..", "testdata", "guests", guest+".wasm")
 	data, err := os.ReadFile(src)
@@ -29,11 +29,15 @@ func benchModule(b *testing.B, guest string, cache wazero.CompilationCache) *mod
 	if err := os.WriteFile(filepath.Join(dir, guest+".wasm"), data, 0o644); err != nil {
 		b.Fatal(err)
 	}
-	m, err := loadModule(context.Background(), dir, guest, cache, &resource.Policy{})
+	r, err := Open(context.Background(), Config{Dir: dir, CacheDir: cacheDir})
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(m.retire)
+	m := r.modules[guest]
+	if m == nil {
+		b.Fatalf("%s not loaded: %v", guest, r.Problems())
+	}
+	b.Cleanup(func() { r.Close(context.Background()) })
 	return m
 }
 
@@ -42,7 +46,7 @@ func benchModule(b *testing.B, guest string, cache wazero.CompilationCache) *mod
 func BenchmarkInstance(b *testing.B) {
 	for _, guest := range []string{"probe", "cmd"} {
 		b.Run(guest, func(b *testing.B) {
-			m := benchModule(b, guest, nil)
+			m := benchModule(b, guest, "")
 			env := &hostfuncs.Env{Log: io.Discard, Script: []string{"e hi"}, Stop: context.Background()}
 			ctx := hostfuncs.WithEnv(context.Background(), env)
 			fsys, err := sandboxfs.New(b.TempDir())
@@ -82,26 +86,16 @@ func BenchmarkColdStart(b *testing.B) {
 	for _, guest := range []string{"probe", "cmd"} {
 		b.Run(guest+"/no-cache", func(b *testing.B) {
 			for range b.N {
-				m := benchModule(b, guest, nil)
+				m := benchModule(b, guest, "")
 				m.retire()
 			}
 		})
 		b.Run(guest+"/warm-cache", func(b *testing.B) {
 			dir := b.TempDir()
-			warm := func() wazero.CompilationCache {
-				c, err := wazero.NewCompilationCacheWithDir(dir)
-				if err != nil {
-					b.Fatal(err)
-				}
-				return c
-			}
-			c := warm()
-			benchModule(b, guest, c).retire()
+			benchModule(b, guest, dir).retire()
 			b.ResetTimer()
 			for range b.N {
-				c := warm() // a new process would open the cache anew
-				benchModule(b, guest, c).retire()
-				c.Close(context.Background())
+				benchModule(b, guest, dir).retire() // as a new process would
 			}
 		})
 	}

@@ -1,9 +1,7 @@
 package modules
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
 	"path"
 	"time"
 
@@ -129,53 +127,67 @@ func (m *Manifest) Asked() resource.Limits {
 	}
 }
 
-// loadManifest reads a manifest file; a missing file gives the defaults.
-func loadManifest(file string) (Manifest, bool, error) {
+// parseManifest decodes and checks the manifest data read from file (a
+// name for messages).
+func parseManifest(file string, data []byte) (Manifest, error) {
 	var m Manifest
-	err := tomlfile.Decode(file, &m)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return DefaultManifest(), false, nil
-	case err != nil:
-		return Manifest{}, true, err
+	if err := tomlfile.DecodeBytes(file, data, &m); err != nil {
+		return Manifest{}, err
 	}
 	if err := m.validate(file); err != nil {
-		return Manifest{}, true, err
+		return Manifest{}, err
 	}
 	m.setDefaults()
-	return m, true, nil
+	return m, nil
 }
 
+// manifestError is a manifest setting that is not valid.
+type manifestError struct {
+	file, key, msg string
+	err            error // the cause, if any
+}
+
+func (e *manifestError) Error() string { return e.file + ": " + e.msg }
+func (e *manifestError) Unwrap() error { return e.err }
+
 func (m *Manifest) validate(file string) error {
+	bad := func(key, format string, args ...any) error {
+		return &manifestError{file: file, key: key, msg: fmt.Sprintf(format, args...)}
+	}
 	if m.Limits.Memory < 0 || m.Limits.Memory > resource.MaxMemory {
-		return fmt.Errorf("%s: limits.memory must be at most 4GiB", file)
+		return bad("limits.memory", "limits.memory must be at most 4GiB")
 	}
 	if m.Limits.OpenFiles < 0 {
-		return fmt.Errorf("%s: limits.open_files must not be negative", file)
+		return bad("limits.open_files", "limits.open_files must not be negative")
 	}
 	for _, e := range m.HTTP.Allow {
 		if _, err := resource.ParseHostPattern(e); err != nil {
-			return fmt.Errorf("%s: http.allow: %w", file, err)
+			e := bad("http.allow", "http.allow: %v", err).(*manifestError)
+			e.err = err
+			return e
 		}
 	}
 	switch m.Limits.CPU {
 	case "", CPUInterrupt, CPUUninterrupted:
 	default:
-		return fmt.Errorf("%s: limits.cpu must be %q or %q, not %q", file, CPUInterrupt, CPUUninterrupted, m.Limits.CPU)
+		return bad("limits.cpu", "limits.cpu must be %q or %q, not %q", CPUInterrupt, CPUUninterrupted, m.Limits.CPU)
 	}
 	if m.Limits.Disk < 0 {
-		return fmt.Errorf("%s: limits.disk must not be negative", file)
+		return bad("limits.disk", "limits.disk must not be negative")
 	}
 	if m.Limits.Files < 0 {
-		return fmt.Errorf("%s: limits.files must not be negative", file)
+		return bad("limits.files", "limits.files must not be negative")
 	}
 	if m.Limits.Instances < 0 {
-		return fmt.Errorf("%s: limits.instances must not be negative", file)
+		return bad("limits.instances", "limits.instances must not be negative")
 	}
-	for _, list := range [][]string{m.Variables.Allow, m.Variables.Deny, m.Env.Variables} {
-		for _, p := range list {
+	for _, list := range []struct {
+		key      string
+		patterns []string
+	}{{"variables.allow", m.Variables.Allow}, {"variables.deny", m.Variables.Deny}, {"env.variables", m.Env.Variables}} {
+		for _, p := range list.patterns {
 			if _, err := path.Match(p, ""); err != nil {
-				return fmt.Errorf("%s: bad variable pattern %q: %w", file, p, err)
+				return bad(list.key, "bad variable pattern %q: %v", p, err)
 			}
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -19,6 +20,9 @@ import (
 	"github.com/wasmrunner/wasmrunner/engine/resource"
 	"github.com/wasmrunner/wasmrunner/hostfuncs"
 	"github.com/wasmrunner/wasmrunner/hostfuncs/abi"
+	"github.com/wasmrunner/wasmrunner/internal/tomlfile"
+	"github.com/wasmrunner/wasmrunner/internal/units"
+	"github.com/wasmrunner/wasmrunner/internal/wasmbin"
 )
 
 // ErrInvalidModule reports a module that does not fit the ABI.
@@ -41,8 +45,19 @@ type module struct {
 	// of 8 bytes), charged to each instance's memory.
 	tableBytes int64
 
-	runtime    wazero.Runtime
-	compiled   wazero.CompiledModule
+	runtime  wazero.Runtime
+	compiled wazero.CompiledModule
+	// cache is the version's compilation cache (closed with the runtime),
+	// cacheLock its lock, held while the module is loaded (not retired),
+	// version its directory's name; nil, nil, "" without a cache.
+	cache     wazero.CompilationCache
+	cacheLock *os.File
+	version   string
+	// compileRSS is the compiler child's peak memory (0: no child ran);
+	// fromCache: the compiled code was in the cache already.
+	compileRSS int64
+	fromCache  bool
+
 	reactor    bool // exports wasmrunner_step
 	hasCleanup bool
 	compileDur time.Duration
@@ -57,78 +72,63 @@ type module struct {
 	retired bool
 }
 
-// fileStamp identifies a version of a module and its manifest on disk.
-type fileStamp struct {
-	wasmSize, tomlSize int64
-	wasmTime, tomlTime time.Time
-}
-
-func stampOf(wasmPath, tomlPath string) (fileStamp, error) {
-	fi, err := os.Stat(wasmPath)
+// loadModule reads, checks and compiles NAME.wasm with NAME.toml from the
+// modules dir root. version names the module's compilation cache directory
+// ("" when it has none or was not reached), for eviction.
+func (r *Registry) loadModule(ctx context.Context, root *os.Root, name string, stamp fileStamp) (m *module, version string, err error) {
+	man, hasToml, err := readManifest(root, name)
 	if err != nil {
-		return fileStamp{}, err
+		return nil, "", err
 	}
-	st := fileStamp{wasmSize: fi.Size(), wasmTime: fi.ModTime()}
-	if ti, err := os.Stat(tomlPath); err == nil {
-		st.tomlSize, st.tomlTime = ti.Size(), ti.ModTime()
-	}
-	return st, nil
-}
-
-// maxModuleSize bounds the .wasm files the registry reads.
-const maxModuleSize = 256 << 20
-
-// loadModule reads, validates and compiles NAME.wasm with NAME.toml.
-func loadModule(ctx context.Context, dir, name string, cache wazero.CompilationCache, policy *resource.Policy) (*module, error) {
-	wasmPath := filepath.Join(dir, name+".wasm")
-	tomlPath := filepath.Join(dir, name+".toml")
-	stamp, err := stampOf(wasmPath, tomlPath)
+	bin, err := readFile(root, name+".wasm", r.proc.Compile.MaxModuleSize)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	if stamp.wasmSize > maxModuleSize {
-		return nil, fmt.Errorf("%w: %d bytes, more than %d", ErrInvalidModule, stamp.wasmSize, maxModuleSize)
-	}
-	man, hasToml, err := loadManifest(tomlPath)
+	size := int64(len(bin))
+	// Refuse what cannot be bounded before wazero allocates by it, and
+	// cap tables declared without a maximum (table.grow past the cap
+	// fails): what is compiled is Check's output.
+	bin, info, err := wasmbin.Check(bin, wasmbin.Limits{})
 	if err != nil {
-		return nil, fmt.Errorf("manifest: %w", err)
+		return nil, "", checkError(err)
 	}
-	bin, err := os.ReadFile(wasmPath)
+	limits, cuts := r.policy.Apply(name, man.Asked())
+	var tableElems int64
+	for _, t := range info.Tables {
+		tableElems += int64(t.Max)
+	}
+	if tableBytes := tableElems * 8; tableBytes > limits.Memory {
+		msg := fmt.Sprintf("its tables may grow to %d elements (%s), more than its memory limit of %s (limits.memory)",
+			tableElems, units.HumanSize(tableBytes), units.FormatSize(limits.Memory))
+		return nil, "", &loadError{err: fmt.Errorf("%w: %s", ErrInvalidModule, msg), public: msg}
+	}
+	if r.cacheRoot != "" {
+		version = versionOf(bin, limits.CPU != resource.CPUUninterrupted)
+	}
+	c, err := r.compile(ctx, bin, limits, version)
 	if err != nil {
-		return nil, err
+		return nil, version, err
 	}
-	limits, cuts := policy.Apply(name, man.Asked())
-
-	rc := wazero.NewRuntimeConfigCompiler().
-		WithMemoryLimitPages(memoryPages(limits.Memory)).
-		WithCloseOnContextDone(limits.CPU != resource.CPUUninterrupted)
-	if cache != nil {
-		rc = rc.WithCompilationCache(cache)
-	}
-	rt := wazero.NewRuntimeWithConfig(ctx, rc)
 	ok := false
 	defer func() {
 		if !ok {
-			rt.Close(ctx)
+			c.close(ctx)
 		}
 	}()
-	if _, err := hostfuncs.InstantiateWASI(ctx, rt); err != nil {
-		return nil, fmt.Errorf("instantiating WASI: %w", err)
+	if _, err := hostfuncs.InstantiateWASI(ctx, c.rt); err != nil {
+		return nil, version, fmt.Errorf("instantiating WASI: %w", err)
 	}
-	if _, err := hostfuncs.Instantiate(ctx, rt); err != nil {
-		return nil, fmt.Errorf("instantiating host functions: %w", err)
+	if _, err := hostfuncs.Instantiate(ctx, c.rt); err != nil {
+		return nil, version, fmt.Errorf("instantiating host functions: %w", err)
 	}
-	start := time.Now()
-	compiled, err := rt.CompileModule(ctx, bin)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidModule, err)
+	m = &module{
+		name: name, path: filepath.Join(r.cfg.Dir, name+".wasm"), stamp: stamp, manifest: man, hasToml: hasToml, size: size,
+		limits: limits, cuts: cuts, tableBytes: tableElems * 8,
+		runtime: c.rt, compiled: c.mod, cache: c.cache, cacheLock: c.lock, version: c.version,
+		compileDur: c.dur, compileRSS: c.childRSS, fromCache: c.cached,
 	}
-	m := &module{
-		name: name, path: wasmPath, stamp: stamp, manifest: man, hasToml: hasToml, size: stamp.wasmSize,
-		limits: limits, cuts: cuts, runtime: rt, compiled: compiled, compileDur: time.Since(start),
-	}
-	if err := m.validate(rt); err != nil {
-		return nil, err
+	if err := m.validate(c.rt); err != nil {
+		return nil, version, &loadError{err: err, public: err.Error()}
 	}
 	if n := limits.Instances; n > 0 {
 		m.slots = resource.NewSlots(fmt.Sprintf("handler %s's instance slots", name), n)
@@ -141,7 +141,63 @@ func loadModule(ctx context.Context, dir, name string, cache wazero.CompilationC
 		})
 	}
 	ok = true
-	return m, nil
+	return m, version, nil
+}
+
+// readManifest reads NAME.toml, if there is one.
+func readManifest(root *os.Root, name string) (Manifest, bool, error) {
+	file := name + ".toml"
+	if _, err := root.Lstat(file); errors.Is(err, fs.ErrNotExist) {
+		return DefaultManifest(), false, nil
+	}
+	data, err := readFile(root, file, maxManifestSize)
+	if err != nil {
+		return Manifest{}, true, &loadError{err: fmt.Errorf("manifest: %w", err), public: "manifest: " + publicReason(err)}
+	}
+	man, err := parseManifest(file, data)
+	if err != nil {
+		return Manifest{}, true, &loadError{err: fmt.Errorf("manifest: %w", err), public: "manifest: " + manifestWhere(err) + " (`wasmrunner modules check` says why)"}
+	}
+	return man, true, nil
+}
+
+// manifestWhere says where a manifest error is (file, line, key) without
+// quoting the file: it could be something else than a manifest, and its
+// values (env.set) secrets.
+func manifestWhere(err error) string {
+	var where []string
+	var me *manifestError
+	if errors.As(err, &me) {
+		return me.file + ": " + me.key + " is not valid"
+	}
+	var errs []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	} else {
+		errs = []error{err}
+	}
+	for _, e := range errs {
+		var te *tomlfile.Error
+		if errors.As(e, &te) {
+			where = append(where, te.Where())
+		}
+	}
+	if len(where) == 0 {
+		return "not valid"
+	}
+	return strings.Join(where, "; ") + ": not valid"
+}
+
+// checkError explains a module wasmbin refused.
+func checkError(err error) error {
+	var le *wasmbin.LimitError
+	switch {
+	case errors.As(err, &le):
+		return &loadError{err: fmt.Errorf("%w: %v", ErrInvalidModule, err), public: le.Error()}
+	case errors.Is(err, wasmbin.ErrUnsupported):
+		return &loadError{err: fmt.Errorf("%w: %v", ErrInvalidModule, err), public: "it uses WebAssembly this runner refuses (`wasmrunner modules check` says what)"}
+	}
+	return &loadError{err: fmt.Errorf("%w: %v", ErrInvalidModule, err), public: "it is not a valid WebAssembly binary (`wasmrunner modules check` says why)"}
 }
 
 // validate checks the module's imports and exports against the ABI.
@@ -231,15 +287,27 @@ func (m *module) release() {
 // close releases the module once no job uses it.
 func (m *module) close() {
 	m.runtime.Close(context.Background())
+	if m.cache != nil {
+		m.cache.Close(context.Background())
+	}
 	m.http.CloseIdleConnections()
 }
 
 // retire stops new jobs from using the module; running jobs keep it.
 func (m *module) retire() {
 	m.mu.Lock()
+	if m.retired {
+		m.mu.Unlock()
+		return
+	}
 	m.retired = true
 	closeNow := m.refs == 0
+	lock := m.cacheLock
+	m.cacheLock = nil
 	m.mu.Unlock()
+	if lock != nil {
+		lock.Close() // the version may be evicted: running jobs need no file
+	}
 	if closeNow {
 		m.close()
 	}

@@ -19,32 +19,50 @@ import (
 	"log/slog"
 	"os"
 	"path"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/tetratelabs/wazero"
-
 	"github.com/wasmrunner/wasmrunner/engine"
 	"github.com/wasmrunner/wasmrunner/engine/resource"
+	"github.com/wasmrunner/wasmrunner/internal/units"
 )
 
 // Config configures a [Registry].
 type Config struct {
-	// Dir holds the modules (required).
+	// Dir holds the modules (required). Everything in it is untrusted:
+	// files are read through an os.Root on it (links are followed only
+	// while they stay inside), must be regular files, and are bounded in
+	// size (modules: Process.Compile.MaxModuleSize; manifests: 64 KiB).
 	Dir string
-	// CacheDir, if set, keeps compiled modules across processes.
+	// CacheDir, if set, keeps compiled modules across reloads and
+	// processes: one directory per module version, bounded by
+	// CacheMaxBytes (see cache.go). Give each registry its own.
 	CacheDir string
+	// CacheMaxBytes bounds CacheDir: after each reload that changed
+	// something the registry evicts the versions it dropped, then the
+	// least recently loaded ones no registry holds while the cache is
+	// larger. Default [DefaultCacheMaxBytes]. It also bounds one compiled
+	// module.
+	CacheMaxBytes int64
+	// Compiler, if set, is the command line of the compiler child: a
+	// program that runs [RunCompiler] (see [SelfCompiler]). Each module is
+	// then compiled in a child process held to Process.Compile's memory
+	// and time bounds, into CacheDir (a temporary directory when CacheDir
+	// is empty), and loaded from there. Nil: modules are compiled in this
+	// process (one at a time, after the same checks), where one that
+	// needs more memory than the process has can end it.
+	Compiler []string
 	// DefaultHandler handles jobs without an image; empty means the only
 	// module, if there is exactly one.
 	DefaultHandler string
 	// Process holds the budgets shared with the rest of the process
-	// (instances at once, guest memory, open files, compilations) and its
-	// Stop.Interrupt is how long a guest may run on after its job is
-	// cancelled or times out (it can notice with is_canceled) before it is
-	// interrupted. Nil: a process of this registry alone.
+	// (instances at once, guest memory, open files, compilations and
+	// their bounds) and its Stop.Interrupt is how long a guest may run on
+	// after its job is cancelled or times out (it can notice with
+	// is_canceled) before it is interrupted. Nil: a process of this
+	// registry alone.
 	Process *resource.Process
 	// Policy is the operator's ceiling over the modules' manifests. Nil:
 	// the defaults are the ceilings.
@@ -70,15 +88,27 @@ type Observer interface {
 	// GuestsOutlived: running is the number of module's guests still
 	// running after their jobs ended.
 	GuestsOutlived(module string, running int64)
+	// CacheSize: the registry's compilation cache holds bytes (after an
+	// eviction).
+	CacheSize(bytes int64)
 }
 
 // Registry holds the loaded modules. It is safe for concurrent use.
 type Registry struct {
 	cfg    Config
 	log    *slog.Logger
-	cache  wazero.CompilationCache
 	proc   *resource.Process
 	policy *resource.Policy
+
+	// cacheRoot is the compilation cache ("" without one), tempCache
+	// whether the registry made it (and removes it on Close).
+	cacheRoot string
+	tempCache bool
+	cacheMax  int64
+	compiler  []string
+
+	reloadMu  sync.Mutex // one reload at a time
+	evictedAt time.Time  // the last eviction; zero before the first
 
 	mu       sync.RWMutex
 	modules  map[string]*module
@@ -89,6 +119,9 @@ type Registry struct {
 
 // Open loads the modules of cfg.Dir. A module that fails to load is
 // logged and reported by [Registry.Problems]; it does not stop the others.
+// When ctx ends before every module is loaded, Open returns with those
+// loaded by then: the others are reported as not loaded yet, and loaded
+// by the next [Registry.Reload].
 func Open(ctx context.Context, cfg Config) (*Registry, error) {
 	if cfg.Dir == "" {
 		return nil, errors.New("modules: Config.Dir is required")
@@ -107,55 +140,76 @@ func Open(ctx context.Context, cfg Config) (*Registry, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	r := &Registry{
-		cfg:      cfg,
-		log:      cfg.Logger,
-		proc:     cfg.Process,
-		policy:   cfg.Policy,
-		modules:  map[string]*module{},
-		problems: map[string]error{},
-		failed:   map[string]fileStamp{},
+	if cfg.CacheMaxBytes <= 0 {
+		cfg.CacheMaxBytes = DefaultCacheMaxBytes
 	}
-	if cfg.CacheDir != "" {
-		c, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
+	r := &Registry{
+		cfg:       cfg,
+		log:       cfg.Logger,
+		proc:      cfg.Process,
+		policy:    cfg.Policy,
+		cacheRoot: cfg.CacheDir,
+		cacheMax:  cfg.CacheMaxBytes,
+		modules:   map[string]*module{},
+		problems:  map[string]error{},
+		failed:    map[string]fileStamp{},
+	}
+	if len(cfg.Compiler) > 0 && compilerSupported() {
+		r.compiler = slices.Clone(cfg.Compiler)
+	}
+	switch {
+	case r.cacheRoot != "":
+		if err := os.MkdirAll(r.cacheRoot, 0o700); err != nil {
+			return nil, fmt.Errorf("modules: compilation cache: %w", err)
+		}
+	case r.compiler != nil:
+		d, err := os.MkdirTemp("", "wasmrunner-compiled-")
 		if err != nil {
 			return nil, fmt.Errorf("modules: compilation cache: %w", err)
 		}
-		r.cache = c
+		r.cacheRoot, r.tempCache = d, true
 	}
 	if err := r.Reload(ctx); err != nil {
-		r.Close(ctx)
+		r.Close(context.WithoutCancel(ctx))
 		return nil, err
 	}
 	return r, nil
 }
 
+// errNotYet is the problem of a module whose loading was cut short.
+var errNotYet = errors.New("not loaded yet: loading the modules dir was cut short; it is loaded at a later reload")
+
 // Reload brings the registry in line with the directory: new modules are
 // loaded, changed ones (module or manifest) replaced, removed ones
-// dropped. Jobs in flight keep the version they started with.
+// dropped. Jobs in flight keep the version they started with. When ctx
+// ends, the modules not loaded by then are left for the next reload.
 func (r *Registry) Reload(ctx context.Context) error {
-	ents, err := os.ReadDir(r.cfg.Dir)
+	r.reloadMu.Lock()
+	defer r.reloadMu.Unlock()
+	root, err := openRoot(r.cfg.Dir)
 	if err != nil {
 		return fmt.Errorf("modules: %w", err)
 	}
-	present := map[string]bool{}
-	for _, e := range ents {
-		name, ok := strings.CutSuffix(e.Name(), ".wasm")
-		if !ok || name == "" || e.IsDir() {
-			continue
-		}
-		present[name] = true
+	defer root.Close()
+	names, cut, err := listModules(root)
+	if err != nil {
+		return fmt.Errorf("modules: reading %s: %w", r.cfg.Dir, err)
 	}
-
+	if cut {
+		r.log.Error("the modules dir holds too many entries: only the first are loaded", "dir", r.cfg.Dir, "modules", len(names))
+	}
+	present := map[string]bool{}
+	stamps := map[string]fileStamp{}
 	r.mu.RLock()
 	var todo []string
-	for name := range present {
-		m, loaded := r.modules[name]
-		st, err := stampOf(filepath.Join(r.cfg.Dir, name+".wasm"), filepath.Join(r.cfg.Dir, name+".toml"))
-		if fst, bad := r.failed[name]; bad && err == nil && fst == st {
+	for _, name := range names {
+		present[name] = true
+		st := stampOf(root, name)
+		stamps[name] = st
+		if fst, bad := r.failed[name]; bad && fst == st {
 			continue // the same broken version: already reported
 		}
-		if err != nil || !loaded || m.stamp != st {
+		if m, loaded := r.modules[name]; !loaded || m.stamp != st {
 			todo = append(todo, name)
 		}
 	}
@@ -164,13 +218,18 @@ func (r *Registry) Reload(ctx context.Context) error {
 
 	loaded := map[string]*module{}
 	failed := map[string]error{}
-	failedStamps := map[string]fileStamp{}
+	drop := map[string]bool{} // cache versions this reload stopped using
 	for _, name := range todo {
-		st, _ := stampOf(filepath.Join(r.cfg.Dir, name+".wasm"), filepath.Join(r.cfg.Dir, name+".toml"))
-		m, err := loadModule(ctx, r.cfg.Dir, name, r.cache, r.policy)
+		if ctx.Err() != nil {
+			failed[name] = &loadError{err: errNotYet, public: errNotYet.Error(), transient: true}
+			continue
+		}
+		m, version, err := r.loadModule(ctx, root, name, stamps[name])
 		if err != nil {
 			failed[name] = err
-			failedStamps[name] = st
+			if version != "" {
+				drop[version] = true
+			}
 			continue
 		}
 		loaded[name] = m
@@ -208,8 +267,15 @@ func (r *Registry) Reload(ctx context.Context) error {
 		delete(r.problems, name)
 		delete(r.failed, name)
 		r.observe(func(o Observer) { o.ModuleCompiled(name, m.compileDur) })
-		r.log.Info("handler loaded", "module", name, "abi", "v1", "bytes", m.size, "compile", m.compileDur.Round(time.Microsecond),
-			"reactor", m.reactor, "memory", m.limits.Memory, "http_hosts", m.limits.HTTP.Allow)
+		args := []any{"module", name, "abi", "v1", "bytes", m.size, "compile", m.compileDur.Round(time.Microsecond),
+			"reactor", m.reactor, "memory", m.limits.Memory, "http_hosts", m.limits.HTTP.Allow}
+		if m.compileRSS > 0 {
+			args = append(args, "compile_memory", units.HumanSize(m.compileRSS))
+		}
+		if m.fromCache {
+			args = append(args, "cached", true)
+		}
+		r.log.Info("handler loaded", args...)
 		if len(m.cuts) > 0 {
 			r.log.Warn("handler's manifest asks for more than the policy allows", "module", name, "cut", cutList(m.cuts))
 		}
@@ -217,14 +283,47 @@ func (r *Registry) Reload(ctx context.Context) error {
 	for name, err := range failed {
 		// A broken new version does not replace a working one.
 		r.problems[name] = err
-		r.failed[name] = failedStamps[name]
+		if isTransient(err) {
+			delete(r.failed, name)
+			r.log.Warn("handler not loaded yet", "module", name, "error", err)
+			continue
+		}
+		r.failed[name] = stamps[name]
 		r.log.Error("handler not loaded", "module", name, "error", err)
+	}
+	inUse := map[string]bool{}
+	for _, m := range r.modules {
+		inUse[m.version] = true
 	}
 	r.mu.Unlock()
 	for _, m := range retired {
 		m.retire()
+		drop[m.version] = true
+	}
+	for v := range inUse {
+		delete(drop, v) // another module has the same bytes
+	}
+	if r.cacheRoot != "" && (len(todo) > 0 || len(retired) > 0 || r.evictedAt.IsZero()) {
+		r.evict(drop)
 	}
 	return nil
+}
+
+// evict bounds the compilation cache after a reload.
+func (r *Registry) evict(drop map[string]bool) {
+	delete(drop, "")
+	size, evicted, err := evictCache(r.cacheRoot, drop, r.cacheMax)
+	r.evictedAt = time.Now()
+	if err != nil {
+		r.log.Warn("evicting compiled modules failed", "dir", r.cacheRoot, "error", err)
+	}
+	if len(evicted) > 0 {
+		r.log.Debug("compiled modules evicted", "dir", r.cacheRoot, "versions", len(evicted), "cache_bytes", size)
+	}
+	if size > r.cacheMax {
+		r.log.Warn("the compilation cache is over its bound: the versions in use take more", "dir", r.cacheRoot, "bytes", size, "max", r.cacheMax)
+	}
+	r.observe(func(o Observer) { o.CacheSize(size) })
 }
 
 // Watch reloads the directory every interval until ctx ends.
@@ -294,8 +393,10 @@ func (r *Registry) Close(ctx context.Context) error {
 	for _, m := range mods {
 		m.retire()
 	}
-	if r.cache != nil {
-		return r.cache.Close(ctx)
+	if r.tempCache {
+		r.reloadMu.Lock() // no compiler child writes there any more
+		defer r.reloadMu.Unlock()
+		return os.RemoveAll(r.cacheRoot)
 	}
 	return nil
 }
@@ -323,7 +424,8 @@ func (r *Registry) route(image string) (*module, error) {
 	if !ok || !m.acquire() {
 		err := fmt.Errorf("%w: %q is not loaded (available: %s)", ErrNoHandler, name, r.availableLocked())
 		if lerr, bad := r.problems[name]; bad {
-			err = fmt.Errorf("%w; %s.wasm failed to load: %v", err, name, lerr)
+			// Never the whole error: it may quote a file.
+			err = fmt.Errorf("%w; %s.wasm failed to load: %s", err, name, publicReason(lerr))
 		}
 		return nil, err
 	}
