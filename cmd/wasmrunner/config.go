@@ -20,6 +20,12 @@ type fileConfig struct {
 	BuildsDir       string            `toml:"builds_dir"`
 	ShutdownTimeout tomlfile.Duration `toml:"shutdown_timeout"`
 	ReloadInterval  tomlfile.Duration `toml:"reload_interval"`
+	// Handler loading bounds (see serve's flags of the same names).
+	MaxModuleSize    tomlfile.Size     `toml:"max_module_size"`
+	CompileMemory    tomlfile.Size     `toml:"compile_memory"`
+	CompileTimeout   tomlfile.Duration `toml:"compile_timeout"`
+	CompileCacheSize tomlfile.Size     `toml:"compile_cache_size"`
+	LoadTimeout      tomlfile.Duration `toml:"load_timeout"`
 	// Policy is the ceiling over every runner's handler manifests.
 	Policy  policyConfig   `toml:"policy"`
 	Runners []runnerConfig `toml:"runners"`
@@ -204,6 +210,25 @@ func loadConfig(path string) (fileConfig, error) {
 		errs = append(errs, err)
 	}
 	return c, errors.Join(errs...)
+}
+
+// compileOver sets the loading bounds the file sets in o.
+func (c fileConfig) compileOver(o *serveOptions) {
+	if c.MaxModuleSize > 0 {
+		o.compile.MaxModuleSize = int64(c.MaxModuleSize)
+	}
+	if c.CompileMemory > 0 {
+		o.compile.Memory = int64(c.CompileMemory)
+	}
+	if c.CompileTimeout > 0 {
+		o.compile.Timeout = time.Duration(c.CompileTimeout)
+	}
+	if c.CompileCacheSize > 0 {
+		o.cacheMax = int64(c.CompileCacheSize)
+	}
+	if c.LoadTimeout > 0 {
+		o.loadTimeout = time.Duration(c.LoadTimeout)
+	}
 }
 
 // options turns a runner entry into serve options, with the file's and

@@ -101,8 +101,12 @@ func runExec(c *cli.Context) error {
 		}
 		defer os.RemoveAll(buildsDir)
 	}
-	reg, err := modules.Open(bg, modules.Config{
-		Dir: c.String("modules"), CacheDir: filepath.Join(cacheDir(), "compiled"),
+	compiler, err := modules.SelfCompiler()
+	if err != nil {
+		return fmt.Errorf("finding the compiler (this executable): %w", err)
+	}
+	reg, err := modules.Open(ctx, modules.Config{
+		Dir: c.String("modules"), CacheDir: filepath.Join(cacheDir(), "compiled", "exec"), Compiler: compiler,
 		DefaultHandler: c.String("default-handler"), Logger: logger,
 	})
 	if err != nil {

@@ -31,11 +31,12 @@ type metrics struct {
 	cuts        *prometheus.CounterVec
 	denials     *prometheus.CounterVec
 	outlived    *prometheus.GaugeVec
+	cacheBytes  *prometheus.GaugeVec
 }
 
 var (
 	_ engine.Observer  = (*metrics)(nil)
-	_ modules.Observer = (*metrics)(nil)
+	_ modules.Observer = runnerObserver{}
 )
 
 func newMetrics(concurrency int) *metrics {
@@ -80,6 +81,9 @@ func newMetrics(concurrency int) *metrics {
 		outlived: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "wasmrunner_guests_outlived", Help: "Guests still running after their job ended, by handler (alert on > 0).",
 		}, []string{"handler"}),
+		cacheBytes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "wasmrunner_compile_cache_bytes", Help: "Bytes of a runner's compilation cache (compiled handler modules on disk).",
+		}, []string{"runner"}),
 	}
 	versionInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "gitlab_runner_version_info", Help: "The runner's version.",
@@ -87,7 +91,7 @@ func newMetrics(concurrency int) *metrics {
 	versionInfo.WithLabelValues("wasmrunner", version).Set(1)
 	m.concurrent.Set(float64(concurrency))
 	m.reg.MustRegister(m.running, m.jobsTotal, m.failedTotal, m.finished, m.duration, m.apiRequests,
-		m.concurrent, m.compile, m.instantiate, m.cuts, m.denials, m.outlived, versionInfo, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		m.concurrent, m.compile, m.instantiate, m.cuts, m.denials, m.outlived, m.cacheBytes, versionInfo, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
@@ -134,6 +138,20 @@ func (m *metrics) ResourceDenied(module, what string) {
 
 func (m *metrics) GuestsOutlived(module string, running int64) {
 	m.outlived.WithLabelValues(module).Set(float64(running))
+}
+
+// runnerObserver is the observer of one runner's registry.
+type runnerObserver struct {
+	*metrics
+	runner string
+}
+
+// forRunner returns the registry observer of a runner.
+func (m *metrics) forRunner(name string) runnerObserver { return runnerObserver{m, name} }
+
+// CacheSize records the size of the runner's compilation cache.
+func (o runnerObserver) CacheSize(bytes int64) {
+	o.cacheBytes.WithLabelValues(o.runner).Set(float64(bytes))
 }
 
 // watchProcess exports the process's budgets.

@@ -49,6 +49,7 @@ type checkTarget struct {
 	dir      string
 	handlers []string
 	policy   resource.Policy
+	proc     *resource.Process
 }
 
 func modulesCheck(c *cli.Context) error {
@@ -59,11 +60,14 @@ func modulesCheck(c *cli.Context) error {
 		if err != nil {
 			return cli.Exit(err.Error(), exitUsage)
 		}
+		var o serveOptions
+		fc.compileOver(&o)
+		proc := resource.NewProcess(resource.ProcessConfig{Compile: o.compile})
 		for _, r := range fc.Runners {
-			targets = append(targets, checkTarget{runner: r.Name, dir: r.Modules, handlers: r.Handlers, policy: *fc.Policy.over(r.Policy).policy()})
+			targets = append(targets, checkTarget{runner: r.Name, dir: r.Modules, handlers: r.Handlers, policy: *fc.Policy.over(r.Policy).policy(), proc: proc})
 		}
 	case c.String("config") == "" && c.NArg() == 1:
-		targets = append(targets, checkTarget{dir: c.Args().First()})
+		targets = append(targets, checkTarget{dir: c.Args().First(), proc: resource.NewProcess(resource.ProcessConfig{})})
 	default:
 		return usageError("modules check takes one directory, or --config FILE")
 	}
@@ -96,7 +100,12 @@ func checkDir(ctx context.Context, w io.Writer, t checkTarget) (broken, loaded i
 	if t.runner != "" {
 		fmt.Fprintf(w, "runner %s: %s\n", t.runner, t.dir)
 	}
-	reg, err := modules.Open(ctx, modules.Config{Dir: t.dir, Policy: &t.policy})
+	compiler, err := modules.SelfCompiler()
+	if err != nil {
+		return 0, 0, fmt.Errorf("finding the compiler (this executable): %w", err)
+	}
+	// Compiled in the child, as serve does, into a temporary cache.
+	reg, err := modules.Open(ctx, modules.Config{Dir: t.dir, Policy: &t.policy, Process: t.proc, Compiler: compiler})
 	if err != nil {
 		return 0, 0, err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -27,6 +28,10 @@ import (
 	"github.com/wasmrunner/wasmrunner/internal/units"
 )
 
+// defaultLoadTimeout is how long a runner waits for its handlers to load
+// before it starts with those loaded by then.
+const defaultLoadTimeout = 30 * time.Second
+
 // Exit code of serve when a second signal or the shutdown timeout ends
 // it before every job was reported.
 const exitForced = 3
@@ -43,6 +48,22 @@ Signals: SIGQUIT stops taking jobs and exits once the running ones finish;
 SIGTERM or SIGINT abort the running jobs (reported failed) and exit; a second
 signal, or --shutdown-timeout after the first, exits at once. Handlers added,
 replaced or removed in --modules are picked up while running.
+
+Handlers are untrusted input: files in --modules are read only if they are
+regular files inside it (links that lead out, FIFOs and devices are refused)
+and at most --max-module-size (manifests: 64KiB). Each module is compiled in a
+child process (the same executable) held to --compile-memory and
+--compile-timeout, one compilation at a time; each runner entry's handlers
+load on their own, so a slow or broken modules dir delays no other runner
+(a runner starts after at most --load-timeout with the handlers loaded by
+then; the rest load at the next reload).
+
+Compiled modules are cached in $XDG_CACHE_HOME/wasmrunner/compiled/<runner>/
+(~/.cache/wasmrunner/compiled/<runner>/ by default; "default" without
+--config), one directory per module version, at most --compile-cache-size
+per runner: versions no longer loaded are evicted, oldest first. To clear it,
+stop wasmrunner and remove the directory (modules are compiled anew at the
+next start).
 
 Exit codes: 0 after a clean shutdown, 1 on a start-up error, 2 on a usage
 error, 3 when a second signal or the shutdown timeout cut jobs short.
@@ -64,6 +85,11 @@ Examples:
 			&cli.DurationFlag{Name: "shutdown-timeout", Value: 30 * time.Second, Usage: "after a signal, how long to wait for jobs before exiting", EnvVars: []string{"WASMRUNNER_SHUTDOWN_TIMEOUT"}},
 			&cli.StringFlag{Name: "listen", Usage: "address for /metrics, /healthz and /readyz (e.g. :9252); empty: none", EnvVars: []string{"WASMRUNNER_LISTEN"}},
 			&cli.DurationFlag{Name: "reload-interval", Value: 5 * time.Second, Usage: "how often --modules is checked for changes", EnvVars: []string{"WASMRUNNER_RELOAD_INTERVAL"}},
+			&cli.StringFlag{Name: "max-module-size", Value: "32MiB", Usage: "largest .wasm file loaded; larger ones are refused unread", EnvVars: []string{"WASMRUNNER_MAX_MODULE_SIZE"}},
+			&cli.StringFlag{Name: "compile-memory", Value: "2GiB", Usage: "most memory compiling one module may use (in a child process; one compilation at a time)", EnvVars: []string{"WASMRUNNER_COMPILE_MEMORY"}},
+			&cli.DurationFlag{Name: "compile-timeout", Value: resource.DefaultCompileTimeout, Usage: "most time compiling one module may take", EnvVars: []string{"WASMRUNNER_COMPILE_TIMEOUT"}},
+			&cli.StringFlag{Name: "compile-cache-size", Value: "1GiB", Usage: "bound of each runner's compilation cache (see below)", EnvVars: []string{"WASMRUNNER_COMPILE_CACHE_SIZE"}},
+			&cli.DurationFlag{Name: "load-timeout", Value: defaultLoadTimeout, Usage: "how long a runner waits for its handlers to load before it starts; the rest load later", EnvVars: []string{"WASMRUNNER_LOAD_TIMEOUT"}},
 		},
 		Action: runServe,
 	}
@@ -78,6 +104,14 @@ type serveOptions struct {
 	concurrency                                               int
 	checkInterval, shutdownTimeout, reloadInterval            time.Duration
 	outputLimit                                               int64
+	// compile bounds module sizes and compilations (process-wide);
+	// cacheMax bounds each runner's compilation cache; loadTimeout is
+	// how long a runner waits for its handlers before it starts.
+	compile     resource.CompileLimits
+	cacheMax    int64
+	loadTimeout time.Duration
+	// compiledDir holds the runners' compilation caches, one dir each.
+	compiledDir string
 	// policy is the operator's ceiling over handler manifests.
 	policy resource.Policy
 	// updateInterval is for tests: 0 leaves the engine's default.
@@ -97,6 +131,22 @@ func serveFlags(c *cli.Context) (serveOptions, error) {
 		return o, usageError(fmt.Sprintf("invalid --output-limit %q", c.String("output-limit")))
 	}
 	o.outputLimit = n
+	for _, f := range []struct {
+		flag string
+		dst  *int64
+	}{{"max-module-size", &o.compile.MaxModuleSize}, {"compile-memory", &o.compile.Memory}, {"compile-cache-size", &o.cacheMax}} {
+		n, err := units.ParseSize(c.String(f.flag))
+		if err != nil || n <= 0 {
+			return o, usageError(fmt.Sprintf("invalid --%s %q", f.flag, c.String(f.flag)))
+		}
+		*f.dst = n
+	}
+	o.compile.Timeout = c.Duration("compile-timeout")
+	o.loadTimeout = c.Duration("load-timeout")
+	if o.compile.Timeout <= 0 || o.loadTimeout <= 0 {
+		return o, usageError("--compile-timeout and --load-timeout must be positive")
+	}
+	o.compiledDir = filepath.Join(cacheDir(), "compiled")
 	if o.concurrency <= 0 {
 		o.concurrency = runtime.NumCPU()
 	}
@@ -191,6 +241,7 @@ func configSet(path string, base serveOptions) runnerSet {
 		if fc.ReloadInterval > 0 {
 			global.reloadInterval = time.Duration(fc.ReloadInterval)
 		}
+		fc.compileOver(&global)
 		var rs []serveOptions
 		for _, r := range fc.Runners {
 			rs = append(rs, r.options(fc, global))
@@ -216,16 +267,20 @@ func serveSet(ctx context.Context, set runnerSet, logger *slog.Logger, sigs <-ch
 	if err != nil {
 		return err
 	}
-	proc := resource.NewProcess(resource.ProcessConfig{Jobs: global.concurrency})
+	proc := resource.NewProcess(resource.ProcessConfig{Jobs: global.concurrency, Compile: global.compile})
 	m.watchProcess(proc)
+	compiler, err := modules.SelfCompiler()
+	if err != nil {
+		return fmt.Errorf("finding the compiler (this executable): %w", err)
+	}
 	f := &fleet{
 		bg: context.WithoutCancel(ctx), log: logger, m: m, systemID: systemID,
 		hc:   &http.Client{Transport: countingTransport{next: http.DefaultTransport, m: m}},
-		proc: proc, live: map[string]*instance{},
+		proc: proc, compiler: compiler, live: map[string]*instance{}, loading: map[string]*loading{},
 		reloadInterval: global.reloadInterval,
 	}
 	if err := f.apply(runners); err != nil {
-		f.abort()
+		f.shutdown(false)
 		f.wait()
 		return err
 	}
@@ -234,7 +289,7 @@ func serveSet(ctx context.Context, set runnerSet, logger *slog.Logger, sigs <-ch
 	if global.listen != "" {
 		srv, addr, err := startHTTP(global.listen, m, &ready, logger)
 		if err != nil {
-			f.abort()
+			f.shutdown(false)
 			f.wait()
 			return err
 		}
@@ -250,11 +305,7 @@ func serveSet(ctx context.Context, set runnerSet, logger *slog.Logger, sigs <-ch
 		stopping = true
 		ready.Store(false)
 		force = time.After(global.shutdownTimeout)
-		if drain {
-			f.drain()
-		} else {
-			f.abort()
-		}
+		f.shutdown(drain)
 		go func() {
 			f.wait()
 			close(allDone)
@@ -302,7 +353,10 @@ func serveSet(ctx context.Context, set runnerSet, logger *slog.Logger, sigs <-ch
 	}
 }
 
-// fleet is the set of runners one process serves.
+// fleet is the set of runners one process serves. Each runner's handlers
+// load in their own goroutine, bounded by its loadTimeout: a modules dir
+// that is slow to load (a large module, many of them) delays no other
+// runner, and no lock is held while loading.
 type fleet struct {
 	bg             context.Context
 	log            *slog.Logger
@@ -310,11 +364,14 @@ type fleet struct {
 	hc             *http.Client
 	systemID       string
 	proc           *resource.Process
+	compiler       []string
 	reloadInterval time.Duration
 
-	mu   sync.Mutex
-	live map[string]*instance
-	all  sync.WaitGroup
+	mu       sync.Mutex
+	live     map[string]*instance
+	loading  map[string]*loading
+	stopping bool
+	all      sync.WaitGroup // runners and loads
 }
 
 // instance is one running runner with its handlers.
@@ -325,68 +382,97 @@ type instance struct {
 	stop   context.CancelFunc // stops watching the modules dir
 }
 
-// apply makes the live runners those of runners: new ones start, changed
-// ones are replaced (the old one drains: its jobs finish), removed ones
-// drain. On error nothing is changed.
+// loading is a runner whose handlers are loading.
+type loading struct {
+	opts   serveOptions
+	cancel context.CancelFunc
+}
+
+// apply makes the runners those of runners: new ones load their handlers
+// and start, changed ones load anew and replace the old one when ready
+// (the old one drains: its jobs finish), removed ones drain. What can be
+// checked at once (URLs, modules dirs) is: on error nothing is changed.
 func (f *fleet) apply(runners []serveOptions) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.stopping {
+		return errors.New("shutting down")
+	}
 	want := map[string]serveOptions{}
 	for _, o := range runners {
 		want[o.name] = o
 	}
-	started := map[string]*instance{}
+	clients := map[string]*gitlab.Client{}
 	for name, o := range want {
 		if old, ok := f.live[name]; ok && fmt.Sprint(old.opts) == fmt.Sprint(o) {
 			continue
 		}
-		inst, err := f.start(o)
+		if l, ok := f.loading[name]; ok && fmt.Sprint(l.opts) == fmt.Sprint(o) {
+			continue
+		}
+		client, err := gitlab.New(o.url, gitlab.WithHTTPClient(f.hc), gitlab.WithLogger(f.log),
+			gitlab.WithUserAgent(fmt.Sprintf("wasmrunner %s (%s; %s/%s)", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)))
 		if err != nil {
-			for _, s := range started { // never ran: close them here
-				s.stop()
-				s.reg.Close(f.bg)
-			}
 			return fmt.Errorf("runner %s: %w", name, err)
 		}
-		started[name] = inst
+		if fi, err := os.Stat(o.modulesDir); err != nil {
+			return fmt.Errorf("runner %s: modules: %w", name, err)
+		} else if !fi.IsDir() {
+			return fmt.Errorf("runner %s: modules: %s is not a directory", name, o.modulesDir)
+		}
+		clients[name] = client
+	}
+	for name, l := range f.loading {
+		if _, keep := want[name]; !keep || clients[name] != nil {
+			l.cancel()
+			delete(f.loading, name)
+		}
 	}
 	for name, old := range f.live {
-		if _, keep := want[name]; !keep || started[name] != nil {
+		if _, keep := want[name]; !keep {
 			f.log.Info("runner retired: finishing its jobs", "runner", name)
 			old.retire()
 			delete(f.live, name)
 		}
 	}
-	for name, inst := range started {
-		f.live[name] = inst
+	for name, client := range clients {
+		ctx, cancel := context.WithCancel(f.bg)
+		l := &loading{opts: want[name], cancel: cancel}
+		f.loading[name] = l
 		f.all.Add(1)
-		go func() {
-			defer f.all.Done()
-			_ = inst.runner.Run(f.bg)
-			inst.stop()
-			inst.reg.Close(f.bg)
-		}()
-		f.log.Info("wasmrunner serving", "runner", name, "url", inst.opts.url, "system_id", f.systemID,
-			"concurrency", inst.opts.concurrency, "builds_dir", inst.opts.buildsDir, "modules", inst.opts.modulesDir)
+		go f.load(ctx, l, client)
 	}
 	return nil
 }
 
-// start prepares a runner (not yet running).
-func (f *fleet) start(o serveOptions) (*instance, error) {
-	client, err := gitlab.New(o.url, gitlab.WithHTTPClient(f.hc), gitlab.WithLogger(f.log),
-		gitlab.WithUserAgent(fmt.Sprintf("wasmrunner %s (%s; %s/%s)", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)))
-	if err != nil {
-		return nil, err
+// load loads a runner's handlers (for at most its loadTimeout), then runs
+// it until it is drained or aborted, unless it was superseded meanwhile.
+func (f *fleet) load(ctx context.Context, l *loading, client *gitlab.Client) {
+	defer f.all.Done()
+	defer l.cancel()
+	o := l.opts
+	logger := f.log.With("runner", o.name)
+	if o.loadTimeout <= 0 {
+		o.loadTimeout = defaultLoadTimeout
 	}
-	reg, err := modules.Open(f.bg, modules.Config{
-		Dir: o.modulesDir, CacheDir: filepath.Join(cacheDir(), "compiled"), DefaultHandler: o.defaultHandler,
-		Process: f.proc, Policy: &o.policy, Logger: f.log.With("runner", o.name), Observer: f.m,
+	if o.compiledDir == "" {
+		o.compiledDir = filepath.Join(cacheDir(), "compiled")
+	}
+	lctx, cancel := context.WithTimeout(ctx, o.loadTimeout)
+	reg, err := modules.Open(lctx, modules.Config{
+		Dir: o.modulesDir, CacheDir: filepath.Join(o.compiledDir, cacheName(o.name)), CacheMaxBytes: o.cacheMax,
+		Compiler: f.compiler, DefaultHandler: o.defaultHandler,
+		Process: f.proc, Policy: &o.policy, Logger: logger, Observer: f.m.forRunner(o.name),
 	})
+	cancel()
 	if err != nil {
-		return nil, err
+		if ctx.Err() == nil {
+			logger.Error("runner not started: loading its handlers failed", "modules", o.modulesDir, "error", err)
+		}
+		f.forget(l)
+		return
 	}
-	logHandlers(f.log.With("runner", o.name), reg)
+	logHandlers(logger, reg)
 	factory := reg.Factory()
 	if len(o.handlers) > 0 {
 		factory = allowHandlers(factory, o.handlers, o.defaultHandler)
@@ -395,16 +481,69 @@ func (f *fleet) start(o serveOptions) (*instance, error) {
 		Client: client, Token: o.token, SystemID: f.systemID,
 		Info:    gitlab.RunnerMeta{Name: "wasmrunner", Version: version, Executor: "wasm", Features: gitlab.DefaultFeatures()},
 		Handler: factory, BuildsDir: filepath.Join(o.buildsDir, o.name), Concurrency: o.concurrency,
-		CheckInterval: o.checkInterval, OutputLimit: o.outputLimit, Logger: f.log.With("runner", o.name), Observer: f.m,
+		CheckInterval: o.checkInterval, OutputLimit: o.outputLimit, Logger: logger, Observer: f.m,
 		UpdateInterval: o.updateInterval, MaxUpdateInterval: o.updateInterval, Process: f.proc,
 	})
 	if err != nil {
+		logger.Error("runner not started", "error", err)
 		reg.Close(f.bg)
-		return nil, err
+		f.forget(l)
+		return
 	}
 	watchCtx, stop := context.WithCancel(f.bg)
-	go reg.Watch(watchCtx, o.reloadInterval)
-	return &instance{opts: o, reg: reg, runner: runner, stop: stop}, nil
+	inst := &instance{opts: o, reg: reg, runner: runner, stop: stop}
+	f.mu.Lock()
+	if f.stopping || f.loading[o.name] != l {
+		// Shutting down, or removed or changed while loading.
+		f.mu.Unlock()
+		stop()
+		reg.Close(f.bg)
+		return
+	}
+	delete(f.loading, o.name)
+	if old := f.live[o.name]; old != nil {
+		logger.Info("runner replaced: the old one finishes its jobs")
+		old.retire()
+	}
+	f.live[o.name] = inst
+	f.mu.Unlock()
+	go reg.Watch(watchCtx, f.reloadInterval)
+	logger.Info("wasmrunner serving", "url", o.url, "system_id", f.systemID,
+		"concurrency", o.concurrency, "builds_dir", o.buildsDir, "modules", o.modulesDir)
+	_ = runner.Run(f.bg)
+	stop()
+	reg.Close(f.bg)
+}
+
+// forget drops a load that failed.
+func (f *fleet) forget(l *loading) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.loading[l.opts.name] == l {
+		delete(f.loading, l.opts.name)
+	}
+}
+
+// cacheName is a runner's compilation cache dir name: its name when that
+// is a plain file name, else a sanitized one made unique by a hash.
+func cacheName(runner string) string {
+	ok := runner != "" && runner != "." && runner != ".." && len(runner) <= 64
+	for _, c := range runner {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			ok = false
+		}
+	}
+	if ok {
+		return runner
+	}
+	b := []byte(runner)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			b[i] = '_'
+		}
+	}
+	sum := sha256.Sum256([]byte(runner))
+	return fmt.Sprintf("%.32s-%x", b, sum[:6])
 }
 
 // retire drains a running runner; its goroutine closes it when its jobs
@@ -427,19 +566,21 @@ func allowHandlers(next engine.HandlerFactory, allowed []string, defaultHandler 
 	}
 }
 
-func (f *fleet) drain() {
+// shutdown stops loading runners and drains (drain) or aborts the running
+// ones; no runner starts after it.
+func (f *fleet) shutdown(drain bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for _, i := range f.live {
-		i.runner.Drain()
+	f.stopping = true
+	for _, l := range f.loading {
+		l.cancel()
 	}
-}
-
-func (f *fleet) abort() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	for _, i := range f.live {
-		i.runner.Abort()
+		if drain {
+			i.runner.Drain()
+		} else {
+			i.runner.Abort()
+		}
 	}
 }
 
