@@ -295,9 +295,10 @@ func processStatus(cmd *exec.Cmd) (syscall.WaitStatus, bool) {
 }
 
 // outOfMemory reports whether a child's output says it ran out of memory:
-// the Go runtime's "fatal error: out of memory", a failed mmap or thread.
+// the Go runtime's "fatal error: out of memory", a failed mmap or thread,
+// the race detector's "failed to allocate".
 func outOfMemory(s string) bool {
-	for _, m := range []string{"out of memory", "cannot allocate memory", "failed to create new OS thread"} {
+	for _, m := range []string{"out of memory", "cannot allocate memory", "failed to create new OS thread", "failed to allocate"} {
 		if strings.Contains(s, m) {
 			return true
 		}

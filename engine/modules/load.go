@@ -88,6 +88,10 @@ type fileError struct {
 func (e *fileError) Error() string { return e.msg }
 func (e *fileError) Unwrap() error { return e.err }
 
+// Test hooks: readFile calls them, when set, after it stats a file and
+// after it opens and fstats it, so that tests can change the file between.
+var testHookStatted, testHookOpened func(name string)
+
 // errTooLarge is wrapped by the errors of files over their size limit.
 var errTooLarge = errors.New("file too large")
 
@@ -99,6 +103,9 @@ func readFile(root *os.Root, name string, limit int64) ([]byte, error) {
 	}
 	if err := checkRegular(name, fi, limit); err != nil {
 		return nil, err
+	}
+	if testHookStatted != nil {
+		testHookStatted(name)
 	}
 	// O_NONBLOCK: should name have become a FIFO since the stat, the open
 	// does not wait for a writer (and the fstat below refuses it).
@@ -113,6 +120,9 @@ func readFile(root *os.Root, name string, limit int64) ([]byte, error) {
 	}
 	if err := checkRegular(name, fi, limit); err != nil {
 		return nil, err
+	}
+	if testHookOpened != nil {
+		testHookOpened(name)
 	}
 	// Sized by fstat, read through the limit: a file that grows while it
 	// is read costs at most limit+1 bytes before it is refused.
@@ -133,7 +143,7 @@ func checkRegular(name string, fi fs.FileInfo, limit int64) error {
 		return &fileError{msg: fmt.Sprintf("%s is %s, not a regular file; refused", name, fileKind(fi.Mode()))}
 	}
 	if fi.Size() > limit {
-		return &fileError{msg: fmt.Sprintf("%s is %s, more than the limit of %s; refused unread", name, units.FormatSize(fi.Size()), units.FormatSize(limit)), err: errTooLarge}
+		return &fileError{msg: fmt.Sprintf("%s is %s, more than the limit of %s; refused unread", name, units.HumanSize(fi.Size()), units.FormatSize(limit)), err: errTooLarge}
 	}
 	return nil
 }
