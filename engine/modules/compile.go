@@ -134,15 +134,14 @@ func (c *compiled) close(ctx context.Context) {
 // compiler child when the registry has one, else in this process; one
 // compilation at a time either way. With a cache, a version compiled
 // before is loaded from it without compiling.
-func (r *Registry) compile(ctx context.Context, bin []byte, limits resource.Limits, version string) (c *compiled, err error) {
+func (r *Registry) compile(ctx context.Context, bin []byte, limits resource.Limits, version string) (_ *compiled, err error) {
 	interrupt := limits.CPU != resource.CPUUninterrupted
 	rc := runtimeConfig(memoryPages(limits.Memory), interrupt)
 	start := time.Now()
-	c = &compiled{}
+	c := &compiled{}
 	defer func() {
 		if err != nil {
 			c.close(ctx)
-			c = nil
 		}
 	}()
 	if r.cacheRoot == "" {

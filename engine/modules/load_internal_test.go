@@ -214,13 +214,14 @@ func TestFileGrowingConcurrently(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
+	chunk := []byte(strings.Repeat("\xff", 64<<10)) // not WebAssembly
 	f.Write(handlerModule(-1, -1, "endless"))
+	f.Write(chunk)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		chunk := []byte(strings.Repeat("\xff", 64<<10)) // not WebAssembly
 		for {
 			select {
 			case <-stop:
