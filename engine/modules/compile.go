@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -69,6 +70,15 @@ func runtimeConfig(memoryPages uint32, interrupt bool) wazero.RuntimeConfig {
 		WithMemoryLimitPages(memoryPages).
 		WithCloseOnContextDone(interrupt)
 }
+
+// warmWazero makes wazero cache its version string once, before
+// registries loading at once create runtimes and caches: wazero v1.12
+// caches it in a variable without synchronization (a data race the first
+// time two goroutines create one).
+var warmWazero = sync.OnceFunc(func() {
+	ctx := context.Background()
+	wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler()).Close(ctx)
+})
 
 // loadError is why a module did not load. Error tells the operator (the
 // log, Problems, modules check) everything; public is a short reason for
@@ -135,6 +145,7 @@ func (c *compiled) close(ctx context.Context) {
 // compilation at a time either way. With a cache, a version compiled
 // before is loaded from it without compiling.
 func (r *Registry) compile(ctx context.Context, bin []byte, limits resource.Limits, version string) (_ *compiled, err error) {
+	warmWazero()
 	interrupt := limits.CPU != resource.CPUUninterrupted
 	rc := runtimeConfig(memoryPages(limits.Memory), interrupt)
 	start := time.Now()
