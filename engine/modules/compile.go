@@ -25,26 +25,29 @@ import (
 
 // Compiling a module. wazero's optimizing compiler needs memory that grows
 // with the module, and faster than linearly with the size of its largest
-// function. Measured here (wazero v1.12, Go 1.26, amd64; peak resident
-// memory of the compiler child, whose Go runtime alone takes ~8 MB):
+// function. Measured (wazero v1.12, Go 1.26, amd64, 2 cores): peak
+// resident memory of the compiler child (RunCompiler, non-race build),
+// whose runtime alone takes 14.4 MB, and the size of the compiled code it
+// writes to the cache:
 //
-//	module                                    size     peak RSS   per MB   time
-//	Rust shell (examples/modules/shell.wasm)  0.17 MB   13 MB     ~30 MB*  0.08 s
-//	Go reactor (examples/go-handler)          3.9 MB    65 MB     ~15 MB   1.3 s
-//	generated, 300 functions of 10 KB         3.0 MB    18 MB      ~3 MB   0.07 s
-//	generated, one 1.1 MB function            1.1 MB   293 MB    ~260 MB   1.3 s
-//	generated, one 2.3 MB function            2.3 MB   658 MB    ~290 MB   4 s
-//	generated, one 1 MB branchy function      1.0 MB   719 MB    ~700 MB   62 s
+//	module                                     size     peak RSS  over 14.4 MB  per MB   time    cached
+//	C guest (testdata/guests/cmd.wasm)         0.04 MB   24 MB       10 MB       -      0.07 s  0.17 MB
+//	Rust shell (examples/modules/shell.wasm)   0.17 MB   24 MB        9 MB     ~55 MB*  0.10 s  0.68 MB
+//	Go reactor (examples/go-handler/labsubmit) 3.9 MB    91 MB       77 MB     ~20 MB   1.4 s   15.2 MB
 //
-// (* mostly the runtime's fixed cost.) Real toolchains' output costs
-// ~15 MB per MB; a hostile module hundreds of times its size. So the
-// registry compiles in a child process (Config.Compiler) held to
-// resource.CompileLimits (memory and time; the process dies, not the
-// runner), one at a time (resource.Process.Compiles). The child writes the
-// compiled code to the version's cache directory; the registry then loads
-// it from there with CompileModule, which is a cache hit: entryPath names
-// the file wazero looks for, and the registry refuses rather than compile
-// in-process when it is not there.
+// (* fixed costs dominate small modules.) Generated modules, compiled in
+// process: 300 functions of 10 KB (3 MB) need 18 MB; one function of
+// 1.1 MB 293 MB (1.3 s), of 2.3 MB 658 MB (4 s, ~290 MB per MB); one
+// branchy 1 MB function 719 MB and 62 s. So real toolchains' output costs
+// ~20 MB per MB and the compiled code ~4x the module on disk, but a
+// hostile module hundreds of times its size: the registry compiles in a
+// child process (Config.Compiler) held to resource.CompileLimits (memory
+// and time; the child dies, not the runner), one at a time
+// (resource.Process.Compiles). The child writes the compiled code to the
+// version's cache directory; the registry then loads it from there with
+// CompileModule, which is a cache hit: entryPath names the file wazero
+// looks for, and the registry refuses rather than compile in-process when
+// it is not there.
 
 // CompilerCommand is the hidden subcommand that runs [RunCompiler]: a
 // program that sets Config.Compiler to itself with this argument must
@@ -251,8 +254,7 @@ func (r *Registry) runCompiler(ctx context.Context, dir string, bin []byte, page
 	cmd.Stdin = bytes.NewReader(bin)
 	stdout, stderr := &headBuffer{max: 4096}, &headBuffer{max: 4096}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
-	// No traceback: a child that runs out of memory says so in one line.
-	cmd.Env = append(os.Environ(), "GOTRACEBACK=none")
+	cmd.Env = compilerEnv()
 	cmd.WaitDelay = 5 * time.Second
 	limitChild(cmd)
 	runErr := cmd.Run()
@@ -294,6 +296,19 @@ func (r *Registry) runCompiler(ctx context.Context, dir string, bin []byte, page
 		detail = firstLine(out)
 	}
 	return rss, &loadError{err: fmt.Errorf("the compiler failed (%v): %s", runErr, detail), public: "the runner's compiler failed"}
+}
+
+// compilerEnv is the compiler child's environment: the Go runtime's
+// settings only (not the runner's, which may hold its token), and no
+// traceback, so that a child out of memory says so in one line.
+func compilerEnv() []string {
+	env := []string{"GOTRACEBACK=none"}
+	for _, k := range []string{"GODEBUG", "GOMAXPROCS", "GORACE", "TMPDIR"} {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
 }
 
 func processStatus(cmd *exec.Cmd) (syscall.WaitStatus, bool) {

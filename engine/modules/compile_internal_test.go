@@ -332,3 +332,14 @@ func cacheBytes(t *testing.T, root string) int64 {
 	}
 	return n
 }
+
+// TestCompilerEnv: the compiler child does not inherit the runner's
+// environment (its token), only the Go runtime's settings.
+func TestCompilerEnv(t *testing.T) {
+	t.Setenv("WASMRUNNER_TOKEN", "glrt-secret")
+	t.Setenv("GOMAXPROCS", "2")
+	env := strings.Join(compilerEnv(), "\n")
+	if strings.Contains(env, "glrt-secret") || !strings.Contains(env, "GOMAXPROCS=2") || !strings.Contains(env, "GOTRACEBACK=none") {
+		t.Errorf("env:\n%s", env)
+	}
+}

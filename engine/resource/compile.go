@@ -10,12 +10,12 @@ const (
 )
 
 // CompileLimits bound loading and compiling one handler module. Compiling
-// with wazero's optimizing compiler costs memory that grows with the size
-// of a module's largest function faster than linearly (a generated module
-// of one 2.3 MB function needed 660 MB for 4 s; see
-// engine/modules/compile.go for measurements), so the registry compiles in
-// a child process held to Memory and Timeout, one compilation at a time
-// ([Process.Compiles]).
+// with wazero's optimizing compiler costs ~20 MB per MB of a Go or Rust
+// guest, but memory that grows faster than linearly with the size of a
+// module's largest function (a generated module of one 2.3 MB function
+// needed 660 MB for 4 s; see engine/modules/compile.go), so the registry
+// compiles in a child process held to Memory and Timeout, one compilation
+// at a time ([Process.Compiles]).
 type CompileLimits struct {
 	// MaxModuleSize is the most bytes of a .wasm file; larger ones are
 	// refused unread. Default 32 MiB.
