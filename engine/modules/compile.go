@@ -56,7 +56,9 @@ const CompilerCommand = "__compile"
 
 // SelfCompiler returns the Config.Compiler that re-runs this executable
 // as the compiler child: its main must dispatch [CompilerCommand] to
-// [RunCompiler].
+// [RunCompiler]. On Linux the executable is /proc/self/exe (the running
+// program even if its file was replaced since), so the command must be
+// run directly, not through another program.
 func SelfCompiler() ([]string, error) {
 	exe, err := selfExecutable()
 	if err != nil {

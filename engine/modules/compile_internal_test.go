@@ -343,3 +343,23 @@ func TestCompilerEnv(t *testing.T) {
 		t.Errorf("env:\n%s", env)
 	}
 }
+
+// TestCompileUnderInheritedLimit: a runner started under an address-space
+// limit (ulimit -v) passes it to its compiler child, which cannot raise
+// it: the child keeps it rather than failing.
+func TestCompileUnderInheritedLimit(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector does not start under a 3 GB address-space limit")
+	}
+	dir := writeModules(t, map[string][]byte{"h": handlerModule(-1, -1, "h")})
+	cfg := childConfig(t, dir, resource.CompileLimits{})
+	exe, err := os.Executable() // not /proc/self/exe: that would be the shell
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Compiler = []string{"/bin/sh", "-c", `ulimit -v 3000000 && exec "$0" "$@"`, exe, CompilerCommand}
+	r := openTimed(t, cfg, time.Minute)
+	if m := r.modules["h"]; m == nil || m.compileRSS == 0 {
+		t.Errorf("not compiled in the child: %v", r.Problems())
+	}
+}

@@ -58,7 +58,13 @@ func limitSelf(budget, maxFile int64) error {
 	if err != nil {
 		return fmt.Errorf("reading the address space size: %w", err)
 	}
+	// Never above a limit inherited from the parent (a runner started
+	// under an address-space cap): it cannot be raised.
 	set := func(res int, v int64) error {
+		var cur unix.Rlimit
+		if err := unix.Getrlimit(res, &cur); err == nil && cur.Max != unix.RLIM_INFINITY && uint64(v) > cur.Max {
+			v = int64(cur.Max)
+		}
 		return unix.Setrlimit(res, &unix.Rlimit{Cur: uint64(v), Max: uint64(v)})
 	}
 	if err := set(unix.RLIMIT_AS, base+budget); err != nil {
