@@ -14,6 +14,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental/sysfs"
 	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/wasmrunner/wasmrunner/engine"
@@ -183,16 +184,24 @@ func readBounded(name string, limit int64) ([]byte, error) {
 	return data, nil
 }
 
+// interruptSlack is how long after Stop.Interrupt a step waits for an
+// interrupted guest call to come back before leaving it running.
+func interruptSlack(stop resource.Stop) time.Duration { return min(time.Second, stop.Interrupt) }
+
 // beginCall records a guest call about to start; it fails once the
-// handler is released.
-func (h *handler) beginCall() bool {
+// handler is released or while another call is still running (a guest
+// that could not be interrupted).
+func (h *handler) beginCall() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.released {
-		return false
+	switch {
+	case h.released:
+		return errors.New("the handler was released")
+	case h.calls > 0:
+		return fmt.Errorf("handler %s's guest is still running its previous step", h.mod.name)
 	}
 	h.calls++
-	return true
+	return nil
 }
 
 // endCall records the end of a guest call; the last call to end after the
@@ -352,7 +361,8 @@ func (h *handler) moduleConfig(stop context.Context, start string) wazero.Module
 func (h *handler) fsConfig() wazero.FSConfig {
 	cfg := wazero.NewFSConfig()
 	if h.fileVars != nil {
-		cfg = cfg.WithFSMount(h.fileVars, FileVariablesPath)
+		ro := readOnlyFS{&sysfs.ReadFS{FS: &sysfs.AdaptFS{FS: h.fileVars}}}
+		cfg = cfg.(sysfs.FSConfig).WithSysFSMount(ro, FileVariablesPath)
 	}
 	return sandboxfs.Mount(cfg, h.fsys, "/")
 }
@@ -377,15 +387,34 @@ func (h *handler) Step(ctx context.Context, script []string, phase engine.Phase)
 	defer cancel()
 	callCtx = withMemory(hostfuncs.WithEnv(callCtx, env), h.mem)
 
-	if !h.beginCall() {
-		return errors.New("the handler was released")
+	if err := h.beginCall(); err != nil {
+		return err
 	}
-	defer h.endCall()
+	done := make(chan error, 1)
+	go func() {
+		defer h.endCall()
+		if h.mod.reactor {
+			done <- h.stepReactor(stepCtx, callCtx, phase)
+		} else {
+			done <- h.stepCommand(stepCtx, callCtx)
+		}
+	}()
 	var err error
-	if h.mod.reactor {
-		err = h.stepReactor(stepCtx, callCtx, phase)
-	} else {
-		err = h.stepCommand(stepCtx, callCtx)
+	select {
+	case err = <-done:
+	case <-stepCtx.Done():
+		// An interruptible guest is stopped Stop.Interrupt from now; one
+		// that cannot be (cpu = uninterrupted) is left running: release
+		// counts it once the job is done with the handler.
+		wait := h.reg.proc.Stop.Interrupt + interruptSlack(h.reg.proc.Stop)
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case err = <-done:
+		case <-t.C:
+			h.job.Printf("\x1b[31;1mERROR: handler %s's guest did not stop within %s of the step's end\x1b[0;m", h.mod.name, wait)
+			return context.Cause(stepCtx)
+		}
 	}
 	// The handler's own time limit decides, whatever the guest returned
 	// after it (the job's is the engine's to enforce).
@@ -552,7 +581,7 @@ func (h *handler) Cleanup(ctx context.Context) {
 	// say), bounded by its own deadline.
 	callCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if !h.beginCall() {
+	if h.beginCall() != nil {
 		return
 	}
 	defer h.endCall()
