@@ -282,3 +282,20 @@ func TestOutlivedGuests(t *testing.T) {
 		t.Errorf("after the guest returned: %s\n%s", rec.State, rec.Trace)
 	}
 }
+
+// Handlers built with the SDKs see each step's environment through their
+// language's own environment (os.Getenv, std::env): after_script has the
+// runner's CI_JOB_STATUS.
+func TestSDKEnvironmentPerStep(t *testing.T) {
+	for _, name := range []string{"envgo", "envrust"} {
+		t.Run(name, func(t *testing.T) {
+			wasm := runnertest.Module(t, "../../testdata/sdkguests/"+name+".wasm", "scripts/build-guests")
+			e := start(t, runnertest.ModulesDir(t, map[string][]byte{name: wasm}, nil), nil)
+			id := e.Srv.Enqueue(gitlabtest.NewJob("env").Image(name).Var("GREETING", "hi").
+				Var("CI_JOB_STATUS", "success").Script("fail").AfterScript("ok"))
+			rec := e.Wait(t, id)
+			lang := strings.TrimPrefix(name, "env")
+			traceHas(t, rec, lang+" script: CI_JOB_STATUS=success GREETING=hi\n", lang+" after_script: CI_JOB_STATUS=failed GREETING=hi\n")
+		})
+	}
+}
