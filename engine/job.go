@@ -264,6 +264,21 @@ func validVarName(s string) bool {
 	return true
 }
 
+// ScratchDir returns a directory of the job's own outside its build dir,
+// for files a handler keeps during the job; it is removed when the job
+// ends.
+func (j *Job) ScratchDir() (string, error) {
+	tmp, err := j.tmp()
+	if err != nil {
+		return "", err
+	}
+	dir := filepath.Join(tmp, "scratch")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	return dir, nil
+}
+
 // tmp returns the job's scratch dir outside the build dir (downloads,
 // archives being built), creating it on first use: most jobs never need it.
 func (j *Job) tmp() (string, error) {

@@ -109,7 +109,7 @@ func (r *Registry) newHandler(ctx context.Context, job *engine.Job) (engine.Hand
 	}
 	h.log = job.BoundedLog(lim.Log, fmt.Sprintf("\n\x1b[33;1mWARNING: handler %s reached its log limit of %s (limits.log); further output is dropped\x1b[0;m\n", m.name, units.FormatSize(lim.Log)))
 	for _, d := range job.Dependencies() {
-		h.deps = append(h.deps, &depFiles{d: d})
+		h.deps = append(h.deps, &depFiles{d: d, job: job, disk: h.disk})
 	}
 	h.http = m.http
 	if len(m.cuts) > 0 {
@@ -267,6 +267,9 @@ func (h *handler) free() {
 	}
 	if h.fsys != nil {
 		h.fsys.Close()
+	}
+	for _, d := range h.deps {
+		d.(*depFiles).close()
 	}
 	if h.mod.slots != nil {
 		h.mod.slots.Release()
@@ -637,16 +640,21 @@ func (a artifactSink) AddData(name string, data []byte) error {
 }
 
 // maxDepFile bounds a dependency file a guest reads without extracting.
-const maxDepFile = 256 << 20
+const maxDepFile = 1 << 30
 
 // depFiles gives a guest a dependency's artifacts without extracting
-// them, decompressing one file at a time.
+// them: the file the guest reads is decompressed to a scratch file of the
+// job (outside the build dir), one at a time, its bytes charged to the
+// job's disk limit while it is kept.
 type depFiles struct {
-	d *engine.Dependency
+	d    *engine.Dependency
+	job  *engine.Job
+	disk *resource.Pool
 
 	mu   sync.Mutex
 	name string
-	data []byte
+	file *os.File // the decompressed file, or nil
+	size int64
 }
 
 func (f *depFiles) ID() int64    { return f.d.ID }
@@ -666,8 +674,8 @@ func (f *depFiles) Files(ctx context.Context) ([]string, error) {
 func (f *depFiles) Open(ctx context.Context, name string) (io.ReaderAt, int64, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.data != nil && f.name == name {
-		return bytes.NewReader(f.data), int64(len(f.data)), nil
+	if f.file != nil && f.name == name {
+		return f.file, f.size, nil
 	}
 	a, err := f.d.Artifacts(ctx)
 	if errors.Is(err, engine.ErrNoArtifacts) {
@@ -676,12 +684,12 @@ func (f *depFiles) Open(ctx context.Context, name string) (io.ReaderAt, int64, e
 	if err != nil {
 		return nil, 0, err
 	}
-	file, err := a.Open(name)
+	zf, err := a.Open(name)
 	if err != nil {
 		return nil, 0, err
 	}
-	defer file.Close()
-	fi, err := file.Stat()
+	defer zf.Close()
+	fi, err := zf.Stat()
 	if err != nil {
 		return nil, 0, err
 	}
@@ -689,12 +697,56 @@ func (f *depFiles) Open(ctx context.Context, name string) (io.ReaderAt, int64, e
 		return nil, 0, fmt.Errorf("%s: %w", name, fs.ErrNotExist)
 	}
 	if fi.Size() > maxDepFile {
-		return nil, 0, fmt.Errorf("%s: %d bytes, more than %d", name, fi.Size(), maxDepFile)
+		return nil, 0, fmt.Errorf("%w: %s: %d bytes, more than %s", hostfuncs.ErrLimit, name, fi.Size(), units.FormatSize(maxDepFile))
 	}
-	data, err := io.ReadAll(io.LimitReader(file, maxDepFile+1))
+	f.closeLocked()
+	size := fi.Size()
+	if !f.disk.TakeAll(size) {
+		return nil, 0, fmt.Errorf("%w: reading %s (%s): %s is used up", hostfuncs.ErrLimit, name, units.HumanSize(size), refusedBy(f.disk))
+	}
+	file, err := f.decompress(zf, size)
 	if err != nil {
+		f.disk.Give(size)
 		return nil, 0, err
 	}
-	f.name, f.data = name, data
-	return bytes.NewReader(data), int64(len(data)), nil
+	f.name, f.file, f.size = name, file, size
+	return file, size, nil
+}
+
+// decompress copies zf (size bytes, as its header says) to an unlinked
+// scratch file.
+func (f *depFiles) decompress(zf io.Reader, size int64) (*os.File, error) {
+	dir, err := f.job.ScratchDir()
+	if err != nil {
+		return nil, err
+	}
+	file, err := os.CreateTemp(dir, "dep-*")
+	if err != nil {
+		return nil, err
+	}
+	os.Remove(file.Name()) // gone with its last descriptor
+	n, err := io.Copy(file, io.LimitReader(zf, size+1))
+	if err == nil && n != size {
+		err = fmt.Errorf("the archive's file has %d bytes, not the %d its header says", n, size)
+	}
+	if err != nil {
+		file.Close()
+		return nil, err
+	}
+	return file, nil
+}
+
+// close drops the decompressed file, giving its bytes back.
+func (f *depFiles) close() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.closeLocked()
+}
+
+func (f *depFiles) closeLocked() {
+	if f.file != nil {
+		f.file.Close()
+		f.disk.Give(f.size)
+		f.file, f.name, f.size = nil, "", 0
+	}
 }

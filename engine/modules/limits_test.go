@@ -299,3 +299,35 @@ func TestSDKEnvironmentPerStep(t *testing.T) {
 		})
 	}
 }
+
+// Dependency artifacts extracted for a job count against its handler's
+// disk and file limits.
+func TestDependencyArtifactsCountAgainstLimits(t *testing.T) {
+	big := strings.Repeat("x", 2<<20)
+	many := map[string]string{}
+	for i := 0; i < 30; i++ {
+		many["f/"+strings.Repeat("n", i+1)] = "y"
+	}
+	tests := []struct {
+		name     string
+		manifest string
+		files    map[string]string
+		want     string
+	}{
+		{"bytes", "[limits]\ndisk = \"1MiB\"\n", map[string]string{"big.bin": big}, "the disk limit of 1MiB (limits.disk) is used up"},
+		{"entries", "[limits]\nfiles = 10\n", many, "the limit of 10 files and directories (limits.files) is used up"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := start(t, modulesDir(t, map[string]string{"probe": "probe"}, map[string]string{"probe": tt.manifest}), nil)
+			dep := e.Srv.AddFinishedJob("build", gitlabtest.Zip(tt.files))
+			id := e.Srv.Enqueue(gitlabtest.NewJob("deps").Image("probe").DependsOn(dep).Script("e never"))
+			rec := e.Wait(t, id)
+			if rec.State != gitlab.StateFailed {
+				t.Fatalf("state %s:\n%s", rec.State, rec.Trace)
+			}
+			traceHas(t, rec, tt.want)
+			traceLacks(t, rec, "never")
+		})
+	}
+}
