@@ -455,7 +455,12 @@ type Dependency struct {
 
 	mu      sync.Mutex
 	archive *Archive
+	charged int64          // bytes of the archive charged to budget
+	budget  *resource.Pool // the job's disk budget, or nil
 }
+
+// maxArchive bounds a dependency's artifacts archive.
+const maxArchive = 10 << 30
 
 // ErrNoArtifacts is returned for a dependency without artifacts.
 var ErrNoArtifacts = errors.New("engine: dependency has no artifacts")
@@ -477,9 +482,24 @@ func (d *Dependency) Artifacts(ctx context.Context) (*Archive, error) {
 		return nil, err
 	}
 	file := filepath.Join(tmp, fmt.Sprintf("dependency-%d.zip", d.ID))
-	if _, err := d.job.client.DownloadArtifactToFile(ctx, d.ID, d.token, file); err != nil {
+	// The archive counts against the job's disk limit while it is kept.
+	bytes, _ := d.job.BuildDirBudget()
+	max := int64(maxArchive)
+	if free := bytes.Free(); bytes != nil && free >= 0 {
+		max = min(max, free)
+	}
+	n, err := d.job.client.DownloadArtifactToFile(ctx, d.ID, d.token, file, max)
+	if errors.Is(err, gitlab.ErrTooLarge) && bytes != nil && max < maxArchive {
+		return nil, fmt.Errorf("downloading artifacts of %s (job %d): %w: %s is used up", d.Name, d.ID, err, bytes.Name())
+	}
+	if err != nil {
 		return nil, fmt.Errorf("downloading artifacts of %s (job %d): %w", d.Name, d.ID, err)
 	}
+	if !bytes.TakeAll(n) {
+		os.Remove(file)
+		return nil, fmt.Errorf("downloading artifacts of %s (job %d): %w", d.Name, d.ID, refusal(bytes))
+	}
+	d.charged, d.budget = n, bytes
 	a, err := openArchive(file)
 	if err != nil {
 		return nil, fmt.Errorf("artifacts of %s (job %d): %w", d.Name, d.ID, err)
@@ -495,6 +515,8 @@ func (d *Dependency) close() {
 		d.archive.close()
 		d.archive = nil
 	}
+	d.budget.Give(d.charged)
+	d.charged = 0
 }
 
 // Archive is a dependency's artifacts archive (a zip file).

@@ -25,7 +25,7 @@ type Client interface {
 	PatchTrace(ctx context.Context, jobID int64, jobToken string, offset int64, content []byte) (gitlab.PatchResult, error)
 	UpdateJob(ctx context.Context, jobID int64, req gitlab.UpdateJobRequest) (gitlab.UpdateResult, error)
 	UploadArtifact(ctx context.Context, jobID int64, jobToken string, up gitlab.ArtifactUpload, content io.ReaderAt, size int64) error
-	DownloadArtifactToFile(ctx context.Context, jobID int64, token, path string) (int64, error)
+	DownloadArtifactToFile(ctx context.Context, jobID int64, token, path string, max int64) (int64, error)
 }
 
 var _ Client = (*gitlab.Client)(nil)

@@ -1,6 +1,7 @@
 package modules_test
 
 import (
+	"crypto/rand"
 	"strings"
 	"sync"
 	"testing"
@@ -303,7 +304,10 @@ func TestSDKEnvironmentPerStep(t *testing.T) {
 // Dependency artifacts extracted for a job count against its handler's
 // disk and file limits.
 func TestDependencyArtifactsCountAgainstLimits(t *testing.T) {
-	big := strings.Repeat("x", 2<<20)
+	big := strings.Repeat("x", 2<<20) // compresses to a few KiB
+	rnd := make([]byte, 2<<20)
+	rand.Read(rnd)
+	random := string(rnd) // does not compress
 	many := map[string]string{}
 	for i := 0; i < 30; i++ {
 		many["f/"+strings.Repeat("n", i+1)] = "y"
@@ -315,6 +319,7 @@ func TestDependencyArtifactsCountAgainstLimits(t *testing.T) {
 		want     string
 	}{
 		{"bytes", "[limits]\ndisk = \"1MiB\"\n", map[string]string{"big.bin": big}, "the disk limit of 1MiB (limits.disk) is used up"},
+		{"archive", "[limits]\ndisk = \"1MiB\"\n", map[string]string{"random.bin": random}, "the disk limit of 1MiB (limits.disk) is used up"},
 		{"entries", "[limits]\nfiles = 10\n", many, "the limit of 10 files and directories (limits.files) is used up"},
 	}
 	for _, tt := range tests {
