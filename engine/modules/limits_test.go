@@ -2,6 +2,7 @@ package modules_test
 
 import (
 	"crypto/rand"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -335,4 +336,51 @@ func TestDependencyArtifactsCountAgainstLimits(t *testing.T) {
 			traceLacks(t, rec, "never")
 		})
 	}
+}
+
+// What guests do leaves no goroutine behind once their jobs are done:
+// sleeps cut short, timeouts, cancels, traps and exits.
+func TestNoGoroutinesLeft(t *testing.T) {
+	e := start(t, modulesDir(t, map[string]string{"probe": "probe", "lim": "limits"}, map[string]string{"lim": "[limits]\ntimeout = \"100ms\"\n"}), nil)
+	warm := e.Srv.Enqueue(gitlabtest.NewJob("warm").Image("probe").Script("e warm"))
+	e.Wait(t, warm)
+	waitFor(t, func() bool { return e.Runner.Running() == 0 }, "idle")
+	base := ownGoroutines()
+	var ids []int64
+	for i := 0; i < 4; i++ {
+		ids = append(ids,
+			e.Srv.Enqueue(gitlabtest.NewJob("sleep").Image("probe").Timeout(time.Second).Script("s")),
+			e.Srv.Enqueue(gitlabtest.NewJob("spin").Image("probe").Timeout(time.Second).Script("l")),
+			e.Srv.Enqueue(gitlabtest.NewJob("trap").Image("probe").Script("t")),
+			e.Srv.Enqueue(gitlabtest.NewJob("exit").Image("probe").Script("p")),
+			e.Srv.Enqueue(gitlabtest.NewJob("ignore").Image("lim").Script("R")))
+	}
+	cancelMe := e.Srv.Enqueue(gitlabtest.NewJob("cancel").Image("probe").Script("c"))
+	waitFor(t, func() bool { return e.Srv.Job(cancelMe).State == gitlab.StateRunning }, "running")
+	e.Srv.Cancel(cancelMe)
+	for _, id := range append(ids, cancelMe) {
+		e.Wait(t, id)
+	}
+	waitFor(t, func() bool { return e.Runner.Running() == 0 }, "idle")
+	deadline := time.Now().Add(10 * time.Second)
+	for ownGoroutines() > base && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := ownGoroutines(); n > base {
+		buf := make([]byte, 1<<20)
+		t.Fatalf("%d goroutines, %d before the jobs:\n%s", n, base, buf[:runtime.Stack(buf, true)])
+	}
+}
+
+// ownGoroutines counts the goroutines but those of HTTP connections (the
+// GitLab client's pool, which the jobs share, and the fake's server side).
+func ownGoroutines() int {
+	buf := make([]byte, 4<<20)
+	n := 0
+	for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+		if !strings.Contains(g, "net/http.") {
+			n++
+		}
+	}
+	return n
 }
