@@ -384,3 +384,21 @@ func ownGoroutines() int {
 	}
 	return n
 }
+
+// limits.instances bounds a handler's instances at once: a second job
+// waits for the first's instance.
+func TestInstanceLimits(t *testing.T) {
+	e := start(t, modulesDir(t, map[string]string{"probe": "probe"}, map[string]string{"probe": "[limits]\ninstances = 1\n"}), nil)
+	first := e.Srv.Enqueue(gitlabtest.NewJob("first").Image("probe").Script("e first started", "c"))
+	waitFor(t, func() bool { return strings.Contains(string(e.Srv.Job(first).Trace), "first started") }, "the first job's guest runs")
+	second := e.Srv.Enqueue(gitlabtest.NewJob("second").Image("probe").Script("e second ran"))
+	waitFor(t, func() bool { return e.Srv.Job(second).State == gitlab.StateRunning }, "the runner took the second job")
+	time.Sleep(300 * time.Millisecond)
+	if tr := string(e.Srv.Job(second).Trace); strings.Contains(tr, "second ran") {
+		t.Fatalf("the second job ran while the first held the only instance:\n%s", tr)
+	}
+	e.Srv.Cancel(first)
+	if rec := e.Wait(t, second); rec.State != gitlab.StateSuccess || !strings.Contains(string(rec.Trace), "second ran") {
+		t.Errorf("second job: %s\n%s", rec.State, rec.Trace)
+	}
+}
