@@ -127,12 +127,12 @@ type rig struct {
 	attackerDir      string // the attacker's modules dir
 	buildsDir        string
 
-	cmd    *exec.Cmd
-	pid    int
-	stderr syncbuf.Buffer
-	exited chan struct{}
+	cmd     *exec.Cmd
+	pid     int
+	stderr  syncbuf.Buffer
+	exited  chan struct{}
 	waitErr error
-	addr   string // metrics and health
+	addr    string // metrics and health
 }
 
 // startRig writes the modules dirs and the config file and starts the
