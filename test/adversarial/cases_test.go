@@ -578,7 +578,9 @@ func modulesDirAttack(t *testing.T, module, file string, plant func(dir string) 
 		t.Fatal(err)
 	}
 	canary := r.canaryJob()
-	r.waitEvent(20*time.Second, "error or warning naming "+file, func(ev map[string]any) bool {
+	// Not fatal: the checks after it (the canary, the dir still watched,
+	// SIGTERM) say more about how the runner copes.
+	ev := r.lookEvent(20*time.Second, func(ev map[string]any) bool {
 		if ev["level"] != "ERROR" && ev["level"] != "WARN" {
 			return false
 		}
@@ -590,6 +592,9 @@ func modulesDirAttack(t *testing.T, module, file string, plant func(dir string) 
 		// The registry's "handler not loaded" names the module.
 		return ev["msg"] == "handler not loaded" && ev["module"] == module && file == module+".wasm"
 	})
+	if ev == nil {
+		r.errorf("within 20s of planting %s the runner logged no error or warning naming it", file)
+	}
 	r.checkCanary(canary, minute)
 	r.checkCanary(r.canaryJob(), minute)
 	return r
@@ -603,11 +608,15 @@ func (r *rig) stillWatched() {
 	if err := os.WriteFile(filepath.Join(r.attackerDir, "fresh.wasm"), guest(r.t, "hostile"), 0o644); err != nil {
 		r.t.Fatal(err)
 	}
-	r.waitEvent(20*time.Second, "fresh.wasm loaded after the attack", func(ev map[string]any) bool {
+	fresh := r.lookEvent(20*time.Second, func(ev map[string]any) bool {
 		return ev["module"] == "fresh" && ev["msg"] == "handler loaded"
 	})
-	recs := r.attack(minute, r.job("fresh", "fresh", "echo fresh module runs"))
-	r.check(recs[0], expect{state: success})
+	if fresh == nil {
+		r.errorf("fresh.wasm, added after the attack, was not loaded within 20s: the modules dir is no longer watched")
+	} else {
+		recs := r.attack(minute, r.job("fresh", "fresh", "echo fresh module runs"))
+		r.check(recs[0], expect{state: success})
+	}
 	r.alive()
 	r.stop(syscall.SIGTERM)
 }

@@ -328,9 +328,20 @@ func (r *rig) events() []map[string]any {
 	return out
 }
 
-// waitEvent waits for an operator log record for which match holds.
+// waitEvent waits for an operator log record for which match holds; it
+// fails the test (and stops it) if none comes within d.
 func (r *rig) waitEvent(d time.Duration, what string, match func(map[string]any) bool) map[string]any {
 	r.t.Helper()
+	ev := r.lookEvent(d, match)
+	if ev == nil {
+		r.fatalf("the runner's log has no %s", what)
+	}
+	return ev
+}
+
+// lookEvent waits up to d (or until the runner exits) for an operator log
+// record for which match holds, and returns it, or nil.
+func (r *rig) lookEvent(d time.Duration, match func(map[string]any) bool) map[string]any {
 	deadline := time.Now().Add(d)
 	for {
 		for _, ev := range r.events() {
@@ -339,7 +350,7 @@ func (r *rig) waitEvent(d time.Duration, what string, match func(map[string]any)
 			}
 		}
 		if r.dead() || time.Now().After(deadline) {
-			r.fatalf("the runner's log has no %s", what)
+			return nil
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
