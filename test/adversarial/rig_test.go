@@ -133,6 +133,8 @@ type rig struct {
 	exited  chan struct{}
 	waitErr error
 	addr    string // metrics and health
+	// goroutines is the runner's go_goroutines once ready, before any job.
+	goroutines int
 }
 
 // startRig writes the modules dirs and the config file and starts the
@@ -253,7 +255,47 @@ func startRig(t *testing.T, cfg rigConfig) *rig {
 	if code := r.health(); code != http.StatusOK {
 		r.fatalf("/readyz answered %d", code)
 	}
+	if r.goroutines = r.metric("go_goroutines"); r.goroutines < 0 {
+		r.fatalf("/metrics has no go_goroutines")
+	}
 	return r
+}
+
+// metric returns the value of an unlabelled metric from /metrics, or -1.
+func (r *rig) metric(name string) int {
+	c := http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get("http://" + r.addr + "/metrics")
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return -1
+			}
+			return int(f)
+		}
+	}
+	return -1
+}
+
+// goroutinesSettle checks that the runner's goroutines come back to
+// about what it had before any job: no hostile job leaves host
+// goroutines behind (idle connections to GitLab and to HTTP hosts a
+// guest called account for the slack).
+func (r *rig) goroutinesSettle() {
+	r.t.Helper()
+	const slack = 24
+	n := -1
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if n = r.metric("go_goroutines"); n >= 0 && n <= r.goroutines+slack {
+			return
+		}
+	}
+	r.errorf("the runner has %d goroutines after its jobs, %d before any: hostile jobs left host goroutines behind", n, r.goroutines)
 }
 
 func (r *rig) path(elem ...string) string { return filepath.Join(append([]string{r.root}, elem...)...) }
@@ -469,6 +511,7 @@ func (r *rig) stop(sig syscall.Signal) {
 	if r.dead() {
 		r.fatalf("the runner had already exited before %v", sig)
 	}
+	r.goroutinesSettle()
 	if err := r.cmd.Process.Signal(sig); err != nil {
 		r.fatalf("signal %v: %v", sig, err)
 	}
