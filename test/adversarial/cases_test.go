@@ -556,6 +556,11 @@ func TestOperatorPolicy(t *testing.T) {
 		r.job("memory-ceiling", "greedy", "mem 1024", "trap"))
 	r.check(recs[0], expect{state: failed, reason: gitlab.JobExecutionTimeout, denied: []string{`limits\.cpu`, `uninterrupted`, `interrupt`}})
 	r.check(recs[1], expect{state: success, denied: []string{`http\.allow`, `\*`}})
+	for i, cut := range [][]string{{`limits\.cpu`, `uninterrupted`}, {`http\.allow`, `\*`}, {`limits\.memory`, `1GiB`}} {
+		if n := len(runnerLines(recs[i], cut...)); n != 1 {
+			t.Errorf("job %s: %d job-log lines about the cut of %s, want one", recs[i].Name, n, cut[0])
+		}
+	}
 	if l := guestLine(recs[1], "http "); !strings.Contains(l, "rc -6") || hits.Load() != 0 {
 		t.Errorf("allow = [\"*\"] reached a host: %q, %d requests", l, hits.Load())
 	}

@@ -606,6 +606,16 @@ func traceText(rec gitlabtest.JobRecord) string {
 // (not the guest: its lines start with "guest: ") and that matches every
 // pattern (case-insensitive), or "".
 func runnerLine(rec gitlabtest.JobRecord, patterns ...string) string {
+	if ls := runnerLines(rec, patterns...); len(ls) > 0 {
+		return ls[0]
+	}
+	return ""
+}
+
+// runnerLines returns the runner's job-log lines that match every
+// pattern (case-insensitive).
+func runnerLines(rec gitlabtest.JobRecord, patterns ...string) []string {
+	var out []string
 	for _, l := range strings.Split(traceText(rec), "\n") {
 		l = strings.TrimSpace(l)
 		if strings.HasPrefix(l, "guest: ") || strings.HasPrefix(l, "$ ") {
@@ -619,10 +629,10 @@ func runnerLine(rec gitlabtest.JobRecord, patterns ...string) string {
 			}
 		}
 		if ok {
-			return l
+			out = append(out, l)
 		}
 	}
-	return ""
+	return out
 }
 
 // guestLine returns the first guest line starting with prefix (after
