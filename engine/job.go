@@ -40,6 +40,24 @@ type Job struct {
 	artifacts []string // extra files (relative to the build dir) to upload
 
 	diskBytes, diskEntries *resource.Pool // what the job may add to its build dir
+
+	slot *heldSlot // the job's slot of the process's job budget, or nil
+}
+
+// WaitFor runs wait, which blocks until something the job needs is free
+// (an instance of its handler, say). Meanwhile the job gives its slot of
+// the process's job budget back, so that other runners' jobs are not
+// held up behind it, and takes one again before WaitFor returns. An error
+// of wait, or ctx ending before a slot is free again, is returned.
+func (j *Job) WaitFor(ctx context.Context, wait func(context.Context) error) error {
+	if j.slot == nil {
+		return wait(ctx)
+	}
+	j.slot.release()
+	if err := wait(ctx); err != nil {
+		return err // the job ends: it needs no slot to be reported
+	}
+	return j.slot.acquire(ctx)
 }
 
 // LimitBuildDir bounds what the job adds to its build dir: dependency

@@ -81,7 +81,7 @@ func (r *Registry) newHandler(ctx context.Context, job *engine.Job) (engine.Hand
 		return nil, fmt.Errorf("handler %s takes no new jobs: %d of its guests are still running after their jobs ended (at most %d may; cpu = %q cannot be stopped)",
 			m.name, n, max, m.limits.CPU)
 	}
-	if err := r.acquireSlots(ctx, m); err != nil {
+	if err := r.acquireSlots(ctx, job, m); err != nil {
 		m.release()
 		return nil, err
 	}
@@ -132,19 +132,42 @@ func cutList(cuts []resource.Cut) string {
 }
 
 // acquireSlots takes one of the process's instance slots and one of the
-// module's.
-func (r *Registry) acquireSlots(ctx context.Context, m *module) error {
-	if err := r.proc.Instances.Acquire(ctx); err != nil {
-		return err
-	}
-	if m.slots != nil {
-		if err := m.slots.Acquire(ctx); err != nil {
-			r.proc.Instances.Release()
+// module's. A job that has to wait for them gives its slot of the
+// process's job budget back meanwhile, so that another tenant's jobs run.
+func (r *Registry) acquireSlots(ctx context.Context, job *engine.Job, m *module) error {
+	take := func(ctx context.Context, wait bool) error {
+		get := func(s *resource.Slots) error {
+			if !wait {
+				if s.TryAcquire() {
+					return nil
+				}
+				return errBusy
+			}
+			return s.Acquire(ctx)
+		}
+		// The module's slot first: a job waiting for its handler's
+		// instance must not hold one of the process's meanwhile.
+		if m.slots != nil {
+			if err := get(m.slots); err != nil {
+				return err
+			}
+		}
+		if err := get(r.proc.Instances); err != nil {
+			if m.slots != nil {
+				m.slots.Release()
+			}
 			return err
 		}
+		return nil
 	}
-	return nil
+	if take(ctx, false) == nil {
+		return nil
+	}
+	return job.WaitFor(ctx, func(ctx context.Context) error { return take(ctx, true) })
 }
+
+// errBusy: a slot is not free now.
+var errBusy = errors.New("busy")
 
 // fileVariables returns the file variables the handler may see as a
 // read-only file system of their contents.
