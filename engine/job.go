@@ -40,6 +40,24 @@ type Job struct {
 	artifacts []string // extra files (relative to the build dir) to upload
 
 	diskBytes, diskEntries *resource.Pool // what the job may add to its build dir
+
+	slot *heldSlot // the job's slot of the process's job budget, or nil
+}
+
+// WaitFor runs wait, which blocks until something the job needs is free
+// (an instance of its handler, say). Meanwhile the job gives its slot of
+// the process's job budget back, so that other runners' jobs are not
+// held up behind it, and takes one again before WaitFor returns. An error
+// of wait, or ctx ending before a slot is free again, is returned.
+func (j *Job) WaitFor(ctx context.Context, wait func(context.Context) error) error {
+	if j.slot == nil {
+		return wait(ctx)
+	}
+	j.slot.release()
+	if err := wait(ctx); err != nil {
+		return err // the job ends: it needs no slot to be reported
+	}
+	return j.slot.acquire(ctx)
 }
 
 // LimitBuildDir bounds what the job adds to its build dir: dependency
@@ -264,6 +282,21 @@ func validVarName(s string) bool {
 	return true
 }
 
+// ScratchDir returns a directory of the job's own outside its build dir,
+// for files a handler keeps during the job; it is removed when the job
+// ends.
+func (j *Job) ScratchDir() (string, error) {
+	tmp, err := j.tmp()
+	if err != nil {
+		return "", err
+	}
+	dir := filepath.Join(tmp, "scratch")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	return dir, nil
+}
+
 // tmp returns the job's scratch dir outside the build dir (downloads,
 // archives being built), creating it on first use: most jobs never need it.
 func (j *Job) tmp() (string, error) {
@@ -440,7 +473,12 @@ type Dependency struct {
 
 	mu      sync.Mutex
 	archive *Archive
+	charged int64          // bytes of the archive charged to budget
+	budget  *resource.Pool // the job's disk budget, or nil
 }
+
+// maxArchive bounds a dependency's artifacts archive.
+const maxArchive = 10 << 30
 
 // ErrNoArtifacts is returned for a dependency without artifacts.
 var ErrNoArtifacts = errors.New("engine: dependency has no artifacts")
@@ -462,9 +500,24 @@ func (d *Dependency) Artifacts(ctx context.Context) (*Archive, error) {
 		return nil, err
 	}
 	file := filepath.Join(tmp, fmt.Sprintf("dependency-%d.zip", d.ID))
-	if _, err := d.job.client.DownloadArtifactToFile(ctx, d.ID, d.token, file); err != nil {
+	// The archive counts against the job's disk limit while it is kept.
+	bytes, _ := d.job.BuildDirBudget()
+	max := int64(maxArchive)
+	if free := bytes.Free(); bytes != nil && free >= 0 {
+		max = min(max, free)
+	}
+	n, err := d.job.client.DownloadArtifactToFile(ctx, d.ID, d.token, file, max)
+	if errors.Is(err, gitlab.ErrTooLarge) && bytes != nil && max < maxArchive {
+		return nil, fmt.Errorf("downloading artifacts of %s (job %d): %w: %s is used up", d.Name, d.ID, err, bytes.Name())
+	}
+	if err != nil {
 		return nil, fmt.Errorf("downloading artifacts of %s (job %d): %w", d.Name, d.ID, err)
 	}
+	if !bytes.TakeAll(n) {
+		os.Remove(file)
+		return nil, fmt.Errorf("downloading artifacts of %s (job %d): %w", d.Name, d.ID, refusal(bytes))
+	}
+	d.charged, d.budget = n, bytes
 	a, err := openArchive(file)
 	if err != nil {
 		return nil, fmt.Errorf("artifacts of %s (job %d): %w", d.Name, d.ID, err)
@@ -480,6 +533,8 @@ func (d *Dependency) close() {
 		d.archive.close()
 		d.archive = nil
 	}
+	d.budget.Give(d.charged)
+	d.charged = 0
 }
 
 // Archive is a dependency's artifacts archive (a zip file).

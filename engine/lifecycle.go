@@ -66,7 +66,7 @@ type jobRun struct {
 }
 
 // runJob drives one job through its life and reports it.
-func (r *Runner) runJob(p *gitlab.Job) {
+func (r *Runner) runJob(p *gitlab.Job, slot *heldSlot) {
 	start := time.Now()
 	log := r.log.With("job", p.ID, "project", p.JobInfo.ProjectName, "job_name", p.JobInfo.Name, "image", p.Image.Name)
 	log.Info("job started", "stage", p.JobInfo.Stage)
@@ -100,6 +100,7 @@ func (r *Runner) runJob(p *gitlab.Job) {
 		tmpDir:   filepath.Join(r.cfg.BuildsDir, ".tmp", strconv.FormatInt(p.ID, 10)),
 		log:      jl,
 		client:   r.cfg.Client,
+		slot:     slot,
 		vars:     append(gitlab.Variables(nil), p.Variables...),
 	}
 	jr.job.vars = append(jr.job.vars,

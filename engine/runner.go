@@ -25,7 +25,7 @@ type Client interface {
 	PatchTrace(ctx context.Context, jobID int64, jobToken string, offset int64, content []byte) (gitlab.PatchResult, error)
 	UpdateJob(ctx context.Context, jobID int64, req gitlab.UpdateJobRequest) (gitlab.UpdateResult, error)
 	UploadArtifact(ctx context.Context, jobID int64, jobToken string, up gitlab.ArtifactUpload, content io.ReaderAt, size int64) error
-	DownloadArtifactToFile(ctx context.Context, jobID int64, token, path string) (int64, error)
+	DownloadArtifactToFile(ctx context.Context, jobID int64, token, path string, max int64) (int64, error)
 }
 
 var _ Client = (*gitlab.Client)(nil)
@@ -263,8 +263,9 @@ func (r *Runner) Run(ctx context.Context) error {
 			slots.Release()
 			break
 		}
+		held := &heldSlot{slots: shared, held: true}
 		release := func() {
-			shared.Release()
+			held.release()
 			slots.Release()
 		}
 		res, err := r.cfg.Client.RequestJob(pollCtx, gitlab.JobRequest{
@@ -283,7 +284,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			g.Go(func() error {
 				defer release()
 				defer r.running.Add(-1)
-				r.runJob(job)
+				r.runJob(job, held)
 				return nil
 			})
 			continue // ask again at once while capacity remains
@@ -321,6 +322,37 @@ func (r *Runner) Run(ctx context.Context) error {
 	cancelPoll()
 	_ = g.Wait()
 	r.log.Info("runner stopped")
+	return nil
+}
+
+// heldSlot is a job's slot of the process's job budget, which the job
+// gives back while it waits for something else (see Job.WaitFor).
+type heldSlot struct {
+	slots *resource.Slots
+	mu    sync.Mutex
+	held  bool
+}
+
+func (h *heldSlot) release() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.held {
+		h.slots.Release()
+		h.held = false
+	}
+}
+
+// acquire takes the slot again, waiting for one.
+func (h *heldSlot) acquire(ctx context.Context) error {
+	if err := h.slots.Acquire(ctx); err != nil {
+		return err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.held { // cannot happen: one job, one goroutine waiting
+		h.slots.Release()
+	}
+	h.held = true
 	return nil
 }
 

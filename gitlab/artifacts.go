@@ -153,6 +153,12 @@ func multipartStream(filename string, content io.Reader) (io.ReadCloser, string)
 // [Client.DownloadArtifactToFile] for a retried, atomic download). It
 // returns the number of bytes written.
 func (c *Client) DownloadArtifact(ctx context.Context, jobID int64, token string, w io.Writer) (int64, error) {
+	return c.download(ctx, jobID, token, w, 0)
+}
+
+// download is DownloadArtifact refusing, with ErrTooLarge, an archive of
+// more than max bytes (0: any size) before or while it arrives.
+func (c *Client) download(ctx context.Context, jobID int64, token string, w io.Writer, max int64) (int64, error) {
 	cl := c.downloadCall(jobID, token)
 	resp, attempts, err := c.send(ctx, cl)
 	if err != nil {
@@ -162,7 +168,17 @@ func (c *Client) DownloadArtifact(ctx context.Context, jobID int64, token string
 	if resp.StatusCode != http.StatusOK {
 		return 0, c.statusError(cl, resp, attempts)
 	}
-	n, err := io.Copy(w, resp.Body)
+	if max > 0 && resp.ContentLength > max {
+		return 0, fmt.Errorf("gitlab: %s: %w: the archive has %d bytes, more than %d", cl.op, ErrTooLarge, resp.ContentLength, max)
+	}
+	body := io.Reader(resp.Body)
+	if max > 0 {
+		body = io.LimitReader(resp.Body, max+1)
+	}
+	n, err := io.Copy(w, body)
+	if err == nil && max > 0 && n > max {
+		return n, fmt.Errorf("gitlab: %s: %w: the archive has more than %d bytes", cl.op, ErrTooLarge, max)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return n, c.stopped(ctx, cl, attempts, err)
@@ -178,8 +194,10 @@ func (c *Client) DownloadArtifact(ctx context.Context, jobID int64, token string
 // DownloadArtifactToFile downloads job jobID's artifacts archive to path.
 // It writes a temporary file beside path and renames it into place only
 // when the download is complete, retrying failures mid-stream within the
-// client's retry policy, so path holds a whole archive or nothing new.
-func (c *Client) DownloadArtifactToFile(ctx context.Context, jobID int64, token, path string) (int64, error) {
+// client's retry policy, so path holds a whole archive or nothing new. An
+// archive of more than max bytes (0: any size) is refused with
+// ErrTooLarge, and nothing is left behind.
+func (c *Client) DownloadArtifactToFile(ctx context.Context, jobID int64, token, path string, max int64) (int64, error) {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".part-*")
 	if err != nil {
@@ -200,7 +218,7 @@ func (c *Client) DownloadArtifactToFile(ctx context.Context, jobID int64, token,
 		if err != nil {
 			return 0, fmt.Errorf("gitlab: download artifacts of job %d: %w", jobID, err)
 		}
-		n, err = c.DownloadArtifact(ctx, jobID, token, tmp)
+		n, err = c.download(ctx, jobID, token, tmp, max)
 		if err == nil {
 			break
 		}

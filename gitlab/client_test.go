@@ -751,7 +751,7 @@ func TestDownloadArtifact(t *testing.T) {
 			name: "to file",
 			act: func(t *testing.T, e *env, job *gitlab.Job, dep gitlab.Dependency) ([]byte, error) {
 				path := filepath.Join(t.TempDir(), "dep.zip")
-				if _, err := e.client.DownloadArtifactToFile(ctx, dep.ID, dep.Token, path); err != nil {
+				if _, err := e.client.DownloadArtifactToFile(ctx, dep.ID, dep.Token, path, 0); err != nil {
 					return nil, err
 				}
 				return os.ReadFile(path)
@@ -774,10 +774,22 @@ func TestDownloadArtifact(t *testing.T) {
 			wantErr: gitlab.ErrUnauthorized,
 		},
 		{
+			name: "over the size limit leaves no file",
+			act: func(t *testing.T, e *env, job *gitlab.Job, dep gitlab.Dependency) ([]byte, error) {
+				dir := t.TempDir()
+				_, err := e.client.DownloadArtifactToFile(ctx, dep.ID, dep.Token, filepath.Join(dir, "x.zip"), 10)
+				if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+					t.Errorf("files left behind: %v", ents)
+				}
+				return nil, err
+			},
+			wantErr: gitlab.ErrTooLarge,
+		},
+		{
 			name: "404 leaves no file",
 			act: func(t *testing.T, e *env, job *gitlab.Job, dep gitlab.Dependency) ([]byte, error) {
 				dir := t.TempDir()
-				_, err := e.client.DownloadArtifactToFile(ctx, 987654, dep.Token, filepath.Join(dir, "x.zip"))
+				_, err := e.client.DownloadArtifactToFile(ctx, 987654, dep.Token, filepath.Join(dir, "x.zip"), 0)
 				if ents, _ := os.ReadDir(dir); len(ents) != 0 {
 					t.Errorf("files left behind: %v", ents)
 				}

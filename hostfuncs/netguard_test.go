@@ -123,4 +123,3 @@ func TestAddrClassAgreesWithNetip(t *testing.T) {
 		}
 	}
 }
-

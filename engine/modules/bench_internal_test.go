@@ -3,6 +3,7 @@ package modules
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/sys"
 
+	"github.com/wasmrunner/wasmrunner/engine/resource"
 	"github.com/wasmrunner/wasmrunner/hostfuncs"
 	"github.com/wasmrunner/wasmrunner/hostfuncs/abi"
 	"github.com/wasmrunner/wasmrunner/internal/sandboxfs"
@@ -20,12 +22,23 @@ import (
 // compilation cache in cacheDir if set.
 func benchModule(b *testing.B, guest string, cacheDir string) *module {
 	b.Helper()
-	src := filepath.Join("..", "..", "testdata", "guests", guest+".wasm")
+	return benchModuleCache(b, filepath.Join("..", "..", "testdata", "guests", guest+".wasm"), cacheDir)
+}
+
+// benchModuleFile loads the module at src.
+func benchModuleFile(b *testing.B, src string) *module {
+	b.Helper()
+	return benchModuleCache(b, src, "")
+}
+
+func benchModuleCache(b *testing.B, src string, cacheDir string) *module {
+	b.Helper()
 	data, err := os.ReadFile(src)
 	if err != nil {
 		b.Skipf("%s missing: run scripts/build-guests", src)
 	}
 	dir := b.TempDir()
+	guest := "m"
 	if err := os.WriteFile(filepath.Join(dir, guest+".wasm"), data, 0o644); err != nil {
 		b.Fatal(err)
 	}
@@ -98,5 +111,43 @@ func BenchmarkColdStart(b *testing.B) {
 				benchModule(b, guest, dir).retire() // as a new process would
 			}
 		})
+	}
+}
+
+// BenchmarkInstanceAllocator compares instantiating with wazero's own
+// memory (Go heap) and with the charged allocator (a reserved mapping).
+func BenchmarkInstanceAllocator(b *testing.B) {
+	for _, name := range []string{"shell", "probe"} {
+		for _, charged := range []bool{false, true} {
+			b.Run(fmt.Sprintf("%s/charged=%v", name, charged), func(b *testing.B) {
+				var m *module
+				if name == "shell" {
+					m = benchModuleFile(b, "../../examples/modules/shell.wasm")
+				} else {
+					m = benchModule(b, name, "")
+				}
+				env := &hostfuncs.Env{Log: io.Discard, Script: []string{"echo hi"}, Stop: context.Background()}
+				ctx := hostfuncs.WithEnv(context.Background(), env)
+				if charged {
+					ctx = withMemory(ctx, resource.NewPool("bench", 1<<30, nil))
+				}
+				cfg := wazero.NewModuleConfig().WithName("").WithStdout(io.Discard).WithStartFunctions("_initialize")
+				if _, ok := m.compiled.ExportedFunctions()["_initialize"]; !ok {
+					cfg = cfg.WithStartFunctions()
+				}
+				b.ReportAllocs()
+				b.ResetTimer()
+				for range b.N {
+					inst, err := m.runtime.InstantiateModule(ctx, m.compiled, cfg)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if _, err := inst.ExportedFunction(abi.ExportStep).Call(ctx, 0); err != nil {
+						b.Fatal(err)
+					}
+					inst.Close(ctx)
+				}
+			})
+		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental/sysfs"
 	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/wasmrunner/wasmrunner/engine"
@@ -80,7 +81,7 @@ func (r *Registry) newHandler(ctx context.Context, job *engine.Job) (engine.Hand
 		return nil, fmt.Errorf("handler %s takes no new jobs: %d of its guests are still running after their jobs ended (at most %d may; cpu = %q cannot be stopped)",
 			m.name, n, max, m.limits.CPU)
 	}
-	if err := r.acquireSlots(ctx, m); err != nil {
+	if err := r.acquireSlots(ctx, job, m); err != nil {
 		m.release()
 		return nil, err
 	}
@@ -108,7 +109,7 @@ func (r *Registry) newHandler(ctx context.Context, job *engine.Job) (engine.Hand
 	}
 	h.log = job.BoundedLog(lim.Log, fmt.Sprintf("\n\x1b[33;1mWARNING: handler %s reached its log limit of %s (limits.log); further output is dropped\x1b[0;m\n", m.name, units.FormatSize(lim.Log)))
 	for _, d := range job.Dependencies() {
-		h.deps = append(h.deps, &depFiles{d: d})
+		h.deps = append(h.deps, &depFiles{d: d, job: job, disk: h.disk})
 	}
 	h.http = m.http
 	if len(m.cuts) > 0 {
@@ -131,19 +132,42 @@ func cutList(cuts []resource.Cut) string {
 }
 
 // acquireSlots takes one of the process's instance slots and one of the
-// module's.
-func (r *Registry) acquireSlots(ctx context.Context, m *module) error {
-	if err := r.proc.Instances.Acquire(ctx); err != nil {
-		return err
-	}
-	if m.slots != nil {
-		if err := m.slots.Acquire(ctx); err != nil {
-			r.proc.Instances.Release()
+// module's. A job that has to wait for them gives its slot of the
+// process's job budget back meanwhile, so that another tenant's jobs run.
+func (r *Registry) acquireSlots(ctx context.Context, job *engine.Job, m *module) error {
+	take := func(ctx context.Context, wait bool) error {
+		get := func(s *resource.Slots) error {
+			if !wait {
+				if s.TryAcquire() {
+					return nil
+				}
+				return errBusy
+			}
+			return s.Acquire(ctx)
+		}
+		// The module's slot first: a job waiting for its handler's
+		// instance must not hold one of the process's meanwhile.
+		if m.slots != nil {
+			if err := get(m.slots); err != nil {
+				return err
+			}
+		}
+		if err := get(r.proc.Instances); err != nil {
+			if m.slots != nil {
+				m.slots.Release()
+			}
 			return err
 		}
+		return nil
 	}
-	return nil
+	if take(ctx, false) == nil {
+		return nil
+	}
+	return job.WaitFor(ctx, func(ctx context.Context) error { return take(ctx, true) })
 }
+
+// errBusy: a slot is not free now.
+var errBusy = errors.New("busy")
 
 // fileVariables returns the file variables the handler may see as a
 // read-only file system of their contents.
@@ -183,16 +207,24 @@ func readBounded(name string, limit int64) ([]byte, error) {
 	return data, nil
 }
 
+// interruptSlack is how long after Stop.Interrupt a step waits for an
+// interrupted guest call to come back before leaving it running.
+func interruptSlack(stop resource.Stop) time.Duration { return min(time.Second, stop.Interrupt) }
+
 // beginCall records a guest call about to start; it fails once the
-// handler is released.
-func (h *handler) beginCall() bool {
+// handler is released or while another call is still running (a guest
+// that could not be interrupted).
+func (h *handler) beginCall() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.released {
-		return false
+	switch {
+	case h.released:
+		return errors.New("the handler was released")
+	case h.calls > 0:
+		return fmt.Errorf("handler %s's guest is still running its previous step", h.mod.name)
 	}
 	h.calls++
-	return true
+	return nil
 }
 
 // endCall records the end of a guest call; the last call to end after the
@@ -258,6 +290,9 @@ func (h *handler) free() {
 	}
 	if h.fsys != nil {
 		h.fsys.Close()
+	}
+	for _, d := range h.deps {
+		d.(*depFiles).close()
 	}
 	if h.mod.slots != nil {
 		h.mod.slots.Release()
@@ -352,7 +387,8 @@ func (h *handler) moduleConfig(stop context.Context, start string) wazero.Module
 func (h *handler) fsConfig() wazero.FSConfig {
 	cfg := wazero.NewFSConfig()
 	if h.fileVars != nil {
-		cfg = cfg.WithFSMount(h.fileVars, FileVariablesPath)
+		ro := readOnlyFS{&sysfs.ReadFS{FS: &sysfs.AdaptFS{FS: h.fileVars}}}
+		cfg = cfg.(sysfs.FSConfig).WithSysFSMount(ro, FileVariablesPath)
 	}
 	return sandboxfs.Mount(cfg, h.fsys, "/")
 }
@@ -377,15 +413,34 @@ func (h *handler) Step(ctx context.Context, script []string, phase engine.Phase)
 	defer cancel()
 	callCtx = withMemory(hostfuncs.WithEnv(callCtx, env), h.mem)
 
-	if !h.beginCall() {
-		return errors.New("the handler was released")
+	if err := h.beginCall(); err != nil {
+		return err
 	}
-	defer h.endCall()
+	done := make(chan error, 1)
+	go func() {
+		defer h.endCall()
+		if h.mod.reactor {
+			done <- h.stepReactor(stepCtx, callCtx, phase)
+		} else {
+			done <- h.stepCommand(stepCtx, callCtx)
+		}
+	}()
 	var err error
-	if h.mod.reactor {
-		err = h.stepReactor(stepCtx, callCtx, phase)
-	} else {
-		err = h.stepCommand(stepCtx, callCtx)
+	select {
+	case err = <-done:
+	case <-stepCtx.Done():
+		// An interruptible guest is stopped Stop.Interrupt from now; one
+		// that cannot be (cpu = uninterrupted) is left running: release
+		// counts it once the job is done with the handler.
+		wait := h.reg.proc.Stop.Interrupt + interruptSlack(h.reg.proc.Stop)
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case err = <-done:
+		case <-t.C:
+			h.job.Printf("\x1b[31;1mERROR: handler %s's guest did not stop within %s of the step's end\x1b[0;m", h.mod.name, wait)
+			return context.Cause(stepCtx)
+		}
 	}
 	// The handler's own time limit decides, whatever the guest returned
 	// after it (the job's is the engine's to enforce).
@@ -552,7 +607,7 @@ func (h *handler) Cleanup(ctx context.Context) {
 	// say), bounded by its own deadline.
 	callCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if !h.beginCall() {
+	if h.beginCall() != nil {
 		return
 	}
 	defer h.endCall()
@@ -608,16 +663,21 @@ func (a artifactSink) AddData(name string, data []byte) error {
 }
 
 // maxDepFile bounds a dependency file a guest reads without extracting.
-const maxDepFile = 256 << 20
+const maxDepFile = 1 << 30
 
 // depFiles gives a guest a dependency's artifacts without extracting
-// them, decompressing one file at a time.
+// them: the file the guest reads is decompressed to a scratch file of the
+// job (outside the build dir), one at a time, its bytes charged to the
+// job's disk limit while it is kept.
 type depFiles struct {
-	d *engine.Dependency
+	d    *engine.Dependency
+	job  *engine.Job
+	disk *resource.Pool
 
 	mu   sync.Mutex
 	name string
-	data []byte
+	file *os.File // the decompressed file, or nil
+	size int64
 }
 
 func (f *depFiles) ID() int64    { return f.d.ID }
@@ -637,8 +697,8 @@ func (f *depFiles) Files(ctx context.Context) ([]string, error) {
 func (f *depFiles) Open(ctx context.Context, name string) (io.ReaderAt, int64, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.data != nil && f.name == name {
-		return bytes.NewReader(f.data), int64(len(f.data)), nil
+	if f.file != nil && f.name == name {
+		return f.file, f.size, nil
 	}
 	a, err := f.d.Artifacts(ctx)
 	if errors.Is(err, engine.ErrNoArtifacts) {
@@ -647,12 +707,12 @@ func (f *depFiles) Open(ctx context.Context, name string) (io.ReaderAt, int64, e
 	if err != nil {
 		return nil, 0, err
 	}
-	file, err := a.Open(name)
+	zf, err := a.Open(name)
 	if err != nil {
 		return nil, 0, err
 	}
-	defer file.Close()
-	fi, err := file.Stat()
+	defer zf.Close()
+	fi, err := zf.Stat()
 	if err != nil {
 		return nil, 0, err
 	}
@@ -660,12 +720,56 @@ func (f *depFiles) Open(ctx context.Context, name string) (io.ReaderAt, int64, e
 		return nil, 0, fmt.Errorf("%s: %w", name, fs.ErrNotExist)
 	}
 	if fi.Size() > maxDepFile {
-		return nil, 0, fmt.Errorf("%s: %d bytes, more than %d", name, fi.Size(), maxDepFile)
+		return nil, 0, fmt.Errorf("%w: %s: %d bytes, more than %s", hostfuncs.ErrLimit, name, fi.Size(), units.FormatSize(maxDepFile))
 	}
-	data, err := io.ReadAll(io.LimitReader(file, maxDepFile+1))
+	f.closeLocked()
+	size := fi.Size()
+	if !f.disk.TakeAll(size) {
+		return nil, 0, fmt.Errorf("%w: reading %s (%s): %s is used up", hostfuncs.ErrLimit, name, units.HumanSize(size), refusedBy(f.disk))
+	}
+	file, err := f.decompress(zf, size)
 	if err != nil {
+		f.disk.Give(size)
 		return nil, 0, err
 	}
-	f.name, f.data = name, data
-	return bytes.NewReader(data), int64(len(data)), nil
+	f.name, f.file, f.size = name, file, size
+	return file, size, nil
+}
+
+// decompress copies zf (size bytes, as its header says) to an unlinked
+// scratch file.
+func (f *depFiles) decompress(zf io.Reader, size int64) (*os.File, error) {
+	dir, err := f.job.ScratchDir()
+	if err != nil {
+		return nil, err
+	}
+	file, err := os.CreateTemp(dir, "dep-*")
+	if err != nil {
+		return nil, err
+	}
+	os.Remove(file.Name()) // gone with its last descriptor
+	n, err := io.Copy(file, io.LimitReader(zf, size+1))
+	if err == nil && n != size {
+		err = fmt.Errorf("the archive's file has %d bytes, not the %d its header says", n, size)
+	}
+	if err != nil {
+		file.Close()
+		return nil, err
+	}
+	return file, nil
+}
+
+// close drops the decompressed file, giving its bytes back.
+func (f *depFiles) close() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.closeLocked()
+}
+
+func (f *depFiles) closeLocked() {
+	if f.file != nil {
+		f.file.Close()
+		f.disk.Give(f.size)
+		f.file, f.name, f.size = nil, "", 0
+	}
 }

@@ -7,7 +7,25 @@ import (
 	"maps"
 	"slices"
 	"time"
+
+	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
+	"github.com/tetratelabs/wazero/experimental/sysfs"
 )
+
+// readOnlyFS is wazero's read-only file system, answering an open for
+// writing or creating with EROFS ("Read-only file system"), as a read-only
+// mount does, rather than ENOSYS.
+type readOnlyFS struct{ *sysfs.ReadFS }
+
+func (r readOnlyFS) OpenFile(path string, flag experimentalsys.Oflag, perm fs.FileMode) (experimentalsys.File, experimentalsys.Errno) {
+	if flag&(experimentalsys.O_WRONLY|experimentalsys.O_RDWR|experimentalsys.O_CREAT|experimentalsys.O_TRUNC|experimentalsys.O_APPEND) != 0 {
+		if flag&experimentalsys.O_DIRECTORY != 0 {
+			return nil, experimentalsys.EISDIR
+		}
+		return nil, experimentalsys.EROFS
+	}
+	return r.ReadFS.OpenFile(path, flag, perm)
+}
 
 // memFS is a read-only file system of a few files in one directory, held
 // in memory: the file variables a guest may see. Nothing in it can be

@@ -2,6 +2,7 @@ package modules
 
 import (
 	"context"
+	"sync"
 
 	"github.com/tetratelabs/wazero/experimental"
 
@@ -20,8 +21,9 @@ func withMemory(ctx context.Context, pool *resource.Pool) context.Context {
 }
 
 // linearMemory is a guest's linear memory. Its backing (see region) is
-// reserved for the memory's maximum at once, so growing never copies, and
-// touched pages are given back to the system as soon as it is freed.
+// reserved for the memory's maximum at once, so growing never copies; when
+// it is freed, the backing is zeroed and kept for the next instance (see
+// regions), which saves the page faults a fresh mapping costs.
 type linearMemory struct {
 	pool *resource.Pool
 	r    region // nil when the reservation failed
@@ -29,7 +31,15 @@ type linearMemory struct {
 }
 
 func newLinearMemory(pool *resource.Pool, max uint64) *linearMemory {
-	r, _ := reserve(max)
+	r := regions.get(max)
+	if r == nil {
+		var err error
+		if r, err = reserve(max); err != nil {
+			// Out of address space: the kept memories go first.
+			regions.drain()
+			r, _ = reserve(max)
+		}
+	}
 	return &linearMemory{pool: pool, r: r}
 }
 
@@ -50,9 +60,81 @@ func (m *linearMemory) Reallocate(size uint64) []byte {
 // Free implements experimental.LinearMemory.
 func (m *linearMemory) Free() {
 	if m.r != nil {
-		m.r.release()
+		regions.put(m.r, m.used)
 		m.r = nil
 	}
 	m.pool.Give(int64(m.used))
 	m.used = 0
+}
+
+// Keeping freed memories for reuse: at most keptRegions of them, holding
+// at most keptReserved bytes of address space in all, and of each only the
+// first keptResident bytes stay resident (zeroed); the rest is given back
+// to the system.
+const (
+	keptRegions  = 64
+	keptReserved = 2 << 30
+	keptResident = 1 << 20
+)
+
+// regionCache holds freed memories by size, ready for the next instance.
+type regionCache struct {
+	mu       sync.Mutex
+	free     map[uint64][]region
+	n        int
+	reserved uint64
+}
+
+var regions = &regionCache{free: map[uint64][]region{}}
+
+// get returns a zeroed region of size bytes, or nil.
+func (c *regionCache) get(size uint64) region {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	rs := c.free[size]
+	if len(rs) == 0 {
+		return nil
+	}
+	r := rs[len(rs)-1]
+	c.free[size] = rs[:len(rs)-1]
+	c.n--
+	c.reserved -= size
+	return r
+}
+
+// drain releases every kept region.
+func (c *regionCache) drain() {
+	c.mu.Lock()
+	free := c.free
+	c.free, c.n, c.reserved = map[uint64][]region{}, 0, 0
+	c.mu.Unlock()
+	for _, rs := range free {
+		for _, r := range rs {
+			r.release()
+		}
+	}
+}
+
+// put zeroes the first used bytes of r and keeps it, or releases it when
+// enough are kept.
+func (c *regionCache) put(r region, used uint64) {
+	b := r.bytes()
+	keep := min(used, keptResident, uint64(len(b)))
+	if used > keep && !r.discard(keep, used) {
+		r.release()
+		return
+	}
+	clear(b[:keep])
+	size := uint64(len(b))
+	c.mu.Lock()
+	if c.n < keptRegions && c.reserved+size <= keptReserved {
+		c.free[size] = append(c.free[size], r)
+		c.n++
+		c.reserved += size
+		r = nil
+	}
+	c.mu.Unlock()
+	if r != nil {
+		r.release()
+	}
 }

@@ -25,3 +25,15 @@ func (r region) release() {
 		_ = unix.Munmap(r)
 	}
 }
+
+// discard gives the bytes [from, to) back to the system; reading them
+// again gives zeroes.
+func (r region) discard(from, to uint64) bool {
+	from = (from + pageSize - 1) &^ (pageSize - 1)
+	if from >= to {
+		return true
+	}
+	return unix.Madvise(r[from:to], unix.MADV_DONTNEED) == nil
+}
+
+const pageSize = 4096

@@ -11,3 +11,9 @@ func reserve(size uint64) (region, error) { return make(region, size), nil }
 func (r region) bytes() []byte { return r }
 
 func (r region) release() {}
+
+// discard zeroes the bytes [from, to).
+func (r region) discard(from, to uint64) bool {
+	clear(r[from:to])
+	return true
+}

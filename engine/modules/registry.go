@@ -461,6 +461,9 @@ func HandlerName(image string) string {
 	return image
 }
 
+// Process returns the budgets the registry draws from.
+func (r *Registry) Process() *resource.Process { return r.proc }
+
 // observe calls f with the observer, if there is one.
 func (r *Registry) observe(f func(Observer)) {
 	if r.cfg.Observer != nil {

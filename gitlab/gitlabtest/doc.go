@@ -9,9 +9,10 @@
 // sizes, failure reasons) and replies with GitLab's status codes and headers,
 // so a client that works against it is likely to work against GitLab.
 //
-// Tests queue jobs with [Server.Enqueue] and [NewJob], cancel them with
-// [Server.Cancel] or [Server.CancelGracefully], and read back what the runner
-// did with [Server.Job], [Server.Requests] and [Server.Violations]. Faults
+// Tests queue jobs with [Server.Enqueue] and [NewJob] (for one of several
+// runners with [Server.AddRunner] and [JobBuilder.ForRunner]), cancel them
+// with [Server.Cancel] or [Server.CancelGracefully], and read back what the
+// runner did with [Server.Job], [Server.Requests] and [Server.Violations]. Faults
 // (error statuses, delays, connection resets, lost trace patches, deferred
 // final updates, upload redirects) are injected per endpoint with
 // [Server.FailNext] and its siblings.

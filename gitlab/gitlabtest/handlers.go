@@ -61,7 +61,7 @@ func (s *Server) handleRequestJob(w http.ResponseWriter, r *http.Request, _ *req
 	ctx := r.Context()
 	for {
 		if ctx.Err() == nil {
-			if j := s.assignLocked(); j != nil {
+			if j := s.assignLocked(req.Token); j != nil {
 				body := j.raw
 				var rep *reply
 				if body != nil {

@@ -150,6 +150,7 @@ type JobBuilder struct {
 	rawSet      bool
 	projectID   int64
 	projectName string
+	runner      string
 }
 
 // NewJob starts describing a job named name: stage "test", project 1
@@ -256,6 +257,15 @@ func (b *JobBuilder) DependsOn(ids ...int64) *JobBuilder {
 	return b
 }
 
+// ForRunner makes the job go only to the runner authenticating with
+// token (the server's RunnerToken or one from AddRunner or registration):
+// jobs/request from any other runner does not see it. By default any
+// runner of the server may take the job.
+func (b *JobBuilder) ForRunner(token string) *JobBuilder {
+	b.runner = token
+	return b
+}
+
 // FailureReasons sets features.failure_reasons. By default it is GitLab's
 // full list.
 func (b *JobBuilder) FailureReasons(rs ...string) *JobBuilder {
@@ -284,9 +294,10 @@ func (b *JobBuilder) RawJSON(data []byte) *JobBuilder {
 
 // job is the server's state of one job.
 type job struct {
-	rec  JobRecord
-	deps []int64
-	raw  []byte // non-nil: the exact payload to send
+	rec    JobRecord
+	deps   []int64
+	raw    []byte // non-nil: the exact payload to send
+	runner string // non-empty: only this runner token may take it
 }
 
 func (j *job) active() bool {
@@ -310,10 +321,14 @@ func (j *job) latestArchive() *Artifact {
 
 // Enqueue adds a pending job and returns its id. Ids increase from 1000.
 // The job gets a random "glcbt-" job token and GitLab's predefined
-// variables. Enqueue panics if a DependsOn id is not a job of this server.
+// variables. Enqueue panics if a DependsOn id is not a job of this server,
+// or if the ForRunner token is not one of its runners'.
 func (s *Server) Enqueue(b *JobBuilder) int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if _, ok := s.runners[b.runner]; b.runner != "" && !ok {
+		panic(fmt.Sprintf("gitlabtest: job %q is for an unknown runner token", b.name))
+	}
 	for _, d := range b.deps {
 		if _, ok := s.jobs[d]; !ok {
 			panic(fmt.Sprintf("gitlabtest: job %q depends on unknown job %d", b.name, d))
@@ -353,8 +368,9 @@ func (s *Server) newJobLocked(b *JobBuilder) *job {
 		m(&p)
 	}
 	j := &job{
-		rec:  JobRecord{ID: id, Name: b.name, Token: p.Token, Payload: p},
-		deps: slices.Clone(b.deps),
+		rec:    JobRecord{ID: id, Name: b.name, Token: p.Token, Payload: p},
+		deps:   slices.Clone(b.deps),
+		runner: b.runner,
 	}
 	if b.rawSet {
 		j.raw = slices.Clone(b.raw)
@@ -557,13 +573,14 @@ func (s *Server) readyLocked(j *job) bool {
 	return true
 }
 
-// assignLocked hands out the first pending job whose dependencies all
-// succeeded and returns it, or nil.
-func (s *Server) assignLocked() *job {
+// assignLocked hands out to the runner authenticating with token the
+// first pending job for it whose dependencies all succeeded and returns
+// it, or nil.
+func (s *Server) assignLocked(token string) *job {
 	s.settleLocked()
 	for _, id := range s.order[s.settled:] {
 		j := s.jobs[id]
-		if j.rec.State != gitlab.StatePending || !s.readyLocked(j) {
+		if j.rec.State != gitlab.StatePending || (j.runner != "" && j.runner != token) || !s.readyLocked(j) {
 			continue
 		}
 		j.rec.State = gitlab.StateRunning

@@ -140,3 +140,55 @@ func TestRoutes(t *testing.T) {
 		}
 	}
 }
+
+// TestForRunner: with several runners, a job enqueued ForRunner goes to
+// that runner only; other jobs go to any of them.
+func TestForRunner(t *testing.T) {
+	c := newTC(t)
+	a, b := c.s.RunnerToken, c.s.AddRunner()
+	if !strings.HasPrefix(b, "glrt-") || b == a {
+		t.Fatalf("AddRunner = %q", b)
+	}
+	verify := c.postJSON("/api/v4/runners/verify", map[string]string{"token": b})
+	wantStatus(t, "verify added runner", verify, 200)
+	request := func(tok string) (int64, int) {
+		t.Helper()
+		r := c.postJSON("/api/v4/jobs/request", map[string]string{"token": tok})
+		if r.Status != 201 {
+			return 0, r.Status
+		}
+		j, err := gitlab.DecodeJob(r.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return j.ID, r.Status
+	}
+	forB := c.s.Enqueue(gitlabtest.NewJob("for-b").ForRunner(b))
+	anyone := c.s.Enqueue(gitlabtest.NewJob("anyone"))
+	// A skips B's job and takes the unrouted one, then has nothing left.
+	if id, st := request(a); id != anyone {
+		t.Errorf("runner A got job %d (status %d), want %d", id, st, anyone)
+	}
+	if _, st := request(a); st != 204 {
+		t.Errorf("runner A's second request: status %d, want 204", st)
+	}
+	if got := c.s.Job(forB).State; got != gitlab.StatePending {
+		t.Errorf("B's job is %s after A's requests, want pending", got)
+	}
+	if id, _ := request(b); id != forB {
+		t.Errorf("runner B got job %d, want %d", id, forB)
+	}
+	forA := c.s.Enqueue(gitlabtest.NewJob("for-a").ForRunner(a))
+	if _, st := request(b); st != 204 {
+		t.Errorf("runner B took A's job: status %d", st)
+	}
+	if id, _ := request(a); id != forA {
+		t.Errorf("runner A got job %d, want %d", id, forA)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("Enqueue for an unknown runner token did not panic")
+		}
+	}()
+	c.s.Enqueue(gitlabtest.NewJob("nobody").ForRunner("glrt-unknown"))
+}

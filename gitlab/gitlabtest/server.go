@@ -201,6 +201,12 @@ func NewServer(opts ...Option) *Server {
 	return s
 }
 
+// AddRunner creates another runner of the server and returns its
+// authentication token ("glrt-..."), for tests that serve several runners
+// (tenants) from one fake GitLab; JobBuilder.ForRunner routes a job to
+// one of them.
+func (s *Server) AddRunner() string { return s.newRunner().Token }
+
 // RegistrationToken returns the legacy registration token POST runners
 // accepts.
 func (s *Server) RegistrationToken() string { return s.cfg.registrationToken }

@@ -43,6 +43,7 @@ func runStep(phase Phase) (code int32) {
 			code = 1
 		}
 	}()
+	refreshEnv()
 	script, err := Script()
 	if err != nil {
 		Println("wasmrunner: reading the script:", err)

@@ -291,7 +291,7 @@ func (s *Source) UploadArtifact(ctx context.Context, jobID int64, _ string, up g
 }
 
 // DownloadArtifactToFile copies a finished job's archive to path.
-func (s *Source) DownloadArtifactToFile(_ context.Context, jobID int64, _ string, path string) (int64, error) {
+func (s *Source) DownloadArtifactToFile(_ context.Context, jobID int64, _ string, path string, _ int64) (int64, error) {
 	s.mu.Lock()
 	src, ok := s.archive[jobID]
 	s.mu.Unlock()

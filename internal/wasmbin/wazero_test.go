@@ -205,7 +205,8 @@ func TestRealModules(t *testing.T) {
 		})
 	}
 	shell := mods["examples/modules/shell.wasm"]
-	if out, info := mustCheck(t, shell); &out[0] != &shell[0] || !reflect.DeepEqual(info.Tables, []Table{{133, 133, false}}) {
+	// Rust declares its table's maximum (= its minimum): nothing to cap.
+	if out, info := mustCheck(t, shell); &out[0] != &shell[0] || len(info.Tables) != 1 || info.Tables[0].Max != info.Tables[0].Min || info.Tables[0].Capped {
 		t.Errorf("shell.wasm: tables %+v", info.Tables)
 	}
 }

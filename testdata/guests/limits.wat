@@ -6,6 +6,7 @@
 ;;   E  log the WASI environment, one KEY=value per line
 ;;   M  grow memory 1 MiB at a time until refused, log "grow refused"
 ;;   P  write 30 bytes of filler, then the value of SECRET, on one line
+;;   B  spin in guest code for 2^31 iterations (seconds), then return 0
 (module
   (import "wasmrunner:host/v1" "script_count" (func $script_count (result i32)))
   (import "wasmrunner:host/v1" "script_line" (func $script_line (param i32 i32 i32) (result i32)))
@@ -87,6 +88,13 @@
         (local.set $n (call $var_get (i32.const 140) (i32.const 6) (i32.const 2048) (i32.const 1024)))
         (if (i32.lt_s (local.get $n) (i32.const 0)) (then (return (i32.const 7))))
         (drop (call $log_line (i32.const 2048) (local.get $n)))
+        (return (i32.const 0))))
+    (if (i32.eq (local.get $op) (i32.const 66)) ;; B
+      (then
+        (local.set $i (i32.const 0x7fffffff))
+        (loop $spin
+          (local.set $i (i32.sub (local.get $i) (i32.const 1)))
+          (br_if $spin (i32.gt_s (local.get $i) (i32.const 0))))
         (return (i32.const 0))))
     (i32.const 127))
 

@@ -55,6 +55,7 @@ pub(crate) fn step<H: Handler + 'static>(phase: i32, make: impl FnOnce() -> H) -
             return 1;
         }
     };
+    refresh_env();
     let script = crate::script();
     HANDLER.with(|cell| {
         let mut slot = cell.borrow_mut();
@@ -65,6 +66,35 @@ pub(crate) fn step<H: Handler + 'static>(phase: i32, make: impl FnOnce() -> H) -
             Err(code) => code,
         }
     })
+}
+
+/// Makes the process environment (`std::env`) the host's environment of
+/// this step: the C library reads it once, when first asked, but it changes
+/// between steps (after_script has `CI_JOB_STATUS`).
+fn refresh_env() {
+    let block = match crate::sys::environ() {
+        Some(b) => b,
+        None => return,
+    };
+    let mut now = std::collections::HashMap::new();
+    for entry in block.split(|&b| b == 0).filter(|e| !e.is_empty()) {
+        let entry = String::from_utf8_lossy(entry);
+        if let Some((k, v)) = entry.split_once('=') {
+            if !k.is_empty() {
+                now.insert(k.to_string(), v.to_string());
+            }
+        }
+    }
+    for (k, _) in std::env::vars_os() {
+        if let Some(k) = k.to_str() {
+            if !now.contains_key(k) {
+                std::env::remove_var(k);
+            }
+        }
+    }
+    for (k, v) in &now {
+        std::env::set_var(k, v);
+    }
 }
 
 /// Runs the `wasmrunner_cleanup` export: cleans up and drops the handler.

@@ -161,6 +161,29 @@ mod imp {
         unsafe { http_response(buf.as_mut_ptr(), len(buf)) }
     }
 
+    /// The WASI environment as the host gives it now: "KEY=value" entries,
+    /// each followed by a NUL byte. The C library reads it once, so the
+    /// SDK passes it on at every step (see `handler::refresh_env`).
+    pub fn environ_() -> Option<Vec<u8>> {
+        #[link(wasm_import_module = "wasi_snapshot_preview1")]
+        extern "C" {
+            #[link_name = "environ_sizes_get"]
+            fn wasi_environ_sizes_get(count: *mut u32, size: *mut u32) -> i32;
+            #[link_name = "environ_get"]
+            fn wasi_environ_get(environ: *mut *mut u8, buf: *mut u8) -> i32;
+        }
+        let (mut count, mut size) = (0u32, 0u32);
+        if unsafe { wasi_environ_sizes_get(&mut count, &mut size) } != 0 {
+            return None;
+        }
+        let mut ptrs: Vec<*mut u8> = vec![std::ptr::null_mut(); count as usize];
+        let mut buf = vec![0u8; size as usize];
+        if unsafe { wasi_environ_get(ptrs.as_mut_ptr(), buf.as_mut_ptr()) } != 0 {
+            return None;
+        }
+        Some(buf)
+    }
+
     /// Runs the static constructors of the module (the C library's and
     /// any others) once. A module that calls `__wasm_call_ctors` itself is
     /// a reactor to the linker, which then exports functions unwrapped
@@ -259,12 +282,16 @@ mod imp {
         fake::http_response(buf)
     }
     pub fn call_ctors() {}
+    pub fn environ_() -> Option<Vec<u8>> {
+        None
+    }
 }
 
 pub(crate) use imp::{
     artifact_add_data_ as artifact_add_data, artifact_add_file_ as artifact_add_file, call_ctors,
     dep_count_ as dep_count, dep_file_size_ as dep_file_size, dep_files_ as dep_files,
-    dep_id_ as dep_id, dep_name_ as dep_name, dep_read_ as dep_read, http_request_ as http_request,
+    dep_id_ as dep_id, dep_name_ as dep_name, dep_read_ as dep_read, environ_ as environ,
+    http_request_ as http_request,
     http_response_ as http_response, is_canceled_ as is_canceled, job_id_ as job_id,
     job_project_id_ as job_project_id, job_string_ as job_string, job_timeout_ as job_timeout,
     log_line_ as log_line, log_write_ as log_write, phase_ as phase, script_count_ as script_count,

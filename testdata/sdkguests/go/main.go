@@ -1,0 +1,32 @@
+// envgo: a handler built with the Go SDK that shows, at each step, what
+// os.Getenv (the process environment, not the SDK's Var) says of
+// CI_JOB_STATUS and GREETING. A script line "fail" fails the step.
+package main
+
+import (
+	"os"
+
+	wasmrunner "github.com/wasmrunner/wasmrunner/guest-sdk/go"
+)
+
+type handler struct{}
+
+func (handler) Step(script []string, phase wasmrunner.Phase) int {
+	status, ok := os.LookupEnv("CI_JOB_STATUS")
+	if !ok {
+		status = "(unset)"
+	}
+	wasmrunner.Printf("go %s: CI_JOB_STATUS=%s GREETING=%s\n", phase, status, os.Getenv("GREETING"))
+	for _, line := range script {
+		if line == "fail" {
+			return 1
+		}
+	}
+	return 0
+}
+
+func (handler) Cleanup() {}
+
+func init() { wasmrunner.Handle(handler{}) }
+
+func main() {}
