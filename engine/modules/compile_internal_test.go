@@ -59,8 +59,8 @@ func TestCompileInChild(t *testing.T) {
 	// The generated module runs from the compiled code the child wrote.
 	ctx := context.Background()
 	gen := r.modules["gen"]
-	if gen.tableBytes != 3*8 {
-		t.Errorf("tableBytes %d, want 24 (a table capped at its minimum)", gen.tableBytes)
+	if gen.tableBytes != 3*8 || gen.tablesCapped != 1 {
+		t.Errorf("tableBytes %d, %d tables capped; want 24 and 1 (a table capped at its minimum)", gen.tableBytes, gen.tablesCapped)
 	}
 	inst, err := gen.runtime.InstantiateModule(ctx, gen.compiled, wazero.NewModuleConfig().WithName(""))
 	if err != nil {

@@ -44,6 +44,9 @@ type module struct {
 	// tableBytes is what the module's tables can hold at most (elements
 	// of 8 bytes), charged to each instance's memory.
 	tableBytes int64
+	// tablesCapped counts the tables declared without a maximum, given
+	// their minimum as maximum (table.grow past it fails with -1).
+	tablesCapped int
 
 	runtime  wazero.Runtime
 	compiled wazero.CompiledModule
@@ -94,8 +97,12 @@ func (r *Registry) loadModule(ctx context.Context, root *os.Root, name string, s
 	}
 	limits, cuts := r.policy.Apply(name, man.Asked())
 	var tableElems int64
+	capped := 0
 	for _, t := range info.Tables {
 		tableElems += int64(t.Max)
+		if t.Capped {
+			capped++
+		}
 	}
 	if tableBytes := tableElems * 8; tableBytes > limits.Memory {
 		msg := fmt.Sprintf("its tables may grow to %d elements (%s), more than its memory limit of %s (limits.memory)",
@@ -123,7 +130,7 @@ func (r *Registry) loadModule(ctx context.Context, root *os.Root, name string, s
 	}
 	m = &module{
 		name: name, path: filepath.Join(r.cfg.Dir, name+".wasm"), stamp: stamp, manifest: man, hasToml: hasToml, size: size,
-		limits: limits, cuts: cuts, tableBytes: tableElems * 8,
+		limits: limits, cuts: cuts, tableBytes: tableElems * 8, tablesCapped: capped,
 		runtime: c.rt, compiled: c.mod, cache: c.cache, cacheLock: c.lock, version: c.version,
 		compileDur: c.dur, compileRSS: c.childRSS, fromCache: c.cached,
 	}

@@ -275,6 +275,9 @@ func (r *Registry) Reload(ctx context.Context) error {
 		if m.fromCache {
 			args = append(args, "cached", true)
 		}
+		if m.tablesCapped > 0 {
+			args = append(args, "tables_capped", m.tablesCapped)
+		}
 		r.log.Info("handler loaded", args...)
 		if len(m.cuts) > 0 {
 			r.log.Warn("handler's manifest asks for more than the policy allows", "module", name, "cut", cutList(m.cuts))
