@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/wasmrunner/wasmrunner/engine/modules"
+	"github.com/wasmrunner/wasmrunner/engine/resource"
 	"github.com/wasmrunner/wasmrunner/gitlab"
 	"github.com/wasmrunner/wasmrunner/gitlab/gitlabtest"
 	"github.com/wasmrunner/wasmrunner/internal/syncbuf"
@@ -278,3 +279,42 @@ func writeManyFunctions(t *testing.T, path string, size int) {
 		t.Fatal(err)
 	}
 }
+
+// TestCompileSettings: the loading bounds come from flags, then the config
+// file; bad values are usage errors.
+func TestCompileSettings(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "c.toml")
+	os.WriteFile(cfg, []byte(`max_module_size = "8MiB"
+compile_memory = "512MiB"
+compile_timeout = "20s"
+compile_cache_size = "100MiB"
+load_timeout = "7s"
+[[runners]]
+name = "x/y"
+url = "http://127.0.0.1:1"
+token = "t"
+modules = "."
+`), 0o600)
+	global, runners, err := configSet(cfg, serveOptions{compile: resourceDefaults(), cacheMax: 1 << 30, loadTimeout: time.Minute})()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range []serveOptions{global, runners[0]} {
+		if o.compile.MaxModuleSize != 8<<20 || o.compile.Memory != 512<<20 || o.compile.Timeout != 20*time.Second || o.cacheMax != 100<<20 || o.loadTimeout != 7*time.Second {
+			t.Errorf("options: %+v %d %v", o.compile, o.cacheMax, o.loadTimeout)
+		}
+	}
+	if n := cacheName(runners[0].name); strings.ContainsAny(n, "/") || n == cacheName("x_y") {
+		t.Errorf("cache dir name %q", n)
+	}
+	for _, args := range [][]string{
+		{"--compile-memory", "lots"}, {"--max-module-size", "0"}, {"--compile-cache-size", "-1"}, {"--compile-timeout", "0s"},
+	} {
+		code, _, errOut := runCLI(t, context.Background(), append([]string{"serve", "--url", "http://127.0.0.1:1", "--token", "x", "--modules", "."}, args...)...)
+		if code != exitUsage || !strings.Contains(errOut, strings.TrimPrefix(args[0], "--")) {
+			t.Errorf("%v: exit %d %s", args, code, errOut)
+		}
+	}
+}
+
+func resourceDefaults() resource.CompileLimits { return resource.CompileLimits{}.WithDefaults() }
