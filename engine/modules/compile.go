@@ -32,7 +32,7 @@ import (
 //
 //	module                                     size     peak RSS  over 14.4 MB  per MB   time    cached
 //	C guest (testdata/guests/cmd.wasm)         0.04 MB   24 MB       10 MB       -      0.07 s  0.17 MB
-//	Rust shell (examples/modules/shell.wasm)   0.17 MB   24 MB        9 MB     ~55 MB*  0.10 s  0.68 MB
+//	Rust shell (examples/modules/shell.wasm)   0.19 MB   24 MB       10 MB     ~50 MB*  0.11 s  0.73 MB
 //	Go reactor (examples/go-handler/labsubmit) 3.9 MB    91 MB       77 MB     ~20 MB   1.4 s   15.2 MB
 //
 // (* fixed costs dominate small modules.) Generated modules, compiled in
@@ -260,11 +260,12 @@ func (r *Registry) runCompiler(ctx context.Context, dir string, bin []byte, page
 	cmd.WaitDelay = 5 * time.Second
 	limitChild(cmd)
 	runErr := cmd.Run()
-	var rss int64
-	if cmd.ProcessState != nil {
-		rss = peakRSS(cmd.ProcessState)
-	}
 	out := strings.TrimSpace(stdout.String())
+	var rss int64
+	if peak, ok := strings.CutPrefix(out, "ok "); ok {
+		rss, _ = strconv.ParseInt(peak, 10, 64)
+		out = "ok"
+	}
 	errOut := strings.TrimSpace(stderr.String())
 	memory := fmt.Sprintf("compiling needs more than %s of memory", units.FormatSize(lim.Memory))
 	switch {
@@ -373,10 +374,11 @@ const (
 // with the module's bytes on stdin, it limits its own memory (address
 // space and Go heap) and output file size, compiles the module with the
 // runtime configuration its parent uses into the cache directory, and
-// exits 0 after printing "ok", or 1 after printing "error: REASON" (one
-// line). Running out of memory ends it with the Go runtime's "fatal
-// error: out of memory" on stderr; its parent kills it at the time limit.
-// It returns the exit code.
+// exits 0 after printing "ok PEAK" (its peak resident memory in bytes, 0
+// if unknown), or 1 after printing "error: REASON" (one line). Running
+// out of memory ends it with the Go runtime's "fatal error: out of
+// memory" on stderr; its parent kills it at the time limit. It returns
+// the exit code.
 func RunCompiler(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet(CompilerCommand, flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -417,6 +419,6 @@ func RunCompiler(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if _, err := rt.CompileModule(ctx, bin); err != nil {
 		return fail("%v", err)
 	}
-	fmt.Fprintln(stdout, "ok")
+	fmt.Fprintln(stdout, "ok", peakRSS())
 	return exitCompileOK
 }

@@ -37,12 +37,12 @@ func limitChild(cmd *exec.Cmd) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 }
 
-// peakRSS is the most resident memory an exited child used, in bytes.
-func peakRSS(ps *os.ProcessState) int64 {
-	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
-		return ru.Maxrss << 10 // KiB on Linux
-	}
-	return 0
+// peakRSS is the most resident memory this process has used since it
+// started (VmHWM; the exited child's rusage would count its parent's
+// memory, shared until exec).
+func peakRSS() int64 {
+	n, _ := procStatus("VmHWM:")
+	return n
 }
 
 // limitSelf holds the compiler child to budget bytes of memory: its
@@ -81,13 +81,16 @@ func limitSelf(budget, maxFile int64) error {
 }
 
 // vmSize is the process's address space size.
-func vmSize() (int64, error) {
+func vmSize() (int64, error) { return procStatus("VmSize:") }
+
+// procStatus reads a size (kB) of /proc/self/status, in bytes.
+func procStatus(key string) (int64, error) {
 	data, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return 0, err
 	}
 	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmSize:"); ok {
+		if v, ok := strings.CutPrefix(line, key); ok {
 			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
 			if err != nil {
 				return 0, err
@@ -95,5 +98,5 @@ func vmSize() (int64, error) {
 			return kb << 10, nil
 		}
 	}
-	return 0, fmt.Errorf("no VmSize in /proc/self/status")
+	return 0, fmt.Errorf("no %s in /proc/self/status", key)
 }

@@ -17,7 +17,7 @@ func selfExecutable() (string, error) { return os.Executable() }
 
 func limitChild(*exec.Cmd) {}
 
-func peakRSS(*os.ProcessState) int64 { return 0 }
+func peakRSS() int64 { return 0 }
 
 // limitSelf holds the compiler child to budget bytes with Go's memory
 // limit only: this system's RLIMIT_AS is not a usable bound (it is not
