@@ -70,6 +70,12 @@ func SelfCompiler() ([]string, error) {
 // runtimeConfig is the wazero configuration of a module's runtime. The
 // compiler child builds the same: close-on-context-done is part of wazero's
 // cache key, and the memory limit decides what decodes.
+// runtimePages is wazero's memory page limit of every runtime: the most a
+// 32-bit guest can address. The handler's limits.memory is enforced by the
+// instance's memory pool instead (memory.go), which can say in the job log
+// that it refused a growth; wazero would refuse it silently.
+const runtimePages = 65536
+
 func runtimeConfig(memoryPages uint32, interrupt bool) wazero.RuntimeConfig {
 	return wazero.NewRuntimeConfigCompiler().
 		WithMemoryLimitPages(memoryPages).
@@ -152,7 +158,7 @@ func (c *compiled) close(ctx context.Context) {
 func (r *Registry) compile(ctx context.Context, bin []byte, limits resource.Limits, version string) (_ *compiled, err error) {
 	warmWazero()
 	interrupt := limits.CPU != resource.CPUUninterrupted
-	rc := runtimeConfig(memoryPages(limits.Memory), interrupt)
+	rc := runtimeConfig(runtimePages, interrupt)
 	start := time.Now()
 	c := &compiled{}
 	defer func() {
@@ -201,7 +207,7 @@ func (r *Registry) compile(ctx context.Context, bin []byte, limits resource.Limi
 		if err := r.acquireCompile(ctx); err != nil {
 			return nil, err
 		}
-		c.childRSS, err = r.runCompiler(ctx, dir, bin, memoryPages(limits.Memory), interrupt)
+		c.childRSS, err = r.runCompiler(ctx, dir, bin, runtimePages, interrupt)
 		r.proc.Compiles.Release()
 		if err != nil {
 			return nil, err

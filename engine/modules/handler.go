@@ -45,6 +45,7 @@ type handler struct {
 	// process's guest memory budget), build dir bytes and entries, and
 	// open descriptors (within the process's budget).
 	mem, disk, entries, fds *resource.Pool
+	tables                  int64 // bytes of mem charged for the tables
 
 	mu       sync.Mutex
 	inst     api.Module // the reactor instance, nil before the first step or after an exit
@@ -94,7 +95,13 @@ func (r *Registry) newHandler(ctx context.Context, job *engine.Job) (engine.Hand
 	}()
 	lim := &h.lim
 	proc := r.proc
-	h.mem = resource.NewPool(fmt.Sprintf("the memory limit of %s (limits.memory)", units.FormatSize(lim.Memory)), lim.Memory+m.tableBytes, proc.Memory)
+	h.mem = resource.NewPool(fmt.Sprintf("the memory limit of %s (limits.memory)", units.FormatSize(lim.Memory)), lim.Memory, proc.Memory)
+	// The tables can hold at most tableBytes: charged up front, within the
+	// memory limit (loading checked that they fit).
+	if !h.mem.TakeAll(m.tableBytes) {
+		return nil, fmt.Errorf("handler %s's tables need %s: %s is used up", m.name, units.HumanSize(m.tableBytes), refusedBy(h.mem))
+	}
+	h.tables = m.tableBytes
 	h.disk = resource.NewPool(fmt.Sprintf("the disk limit of %s (limits.disk)", units.FormatSize(lim.Disk)), lim.Disk, nil)
 	h.entries = resource.NewPool(fmt.Sprintf("the limit of %d files and directories (limits.files)", lim.Files), lim.Files, nil)
 	h.fds = resource.NewPool(fmt.Sprintf("the limit of %d open files (limits.open_files)", lim.OpenFiles), lim.OpenFiles, proc.OpenFiles)
@@ -294,6 +301,7 @@ func (h *handler) free() {
 	for _, d := range h.deps {
 		d.(*depFiles).close()
 	}
+	h.mem.Give(h.tables)
 	if h.mod.slots != nil {
 		h.mod.slots.Release()
 	}

@@ -31,6 +31,11 @@ type linearMemory struct {
 }
 
 func newLinearMemory(pool *resource.Pool, max uint64) *linearMemory {
+	// The pool's limit (the handler's limits.memory) bounds the memory
+	// before wazero's (4 GiB): reserve no more than it allows.
+	if l := pool.Limit(); l > 0 && uint64(l) < max {
+		max = uint64(l) &^ 0xffff
+	}
 	r := regions.get(max)
 	if r == nil {
 		var err error
@@ -45,11 +50,17 @@ func newLinearMemory(pool *resource.Pool, max uint64) *linearMemory {
 
 // Reallocate implements experimental.LinearMemory.
 func (m *linearMemory) Reallocate(size uint64) []byte {
-	if m.r == nil || size > uint64(len(m.r.bytes())) {
+	if m.r == nil {
 		return nil
 	}
 	if size > m.used {
+		// The pool first, so that a refusal is recorded (and said in the
+		// job log), then the reservation, which the pool's limit bounds.
 		if !m.pool.TakeAll(int64(size - m.used)) {
+			return nil
+		}
+		if size > uint64(len(m.r.bytes())) {
+			m.pool.Give(int64(size - m.used))
 			return nil
 		}
 		m.used = size

@@ -137,6 +137,9 @@ func (r *Registry) loadModule(ctx context.Context, root *os.Root, name string, s
 	if err := m.validate(c.rt); err != nil {
 		return nil, version, &loadError{err: err, public: err.Error()}
 	}
+	if err := m.checkMemory(); err != nil {
+		return nil, version, &loadError{err: err, public: err.Error()}
+	}
 	if n := limits.Instances; n > 0 {
 		m.slots = resource.NewSlots(fmt.Sprintf("handler %s's instance slots", name), n)
 	}
@@ -205,6 +208,18 @@ func checkError(err error) error {
 		return &loadError{err: fmt.Errorf("%w: %v", ErrInvalidModule, err), public: "it uses WebAssembly this runner refuses (`wasmrunner modules check` says what)"}
 	}
 	return &loadError{err: fmt.Errorf("%w: %v", ErrInvalidModule, err), public: "it is not a valid WebAssembly binary (`wasmrunner modules check` says why)"}
+}
+
+// checkMemory refuses a module whose memory starts larger than its
+// memory limit leaves room for, beside its tables.
+func (m *module) checkMemory() error {
+	for _, def := range m.compiled.ExportedMemories() {
+		if need := int64(def.Min())*65536 + m.tableBytes; need > m.limits.Memory {
+			return fmt.Errorf("%w: its memory starts at %s (and its tables take %s), more than limits.memory = %s",
+				ErrInvalidModule, units.HumanSize(int64(def.Min())*65536), units.HumanSize(m.tableBytes), units.FormatSize(m.limits.Memory))
+		}
+	}
+	return nil
 }
 
 // validate checks the module's imports and exports against the ABI.

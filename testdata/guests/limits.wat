@@ -6,7 +6,7 @@
 ;;   E  log the WASI environment, one KEY=value per line
 ;;   M  grow memory 1 MiB at a time until refused, log "grow refused"
 ;;   P  write 30 bytes of filler, then the value of SECRET, on one line
-;;   B  spin in guest code for 2^31 iterations (seconds), then return 0
+;;   B  spin in guest code for 3 x 2^31 iterations (seconds), then return 0
 (module
   (import "wasmrunner:host/v1" "script_count" (func $script_count (result i32)))
   (import "wasmrunner:host/v1" "script_line" (func $script_line (param i32 i32 i32) (result i32)))
@@ -91,10 +91,14 @@
         (return (i32.const 0))))
     (if (i32.eq (local.get $op) (i32.const 66)) ;; B
       (then
-        (local.set $i (i32.const 0x7fffffff))
-        (loop $spin
-          (local.set $i (i32.sub (local.get $i) (i32.const 1)))
-          (br_if $spin (i32.gt_s (local.get $i) (i32.const 0))))
+        (local.set $n (i32.const 3))
+        (loop $outer
+          (local.set $i (i32.const 0x7fffffff))
+          (loop $spin
+            (local.set $i (i32.sub (local.get $i) (i32.const 1)))
+            (br_if $spin (i32.gt_s (local.get $i) (i32.const 0))))
+          (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+          (br_if $outer (i32.gt_s (local.get $n) (i32.const 0))))
         (return (i32.const 0))))
     (i32.const 127))
 
