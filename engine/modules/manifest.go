@@ -50,7 +50,7 @@ type Limits struct {
 	// at some cost to tight loops; "uninterrupted" leaves out those checks
 	// for speed, so a guest stuck in a loop cannot be stopped: only for
 	// handlers the operator marks trusted.
-	CPU string `toml:"cpu"`
+	CPU string `toml:"cpu" example:"\"interrupt\""`
 }
 
 // CPU-time policies of [Limits].
@@ -66,7 +66,7 @@ type HTTPConfig struct {
 	// "*.domain", an IP address or a CIDR ("10.1.0.0/16"). Names reach
 	// public addresses only; an address that is loopback, private,
 	// link-local... must be listed itself (see hostfuncs.HTTPOptions).
-	Allow []string `toml:"allow"`
+	Allow []string `toml:"allow" example:"[\"example.com\", \"*.example.com\", \"10.0.0.0/8\"]"`
 	// Timeout bounds one request; default 30 s.
 	Timeout tomlfile.Duration `toml:"timeout"`
 	// MaxBody is the most bytes of a response, headers included; default
@@ -77,17 +77,17 @@ type HTTPConfig struct {
 // VarPolicy says which job variables the handler may see, by name
 // patterns (path.Match syntax, e.g. "CI_*"). Default: all of them.
 type VarPolicy struct {
-	Allow []string `toml:"allow"`
-	Deny  []string `toml:"deny"`
+	Allow []string `toml:"allow" example:"[\"CI_*\"]"`
+	Deny  []string `toml:"deny" example:"[\"DEPLOY_*\"]"`
 }
 
 // EnvConfig is the guest's WASI environment.
 type EnvConfig struct {
 	// Variables names the visible job variables exported as environment
 	// variables (patterns as in VarPolicy). Default: all visible ones.
-	Variables []string `toml:"variables"`
+	Variables []string `toml:"variables" example:"[\"CI_*\", \"GREETING\"]"`
 	// Set adds fixed environment variables.
-	Set map[string]string `toml:"set"`
+	Set map[string]string `toml:"set" example:"{ LANG = \"C.UTF-8\" }"`
 }
 
 // DefaultManifest returns the settings of a handler without a manifest.

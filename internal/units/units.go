@@ -49,6 +49,43 @@ func ParseSize(s string) (int64, error) {
 	return int64(math.Round(v)), nil
 }
 
+// ErrNoUnit reports a size written without a unit where one is required
+// ([ParseSizeUnit]).
+var ErrNoUnit = errors.New("size without a unit")
+
+// ParseSizeUnit parses a size as ParseSize does, but a size other than 0
+// must have a unit: in a file, "64" is more likely 64MiB written short than
+// 64 bytes. Its error then says what to write instead.
+func ParseSizeUnit(s string) (int64, error) {
+	n, err := ParseSize(s)
+	if err != nil {
+		return 0, err
+	}
+	t := strings.TrimSpace(s)
+	if n != 0 && t != "" && (t[len(t)-1] >= '0' && t[len(t)-1] <= '9' || t[len(t)-1] == '.') {
+		return 0, &noUnitError{t}
+	}
+	return n, nil
+}
+
+// noUnitError is a size without a unit; it is ErrNoUnit.
+type noUnitError struct{ num string }
+
+func (e *noUnitError) Error() string        { return e.num + " has no unit: " + UnitHint(e.num) }
+func (e *noUnitError) Is(target error) bool { return target == ErrNoUnit }
+
+// UnitHint says how to write a size given as a plain number (num): with
+// a unit, as the number of MiB it most likely means, or as the same bytes
+// in the largest unit that writes them exactly.
+func UnitHint(num string) string {
+	num = strings.TrimSpace(num)
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err == nil && n >= 1<<10 && n%(1<<10) == 0 {
+		return fmt.Sprintf("write %q (or %q for bytes)", FormatSize(n), num+"B")
+	}
+	return fmt.Sprintf("write %q (or %q for bytes)", num+"MiB", num+"B")
+}
+
 // FormatSize formats n bytes with a binary unit, as ParseSize reads it.
 func FormatSize(n int64) string {
 	switch {

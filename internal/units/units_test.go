@@ -2,6 +2,7 @@ package units
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -54,5 +55,29 @@ func TestHumanSize(t *testing.T) {
 		if got := HumanSize(n); got != want {
 			t.Errorf("HumanSize(%d) = %q, want %q", n, got, want)
 		}
+	}
+}
+
+func TestParseSizeUnit(t *testing.T) {
+	good := map[string]int64{"0": 0, "0B": 0, "64MiB": 64 << 20, "10B": 10, " 7kb ": 7000, "1.5GiB": 3 << 29}
+	for in, want := range good {
+		got, err := ParseSizeUnit(in)
+		if err != nil || got != want {
+			t.Errorf("ParseSizeUnit(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for in, msg := range map[string]string{
+		"64":       `64 has no unit: write "64MiB" (or "64B" for bytes)`,
+		" 4096 ":   `4096 has no unit: write "4KiB" (or "4096B" for bytes)`,
+		"67108864": `67108864 has no unit: write "64MiB" (or "67108864B" for bytes)`,
+		"1.5":      `1.5 has no unit: write "1.5MiB" (or "1.5B" for bytes)`,
+	} {
+		_, err := ParseSizeUnit(in)
+		if !errors.Is(err, ErrNoUnit) || !strings.Contains(err.Error(), msg) {
+			t.Errorf("ParseSizeUnit(%q) err = %v, want %q", in, err, msg)
+		}
+	}
+	if _, err := ParseSizeUnit("lots"); !errors.Is(err, ErrSize) {
+		t.Errorf("ParseSizeUnit(lots) err = %v", err)
 	}
 }
