@@ -66,7 +66,7 @@ type HTTPConfig struct {
 	// "*.domain", an IP address or a CIDR ("10.1.0.0/16"). Names reach
 	// public addresses only; an address that is loopback, private,
 	// link-local... must be listed itself (see hostfuncs.HTTPOptions).
-	Allow []string `toml:"allow" example:"[\"example.com\", \"*.example.com\", \"10.0.0.0/8\"]"`
+	Allow []string `toml:"allow" example:"[\"example.com\"]"`
 	// Timeout bounds one request; default 30 s.
 	Timeout tomlfile.Duration `toml:"timeout"`
 	// MaxBody is the most bytes of a response, headers included; default
