@@ -40,6 +40,12 @@ type Env struct {
 	// Vars are the variables the handler may see, in the job's order: the
 	// last entry of a name wins.
 	Vars []Var
+	// Hidden, if set, says why the job's variable name is hidden from the
+	// handler (naming the manifest or policy key that hides it), or ""
+	// when the job has no such variable or it is not hidden. var_get of a
+	// hidden variable is ErrNotFound, as for one the job does not have,
+	// and the job log says why, once per name.
+	Hidden func(name string) string
 	// Environ is the guest's WASI environment during the step ("KEY=value"
 	// entries; see [InstantiateWASI]).
 	Environ []string
@@ -61,8 +67,9 @@ type Env struct {
 	Logger *slog.Logger
 
 	mu           sync.Mutex
-	line         []byte // scratch for log_line, guarded by mu
-	lastResponse []byte // the last encoded HTTP response, guarded by mu
+	line         []byte          // scratch for log_line, guarded by mu
+	lastResponse []byte          // the last encoded HTTP response, guarded by mu
+	saidHidden   map[string]bool // hidden variables the job log was told of, guarded by mu
 }
 
 // JobInfo holds the fields of a job a guest can read.
@@ -169,6 +176,7 @@ type ArtifactSink interface {
 // after a failed request http_response is ErrNotFound).
 type HTTPPolicy struct {
 	allow       []resource.HostPattern
+	dropped     []resource.HostPattern // listed by the manifest, dropped by the operator's policy
 	timeout     time.Duration
 	maxResponse int64
 	resolve     func(ctx context.Context, host string) ([]netip.Addr, error)
@@ -193,6 +201,11 @@ type HTTPOptions struct {
 	// CIDR too. An entry that fits none of these forms never matches. An
 	// empty list allows nothing.
 	AllowedHosts []string
+	// Dropped lists the entries of the handler's manifest that the
+	// operator's policy dropped: nothing goes there, and a denial of a
+	// host one of them matches says that the policy, not the manifest,
+	// keeps it out.
+	Dropped []string
 	// Timeout bounds each request, redirects and body included; zero means
 	// 30 s. Resolving and connecting get at most 30 s of it per connection.
 	Timeout time.Duration

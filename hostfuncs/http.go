@@ -20,6 +20,7 @@ import (
 
 	"github.com/wasmrunner/wasmrunner/engine/resource"
 	"github.com/wasmrunner/wasmrunner/hostfuncs/abi"
+	"github.com/wasmrunner/wasmrunner/internal/units"
 )
 
 // Defaults and bounds of an HTTPPolicy (see NewHTTPPolicy).
@@ -70,6 +71,11 @@ func NewHTTPPolicy(o HTTPOptions) *HTTPPolicy {
 	for _, s := range o.AllowedHosts {
 		if e, err := resource.ParseHostPattern(s); err == nil {
 			p.allow = append(p.allow, e)
+		}
+	}
+	for _, s := range o.Dropped {
+		if e, err := resource.ParseHostPattern(s); err == nil {
+			p.dropped = append(p.dropped, e)
 		}
 	}
 	if p.resolve == nil {
@@ -131,7 +137,8 @@ func httpRequest(ctx context.Context, e *Env, m api.Module, stack []uint64) int6
 	}
 	p := e.HTTP
 	if p == nil || p.transport == nil {
-		return e.denied(denied("%s: the handler's manifest has no [http] allow", logSafe(req.URL.Hostname())))
+		host := logSafe(req.URL.Hostname())
+		return e.denied(denied("%s: the handler's manifest has no [http] allow; to reach it, list it there: allow = [%q]", host, host))
 	}
 	if err := p.check(req.URL); err != nil {
 		return e.denied(err)
@@ -267,15 +274,23 @@ func (p *HTTPPolicy) check(u *url.URL) *deniedError {
 	}
 	ip, _ := netip.ParseAddr(name) // invalid for a name
 	host := normalHost(name)
+	ps := strconv.Itoa(int(port))
+	matches := func(e resource.HostPattern) bool {
+		return ip.IsValid() && e.MatchAddr(ip, ps) || !ip.IsValid() && e.MatchName(host, ps) || e.Any() && e.MatchName(host, ps)
+	}
 	if host != "" {
-		ps := strconv.Itoa(int(port))
 		for _, e := range p.allow {
-			if ip.IsValid() && e.MatchAddr(ip, ps) || !ip.IsValid() && e.MatchName(host, ps) || e.Any() && e.MatchName(host, ps) {
+			if matches(e) {
 				return nil
 			}
 		}
+		for _, e := range p.dropped {
+			if matches(e) {
+				return denied("%s (port %d) is listed in the handler's [http] allow (as %q), but the operator's policy does not allow it (its http_allow)", logSafe(host), port, e.String())
+			}
+		}
 	}
-	return denied("%s (port %d) is not listed in [http] allow", logSafe(host), port)
+	return denied("%s (port %d) is not listed in [http] allow; to reach it, add %q to [http] allow in the handler's manifest", logSafe(host), port, logSafe(host))
 }
 
 func normalHost(h string) string {
@@ -384,7 +399,7 @@ func (p *HTTPPolicy) do(ctx context.Context, e *Env, req *http.Request) ([]byte,
 
 	host := logSafe(resp.Request.URL.Host)
 	tooLarge := func() ([]byte, int64) {
-		return nil, e.tooLarge(fmt.Sprintf("response from %s is larger than %d bytes ([http] max_body, headers included)", host, p.maxResponse))
+		return nil, e.tooLarge(fmt.Sprintf("response from %s is larger than %s ([http] max_body in the handler's manifest, headers included)", host, units.FormatSize(p.maxResponse)))
 	}
 	// The encoded response is built in place: head, then the body read
 	// after it, never more than maxResponse+1 bytes in all.
@@ -429,9 +444,9 @@ func (p *HTTPPolicy) fail(ctx context.Context, e *Env, err error) int64 {
 		}
 		lim := p.transport.MaxResponseHeaderBytes
 		if lim < p.maxResponse {
-			return e.tooLarge(fmt.Sprintf("response headers from %s exceed %d bytes (the most accepted, whatever [http] max_body)", host, lim))
+			return e.tooLarge(fmt.Sprintf("response headers from %s exceed %s (the most accepted, whatever [http] max_body)", host, units.FormatSize(lim)))
 		}
-		return e.tooLarge(fmt.Sprintf("response headers from %s exceed %d bytes ([http] max_body, headers included)", host, lim))
+		return e.tooLarge(fmt.Sprintf("response headers from %s exceed %s ([http] max_body in the handler's manifest, headers included)", host, units.FormatSize(lim)))
 	case errors.Is(err, context.DeadlineExceeded):
 		err = fmt.Errorf("request timed out after %v: %w", p.timeout, err)
 	}

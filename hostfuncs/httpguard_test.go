@@ -205,8 +205,8 @@ func TestHTTPHeaderBomb(t *testing.T) {
 		limit int64
 		log   string
 	}{
-		{1 << 10, "exceed 1024 bytes ([http] max_body, headers included)"},
-		{0, "exceed 262144 bytes (the most accepted, whatever [http] max_body)"}, // 10 MiB
+		{1 << 10, "exceed 1KiB ([http] max_body in the handler's manifest, headers included)"},
+		{0, "exceed 256KiB (the most accepted, whatever [http] max_body)"}, // 10 MiB
 	} {
 		p := policy(t, hostfuncs.HTTPOptions{AllowedHosts: []string{srv.hostPort()}, MaxResponse: tc.limit})
 		var before, after runtime.MemStats
@@ -267,7 +267,7 @@ func TestHTTPResponseLimit(t *testing.T) {
 	}
 	for _, path := range []string{"/over", "/over?chunked"} {
 		r, log = g.do(context.Background(), p, "GET "+srv.URL+path+"\r\n\r\n", respCap)
-		if want := "wasmrunner: http_request: response from " + srv.hostPort() + " is larger than 1024 bytes ([http] max_body, headers included)\n"; r != errno(abi.ErrTooLarge) || log != want {
+		if want := "wasmrunner: http_request: response from " + srv.hostPort() + " is larger than 1KiB ([http] max_body in the handler's manifest, headers included)\n"; r != errno(abi.ErrTooLarge) || log != want {
 			t.Errorf("%s: t_http = %s, log %q", path, fmtResult(r), log)
 		}
 	}

@@ -2,6 +2,7 @@ package hostfuncs
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 
@@ -64,9 +65,34 @@ func varGet(_ context.Context, e *Env, m api.Module, stack []uint64) int64 {
 	}
 	v, ok := e.lookupVar(key)
 	if !ok {
+		e.sayHidden(abi.FuncVarGet, key)
 		return errno(abi.ErrNotFound)
 	}
 	return outString(m, buf, capacity, v.Value)
+}
+
+// sayHidden tells the job log, once per name, why a variable the guest
+// asked for is hidden from it.
+func (e *Env) sayHidden(fn, key string) {
+	if e.Hidden == nil || e.Log == nil {
+		return
+	}
+	why := e.Hidden(key)
+	if why == "" {
+		return
+	}
+	e.mu.Lock()
+	said := e.saidHidden[key]
+	if !said {
+		if e.saidHidden == nil {
+			e.saidHidden = map[string]bool{}
+		}
+		e.saidHidden[key] = true
+	}
+	e.mu.Unlock()
+	if !said {
+		fmt.Fprintf(e.Log, "wasmrunner: %s: %s is hidden from this handler: %s\n", fn, logSafe(key), why)
+	}
 }
 
 func varMasked(_ context.Context, e *Env, m api.Module, stack []uint64) int64 {

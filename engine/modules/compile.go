@@ -101,6 +101,8 @@ type loadError struct {
 	// transient: not this version's fault (loading was cancelled or cut
 	// short); it is tried again at the next reload.
 	transient bool
+	// code is its Problem's code; "": by what err is (see problemsOf).
+	code string
 }
 
 func (e *loadError) Error() string { return e.err.Error() }
@@ -279,17 +281,17 @@ func (r *Registry) runCompiler(ctx context.Context, dir string, bin []byte, page
 		return rss, &loadError{err: fmt.Errorf("compiling was cut short: %w", context.Cause(ctx)), public: "loading it was cut short; it is loaded at a later reload", transient: true}
 	case errors.Is(cctx.Err(), context.DeadlineExceeded):
 		msg := fmt.Sprintf("compiling took longer than %s", shortDuration(lim.Timeout))
-		return rss, &loadError{err: errors.New(msg), public: msg}
+		return rss, &loadError{err: errors.New(msg), public: msg, code: CodeCompile}
 	case runErr == nil && out == "ok":
 		return rss, nil
 	}
 	reason, isError := strings.CutPrefix(firstLine(out), "error: ")
 	switch {
 	case outOfMemory(errOut) || outOfMemory(reason):
-		return rss, &loadError{err: errors.New(memory), public: memory}
+		return rss, &loadError{err: errors.New(memory), public: memory, code: CodeCompile}
 	case strings.Contains(reason, "file too large"):
 		msg := fmt.Sprintf("its compiled code is larger than the compilation cache's limit of %s", units.FormatSize(r.cacheMax))
-		return rss, &loadError{err: errors.New(msg), public: msg}
+		return rss, &loadError{err: errors.New(msg), public: msg, code: CodeCompile}
 	case isError && cmd.ProcessState != nil && cmd.ProcessState.ExitCode() == exitCompileError:
 		return rss, invalidModule(errors.New(reason))
 	}
@@ -298,7 +300,7 @@ func (r *Registry) runCompiler(ctx context.Context, dir string, bin []byte, page
 		if ws.Signal() == syscall.SIGKILL {
 			msg += " (out of memory?)"
 		}
-		return rss, &loadError{err: errors.New(msg), public: msg}
+		return rss, &loadError{err: errors.New(msg), public: msg, code: CodeCompile}
 	}
 	detail := firstLine(errOut)
 	if detail == "" {

@@ -195,7 +195,7 @@ func TestTables(t *testing.T) {
 		os.WriteFile(filepath.Join(dir, name+".toml"), []byte("[limits]\nmemory = \"512KiB\"\n"), 0o644)
 	}
 	r := openTimed(t, Config{Dir: dir}, 10*time.Second)
-	const want = "its tables may grow to 100000 elements (781.2KiB), more than its memory limit of 512KiB (limits.memory)"
+	const want = "its tables may grow to 100000 elements (781.2KiB), more than its memory limit of 512KiB (limits.memory = \"512KiB\" in its manifest)"
 	if p := r.Problems()["big"]; p == nil || !strings.Contains(p.Error(), want) {
 		t.Errorf("problem: %v", p)
 	}

@@ -504,6 +504,7 @@ func (h *handler) env(stop context.Context, script []string, phase abi.Phase, va
 		Phase:   phase,
 		Script:  script,
 		Vars:    vars,
+		Hidden:  h.hiddenReason,
 		Environ: h.environ(vars),
 		Deps:    h.deps,
 		Stop:    stop,

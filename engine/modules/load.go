@@ -44,13 +44,47 @@ func openRoot(dir string) (*os.Root, error) {
 	return os.OpenRoot(dir)
 }
 
-// listModules returns the names of the NAME.wasm entries of the dir,
-// whatever their type (special files are refused when loaded, so that they
-// are reported), and whether the listing was cut at a bound.
-func listModules(root *os.Root) (names []string, cut bool, err error) {
+// listing is what a modules dir holds, by name only (nothing is opened).
+type listing struct {
+	// wasm and tomls are the stems of the *.wasm and *.toml entries,
+	// whatever their type (special files are refused when loaded, so that
+	// they are reported).
+	wasm  []string
+	tomls map[string]bool
+	// odd are entries whose names are almost a module's or manifest's
+	// (SHELL.WASM, shell.Toml): reported, not loaded.
+	odd []string
+	// cut: the listing stopped at a bound.
+	cut bool
+}
+
+// tomlCase returns the stem of a manifest whose name differs from
+// stem+".toml" by case only, or "".
+func (ls *listing) tomlCase(stem string) string {
+	for t := range ls.tomls {
+		if t != stem && strings.EqualFold(t, stem) {
+			return t
+		}
+	}
+	return ""
+}
+
+// hasWasmCase reports whether a module's stem equals stem but for case.
+func (ls *listing) hasWasmCase(stem string) bool {
+	for _, w := range ls.wasm {
+		if strings.EqualFold(w, stem) {
+			return true
+		}
+	}
+	return false
+}
+
+// listDir lists the modules dir, within its bounds.
+func listDir(root *os.Root) (*listing, error) {
+	ls := &listing{tomls: map[string]bool{}}
 	d, err := root.OpenFile(".", os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	defer d.Close()
 	read := 0
@@ -58,23 +92,34 @@ func listModules(root *os.Root) (names []string, cut bool, err error) {
 		ents, err := d.ReadDir(512)
 		read += len(ents)
 		for _, e := range ents {
-			name, ok := strings.CutSuffix(e.Name(), ".wasm")
-			if !ok || name == "" {
+			name := e.Name()
+			if stem, ok := strings.CutSuffix(name, ".wasm"); ok && stem != "" {
+				if len(ls.wasm) == maxModules {
+					ls.cut = true
+					return ls, nil
+				}
+				ls.wasm = append(ls.wasm, stem)
 				continue
 			}
-			if len(names) == maxModules {
-				return names, true, nil
+			if stem, ok := strings.CutSuffix(name, ".toml"); ok && stem != "" {
+				if len(ls.tomls) < maxModules {
+					ls.tomls[stem] = true
+				}
+				continue
 			}
-			names = append(names, name)
+			if lower := strings.ToLower(name); (strings.HasSuffix(lower, ".wasm") || strings.HasSuffix(lower, ".toml")) && len(ls.odd) < maxModules {
+				ls.odd = append(ls.odd, name)
+			}
 		}
 		if errors.Is(err, io.EOF) || len(ents) == 0 {
-			return names, false, nil
+			return ls, nil
 		}
 		if err != nil {
-			return names, false, err
+			return ls, err
 		}
 	}
-	return names, true, nil
+	ls.cut = true
+	return ls, nil
 }
 
 // fileError is a file of the modules dir that cannot be used. Its message

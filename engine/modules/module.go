@@ -2,6 +2,8 @@ package modules
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -31,8 +33,16 @@ var ErrInvalidModule = errors.New("invalid module")
 // module is one compiled handler with its own runtime (memory limits and
 // interruption are runtime settings).
 type module struct {
-	name     string
-	path     string
+	ref  ref
+	name string // ref.String(): the handler version, as images name it
+	path string
+	// manifestPath is its manifest's path, "" without one; sha256 the
+	// hex sha256 of the module file as read (image digests match it).
+	manifestPath string
+	sha256       string
+	toolchain    toolchain
+	// problems are what `modules check` says of a module that loads.
+	problems []Problem
 	stamp    fileStamp
 	manifest Manifest
 	hasToml  bool
@@ -75,19 +85,28 @@ type module struct {
 	retired bool
 }
 
-// loadModule reads, checks and compiles NAME.wasm with NAME.toml from the
-// modules dir root. version names the module's compilation cache directory
-// ("" when it has none or was not reached), for eviction.
-func (r *Registry) loadModule(ctx context.Context, root *os.Root, name string, stamp fileStamp) (m *module, version string, err error) {
-	man, hasToml, err := readManifest(root, name)
+// loadModule reads, checks and compiles one version of a handler (STEM.wasm
+// with STEM.toml) from the modules dir root. version names the module's
+// compilation cache directory ("" when it has none or was not reached), for
+// eviction. ls is the dir's listing, for the manifest's name.
+func (r *Registry) loadModule(ctx context.Context, root *os.Root, id ref, stamp fileStamp, ls *listing) (m *module, version string, err error) {
+	stem := id.stem()
+	if !ls.tomls[stem] {
+		if other := ls.tomlCase(stem); other != "" {
+			msg := fmt.Sprintf("there is no %s.toml, but %s.toml differs from it only by case: rename it %s.toml (a manifest's name must be its module's exactly; the module is not loaded without the manifest meant for it)", stem, other, stem)
+			return nil, "", &loadError{err: errors.New(msg), public: msg, code: CodeManifestNameCase}
+		}
+	}
+	man, hasToml, err := readManifest(root, stem)
 	if err != nil {
 		return nil, "", err
 	}
-	bin, err := readFile(root, name+".wasm", r.proc.Compile.MaxModuleSize)
+	bin, err := readFile(root, stem+".wasm", r.proc.Compile.MaxModuleSize)
 	if err != nil {
 		return nil, "", err
 	}
 	size := int64(len(bin))
+	sum := sha256.Sum256(bin)
 	// Refuse what cannot be bounded before wazero allocates by it, and
 	// cap tables declared without a maximum (table.grow past the cap
 	// fails): what is compiled is Check's output.
@@ -95,7 +114,9 @@ func (r *Registry) loadModule(ctx context.Context, root *os.Root, name string, s
 	if err != nil {
 		return nil, "", checkError(err)
 	}
-	limits, cuts := r.policy.Apply(name, man.Asked())
+	tc := toolchainOf(bin)
+	asked := man.Asked()
+	limits, cuts := r.policy.Apply(id.Name, asked)
 	var tableElems int64
 	capped := 0
 	for _, t := range info.Tables {
@@ -105,9 +126,9 @@ func (r *Registry) loadModule(ctx context.Context, root *os.Root, name string, s
 		}
 	}
 	if tableBytes := tableElems * 8; tableBytes > limits.Memory {
-		msg := fmt.Sprintf("its tables may grow to %d elements (%s), more than its memory limit of %s (limits.memory)",
-			tableElems, units.HumanSize(tableBytes), units.FormatSize(limits.Memory))
-		return nil, "", &loadError{err: fmt.Errorf("%w: %s", ErrInvalidModule, msg), public: msg}
+		msg := fmt.Sprintf("its tables may grow to %d elements (%s), more than its memory limit of %s (%s)",
+			tableElems, units.HumanSize(tableBytes), units.FormatSize(limits.Memory), memoryLimitSource(hasToml, asked.Memory, limits.Memory))
+		return nil, "", &loadError{err: fmt.Errorf("%w: %s", ErrInvalidModule, msg), public: msg, code: CodeMemory}
 	}
 	if r.cacheRoot != "" {
 		version = versionOf(bin, limits.CPU != resource.CPUUninterrupted)
@@ -129,29 +150,67 @@ func (r *Registry) loadModule(ctx context.Context, root *os.Root, name string, s
 		return nil, version, fmt.Errorf("instantiating host functions: %w", err)
 	}
 	m = &module{
-		name: name, path: filepath.Join(r.cfg.Dir, name+".wasm"), stamp: stamp, manifest: man, hasToml: hasToml, size: size,
+		ref: id, name: id.String(), path: filepath.Join(r.cfg.Dir, stem+".wasm"), stamp: stamp, manifest: man, hasToml: hasToml, size: size,
+		sha256: hex.EncodeToString(sum[:]), toolchain: tc,
 		limits: limits, cuts: cuts, tableBytes: tableElems * 8, tablesCapped: capped,
 		runtime: c.rt, compiled: c.mod, cache: c.cache, cacheLock: c.lock, version: c.version,
 		compileDur: c.dur, compileRSS: c.childRSS, fromCache: c.cached,
 	}
-	if err := m.validate(c.rt); err != nil {
-		return nil, version, &loadError{err: err, public: err.Error()}
+	if hasToml {
+		m.manifestPath = filepath.Join(r.cfg.Dir, stem+".toml")
 	}
-	if err := m.checkMemory(); err != nil {
-		return nil, version, &loadError{err: err, public: err.Error()}
+	if errs, warnings := m.validate(c.rt); len(errs) > 0 {
+		return nil, version, &loadError{err: fmt.Errorf("%w: %w", ErrInvalidModule, errs), public: errs.Error()}
+	} else {
+		m.problems = warnings
+	}
+	if err := m.checkMemory(asked.Memory); err != nil {
+		return nil, version, &loadError{err: err, public: err.Error(), code: CodeMemory}
+	}
+	if len(asked.HTTP.Allow) > 0 && len(limits.HTTP.Allow) == 0 {
+		m.problems = append(m.problems, Problem{Code: CodeHTTPAllowDropped, Message: fmt.Sprintf(
+			"the operator's policy drops every entry of its [http] allow (%s): its jobs get no HTTP at all; ask the operator to add them to http_allow, or list hosts inside it",
+			strings.Join(asked.HTTP.Allow, ", "))})
 	}
 	if n := limits.Instances; n > 0 {
-		m.slots = resource.NewSlots(fmt.Sprintf("handler %s's instance slots", name), n)
+		m.slots = resource.NewSlots(fmt.Sprintf("handler %s's instance slots", m.name), n)
 	}
-	if len(limits.HTTP.Allow) > 0 {
+	if len(asked.HTTP.Allow) > 0 {
+		// Also when the policy dropped every entry: its denials say so.
 		m.http = hostfuncs.NewHTTPPolicy(hostfuncs.HTTPOptions{
 			AllowedHosts: limits.HTTP.Allow,
+			Dropped:      droppedHosts(asked.HTTP.Allow, limits.HTTP.Allow),
 			Timeout:      limits.HTTP.Timeout,
 			MaxResponse:  limits.HTTP.MaxResponse,
 		})
 	}
 	ok = true
 	return m, version, nil
+}
+
+// droppedHosts returns the entries of asked that are not in kept.
+func droppedHosts(asked, kept []string) []string {
+	var out []string
+	for _, a := range asked {
+		if !slices.Contains(kept, a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// memoryLimitSource says where a module's memory limit (got) comes from,
+// for messages: the manifest (asked, 0 unset), cut or not, or the default.
+func memoryLimitSource(hasToml bool, asked, got int64) string {
+	switch {
+	case asked > got:
+		return fmt.Sprintf("its manifest's limits.memory = %q, cut to the operator's policy, memory = %q", units.FormatSize(asked), units.FormatSize(got))
+	case asked > 0:
+		return fmt.Sprintf("limits.memory = %q in its manifest", units.FormatSize(asked))
+	case hasToml:
+		return "the default: its manifest sets no limits.memory"
+	}
+	return "the default: it has no manifest to set limits.memory"
 }
 
 // readManifest reads NAME.toml, if there is one.
@@ -166,19 +225,19 @@ func readManifest(root *os.Root, name string) (Manifest, bool, error) {
 	}
 	man, err := parseManifest(file, data)
 	if err != nil {
-		return Manifest{}, true, &loadError{err: fmt.Errorf("manifest: %w", err), public: "manifest: " + manifestWhere(err) + " (`wasmrunner modules check` says why)"}
+		return Manifest{}, true, &loadError{err: fmt.Errorf("manifest: %w", err), public: "manifest: " + manifestPublic(err), code: CodeManifest}
 	}
 	return man, true, nil
 }
 
-// manifestWhere says where a manifest error is (file, line, key) without
-// quoting the file: it could be something else than a manifest, and its
-// values (env.set) secrets.
-func manifestWhere(err error) string {
-	var where []string
+// manifestPublic says what is wrong with a manifest without quoting the
+// file (it could be something else than a manifest, and its values, env.set,
+// secrets): where (file, line, key), and what a key takes when that quotes
+// nothing of the file (tomlfile.Error.Public).
+func manifestPublic(err error) string {
 	var me *manifestError
 	if errors.As(err, &me) {
-		return me.file + ": " + me.key + " is not valid"
+		return me.file + ": " + me.key + " is not valid (`wasmrunner modules check` says why)"
 	}
 	var errs []error
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
@@ -186,16 +245,23 @@ func manifestWhere(err error) string {
 	} else {
 		errs = []error{err}
 	}
+	var msgs []string
+	quoted := true
 	for _, e := range errs {
 		var te *tomlfile.Error
 		if errors.As(e, &te) {
-			where = append(where, te.Where())
+			msg, full := te.Public()
+			msgs = append(msgs, msg)
+			quoted = quoted && full
 		}
 	}
-	if len(where) == 0 {
-		return "not valid"
+	switch {
+	case len(msgs) == 0:
+		return "not valid (`wasmrunner modules check` says why)"
+	case quoted:
+		return strings.Join(msgs, "; ")
 	}
-	return strings.Join(where, "; ") + ": not valid"
+	return strings.Join(msgs, "; ") + " (`wasmrunner modules check` says why)"
 }
 
 // checkError explains a module wasmbin refused.
@@ -211,65 +277,114 @@ func checkError(err error) error {
 }
 
 // checkMemory refuses a module whose memory starts larger than its
-// memory limit leaves room for, beside its tables.
-func (m *module) checkMemory() error {
+// memory limit leaves room for, beside its tables. asked is what its
+// manifest asks for (0: nothing).
+func (m *module) checkMemory(asked int64) error {
 	for _, def := range m.compiled.ExportedMemories() {
-		if need := int64(def.Min())*65536 + m.tableBytes; need > m.limits.Memory {
-			return fmt.Errorf("%w: its memory starts at %s (and its tables take %s), more than limits.memory = %s",
-				ErrInvalidModule, units.HumanSize(int64(def.Min())*65536), units.HumanSize(m.tableBytes), units.FormatSize(m.limits.Memory))
+		start := int64(def.Min()) * 65536
+		if need := start + m.tableBytes; need > m.limits.Memory {
+			tables := ""
+			if m.tableBytes > 0 {
+				tables = fmt.Sprintf(" and its tables take %s", units.HumanSize(m.tableBytes))
+			}
+			fix := fmt.Sprintf(`; it needs at least limits.memory = %q`, units.FormatSize(roundUpMiB(need)))
+			if asked > m.limits.Memory {
+				fix = fmt.Sprintf("; it needs the operator's policy to allow at least memory = %q", units.FormatSize(roundUpMiB(need)))
+			}
+			return fmt.Errorf("%w: its memory starts at %s%s, more than its memory limit of %s (%s)%s",
+				ErrInvalidModule, units.HumanSize(start), tables, units.FormatSize(m.limits.Memory), memoryLimitSource(m.hasToml, asked, m.limits.Memory), fix)
 		}
 	}
 	return nil
 }
 
-// validate checks the module's imports and exports against the ABI.
-func (m *module) validate(rt wazero.Runtime) error {
-	var problems []string
+// roundUpMiB rounds n up to whole MiB.
+func roundUpMiB(n int64) int64 { return (n + 1<<20 - 1) &^ (1<<20 - 1) }
+
+// validate checks the module's imports and exports against the ABI: errs
+// keep it from loading; warnings do not, but its jobs may run into them.
+func (m *module) validate(rt wazero.Runtime) (errs, warnings problems) {
+	bad := func(code, format string, args ...any) {
+		errs = append(errs, Problem{Code: code, Message: fmt.Sprintf(format, args...)})
+	}
 	for _, imp := range m.compiled.ImportedFunctions() {
 		modName, fn, _ := imp.Import()
 		host := rt.Module(modName)
 		if host == nil {
-			problems = append(problems, fmt.Sprintf("imports from unknown module %q (only %s and %s exist)", modName, abi.ModuleName, wasi_snapshot_preview1.ModuleName))
+			bad(CodeImport, "imports from unknown module %q (only %s and %s exist)%s", modName, abi.ModuleName, wasi_snapshot_preview1.ModuleName, importHint(modName))
 			continue
 		}
 		def, ok := host.ExportedFunctionDefinitions()[fn]
 		if !ok {
-			problems = append(problems, fmt.Sprintf("imports unknown function %s.%s", modName, fn))
+			bad(CodeImport, "imports unknown function %s.%s", modName, fn)
 			continue
 		}
 		if !slices.Equal(def.ParamTypes(), imp.ParamTypes()) || !slices.Equal(def.ResultTypes(), imp.ResultTypes()) {
-			problems = append(problems, fmt.Sprintf("imports %s.%s with signature %s, want %s", modName, fn, signature(imp), signature(def)))
+			bad(CodeImport, "imports %s.%s with signature %s, want %s", modName, fn, signature(imp), signature(def))
 		}
 	}
 	if len(m.compiled.ImportedMemories()) > 0 {
-		problems = append(problems, "imports a memory; it must export its own")
+		bad(CodeImport, "imports a memory; it must export its own")
 	}
 	if _, ok := m.compiled.ExportedMemories()[abi.ExportMemory]; !ok {
-		problems = append(problems, `exports no memory named "memory"`)
+		bad(CodeExport, `exports no memory named "memory"`)
 	}
 	exports := m.compiled.ExportedFunctions()
+	_, hasInit := exports[abi.ExportInitialize]
+	start, hasStart := exports[abi.ExportStart]
 	if step, ok := exports[abi.ExportStep]; ok {
 		m.reactor = true
 		if !slices.Equal(step.ParamTypes(), []api.ValueType{api.ValueTypeI32}) || !slices.Equal(step.ResultTypes(), []api.ValueType{api.ValueTypeI32}) {
-			problems = append(problems, fmt.Sprintf("exports %s with signature %s, want (i32) -> i32", abi.ExportStep, signature(step)))
+			bad(CodeExport, "exports %s with signature %s, want (i32) -> i32", abi.ExportStep, signature(step))
 		}
 		if c, ok := exports[abi.ExportCleanup]; ok {
 			m.hasCleanup = true
 			if len(c.ParamTypes()) != 0 || len(c.ResultTypes()) != 0 {
-				problems = append(problems, fmt.Sprintf("exports %s with signature %s, want () -> ()", abi.ExportCleanup, signature(c)))
+				bad(CodeExport, "exports %s with signature %s, want () -> ()", abi.ExportCleanup, signature(c))
 			}
 		}
-	} else if s, ok := exports[abi.ExportStart]; ok {
-		if len(s.ParamTypes()) != 0 || len(s.ResultTypes()) != 0 {
-			problems = append(problems, fmt.Sprintf("exports %s with signature %s, want () -> ()", abi.ExportStart, signature(s)))
+		switch {
+		case hasInit:
+		case m.toolchain.goRuntime && hasStart:
+			bad(CodeGoCommand, "it is a Go command module (it exports wasmrunner_step and _start, no _initialize): "+
+				"Go's runtime starts only in _start, which runs main and exits, so its wasmrunner_step cannot be called "+
+				`(every job would fail with "wasmexport function called before runtime initialization"); `+
+				"build with -buildmode=c-shared: GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared")
+		case m.toolchain.goRuntime:
+			bad(CodeNoInitialize, "it is a Go module that exports no _initialize: Go's runtime would never start; build with -buildmode=c-shared")
+		case hasStart:
+			warnings = append(warnings, Problem{Code: CodeCommandWithStep, Message: "it exports wasmrunner_step and _start but no _initialize: it was linked as a command, " +
+				"and wasmrunner never calls _start of a module that has wasmrunner_step, so only a per-export wrapper of its linker (wasi-libc's runs the constructors before each call and the destructors after it) can initialize it; " +
+				"link it as a reactor, which exports _initialize (clang -mexec-model=reactor; Rust: crate-type = [\"cdylib\"]; Go: -buildmode=c-shared)"})
+		case m.toolchain.ctors:
+			warnings = append(warnings, Problem{Code: CodeNoInitialize, Message: "it has constructors (__wasm_call_ctors) but exports no _initialize to run them: its C library and static constructors are never initialized; " +
+				"link it as a reactor (clang -mexec-model=reactor), which exports _initialize"})
+		}
+	} else if hasStart {
+		if len(start.ParamTypes()) != 0 || len(start.ResultTypes()) != 0 {
+			bad(CodeExport, "exports %s with signature %s, want () -> ()", abi.ExportStart, signature(start))
 		}
 	} else {
-		problems = append(problems, fmt.Sprintf("exports neither %s (reactor) nor %s (command)", abi.ExportStep, abi.ExportStart))
+		hint := ""
+		if hasInit {
+			hint = " (it exports _initialize: a reactor that exports no wasmrunner_step; with the Go SDK, call wasmrunner.Handle in an init function)"
+		}
+		bad(CodeExport, "exports neither %s (reactor) nor %s (command)%s", abi.ExportStep, abi.ExportStart, hint)
 	}
-	if len(problems) > 0 {
-		return fmt.Errorf("%w: %s", ErrInvalidModule, strings.Join(problems, "; "))
+	return errs, warnings
+}
+
+// importHint guesses why a module imports from an unknown module.
+func importHint(modName string) string {
+	switch {
+	case modName == "env":
+		return `: "env" is where a linker puts the functions it found no definition for (a missing library at link time?)`
+	case modName == "gojs" || modName == "go":
+		return ": it was built with GOOS=js; build with GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared"
+	case strings.HasPrefix(modName, "wasi:") || modName == "wasi_snapshot_preview2" || modName == "wasi_unstable":
+		return ": only WASI preview 1 (wasi_snapshot_preview1) is supported; build for wasm32-wasip1"
 	}
-	return nil
+	return ""
 }
 
 func signature(d api.FunctionDefinition) string {

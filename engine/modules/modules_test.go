@@ -201,7 +201,9 @@ func TestRouting(t *testing.T) {
 		ok          bool
 	}{
 		{"probe", "routed", true},
-		{"registry.example.com/team/other:1.2", "routed", true},
+		{"registry.example.com/team/other", "routed", true},
+		{"registry.example.com/team/other:latest", "routed", true},
+		{"registry.example.com/team/other:1.2", `no handler: "other:1.2" is not loaded (versions of other: other (untagged))`, false},
 		{"nonexistent", `no handler: "nonexistent" is not loaded (available: other, probe)`, false},
 		{"broken", "broken.wasm failed to load", false},
 		{"", "the job names no image and no default handler is set", false},

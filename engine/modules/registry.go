@@ -13,12 +13,13 @@
 package modules
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
-	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -54,9 +55,16 @@ type Config struct {
 	// process (one at a time, after the same checks), where one that
 	// needs more memory than the process has can end it.
 	Compiler []string
-	// DefaultHandler handles jobs without an image; empty means the only
-	// module, if there is exactly one.
+	// DefaultHandler handles jobs without an image (an image itself:
+	// "shell", "shell:1.0"); empty means the only module, if there is
+	// exactly one.
 	DefaultHandler string
+	// Handlers, if not empty, names the handlers this registry's jobs may
+	// use (each with all its versions): only their modules are loaded,
+	// and a job naming another handler fails. Names that match no module,
+	// and a DefaultHandler not among them, are reported (Report, the
+	// operator log).
+	Handlers []string
 	// Process holds the budgets shared with the rest of the process
 	// (instances at once, guest memory, open files, compilations and
 	// their bounds) and its Stop.Interrupt is how long a guest may run on
@@ -111,10 +119,14 @@ type Registry struct {
 	evictedAt time.Time  // the last eviction; zero before the first
 
 	mu       sync.RWMutex
-	modules  map[string]*module
-	problems map[string]error
+	modules  map[string]*module   // by ref.String()
+	problems map[string]error     // modules that failed to load, by ref.String()
 	failed   map[string]fileStamp // versions that failed to load: not retried
-	closed   bool
+	// dirProblems are the modules dir's and the configuration's problems
+	// at the last reload; skipped the modules left out by Config.Handlers.
+	dirProblems []Problem
+	skipped     []string
+	closed      bool
 }
 
 // Open loads the modules of cfg.Dir. A module that fails to load is
@@ -181,8 +193,9 @@ var errNotYet = errors.New("not loaded yet: loading the modules dir was cut shor
 
 // Reload brings the registry in line with the directory: new modules are
 // loaded, changed ones (module or manifest) replaced, removed ones
-// dropped. Jobs in flight keep the version they started with. When ctx
-// ends, the modules not loaded by then are left for the next reload.
+// dropped, each version of a handler on its own. Jobs in flight keep the
+// version they started with. When ctx ends, the modules not loaded by
+// then are left for the next reload.
 func (r *Registry) Reload(ctx context.Context) error {
 	r.reloadMu.Lock()
 	defer r.reloadMu.Unlock()
@@ -191,26 +204,30 @@ func (r *Registry) Reload(ctx context.Context) error {
 		return fmt.Errorf("modules: %w", err)
 	}
 	defer root.Close()
-	names, cut, err := listModules(root)
+	ls, err := listDir(root)
 	if err != nil {
 		return fmt.Errorf("modules: reading %s: %w", r.cfg.Dir, err)
 	}
-	if cut {
-		r.log.Error("the modules dir holds too many entries: only the first are loaded", "dir", r.cfg.Dir, "modules", len(names))
+	if ls.cut {
+		r.log.Error("the modules dir holds too many entries: only the first are loaded", "dir", r.cfg.Dir, "modules", len(ls.wasm))
 	}
+	refs, dirProblems, skipped := r.plan(ls)
 	present := map[string]bool{}
 	stamps := map[string]fileStamp{}
+	byKey := map[string]ref{}
 	r.mu.RLock()
 	var todo []string
-	for _, name := range names {
-		present[name] = true
-		st := stampOf(root, name)
-		stamps[name] = st
-		if fst, bad := r.failed[name]; bad && fst == st {
+	for _, id := range refs {
+		key := id.String()
+		present[key] = true
+		byKey[key] = id
+		st := stampOf(root, id.stem())
+		stamps[key] = st
+		if fst, bad := r.failed[key]; bad && fst == st {
 			continue // the same broken version: already reported
 		}
-		if m, loaded := r.modules[name]; !loaded || m.stamp != st {
-			todo = append(todo, name)
+		if m, loaded := r.modules[key]; !loaded || m.stamp != st {
+			todo = append(todo, key)
 		}
 	}
 	r.mu.RUnlock()
@@ -219,20 +236,20 @@ func (r *Registry) Reload(ctx context.Context) error {
 	loaded := map[string]*module{}
 	failed := map[string]error{}
 	drop := map[string]bool{} // cache versions this reload stopped using
-	for _, name := range todo {
+	for _, key := range todo {
 		if ctx.Err() != nil {
-			failed[name] = &loadError{err: errNotYet, public: errNotYet.Error(), transient: true}
+			failed[key] = &loadError{err: errNotYet, public: errNotYet.Error(), transient: true}
 			continue
 		}
-		m, version, err := r.loadModule(ctx, root, name, stamps[name])
+		m, version, err := r.loadModule(ctx, root, byKey[key], stamps[key], ls)
 		if err != nil {
-			failed[name] = err
+			failed[key] = err
 			if version != "" {
 				drop[version] = true
 			}
 			continue
 		}
-		loaded[name] = m
+		loaded[key] = m
 	}
 
 	r.mu.Lock()
@@ -243,6 +260,14 @@ func (r *Registry) Reload(ctx context.Context) error {
 		}
 		return errors.New("modules: registry closed")
 	}
+	if !slices.Equal(dirProblems, r.dirProblems) {
+		for _, p := range dirProblems {
+			if !slices.Contains(r.dirProblems, p) {
+				r.log.Error("modules dir problem", "dir", r.cfg.Dir, "code", p.Code, "problem", p.Message)
+			}
+		}
+	}
+	r.dirProblems, r.skipped = dirProblems, skipped
 	var retired []*module
 	for name, m := range r.modules {
 		if !present[name] {
@@ -267,8 +292,11 @@ func (r *Registry) Reload(ctx context.Context) error {
 		delete(r.problems, name)
 		delete(r.failed, name)
 		r.observe(func(o Observer) { o.ModuleCompiled(name, m.compileDur) })
-		args := []any{"module", name, "abi", "v1", "bytes", m.size, "compile", m.compileDur.Round(time.Microsecond),
-			"reactor", m.reactor, "memory", m.limits.Memory, "http_hosts", m.limits.HTTP.Allow}
+		args := []any{"module", name, "file", filepath.Base(m.path), "sha256", m.sha256, "abi", "v1", "bytes", m.size, "compile", m.compileDur.Round(time.Microsecond),
+			"reactor", m.reactor, "memory", units.FormatSize(m.limits.Memory), "http_hosts", m.limits.HTTP.Allow}
+		if m.version != "" {
+			args = append(args, "cache", m.version)
+		}
 		if m.compileRSS > 0 {
 			args = append(args, "compile_memory", units.HumanSize(m.compileRSS))
 		}
@@ -281,6 +309,9 @@ func (r *Registry) Reload(ctx context.Context) error {
 		r.log.Info("handler loaded", args...)
 		if len(m.cuts) > 0 {
 			r.log.Warn("handler's manifest asks for more than the policy allows", "module", name, "cut", cutList(m.cuts))
+		}
+		for _, p := range m.problems {
+			r.log.Warn("handler loaded with a problem", "module", name, "code", p.Code, "problem", p.Message)
 		}
 	}
 	for name, err := range failed {
@@ -310,6 +341,62 @@ func (r *Registry) Reload(ctx context.Context) error {
 		r.evict(drop)
 	}
 	return nil
+}
+
+// plan says, from the dir's listing, which handler versions the registry
+// loads, what is wrong with the dir and the registry's configuration, and
+// which modules Config.Handlers leaves out.
+func (r *Registry) plan(ls *listing) (refs []ref, dirProblems []Problem, skipped []string) {
+	add := func(code, format string, args ...any) {
+		dirProblems = append(dirProblems, Problem{Code: code, Message: fmt.Sprintf(format, args...)})
+	}
+	names := map[string]bool{} // handlers with a module, loaded or not
+	wasm := map[string]bool{}
+	for _, stem := range ls.wasm {
+		wasm[stem] = true
+		id, err := parseStem(stem)
+		if err != nil {
+			add(CodeBadVersion, "%v", err)
+			continue
+		}
+		names[id.Name] = true
+		if len(r.cfg.Handlers) > 0 && !slices.Contains(r.cfg.Handlers, id.Name) {
+			skipped = append(skipped, id.String())
+			continue
+		}
+		refs = append(refs, id)
+	}
+	for stem := range ls.tomls {
+		switch {
+		case wasm[stem]:
+		case ls.hasWasmCase(stem):
+			// Reported with the module it was meant for.
+		default:
+			add(CodeManifestNoModule, "%s.toml has no %s.wasm beside it: it is the manifest of no module (a manifest is NAME.toml beside NAME.wasm, or NAME@TAG.toml beside NAME@TAG.wasm)", stem, stem)
+		}
+	}
+	for _, name := range ls.odd {
+		add(CodeFileName, "%s is not loaded: modules are NAME.wasm and manifests NAME.toml, in lower case", name)
+	}
+	for _, h := range r.cfg.Handlers {
+		if !names[h] {
+			add(CodeUnknownHandler, "handlers lists %q, but the modules dir has no %s.wasm nor %s@TAG.wasm", h, h, h)
+		}
+	}
+	if d := r.cfg.DefaultHandler; d != "" {
+		img, err := parseImage(d)
+		switch {
+		case err != nil:
+			add(CodeUnknownDefault, "default_handler: %v", err)
+		case len(r.cfg.Handlers) > 0 && !slices.Contains(r.cfg.Handlers, img.Name):
+			add(CodeDefaultNotAllowed, "default_handler %q is not in handlers (%s): jobs without an image would fail", d, strings.Join(r.cfg.Handlers, ", "))
+		case !wasm[img.stem()]:
+			add(CodeUnknownDefault, "default_handler %q names no module: the modules dir has no %s.wasm", d, img.stem())
+		}
+	}
+	slices.SortFunc(dirProblems, func(a, b Problem) int { return strings.Compare(a.Message, b.Message) })
+	slices.Sort(skipped)
+	return refs, dirProblems, skipped
 }
 
 // evict bounds the compilation cache after a reload.
@@ -345,12 +432,21 @@ func (r *Registry) Watch(ctx context.Context, interval time.Duration) {
 	}
 }
 
-// ModuleInfo describes a loaded module.
+// ModuleInfo describes a module: one version of a handler.
 type ModuleInfo struct {
-	Name        string
-	Path        string
+	// Name is the handler's name, Tag its version ("" for the untagged
+	// NAME.wasm) and Image the two as a job's image names them
+	// ("shell:1.0").
+	Name, Tag, Image string
+	// Path is the module file's path, Manifest its manifest's ("" without
+	// one).
+	Path, ManifestPath string
+	// Loaded: the module loaded and takes jobs; the fields below are set
+	// only then, but for Problems.
+	Loaded      bool
 	Size        int64
-	Reactor     bool // false: a command module (_start per step)
+	SHA256      string // of the module file, hex
+	Reactor     bool   // false: a command module (_start per step)
 	HasManifest bool
 	Manifest    Manifest
 	// Limits are what its jobs get: the manifest cut to the policy; Cuts
@@ -358,24 +454,38 @@ type ModuleInfo struct {
 	Limits      resource.Limits
 	Cuts        []resource.Cut
 	CompileTime time.Duration
+	// Problems say what is wrong: why it did not load, or what its jobs
+	// will run into.
+	Problems []Problem
 }
 
-// Modules returns the loaded modules by name.
+func (m *module) info() ModuleInfo {
+	return ModuleInfo{
+		Name: m.ref.Name, Tag: m.ref.Tag, Image: m.name, Path: m.path, ManifestPath: m.manifestPath,
+		Loaded: true, Size: m.size, SHA256: m.sha256, Reactor: m.reactor,
+		HasManifest: m.hasToml, Manifest: m.manifest, Limits: m.limits, Cuts: m.cuts, CompileTime: m.compileDur,
+		Problems: slices.Clone(m.problems),
+	}
+}
+
+// Modules returns the loaded modules by image.
 func (r *Registry) Modules() []ModuleInfo {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	var out []ModuleInfo
 	for _, m := range r.modules {
-		out = append(out, ModuleInfo{
-			Name: m.name, Path: m.path, Size: m.size, Reactor: m.reactor,
-			HasManifest: m.hasToml, Manifest: m.manifest, Limits: m.limits, Cuts: m.cuts, CompileTime: m.compileDur,
-		})
+		out = append(out, m.info())
 	}
-	slices.SortFunc(out, func(a, b ModuleInfo) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(out, func(a, b ModuleInfo) int { return compareRefs(ref{a.Name, a.Tag}, ref{b.Name, b.Tag}) })
 	return out
 }
 
-// Problems returns the modules that failed to load, by name.
+// compareRefs orders handler versions by name, the untagged one first.
+func compareRefs(a, b ref) int {
+	return cmp.Or(strings.Compare(a.Name, b.Name), strings.Compare(a.Tag, b.Tag))
+}
+
+// Problems returns the modules that failed to load, by image.
 func (r *Registry) Problems() map[string]error {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
@@ -383,6 +493,44 @@ func (r *Registry) Problems() map[string]error {
 	for k, v := range r.problems {
 		out[k] = v
 	}
+	return out
+}
+
+// Report is what `wasmrunner modules check` says of a registry.
+type Report struct {
+	// Modules are the modules loaded and those that failed, by image.
+	Modules []ModuleInfo
+	// Skipped are the modules Config.Handlers leaves out (not loaded).
+	Skipped []string
+	// Problems are the modules dir's and the configuration's: files that
+	// are no module's, names in Handlers or DefaultHandler that refer to
+	// no module...
+	Problems []Problem
+}
+
+// Report returns the registry's modules with their problems, and the
+// problems of its dir and configuration.
+func (r *Registry) Report() Report {
+	out := Report{Modules: r.Modules()}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for key, err := range r.problems {
+		id, _ := parseImage(key)
+		stem := id.stem()
+		mi := ModuleInfo{Name: id.Name, Tag: id.Tag, Image: key, Path: filepath.Join(r.cfg.Dir, stem+".wasm"), Problems: problemsOf(err)}
+		if _, err := os.Lstat(filepath.Join(r.cfg.Dir, stem+".toml")); err == nil {
+			mi.ManifestPath = filepath.Join(r.cfg.Dir, stem+".toml")
+		}
+		if _, loaded := r.modules[key]; loaded {
+			// A broken new version beside the working one it did not
+			// replace.
+			mi.Image += " (new version)"
+		}
+		out.Modules = append(out.Modules, mi)
+	}
+	slices.SortStableFunc(out.Modules, func(a, b ModuleInfo) int { return compareRefs(ref{a.Name, a.Tag}, ref{b.Name, b.Tag}) })
+	out.Skipped = slices.Clone(r.skipped)
+	out.Problems = slices.Clone(r.dirProblems)
 	return out
 }
 
@@ -409,30 +557,81 @@ var ErrNoHandler = errors.New("no handler")
 
 // route picks the module for an image and takes a reference on it.
 func (r *Registry) route(image string) (*module, error) {
-	name := HandlerName(image)
+	img, err := parseImage(image)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNoHandler, err)
+	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	if name == "" {
-		name = r.cfg.DefaultHandler
-		if name == "" && len(r.modules) == 1 {
-			for n := range r.modules {
-				name = n
+	if img.Name == "" {
+		if d := r.cfg.DefaultHandler; d != "" {
+			if img, err = parseImage(d); err != nil {
+				return nil, fmt.Errorf("%w: default handler: %v", ErrNoHandler, err)
 			}
-		}
-		if name == "" {
+		} else if len(r.modules) == 1 {
+			for _, m := range r.modules {
+				img.ref = m.ref
+			}
+		} else {
 			return nil, fmt.Errorf("%w: the job names no image and no default handler is set (available: %s)", ErrNoHandler, r.availableLocked())
 		}
 	}
-	m, ok := r.modules[name]
+	if len(r.cfg.Handlers) > 0 && !slices.Contains(r.cfg.Handlers, img.Name) {
+		return nil, fmt.Errorf("%w: handler %q is not allowed for this runner (allowed: %s)", ErrNoHandler, img.Name, strings.Join(r.cfg.Handlers, ", "))
+	}
+	if img.Digest != "" && img.Tag == "" {
+		// Any version of the handler whose file has that digest.
+		var match []ref
+		for _, m := range r.modules {
+			if m.ref.Name == img.Name && m.sha256 == img.Digest {
+				match = append(match, m.ref)
+			}
+		}
+		if len(match) > 0 {
+			img.ref = slices.MinFunc(match, compareRefs) // the same bytes: any will do
+		}
+	}
+	key := img.ref.String()
+	m, ok := r.modules[key]
 	if !ok || !m.acquire() {
-		err := fmt.Errorf("%w: %q is not loaded (available: %s)", ErrNoHandler, name, r.availableLocked())
-		if lerr, bad := r.problems[name]; bad {
+		err := fmt.Errorf("%w: %q is not loaded (%s)", ErrNoHandler, key, r.versionsLocked(img.Name))
+		if img.Digest != "" && img.Tag == "" {
+			err = fmt.Errorf("%w: no version of %s has sha256 %s (%s)", ErrNoHandler, img.Name, img.Digest, r.versionsLocked(img.Name))
+		}
+		if lerr, bad := r.problems[key]; bad {
 			// Never the whole error: it may quote a file.
-			err = fmt.Errorf("%w; %s.wasm failed to load: %s", err, name, publicReason(lerr))
+			err = fmt.Errorf("%w; %s.wasm failed to load: %s", err, img.stem(), publicReason(lerr))
 		}
 		return nil, err
 	}
+	if img.Digest != "" && m.sha256 != img.Digest {
+		m.release()
+		return nil, fmt.Errorf("%w: the image pins sha256 %s, but %s is sha256 %s (%s.wasm changed?)", ErrNoHandler, img.Digest, key, m.sha256, img.stem())
+	}
 	return m, nil
+}
+
+// versionsLocked names the loaded versions of a handler, or all loaded
+// handlers when it has none.
+func (r *Registry) versionsLocked(name string) string {
+	var versions []ref
+	for _, m := range r.modules {
+		if m.ref.Name == name {
+			versions = append(versions, m.ref)
+		}
+	}
+	if len(versions) == 0 {
+		return "available: " + r.availableLocked()
+	}
+	slices.SortFunc(versions, compareRefs)
+	s := make([]string, len(versions))
+	for i, v := range versions {
+		s[i] = v.String()
+		if v.Tag == "" {
+			s[i] += " (untagged)"
+		}
+	}
+	return "versions of " + name + ": " + strings.Join(s, ", ")
 }
 
 func (r *Registry) availableLocked() string {
@@ -445,23 +644,6 @@ func (r *Registry) availableLocked() string {
 	}
 	slices.Sort(names)
 	return strings.Join(names, ", ")
-}
-
-// HandlerName is the handler an image names: its last path element
-// without tag or digest ("registry.example.com/team/shell:1.2" -> "shell").
-func HandlerName(image string) string {
-	image = strings.TrimSpace(image)
-	if i := strings.Index(image, "@"); i >= 0 {
-		image = image[:i]
-	}
-	image = path.Base(image)
-	if i := strings.LastIndex(image, ":"); i >= 0 {
-		image = image[:i]
-	}
-	if image == "." || image == "/" {
-		return ""
-	}
-	return image
 }
 
 // Process returns the budgets the registry draws from.

@@ -64,7 +64,7 @@ func DecodeBytes(name string, data []byte, v any) error {
 		if got, ok := strings.CutPrefix(msg, "cannot decode TOML "); ok {
 			got, _, _ = strings.Cut(got, " into ")
 			if f, found := lookup(reflect.TypeOf(v), de.Key()); found {
-				return &Error{File: name, Line: line, Key: key, sentence: true,
+				return &Error{File: name, Line: line, Key: key, sentence: true, public: true,
 					Msg: fmt.Sprintf("%s must be %s, not %s; e.g. %s", key, describe(f.Type), article(got), example(f))}
 			}
 		}
@@ -84,6 +84,20 @@ type Error struct {
 	Msg        string
 	// sentence: Msg is a sentence naming Key itself.
 	sentence bool
+	// public: Msg quotes nothing of the file but a key's name and a size
+	// or duration written without a unit.
+	public bool
+}
+
+// Public returns the error as far as it may be shown to others than the
+// file's owner (it might not be the file it should be, or hold secrets):
+// the whole error when it quotes nothing but key names (full), else
+// [Error.Where] and "not valid".
+func (e *Error) Public() (msg string, full bool) {
+	if e.public || e.UnknownKey {
+		return e.Error(), true
+	}
+	return e.Where() + ": not valid", false
 }
 
 func (e *Error) Error() string {

@@ -107,6 +107,7 @@ func (c *typeChecker) value(line int, key string, f field, v *unstable.Node) {
 			if err := u.UnmarshalText(v.Data); err != nil {
 				if strings.Contains(err.Error(), " has no unit: ") {
 					c.add(line, key, true, "%s = %q: %v", key, v.Data, err)
+					c.errs[len(c.errs)-1].(*Error).public = true
 				} else {
 					c.add(line, key, false, "%v", err)
 				}
@@ -121,6 +122,7 @@ func (c *typeChecker) value(line int, key string, f field, v *unstable.Node) {
 				hint = fmt.Sprintf("write %q (or %q, %q)", raw+"s", raw+"m", raw+"h")
 			}
 			c.add(line, key, true, "%s = %s has no unit: %s", key, raw, hint)
+			c.errs[len(c.errs)-1].(*Error).public = true
 		default:
 			c.typeError(line, key, f, tomlKind(kind))
 		}
@@ -216,6 +218,7 @@ func (c *typeChecker) want(line int, key string, f field, got, want unstable.Kin
 // typeError reports that key takes what f's type describes, not got.
 func (c *typeChecker) typeError(line int, key string, f field, got string) {
 	c.add(line, key, true, "%s must be %s, not %s; e.g. %s", key, describe(f.Type), got, example(f))
+	c.errs[len(c.errs)-1].(*Error).public = true
 }
 
 // add records an error at line of key; sentence: msg names the key
