@@ -115,6 +115,10 @@ func (r *Registry) loadModule(ctx context.Context, root *os.Root, id ref, stamp 
 		return nil, "", checkError(err)
 	}
 	tc := toolchainOf(bin)
+	if p, refused := tc.goCommand(); refused {
+		// Known without compiling it.
+		return nil, "", &loadError{err: fmt.Errorf("%w: %s", ErrInvalidModule, p.Message), public: p.Message, code: p.Code}
+	}
 	asked := man.Asked()
 	limits, cuts := r.policy.Apply(id.Name, asked)
 	var tableElems int64
@@ -346,10 +350,7 @@ func (m *module) validate(rt wazero.Runtime) (errs, warnings problems) {
 		switch {
 		case hasInit:
 		case m.toolchain.goRuntime && hasStart:
-			bad(CodeGoCommand, "it is a Go command module (it exports wasmrunner_step and _start, no _initialize): "+
-				"Go's runtime starts only in _start, which runs main and exits, so its wasmrunner_step cannot be called "+
-				`(every job would fail with "wasmexport function called before runtime initialization"); `+
-				"build with -buildmode=c-shared: GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared")
+			errs = append(errs, goCommandProblem)
 		case m.toolchain.goRuntime:
 			bad(CodeNoInitialize, "it is a Go module that exports no _initialize: Go's runtime would never start; build with -buildmode=c-shared")
 		case hasStart:
@@ -372,6 +373,22 @@ func (m *module) validate(rt wazero.Runtime) (errs, warnings problems) {
 		bad(CodeExport, "exports neither %s (reactor) nor %s (command)%s", abi.ExportStep, abi.ExportStart, hint)
 	}
 	return errs, warnings
+}
+
+// goCommandProblem refuses a Go module built without -buildmode=c-shared
+// that exports wasmrunner_step.
+var goCommandProblem = Problem{Code: CodeGoCommand, Message: "it is a Go command module (it exports wasmrunner_step and _start, no _initialize): " +
+	"Go's runtime starts only in _start, which runs main and exits, so its wasmrunner_step cannot be called " +
+	`(every job would fail with "wasmexport function called before runtime initialization"); ` +
+	"build with -buildmode=c-shared: GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared"}
+
+// goCommand reports a Go command module that exports wasmrunner_step, as
+// its export section says before it is compiled.
+func (tc toolchain) goCommand() (Problem, bool) {
+	if tc.goRuntime && tc.exports[abi.ExportStep] && tc.exports[abi.ExportStart] && !tc.exports[abi.ExportInitialize] {
+		return goCommandProblem, true
+	}
+	return Problem{}, false
 }
 
 // importHint guesses why a module imports from an unknown module.

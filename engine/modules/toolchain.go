@@ -21,6 +21,8 @@ type toolchain struct {
 	// (names ending in ".command_export"): each export runs the
 	// constructors before it and the destructors after it.
 	commandExports bool
+	// exports are the names of the exported functions.
+	exports map[string]bool
 }
 
 // toolchainOf reads the custom sections of bin, a module wasmbin.Check
@@ -39,6 +41,9 @@ func toolchainOf(bin []byte) toolchain {
 		}
 		body := b[1+n : 1+n+int(size)]
 		b = b[1+n+int(size):]
+		if id == 7 {
+			tc.exportNames(body)
+		}
 		if id != 0 {
 			continue
 		}
@@ -56,6 +61,27 @@ func toolchainOf(bin []byte) toolchain {
 		}
 	}
 	return tc
+}
+
+// exportNames reads the function names of an export section.
+func (tc *toolchain) exportNames(b []byte) {
+	count, b, ok := wasmU32(b)
+	for i := uint32(0); ok && i < count; i++ {
+		var name string
+		if name, b, ok = wasmString(b); !ok || len(b) < 1 {
+			return
+		}
+		kind := b[0]
+		if _, b, ok = wasmU32(b[1:]); !ok {
+			return
+		}
+		if kind == 0 {
+			if tc.exports == nil {
+				tc.exports = map[string]bool{}
+			}
+			tc.exports[name] = true
+		}
+	}
 }
 
 // producers reads a producers section: fields of (name, version) values.
