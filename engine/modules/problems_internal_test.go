@@ -327,3 +327,24 @@ func TestParseImage(t *testing.T) {
 		}
 	}
 }
+
+// TestHiddenBy: a hidden variable's job-log line names the setting that
+// hides it.
+func TestHiddenBy(t *testing.T) {
+	man := DefaultManifest()
+	man.Variables.Allow = []string{"CI_*", "DEPLOY_*"}
+	man.Variables.Deny = []string{"DEPLOY_KEY"}
+	for _, tt := range []struct{ name, want string }{
+		{"SECRET", "the operator's policy hides it from every handler (hide_variables)"},
+		{"CI_JOB_TOKEN", "it is a credential the operator's policy hides from every handler unless its expose_variables lists it"},
+		{"DEPLOY_KEY", "the handler's manifest denies it ([variables] deny)"},
+		{"GREETING", "the handler's manifest does not list it in [variables] allow; add it there to see it"},
+	} {
+		if got := hiddenBy(&man, []string{"SECRET"}, nil, tt.name); got != tt.want {
+			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
+		}
+	}
+	if got := hiddenBy(&man, nil, []string{"CI_JOB_TOKEN"}, "CI_JOB_TOKEN"); got == "" || strings.Contains(got, "credential") {
+		t.Errorf("an exposed credential: %q", got)
+	}
+}

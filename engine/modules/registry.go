@@ -587,17 +587,15 @@ func (r *Registry) route(image string) (*module, error) {
 				match = append(match, m.ref)
 			}
 		}
-		if len(match) > 0 {
-			img.ref = slices.MinFunc(match, compareRefs) // the same bytes: any will do
+		if len(match) == 0 {
+			return nil, fmt.Errorf("%w: no version of %s has sha256 %s (%s)", ErrNoHandler, img.Name, img.Digest, r.versionsLocked(img.Name))
 		}
+		img.ref = slices.MinFunc(match, compareRefs) // the same bytes: any will do
 	}
 	key := img.ref.String()
 	m, ok := r.modules[key]
 	if !ok || !m.acquire() {
 		err := fmt.Errorf("%w: %q is not loaded (%s)", ErrNoHandler, key, r.versionsLocked(img.Name))
-		if img.Digest != "" && img.Tag == "" {
-			err = fmt.Errorf("%w: no version of %s has sha256 %s (%s)", ErrNoHandler, img.Name, img.Digest, r.versionsLocked(img.Name))
-		}
 		if lerr, bad := r.problems[key]; bad {
 			// Never the whole error: it may quote a file.
 			err = fmt.Errorf("%w; %s.wasm failed to load: %s", err, img.stem(), publicReason(lerr))
