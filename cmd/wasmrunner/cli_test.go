@@ -314,7 +314,7 @@ func TestConfigErrors(t *testing.T) {
 	}
 	tests := []struct{ body, want string }{
 		{"concurrency = 2\n[[runners]]\nurl = \"http://x\"\ntokn = \"t\"\n", `c.toml:4: unknown key "runners.tokn"`},
-		{"concurrency = \"many\"\n", "c.toml:1: concurrency:"},
+		{"concurrency = \"many\"\n", "c.toml:1: concurrency must be an integer, not a string; e.g. concurrency = 4"},
 		{"[[runners]]\nurl = \"http://x\"\ntoken = \"t\"\noutput_limit = \"huge\"\n", "c.toml:4: runners.output_limit:"},
 		{"listen = \":1\"\n", "no [[runners]]"},
 		{"[[runners]]\nname = \"a\"\nurl = \"http://x\"\ntoken = \"t\"\nmodules = \"m\"\n[[runners]]\nname = \"a\"\nurl = \"http://y\"\ntoken_file = \"/nonexistent\"\nmodules = \"m\"\n",

@@ -461,7 +461,7 @@ func (f *fleet) load(ctx context.Context, l *loading, client *gitlab.Client) {
 	lctx, cancel := context.WithTimeout(ctx, o.loadTimeout)
 	reg, err := modules.Open(lctx, modules.Config{
 		Dir: o.modulesDir, CacheDir: filepath.Join(o.compiledDir, cacheName(o.name)), CacheMaxBytes: o.cacheMax,
-		Compiler: f.compiler, DefaultHandler: o.defaultHandler,
+		Compiler: f.compiler, DefaultHandler: o.defaultHandler, Handlers: o.handlers,
 		Process: f.proc, Policy: &o.policy, Logger: logger, Observer: f.m.forRunner(o.name),
 	})
 	cancel()
@@ -600,7 +600,7 @@ func (f *fleet) wait() { f.all.Wait() }
 func logHandlers(logger *slog.Logger, reg *modules.Registry) {
 	var names []string
 	for _, mi := range reg.Modules() {
-		names = append(names, fmt.Sprintf("%s(memory=%s)", mi.Name, units.FormatSize(mi.Limits.Memory)))
+		names = append(names, fmt.Sprintf("%s(memory=%s)", mi.Image, units.FormatSize(mi.Limits.Memory)))
 	}
 	logger.Info("handlers loaded", "handlers", strings.Join(names, " "), "broken", len(reg.Problems()))
 	for name, err := range reg.Problems() {

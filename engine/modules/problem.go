@@ -74,5 +74,6 @@ func problemsOf(err error) []Problem {
 	case errors.Is(err, ErrInvalidModule):
 		code = CodeInvalid
 	}
-	return []Problem{{Code: code, Message: err.Error()}}
+	// "invalid module: " says nothing the code does not.
+	return []Problem{{Code: code, Message: strings.TrimPrefix(err.Error(), ErrInvalidModule.Error()+": ")}}
 }
