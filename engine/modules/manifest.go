@@ -208,8 +208,3 @@ func matchAny(patterns []string, name string) bool {
 func (m *Manifest) varVisible(name string) bool {
 	return matchAny(m.Variables.Allow, name) && !matchAny(m.Variables.Deny, name)
 }
-
-// memoryPages is the page limit of a memory limit in bytes.
-func memoryPages(limit int64) uint32 {
-	return uint32(min(max(limit/65536, 1), 65536))
-}
