@@ -426,12 +426,16 @@ func (h *handler) Step(ctx context.Context, script []string, phase engine.Phase)
 	}
 	done := make(chan error, 1)
 	go func() {
-		defer h.endCall()
+		var err error
 		if h.mod.reactor {
-			done <- h.stepReactor(stepCtx, callCtx, phase)
+			err = h.stepReactor(stepCtx, callCtx, phase)
 		} else {
-			done <- h.stepCommand(stepCtx, callCtx)
+			err = h.stepCommand(stepCtx, callCtx)
 		}
+		// The call is over before the step is: the next step may start
+		// as soon as this one returns.
+		h.endCall()
+		done <- err
 	}()
 	var err error
 	select {
