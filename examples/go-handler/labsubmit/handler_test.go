@@ -137,8 +137,14 @@ func TestSubmitWaitFetch(t *testing.T) {
 }
 
 func TestRemoteFailure(t *testing.T) {
-	host := job(t, &fakeLab{}, "fail: broken", "submit pkg/input.txt", "wait", "fetch out/result.txt")
-	if code := host.Run(&handler{}); code != 1 || !strings.Contains(host.Log(), "labsubmit: job lab-1 failed") || strings.Contains(host.Log(), "fetched") {
+	host := sdktest.Install(t, &sdktest.Host{
+		Script:       []string{"submit pkg/input.txt", "wait", "fetch out/result.txt"},
+		Variables:    []wasmrunner.Variable{{Name: "LAB_URL", Value: "http://lab/"}},
+		Dependencies: []sdktest.Dependency{{Files: map[string]string{"pkg/input.txt": "fail: broken"}}},
+		Dir:          t.TempDir(), // the build dir: the test's working dir
+		HTTP:         (&fakeLab{}).handler(),
+	})
+	if code := host.Run(&handler{}); code != 1 || !strings.Contains(host.Log(), "job lab-1 failed") {
 		t.Errorf("exit code %d:\n%s", code, host.Log())
 	}
 }
