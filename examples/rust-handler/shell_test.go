@@ -308,7 +308,7 @@ func TestShell(t *testing.T) {
 			},
 		},
 		{
-			name:   "dependency",
+			name: "dependency",
 			job: handlertest.Job{Dependencies: []handlertest.Dependency{{Files: map[string]string{
 				"dep.txt": "from the dependency\n", "bin/tool": "#!/bin/true\n",
 			}}}},
