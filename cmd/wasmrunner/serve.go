@@ -65,8 +65,16 @@ per runner: versions no longer loaded are evicted, oldest first. To clear it,
 stop wasmrunner and remove the directory (modules are compiled anew at the
 next start).
 
+--config FILE serves several runners ([[runners]] entries); SIGHUP reads it
+again. GitLab Runner's config.toml names of the same settings are taken
+too (concurrent, listen_address, log_level, log_format, check_interval and
+shutdown_timeout in seconds, a runner's limit, output_limit in KiB); unknown
+keys, handler names no module provides and a runner's concurrency above the
+global one are errors. The README lists every key.
+
 Exit codes: 0 after a clean shutdown, 1 on a start-up error, 2 on a usage
-error, 3 when a second signal or the shutdown timeout cut jobs short.
+error (flags, arguments, the config file), 3 when a second signal or the
+shutdown timeout cut jobs short.
 
 Examples:
    wasmrunner serve --url https://gitlab.example.com --token-file /etc/wasmrunner/token --modules ./handlers
