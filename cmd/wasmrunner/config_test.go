@@ -177,6 +177,12 @@ func TestConfigConcurrencyFlag(t *testing.T) {
 	if code != exitUsage || !strings.Contains(errOut, "more than --concurrency 2") {
 		t.Errorf("serve: exit %d %s", code, errOut)
 	}
+	// --concurrency 0 is the default: it bounds nothing either (the
+	// modules dir "m" does not exist: the error is about that, later).
+	code, _, errOut = runCLI(t, context.Background(), "serve", "--concurrency", "0", "--config", path)
+	if code != exitUsage || strings.Contains(errOut, "more than") || !strings.Contains(errOut, "modules") {
+		t.Errorf("serve --concurrency 0: exit %d %s", code, errOut)
+	}
 }
 
 func TestConfigUnits(t *testing.T) {

@@ -255,10 +255,7 @@ func runServe(c *cli.Context) error {
 		if !levelFromFile {
 			level = nil
 		}
-		flagConcurrency := 0
-		if c.IsSet("concurrency") {
-			flagConcurrency = base.concurrency
-		}
+		flagConcurrency := c.Int("concurrency") // 0: not given, or the CPU count
 		set = configSetWith(path, base, flagConcurrency, level)
 	} else {
 		if logger, err = loggerFor(c); err != nil {
