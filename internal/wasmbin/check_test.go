@@ -298,9 +298,9 @@ func TestCheckUnchanged(t *testing.T) {
 	}{
 		{"empty", module(), Info{}},
 		{"table with maximum", withFunc(section(secTable, vec(tableMax(3, 7)))),
-			Info{Tables: []Table{{3, 7, false}}, Types: 1, Functions: 1, LargestFunction: 2}},
+			Info{Tables: []Table{{Min: 3, Max: 7}}, Types: 1, Functions: 1, LargestFunction: 2}},
 		{"everything", everything, Info{
-			Tables: []Table{{1, 1, false}, {2, 2, false}}, Types: 4, Functions: 3, Imports: 5, Exports: 2, Globals: 2,
+			Tables: []Table{{Min: 1, Max: 1}, {Min: 2, Max: 2}}, Types: 4, Functions: 3, Imports: 5, Exports: 2, Globals: 2,
 			DataSegments: 3, ElementSegments: 8, LargestFunction: 8, MostLocals: 50_000}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -328,22 +328,22 @@ func TestCheckRewrite(t *testing.T) {
 	}{
 		{"go", withFunc(section(secTable, vec(tableNoMax(6568)))),
 			withFunc(section(secTable, vec(tableMax(6568, 6568)))),
-			[]Table{{6568, 6568, true}}},
+			[]Table{{Min: 6568, Max: 6568, Capped: true}}},
 		{"empty table", withFunc(section(secTable, vec(tableNoMax(0)))),
 			withFunc(section(secTable, vec(tableMax(0, 0)))),
-			[]Table{{0, 0, true}}},
+			[]Table{{Min: 0, Max: 0, Capped: true}}},
 		{"several", withFunc(section(secTable, vec(
 			tableNoMax(1), tableMax(2, 3), b(0x40, 0x00, funcref, 0x00, 5, 0xd2, 0, end), b(0x6f, 0x00, u(300))))),
 			withFunc(section(secTable, vec(
 				tableMax(1, 1), tableMax(2, 3), b(0x40, 0x00, funcref, 0x01, 5, 5, 0xd2, 0, end), b(0x6f, 0x01, u(300), u(300))))),
-			[]Table{{1, 1, true}, {2, 3, false}, {5, 5, true}, {300, 300, true}}},
+			[]Table{{Min: 1, Max: 1, Capped: true}, {Min: 2, Max: 3}, {Min: 5, Max: 5, Capped: true}, {Min: 300, Max: 300, Capped: true}}},
 		{"padded minimum kept", withFunc(section(secTable, vec(b(funcref, 0x00, 0x85, 0x80, 0x00)))),
 			withFunc(section(secTable, vec(b(funcref, 0x01, 0x85, 0x80, 0x00, 0x85, 0x80, 0x00)))),
-			[]Table{{5, 5, true}}},
+			[]Table{{Min: 5, Max: 5, Capped: true}}},
 		// 127 bytes of table section become 128, whose size takes two bytes.
 		{"section size grows a byte", withFunc(section(secTable, vec(b(0x40, 0x00, funcref, 0x00, 1, initExpr(60))))),
 			withFunc(section(secTable, vec(b(0x40, 0x00, funcref, 0x01, 1, 1, initExpr(60))))),
-			[]Table{{1, 1, true}}},
+			[]Table{{Min: 1, Max: 1, Capped: true}}},
 		{"sections around", module(
 			section(secCustom, str("before"), 1, 2, 3),
 			section(secType, vec(funcType(nil, nil))),
@@ -358,7 +358,7 @@ func TestCheckRewrite(t *testing.T) {
 				section(secCustom, str("between"), 4),
 				section(secElement, vec(b(0, 0x41, 0, end, vec(u(0), u(0))))),
 				section(secCustom, str("name"), section(1, vec(b(u(0), str("f")))))),
-			[]Table{{2, 2, true}}},
+			[]Table{{Min: 2, Max: 2, Capped: true}}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			in := bytes.Clone(c.in)
