@@ -650,6 +650,9 @@ func (c *checker) codeSection(s *reader) error {
 		if locals > uint64(c.lim.MaxLocals) {
 			return &LimitError{What: "locals", Index: fn, Got: locals, Limit: uint64(c.lim.MaxLocals)}
 		}
+		if err := c.code(fn, body.b[body.off:], body.pos()); err != nil {
+			return err
+		}
 		c.info.LargestFunction = max(c.info.LargestFunction, int(size))
 		c.info.MostLocals = max(c.info.MostLocals, int(locals))
 	}

@@ -94,10 +94,15 @@ type Info struct {
 	MostLocals      int // most locals one function body declares
 }
 
-// Table is a defined table's size, as it is in Check's output.
+// Table is a defined table's size, as it is in Check's output, and whether
+// the module's code may grow it.
 type Table struct {
 	Min, Max uint32
 	Capped   bool // Max was added by Check: the input declared no maximum
+	// Grows says that the code has a table.grow of this table: growing a
+	// capped table past its minimum then fails (returns -1) unseen by the
+	// host, which may want to say so.
+	Grows bool
 }
 
 // ErrMalformed is wrapped by the errors of binaries that cannot be read:
