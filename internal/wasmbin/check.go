@@ -79,6 +79,8 @@ type checker struct {
 	tableSec       struct{ start, content, end int }
 	caps           []tableCap
 	sawNameSection bool
+
+	noWalk bool // skip the instructions (for FuzzCheck)
 }
 
 // unsupportedError is what the section readers return for what Check
@@ -650,8 +652,10 @@ func (c *checker) codeSection(s *reader) error {
 		if locals > uint64(c.lim.MaxLocals) {
 			return &LimitError{What: "locals", Index: fn, Got: locals, Limit: uint64(c.lim.MaxLocals)}
 		}
-		if err := c.code(fn, body.b[body.off:], body.pos()); err != nil {
-			return err
+		if !c.noWalk {
+			if err := c.code(fn, body.b[body.off:], body.pos()); err != nil {
+				return err
+			}
 		}
 		c.info.LargestFunction = max(c.info.LargestFunction, int(size))
 		c.info.MostLocals = max(c.info.MostLocals, int(locals))
