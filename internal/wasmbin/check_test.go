@@ -205,7 +205,7 @@ var refusals = []struct {
 		err: malformed + "code section at offset 0x8: function 0: instruction 0x42 at offset 0xd: an immediate is over-long or out of range", is: ErrMalformed},
 	{name: "f64.const truncated", bin: code0(0x44, 1, 2, 3, 4, 5, 6, 7),
 		err: malformed + "code section at offset 0x8: function 0: instruction 0x44 at offset 0xd: the body ends within it", is: ErrMalformed},
-	{name: "local index past u32", bin: code0(0x20, 0xff, 0xff, 0xff, 0xff, 0x1f, end),
+	{name: "local index over-long", bin: code0(0x20, 0xff, 0xff, 0xff, 0xff, 0x8f, 0x00, end),
 		err: malformed + "code section at offset 0x8: function 0: instruction 0x20 at offset 0xd: an immediate is over-long or out of range", is: ErrMalformed},
 	{name: "call_indirect table truncated", bin: code0(0x11, 0x00, 0x80),
 		err: malformed + "code section at offset 0x8: function 0: instruction 0x11 at offset 0xd: the body ends within it", is: ErrMalformed},

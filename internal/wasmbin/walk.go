@@ -18,25 +18,30 @@ import "fmt"
 // differently could take an immediate for a table.grow (an i32.const whose
 // LEB128 bytes are fc 0f) or a table.grow for an immediate.
 
-// Immediate kinds of the one-byte opcodes.
+// Immediate kinds of the one-byte opcodes, the most frequent first.
 const (
-	immUnknown   = iota // not an instruction wazero compiles with its default features
-	immNone             // no immediate
-	immU32              // an index, a label, memory.size's and memory.grow's reserved 0
-	immU32U32           // call_indirect: type index, table index
-	immBlockType        // block, loop, if
-	immBrTable          // vec(label) label
-	immMemArg           // align, offset
-	immS32              // i32.const
-	immS64              // i64.const
+	immNone      = iota // no immediate
+	immLEB              // one LEB128 of at most 5 bytes, a u32 or an s32
+	immLEB2             // two: a memory argument (align, offset), call_indirect's type and table
+	immS64              // i64.const: an s64, at most 10 bytes
 	immF32              // f32.const: 4 bytes
 	immF64              // f64.const: 8 bytes
+	immBlockType        // block, loop, if
+	immBrTable          // vec(label) label
 	immSelectT          // select t*
 	immMisc             // the 0xfc prefix
 	immSIMD             // the 0xfd prefix
+	immUnknown          // not an instruction wazero compiles with its default features
 )
 
+// opImm is the kind of immediate of each opcode. Only the lengths of
+// immediates matter (wazero refuses the values out of their range), but
+// for the misc sub-opcode, br_table's and select's counts, and the table
+// index of table.grow.
 var opImm = func() (t [256]uint8) {
+	for op := range t {
+		t[op] = immUnknown
+	}
 	for _, op := range []byte{
 		0x00, 0x01, // unreachable, nop
 		0x05, 0x0b, // else, end
@@ -55,22 +60,27 @@ var opImm = func() (t [256]uint8) {
 		0x20, 0x21, 0x22, 0x23, 0x24, // local.get/set/tee, global.get/set
 		0x25, 0x26, // table.get, table.set
 		0x3f, 0x40, // memory.size, memory.grow: a reserved 0 (wazero wants it one byte)
+		0x41, // i32.const
 		0xd2, // ref.func
 		// ref.null: wazero reads one byte (funcref 0x70, externref 0x6f,
 		// exnref 0x69) or, for a concrete type (typed function references,
 		// which it then refuses), a u32 from the same byte: a u32 either way.
 		0xd0,
 	} {
-		t[op] = immU32
+		t[op] = immLEB
 	}
-	for op := 0x28; op <= 0x3e; op++ { // loads and stores
-		t[op] = immMemArg
+	// Loads and stores: a memory argument, align and offset, as wazero
+	// reads it. (The multi-memory form, bit 6 of align set and a memory
+	// index before the offset, does not compile: wazero has one memory and
+	// refuses an align of 32 or more.)
+	for op := 0x28; op <= 0x3e; op++ {
+		t[op] = immLEB2
 	}
+	t[0x11] = immLEB2 // call_indirect
 	t[0x02], t[0x03], t[0x04] = immBlockType, immBlockType, immBlockType
 	t[0x0e] = immBrTable
-	t[0x11] = immU32U32
 	t[0x1c] = immSelectT
-	t[0x41], t[0x42], t[0x43], t[0x44] = immS32, immS64, immF32, immF64
+	t[0x42], t[0x43], t[0x44] = immS64, immF32, immF64
 	t[0xfc] = immMisc
 	t[0xfd] = immSIMD
 	return t
@@ -180,10 +190,10 @@ func lebU32(b []byte, i int) (uint32, int) {
 	panic("unreachable")
 }
 
-// skipLEB skips a LEB128 of at most max bytes (an i32.const's or
-// i64.const's value: only its length matters here; wazero reads up to the
-// first byte without continuation bit and refuses more than max bytes) and
-// returns the index after it, or lebEnd or lebLong.
+// skipLEB skips a LEB128 of at most max bytes (only its length matters:
+// wazero reads up to the first byte without continuation bit and refuses
+// more than max bytes) and returns the index after it, or lebEnd or
+// lebLong.
 func skipLEB(b []byte, i, max int) int {
 	for n := 0; n < max; n++ {
 		if i >= len(b) {
@@ -241,16 +251,12 @@ func blockType(b []byte, i int) int {
 	return i
 }
 
-// memArg skips a memory argument: align, offset, as wazero reads one. (The
-// multi-memory form, bit 6 of align set and a memory index before the
-// offset, does not compile: wazero has one memory and refuses an align of
-// 32 or more.)
+// memArg skips a memory argument: align, offset (see opImm).
 func memArg(b []byte, i int) int {
-	if _, i = lebU32(b, i); i < 0 {
+	if i = skipLEB(b, i, 5); i < 0 {
 		return i
 	}
-	_, i = lebU32(b, i)
-	return i
+	return skipLEB(b, i, 5)
 }
 
 // skip returns i+n, or lebEnd when that is past the end of b.
@@ -272,21 +278,31 @@ func (c *checker) code(fn int, b []byte, base int) error {
 		start := i
 		op := b[i]
 		i++
-		switch opImm[op] {
-		case immNone:
+		k := opImm[op]
+		if k == immNone {
 			continue
-		case immU32:
-			_, i = lebU32(b, i)
-		case immU32U32:
-			if _, i = lebU32(b, i); i >= 0 {
-				_, i = lebU32(b, i)
+		}
+		if k <= immLEB2 { // most immediates, mostly of one byte each
+			if i < len(b) && b[i] < 0x80 {
+				i++
+			} else {
+				i = skipLEB(b, i, 5)
 			}
+			if k == immLEB2 && i >= 0 {
+				if i < len(b) && b[i] < 0x80 {
+					i++
+				} else {
+					i = skipLEB(b, i, 5)
+				}
+			}
+			if i >= 0 {
+				continue
+			}
+		}
+		switch k {
+		case immLEB, immLEB2: // failed above
 		case immBlockType:
 			i = blockType(b, i)
-		case immMemArg:
-			i = memArg(b, i)
-		case immS32:
-			i = skipLEB(b, i, 5)
 		case immS64:
 			i = skipLEB(b, i, 10)
 		case immF32:
