@@ -410,3 +410,15 @@ func TestInstanceLimits(t *testing.T) {
 		t.Errorf("second job: %s\n%s", rec.State, rec.Trace)
 	}
 }
+
+// A table declared without a maximum cannot grow past its size, and when
+// the module's code may grow it, the job log says so.
+func TestCappedTableGrowthIsSaid(t *testing.T) {
+	wasm := runnertest.Module(t, "../../testdata/hostile/tablegrow.wasm", "scripts/build-guests")
+	e := start(t, runnertest.ModulesDir(t, map[string][]byte{"tg": wasm}, nil), nil)
+	rec := e.Wait(t, e.Srv.Enqueue(gitlabtest.NewJob("grow").Image("tg").Script("grow")))
+	if rec.State != gitlab.StateSuccess {
+		t.Fatalf("state %s:\n%s", rec.State, rec.Trace)
+	}
+	traceHas(t, rec, "guest: table.grow refused", "NOTE: handler tg's code may grow table 0 (1 elements), declared without a maximum")
+}
