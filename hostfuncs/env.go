@@ -125,7 +125,8 @@ type ArtifactSink interface {
 	// artifacts.
 	AddFile(rel string) error
 	// AddData writes data to name (relative to the build dir) and adds it
-	// to the artifacts. data is not used after AddData returns.
+	// to the artifacts. data is a view of the guest's memory: it must not
+	// be kept or used after AddData returns.
 	AddData(name string, data []byte) error
 }
 

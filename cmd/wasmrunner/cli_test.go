@@ -109,7 +109,8 @@ func TestServe(t *testing.T) {
 	wctx, wcancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer wcancel()
 	rec, err := srv.WaitForState(wctx, id, gitlab.StateSuccess, gitlab.StateFailed)
-	if err != nil || rec.State != gitlab.StateSuccess || !strings.Contains(string(rec.Trace), "hello from serve") {
+	if err != nil || rec.State != gitlab.StateSuccess || !strings.Contains(string(rec.Trace), "hello from serve") ||
+		!strings.Contains(string(rec.Trace), "Running with wasmrunner "+version+"\x1b") {
 		t.Fatalf("job: %s %v\n%s\nlog:\n%s", rec.State, err, rec.Trace, errOut.String())
 	}
 	if rec, _ := srv.WaitForState(wctx, failing, gitlab.StateFailed); rec.ExitCode != 7 {

@@ -19,7 +19,6 @@ import (
 	"github.com/wasmrunner/wasmrunner/gitlab"
 	"github.com/wasmrunner/wasmrunner/internal/local"
 	"github.com/wasmrunner/wasmrunner/internal/pipeline"
-	"github.com/wasmrunner/wasmrunner/internal/units"
 )
 
 var _ engine.Client = (*local.Source)(nil)
@@ -34,21 +33,23 @@ they need) through the same engine and sandbox as serve: stages and needs
 decide the order, each job's image picks its handler, dependency artifacts
 are passed on, and each job's log streams to the terminal. Artifacts are
 written to --artifacts-dir/<job>/. Keywords wasmrunner does not support are
-reported once. It exits 1 if a job failed (unless allow_failure).
+reported once. It exits 1 if a job failed (unless allow_failure) or the
+pipeline is invalid, 2 on a usage error (a flag, a --modules dir or
+--file that does not exist, a job name the pipeline does not have).
 
 Examples:
    wasmrunner exec --modules ./handlers
    wasmrunner exec --modules examples/modules --file examples/pipeline/.gitlab-ci.yml
    wasmrunner exec --modules ./handlers --var GREETING=hi --masked-var TOKEN=s3cr3t-value build test`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "modules", Usage: "directory of handler modules", EnvVars: []string{"WASMRUNNER_MODULES"}, Required: true},
+			&cli.StringFlag{Name: "modules", Usage: "directory of handler modules (required)", EnvVars: []string{"WASMRUNNER_MODULES"}},
 			&cli.StringFlag{Name: "file", Value: ".gitlab-ci.yml", Usage: "the pipeline file"},
 			&cli.StringFlag{Name: "artifacts-dir", Value: "artifacts", Usage: "where job artifacts are written"},
 			&cli.StringFlag{Name: "builds-dir", Usage: "where job build dirs live (default: a temporary dir)"},
 			&cli.StringFlag{Name: "default-handler", Usage: "handler for jobs without an image"},
 			&cli.StringSliceFlag{Name: "var", Usage: "add a variable KEY=VALUE (repeatable)"},
 			&cli.StringSliceFlag{Name: "masked-var", Usage: "add a masked variable KEY=VALUE (repeatable)"},
-			&cli.StringFlag{Name: "output-limit", Value: "4MiB", Usage: "most bytes of each job's log"},
+			&cli.StringFlag{Name: "output-limit", Value: "4MiB", Usage: "most bytes of each job's log: a size with a unit (4MiB), or a plain number of KiB (4096)"},
 		},
 		Action: runExec,
 	}
@@ -59,9 +60,21 @@ func runExec(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	limit, err := units.ParseSize(c.String("output-limit"))
-	if err != nil || limit <= 0 {
-		return usageError(fmt.Sprintf("invalid --output-limit %q", c.String("output-limit")))
+	modulesDir := c.String("modules")
+	if modulesDir == "" {
+		return usageError("--modules (or WASMRUNNER_MODULES) is required")
+	}
+	if fi, err := os.Stat(modulesDir); err != nil {
+		return usageError(fmt.Sprintf("--modules: %v", err))
+	} else if !fi.IsDir() {
+		return usageError(fmt.Sprintf("--modules: %s is not a directory", modulesDir))
+	}
+	if h := c.String("default-handler"); h != "" && len(missingHandlers(modulesDir, []string{h})) > 0 {
+		return usageError(fmt.Sprintf("--default-handler %q: no module in %s provides it (%s.wasm or %s@TAG.wasm)", h, modulesDir, h, h))
+	}
+	limit, err := parseOutputLimit(c.String("output-limit"))
+	if err != nil {
+		return err
 	}
 	extra, err := parseVars(c.StringSlice("var"), false)
 	if err != nil {
@@ -74,7 +87,9 @@ func runExec(c *cli.Context) error {
 	file := c.String("file")
 	data, err := os.ReadFile(file)
 	if err != nil {
-		return cli.Exit(fmt.Sprintf("reading the pipeline: %v", err), exitFailure)
+		// The file the command line names: a usage error. What it holds
+		// is the pipeline's: a failure.
+		return usageError(fmt.Sprintf("reading the pipeline: %v", err))
 	}
 	p, err := pipeline.Parse(data)
 	if err != nil {
@@ -106,7 +121,7 @@ func runExec(c *cli.Context) error {
 		return fmt.Errorf("finding the compiler (this executable): %w", err)
 	}
 	reg, err := modules.Open(ctx, modules.Config{
-		Dir: c.String("modules"), CacheDir: filepath.Join(cacheDir(), "compiled", "exec"), Compiler: compiler,
+		Dir: modulesDir, CacheDir: filepath.Join(cacheDir(), "compiled", "exec"), Compiler: compiler,
 		DefaultHandler: c.String("default-handler"), Logger: logger,
 	})
 	if err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -85,10 +86,12 @@ func newMetrics(concurrency int) *metrics {
 			Name: "wasmrunner_compile_cache_bytes", Help: "Bytes of a runner's compilation cache (compiled handler modules on disk).",
 		}, []string{"runner"}),
 	}
+	// The official runner's labels, but branch (unknown to a build).
 	versionInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "gitlab_runner_version_info", Help: "The runner's version.",
-	}, []string{"name", "version"})
-	versionInfo.WithLabelValues("wasmrunner", version).Set(1)
+		Name: "gitlab_runner_version_info", Help: "The runner's version and build.",
+	}, []string{"name", "version", "revision", "built_at", "go_version", "os", "architecture"})
+	versionInfo.WithLabelValues("wasmrunner", version, shortRevision(build.revision), build.time,
+		runtime.Version(), runtime.GOOS, runtime.GOARCH).Set(1)
 	m.concurrent.Set(float64(concurrency))
 	m.reg.MustRegister(m.running, m.jobsTotal, m.failedTotal, m.finished, m.duration, m.apiRequests,
 		m.concurrent, m.compile, m.instantiate, m.cuts, m.denials, m.outlived, m.cacheBytes, versionInfo, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -76,6 +76,12 @@ func modulesCheck(c *cli.Context) error {
 	case c.String("config") != "" && c.NArg() == 0:
 		fc, err := loadConfig(c.String("config"))
 		if err != nil {
+			if format == "json" {
+				// Still a document of the same shape, for scripts.
+				enc := json.NewEncoder(c.App.Writer)
+				enc.SetIndent("", "  ")
+				enc.Encode(checkOutput{Format: checkFormat, Error: err.Error(), Runners: []checkRunner{}})
+			}
 			return cli.Exit(err.Error(), exitUsage)
 		}
 		var o serveOptions
@@ -131,8 +137,11 @@ const checkFormat = 1
 // checkOutput is what `modules check --format json` prints (see
 // docs/modules-check.md).
 type checkOutput struct {
-	Format  int           `json:"format"`
-	OK      bool          `json:"ok"` // no problem anywhere: the exit code is 0
+	Format int  `json:"format"`
+	OK     bool `json:"ok"` // no problem anywhere: the exit code is 0
+	// Error is why nothing was checked: the config file is not valid
+	// (the exit code is then 2).
+	Error   string        `json:"error,omitempty"`
 	Runners []checkRunner `json:"runners"`
 }
 

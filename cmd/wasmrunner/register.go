@@ -25,7 +25,7 @@ Examples:
    wasmrunner register --url https://gitlab.example.com --access-token glpat-... --runner-type project_type --project-id 42 --tags wasm --token-file ./token
    wasmrunner register --url https://gitlab.example.com --registration-token GR1348941... --description lab-runner`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "url", Usage: "GitLab URL", EnvVars: []string{"WASMRUNNER_URL"}, Required: true},
+			&cli.StringFlag{Name: "url", Usage: "GitLab URL (required)", EnvVars: []string{"WASMRUNNER_URL"}},
 			&cli.StringFlag{Name: "access-token", Usage: "personal access token (create_runner scope)", EnvVars: []string{"WASMRUNNER_ACCESS_TOKEN"}},
 			&cli.StringFlag{Name: "registration-token", Usage: "legacy registration token", EnvVars: []string{"WASMRUNNER_REGISTRATION_TOKEN"}},
 			&cli.StringFlag{Name: "runner-type", Value: gitlab.InstanceRunner, Usage: "instance_type, group_type or project_type (access-token flow)"},
@@ -40,6 +40,12 @@ Examples:
 			&cli.StringFlag{Name: "modules", Usage: "the runner's modules dir in --config"},
 		},
 		Action: func(c *cli.Context) error {
+			if err := noArgs(c); err != nil {
+				return err
+			}
+			if c.String("url") == "" {
+				return usageError("--url (or WASMRUNNER_URL) is required")
+			}
 			client, err := gitlab.New(c.String("url"))
 			if err != nil {
 				return usageError(err.Error())

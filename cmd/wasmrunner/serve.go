@@ -65,8 +65,16 @@ per runner: versions no longer loaded are evicted, oldest first. To clear it,
 stop wasmrunner and remove the directory (modules are compiled anew at the
 next start).
 
+--config FILE serves several runners ([[runners]] entries); SIGHUP reads it
+again. GitLab Runner's config.toml names of the same settings are taken
+too (concurrent, listen_address, log_level, log_format, check_interval and
+shutdown_timeout in seconds, a runner's limit, output_limit in KiB); unknown
+keys, handler names no module provides and a runner's concurrency above the
+global one are errors. The README lists every key.
+
 Exit codes: 0 after a clean shutdown, 1 on a start-up error, 2 on a usage
-error, 3 when a second signal or the shutdown timeout cut jobs short.
+error (flags, arguments, the config file), 3 when a second signal or the
+shutdown timeout cut jobs short.
 
 Examples:
    wasmrunner serve --url https://gitlab.example.com --token-file /etc/wasmrunner/token --modules ./handlers
@@ -77,11 +85,11 @@ Examples:
 			&cli.StringFlag{Name: "token", Usage: "runner authentication token (glrt-...)", EnvVars: []string{"WASMRUNNER_TOKEN"}},
 			&cli.StringFlag{Name: "token-file", Usage: "read the runner token from this file", EnvVars: []string{"WASMRUNNER_TOKEN_FILE"}},
 			&cli.StringFlag{Name: "modules", Usage: "directory of handler modules (NAME.wasm + optional NAME.toml)", EnvVars: []string{"WASMRUNNER_MODULES"}},
-			&cli.IntFlag{Name: "concurrency", Usage: "most jobs at once (default: number of CPUs)", EnvVars: []string{"WASMRUNNER_CONCURRENCY"}},
+			&cli.IntFlag{Name: "concurrency", Usage: "most jobs at once, all runners together (0: the number of CPUs)", EnvVars: []string{"WASMRUNNER_CONCURRENCY"}},
 			&cli.StringFlag{Name: "builds-dir", Usage: "where job build dirs live (default: under the user cache dir)", EnvVars: []string{"WASMRUNNER_BUILDS_DIR"}},
 			&cli.DurationFlag{Name: "check-interval", Value: 3 * time.Second, Usage: "wait between job requests while GitLab has none", EnvVars: []string{"WASMRUNNER_CHECK_INTERVAL"}},
 			&cli.StringFlag{Name: "default-handler", Usage: "handler for jobs without an image", EnvVars: []string{"WASMRUNNER_DEFAULT_HANDLER"}},
-			&cli.StringFlag{Name: "output-limit", Value: "4MiB", Usage: "most bytes of each job's log", EnvVars: []string{"WASMRUNNER_OUTPUT_LIMIT"}},
+			&cli.StringFlag{Name: "output-limit", Value: "4MiB", Usage: "most bytes of each job's log: a size with a unit (4MiB), or a plain number of KiB as GitLab Runner's (4096)", EnvVars: []string{"WASMRUNNER_OUTPUT_LIMIT"}},
 			&cli.DurationFlag{Name: "shutdown-timeout", Value: 30 * time.Second, Usage: "after a signal, how long to wait for jobs before exiting", EnvVars: []string{"WASMRUNNER_SHUTDOWN_TIMEOUT"}},
 			&cli.StringFlag{Name: "listen", Usage: "address for /metrics, /healthz and /readyz (e.g. :9252); empty: none", EnvVars: []string{"WASMRUNNER_LISTEN"}},
 			&cli.DurationFlag{Name: "reload-interval", Value: 5 * time.Second, Usage: "how often --modules is checked for changes", EnvVars: []string{"WASMRUNNER_RELOAD_INTERVAL"}},
@@ -126,9 +134,12 @@ func serveFlags(c *cli.Context) (serveOptions, error) {
 		concurrency: c.Int("concurrency"), checkInterval: c.Duration("check-interval"),
 		shutdownTimeout: c.Duration("shutdown-timeout"), reloadInterval: c.Duration("reload-interval"),
 	}
-	n, err := units.ParseSize(c.String("output-limit"))
-	if err != nil || n <= 0 {
-		return o, usageError(fmt.Sprintf("invalid --output-limit %q", c.String("output-limit")))
+	if o.concurrency < 0 {
+		return o, usageError(fmt.Sprintf("invalid --concurrency %d: it must be positive, or 0 for the number of CPUs", o.concurrency))
+	}
+	n, err := parseOutputLimit(c.String("output-limit"))
+	if err != nil {
+		return o, err
 	}
 	o.outputLimit = n
 	for _, f := range []struct {
@@ -173,10 +184,21 @@ func serveOptionsFrom(c *cli.Context) (serveOptions, error) {
 	if o.modulesDir == "" {
 		return o, usageError("--modules (or WASMRUNNER_MODULES) is required")
 	}
+	if missing := missingHandlers(o.modulesDir, []string{o.defaultHandler}); o.defaultHandler != "" && len(missing) > 0 {
+		return o, usageError(fmt.Sprintf("--default-handler %q: no module in %s provides it (%s.wasm or %s@TAG.wasm)", o.defaultHandler, o.modulesDir, o.defaultHandler, o.defaultHandler))
+	}
 	return o, nil
 }
 
-func usageError(msg string) error { return cli.Exit(msg, exitUsage) }
+// parseOutputLimit reads an --output-limit: a size with a unit, or a plain
+// number of KiB as GitLab Runner's --output-limit and output_limit have it.
+func parseOutputLimit(s string) (int64, error) {
+	n, err := parseKiBSize(s)
+	if err != nil || n <= 0 {
+		return 0, usageError(fmt.Sprintf("invalid --output-limit %q: a size with a unit (4MiB), or a number of KiB (4096)", s))
+	}
+	return n, nil
+}
 
 // cacheDir is wasmrunner's directory under the user cache dir.
 func cacheDir() string {
@@ -192,21 +214,53 @@ func cacheDir() string {
 type runnerSet func() (global serveOptions, runners []serveOptions, err error)
 
 func runServe(c *cli.Context) error {
-	logger, err := loggerFor(c)
-	if err != nil {
+	if err := noArgs(c); err != nil {
 		return err
 	}
-	var set runnerSet
+	var (
+		set    runnerSet
+		logger *slog.Logger
+		err    error
+	)
 	if path := c.String("config"); path != "" {
 		base, err := serveFlags(c)
 		if err != nil {
 			return err
 		}
-		set = configSet(path, base)
-		if _, _, err := set(); err != nil {
-			return cli.Exit(err.Error(), exitUsage)
+		fc, err := loadConfig(path)
+		if err != nil {
+			return usageError(err.Error())
 		}
+		// The global flags (and their environment variables) win over the
+		// file's log_level and log_format, as in GitLab Runner; the
+		// file's log_level applies again on SIGHUP.
+		level := new(slog.LevelVar)
+		given := func(flag string) bool { return c.IsSet(flag) && c.String(flag) != "" }
+		levelFromFile := !given("log-level") && fc.LogLevel != ""
+		levelName, format := c.String("log-level"), c.String("log-format")
+		if levelFromFile {
+			levelName = fc.LogLevel
+		}
+		if !given("log-format") && fc.LogFormat != "" {
+			format = fc.LogFormat
+		}
+		lv, err := parseLogLevel(levelName)
+		if err != nil {
+			return usageError(err.Error())
+		}
+		level.Set(lv)
+		if logger, err = newLogger(c.App.ErrWriter, level, format); err != nil {
+			return err
+		}
+		if !levelFromFile {
+			level = nil
+		}
+		flagConcurrency := c.Int("concurrency") // 0: not given, or the CPU count
+		set = configSetWith(path, base, flagConcurrency, level)
 	} else {
+		if logger, err = loggerFor(c); err != nil {
+			return err
+		}
 		o, err := serveOptionsFrom(c)
 		if err != nil {
 			return err
@@ -223,28 +277,59 @@ func runServe(c *cli.Context) error {
 // configSet reads the runners of a config file, with base (the flags) as
 // defaults.
 func configSet(path string, base serveOptions) runnerSet {
+	return configSetWith(path, base, 0, nil)
+}
+
+// configSetWith is configSet; flagConcurrency is --concurrency when it
+// was given (else 0): a runner's concurrency above it, when the file sets
+// none, is an error. level, when not nil, is set to the file's log_level
+// at each reading.
+func configSetWith(path string, base serveOptions, flagConcurrency int, level *slog.LevelVar) runnerSet {
 	return func() (serveOptions, []serveOptions, error) {
 		fc, err := loadConfig(path)
 		if err != nil {
 			return base, nil, err
 		}
 		global := base
-		if fc.Concurrency > 0 {
-			global.concurrency = fc.Concurrency
+		if n := deref(fc.Concurrency); n > 0 {
+			global.concurrency = n
+		} else if flagConcurrency > 0 {
+			var errs []error
+			for i, r := range fc.Runners {
+				if n := deref(r.Concurrency); n > flagConcurrency {
+					errs = append(errs, fmt.Errorf("%s: runners[%d] (%s): %s = %d is more than --concurrency %d, which bounds all runners' jobs together", path, i, r.Name, r.concurrencyKey, n, flagConcurrency))
+				}
+			}
+			if len(errs) > 0 {
+				return base, nil, errors.Join(errs...)
+			}
 		}
-		if fc.Listen != "" {
-			global.listen = fc.Listen
+		if fc.Listen != nil {
+			global.listen = *fc.Listen
 		}
-		if fc.ShutdownTimeout > 0 {
-			global.shutdownTimeout = time.Duration(fc.ShutdownTimeout)
+		if fc.ShutdownTimeout.d > 0 {
+			global.shutdownTimeout = fc.ShutdownTimeout.d
 		}
 		if fc.ReloadInterval > 0 {
 			global.reloadInterval = time.Duration(fc.ReloadInterval)
 		}
 		fc.compileOver(&global)
+		if level != nil && fc.LogLevel != "" {
+			if lv, err := parseLogLevel(fc.LogLevel); err == nil {
+				level.Set(lv)
+			}
+		}
 		var rs []serveOptions
-		for _, r := range fc.Runners {
-			rs = append(rs, r.options(fc, global))
+		var errs []error
+		for i, r := range fc.Runners {
+			o := r.options(fc, global)
+			if r.DefaultHandler == "" && o.defaultHandler != "" && len(missingHandlers(o.modulesDir, []string{o.defaultHandler})) > 0 {
+				errs = append(errs, fmt.Errorf("%s: runners[%d] (%s): --default-handler %q: no module in %s provides it", path, i, r.Name, o.defaultHandler, o.modulesDir))
+			}
+			rs = append(rs, o)
+		}
+		if len(errs) > 0 {
+			return base, nil, errors.Join(errs...)
 		}
 		return global, rs, nil
 	}
@@ -282,7 +367,9 @@ func serveSet(ctx context.Context, set runnerSet, logger *slog.Logger, sigs <-ch
 	if err := f.apply(runners); err != nil {
 		f.shutdown(false)
 		f.wait()
-		return err
+		// What apply checks (URLs, modules dirs) is the command line's
+		// or the config file's.
+		return usageError(err.Error())
 	}
 
 	var ready atomic.Bool

@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -119,6 +120,10 @@ func (r *Registry) newHandler(ctx context.Context, job *engine.Job) (engine.Hand
 		h.deps = append(h.deps, &depFiles{d: d, job: job, disk: h.disk})
 	}
 	h.http = m.http
+	if len(m.growsCapped) > 0 {
+		job.Printf("\x1b[33;1mNOTE: handler %s's code may grow %s, declared without a maximum: growth past that size is refused (table.grow returns -1); declare the table's maximum to allow more, within limits.memory\x1b[0;m",
+			m.name, strings.Join(m.growsCapped, ", "))
+	}
 	if len(m.cuts) > 0 {
 		job.Printf("\x1b[33;1mWARNING: handler %s's manifest asks for more than the operator allows; it gets %s\x1b[0;m", m.name, cutList(m.cuts))
 		r.observe(func(o Observer) { o.ManifestCut(m.name, m.cuts) })
@@ -426,12 +431,16 @@ func (h *handler) Step(ctx context.Context, script []string, phase engine.Phase)
 	}
 	done := make(chan error, 1)
 	go func() {
-		defer h.endCall()
+		var err error
 		if h.mod.reactor {
-			done <- h.stepReactor(stepCtx, callCtx, phase)
+			err = h.stepReactor(stepCtx, callCtx, phase)
 		} else {
-			done <- h.stepCommand(stepCtx, callCtx)
+			err = h.stepCommand(stepCtx, callCtx)
 		}
+		// The call is over before the step is: the next step may start
+		// as soon as this one returns.
+		h.endCall()
+		done <- err
 	}()
 	var err error
 	select {

@@ -3,6 +3,7 @@ package modules_test
 import (
 	"crypto/rand"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"testing"
@@ -251,6 +252,12 @@ func TestUntrustedUninterruptedIsStopped(t *testing.T) {
 // A trusted uninterrupted guest that outlives its job is counted; past
 // the policy's max_outlived its handler takes no new jobs until it stops.
 func TestOutlivedGuests(t *testing.T) {
+	// A guest running uninterruptible code cannot be stopped for a
+	// garbage collection either: a collection started while it spins waits
+	// for it, and so does every goroutine of the process (the hazard
+	// RATIONALE.md describes). The test needs the runner to go on while
+	// the guest spins, so no collection may start meanwhile.
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
 	dir := modulesDir(t, map[string]string{"lim": "limits"}, map[string]string{"lim": "[limits]\ncpu = \"uninterrupted\"\ntimeout = \"100ms\"\n"})
 	obs := newObserver()
 	proc := resource.NewProcess(resource.ProcessConfig{Jobs: 2, Stop: resource.Stop{Interrupt: 50 * time.Millisecond, Abandon: 5 * time.Second}})
@@ -273,7 +280,8 @@ func TestOutlivedGuests(t *testing.T) {
 	}
 	traceHas(t, rec2, "handler lim takes no new jobs: 1 of its guests are still running after their jobs ended (at most 1 may")
 	// When the guest returns, its handler takes jobs again.
-	waitFor(t, func() bool { return proc.Instances.InUse() == 0 }, "the outliving guest returned")
+	// Seconds of spinning on an idle machine; a loaded one takes longer.
+	runnertest.WaitFor(t, 2*time.Minute, func() bool { return proc.Instances.InUse() == 0 }, "the outliving guest returned")
 	obs.mu.Lock()
 	n := obs.outlived["lim"]
 	obs.mu.Unlock()
@@ -402,4 +410,16 @@ func TestInstanceLimits(t *testing.T) {
 	if rec := e.Wait(t, second); rec.State != gitlab.StateSuccess || !strings.Contains(string(rec.Trace), "second ran") {
 		t.Errorf("second job: %s\n%s", rec.State, rec.Trace)
 	}
+}
+
+// A table declared without a maximum cannot grow past its size, and when
+// the module's code may grow it, the job log says so.
+func TestCappedTableGrowthIsSaid(t *testing.T) {
+	wasm := runnertest.Module(t, "../../testdata/hostile/tablegrow.wasm", "scripts/build-guests")
+	e := start(t, runnertest.ModulesDir(t, map[string][]byte{"tg": wasm}, nil), nil)
+	rec := e.Wait(t, e.Srv.Enqueue(gitlabtest.NewJob("grow").Image("tg").Script("grow")))
+	if rec.State != gitlab.StateSuccess {
+		t.Fatalf("state %s:\n%s", rec.State, rec.Trace)
+	}
+	traceHas(t, rec, "guest: table.grow refused", "NOTE: handler tg's code may grow table 0 (1 elements), declared without a maximum")
 }

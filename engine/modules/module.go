@@ -57,6 +57,10 @@ type module struct {
 	// tablesCapped counts the tables declared without a maximum, given
 	// their minimum as maximum (table.grow past it fails with -1).
 	tablesCapped int
+	// growsCapped names the capped tables its code may grow: their growth
+	// past the cap is refused (table.grow returns -1), which the job log
+	// says.
+	growsCapped []string
 
 	runtime  wazero.Runtime
 	compiled wazero.CompiledModule
@@ -123,10 +127,14 @@ func (r *Registry) loadModule(ctx context.Context, root *os.Root, id ref, stamp 
 	limits, cuts := r.policy.Apply(id.Name, asked)
 	var tableElems int64
 	capped := 0
-	for _, t := range info.Tables {
+	var growsCapped []string
+	for i, t := range info.Tables {
 		tableElems += int64(t.Max)
 		if t.Capped {
 			capped++
+			if t.Grows {
+				growsCapped = append(growsCapped, fmt.Sprintf("table %d (%d elements)", i, t.Max))
+			}
 		}
 	}
 	if tableBytes := tableElems * 8; tableBytes > limits.Memory {
@@ -156,7 +164,7 @@ func (r *Registry) loadModule(ctx context.Context, root *os.Root, id ref, stamp 
 	m = &module{
 		ref: id, name: id.String(), path: filepath.Join(r.cfg.Dir, stem+".wasm"), stamp: stamp, manifest: man, hasToml: hasToml, size: size,
 		sha256: hex.EncodeToString(sum[:]), toolchain: tc,
-		limits: limits, cuts: cuts, tableBytes: tableElems * 8, tablesCapped: capped,
+		limits: limits, cuts: cuts, tableBytes: tableElems * 8, tablesCapped: capped, growsCapped: growsCapped,
 		runtime: c.rt, compiled: c.mod, cache: c.cache, cacheLock: c.lock, version: c.version,
 		compileDur: c.dur, compileRSS: c.childRSS, fromCache: c.cached,
 	}

@@ -1,7 +1,8 @@
 // End-to-end tests of the labsubmit example handler (labsubmit/, a Go
-// guest built with examples/go-handler/build.sh): real jobs through the
-// engine, the modules registry and a fake GitLab, against a fake lab
-// service.
+// guest built with examples/go-handler/build.sh), written with the test
+// kit (handlertest): real jobs through the engine, the modules registry and
+// a fake GitLab, against a fake lab service. The handler's unit tests,
+// through the SDK's fake host, are in labsubmit/handler_test.go.
 package gohandler_test
 
 import (
@@ -13,53 +14,26 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/wasmrunner/wasmrunner/engine"
 	"github.com/wasmrunner/wasmrunner/engine/modules"
-	"github.com/wasmrunner/wasmrunner/engine/resource"
 	"github.com/wasmrunner/wasmrunner/gitlab"
 	"github.com/wasmrunner/wasmrunner/gitlab/gitlabtest"
+	"github.com/wasmrunner/wasmrunner/handlertest"
 	"github.com/wasmrunner/wasmrunner/internal/runnertest"
 )
 
-// cacheDir keeps the compiled guest for the registries of this test
-// process: compiling the 4 MB Go guest takes a second (over ten with
-// -race), loading it from the cache a few milliseconds.
-var cacheDir string
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "labsubmit-cache-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	cacheDir = dir
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-// labsubmitWasm returns the built handler.
-func labsubmitWasm(t testing.TB) []byte {
+// start runs labsubmit.wasm (built by build.sh) with manifest through the
+// engine against a fake GitLab until the test ends. The compiled module
+// stays in handlertest's cache: compiling this 4 MB guest takes a second
+// (over ten with -race), loading it from the cache a few milliseconds.
+func start(t *testing.T, manifest string) *handlertest.Runner {
 	t.Helper()
-	return runnertest.Module(t, "labsubmit.wasm", "bash examples/go-handler/build.sh")
-}
-
-// modulesDir makes a modules dir holding labsubmit.wasm and, if manifest
-// is not empty, its manifest.
-func modulesDir(t testing.TB, manifest string) string {
-	t.Helper()
-	manifests := map[string]string{}
-	if manifest != "" {
-		manifests["labsubmit"] = manifest
-	}
-	return runnertest.ModulesDir(t, map[string][]byte{"labsubmit": labsubmitWasm(t)}, manifests)
+	return handlertest.Load(t, "labsubmit.wasm", handlertest.Manifest(manifest))
 }
 
 // The fake lab service. A submitted job's input decides what it does:
@@ -220,31 +194,24 @@ func (l *lab) host(t testing.TB) string {
 	return u.Host
 }
 
-type env struct{ *runnertest.Env }
-
-// start runs an engine with a registry of dir against a fake GitLab
-// until the test ends.
-func start(t *testing.T, dir string) *env {
-	t.Helper()
-	e := runnertest.Start(t, dir, func(m *modules.Config, c *engine.Config) {
-		m.CacheDir = cacheDir
-		stop := runnertest.TestStop
-		stop.Interrupt = 500 * time.Millisecond
-		c.Process = resource.NewProcess(resource.ProcessConfig{Jobs: c.Concurrency, Stop: stop})
-		// The lab service runs on loopback: the operator allows it.
-		m.Policy = &resource.Policy{HTTPAllow: []string{"127.0.0.0/8"}}
-	})
-	if p := e.Registry.Problems(); len(p) > 0 {
-		t.Fatalf("modules failed to load: %v", p)
-	}
-	return &env{e}
-}
-
 // submission returns a labsubmit job whose build dir holds pkg/input.txt
 // (from a dependency's artifacts) with the given content.
-func (e *env) submission(l *lab, input string, script ...string) *gitlabtest.JobBuilder {
-	dep := e.Srv.AddFinishedJob("prepare", gitlabtest.Zip(map[string]string{"pkg/input.txt": input}))
-	return gitlabtest.NewJob("lab").Image("labsubmit").Var("LAB_URL", l.URL+"/").DependsOn(dep).Script(script...)
+func submission(l *lab, input string, script ...string) handlertest.Job {
+	return handlertest.Job{
+		Name:         "lab",
+		Script:       script,
+		Variables:    []handlertest.Variable{handlertest.Var("LAB_URL", l.URL+"/")},
+		Dependencies: []handlertest.Dependency{{Name: "prepare", Files: map[string]string{"pkg/input.txt": input}}},
+	}
+}
+
+func run(t *testing.T, r *handlertest.Runner, job handlertest.Job) *handlertest.Result {
+	t.Helper()
+	res, err := r.Run(t.Context(), job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
 }
 
 // inOrder reports whether s contains each of parts, in order.
@@ -261,26 +228,31 @@ func inOrder(s string, parts ...string) bool {
 
 func waitFor(t *testing.T, d time.Duration, cond func() bool, what string) {
 	t.Helper()
-	runnertest.WaitFor(t, d, cond, what)
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for: %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // TestLabsubmit runs labsubmit jobs against the fake lab; the subtests
 // share one registry (compiling a Go guest takes about a second).
 func TestLabsubmit(t *testing.T) {
 	l := newLab(t)
-	e := start(t, modulesDir(t, fmt.Sprintf("[http]\nallow = [%q]\n", l.host(t))))
-	for _, m := range e.Registry.Modules() {
+	r := start(t, fmt.Sprintf("[http]\nallow = [%q]\n", l.host(t)))
+	for _, m := range r.Registry().Modules() {
 		t.Logf("module %s compiled in %v", m.Name, m.CompileTime)
 	}
 
 	t.Run("remote job succeeds", func(t *testing.T) {
 		t.Parallel()
 		input := "ok: source package 1.0"
-		id := e.Srv.Enqueue(e.submission(l, input, "submit pkg/input.txt", "wait", "fetch out/result.txt"))
-		rec := e.Wait(t, id)
-		tr := string(rec.Trace)
-		if rec.State != gitlab.StateSuccess {
-			t.Fatalf("state %s (%s, exit %d):\n%s", rec.State, rec.FailureReason, rec.ExitCode, tr)
+		res := run(t, r, submission(l, input, "submit pkg/input.txt", "wait", "fetch out/result.txt"))
+		tr := res.Log
+		if res.State != gitlab.StateSuccess {
+			t.Fatalf("state %s (%s, exit %d):\n%s", res.State, res.FailureReason, res.ExitCode, tr)
 		}
 		if !inOrder(tr, append(append([]string{"submitted pkg/input.txt (22 bytes) as job lab-"}, okLog...), "is done", "fetched the result")...) {
 			t.Errorf("trace lacks the remote log in order:\n%s", tr)
@@ -288,12 +260,8 @@ func TestLabsubmit(t *testing.T) {
 		if n := strings.Count(tr, okLog[0]); n != 1 {
 			t.Errorf("remote log line printed %d times:\n%s", n, tr)
 		}
-		if len(rec.Artifacts) != 1 {
-			t.Fatalf("artifacts: %d", len(rec.Artifacts))
-		}
-		files, err := rec.Artifacts[0].ZipFiles()
-		if err != nil || !bytes.Equal(files["out/result.txt"], resultOf([]byte(input))) {
-			t.Errorf("artifact files %q, %v", files, err)
+		if len(res.Artifacts) != 1 || !bytes.Equal(res.Artifacts["out/result.txt"], resultOf([]byte(input))) {
+			t.Errorf("artifact files %q", res.Artifacts)
 		}
 		if j, _ := l.job(input); !j.deleted.IsZero() {
 			t.Error("a finished remote job was cancelled")
@@ -303,31 +271,30 @@ func TestLabsubmit(t *testing.T) {
 	t.Run("remote job fails", func(t *testing.T) {
 		t.Parallel()
 		input := "fail: broken package"
-		id := e.Srv.Enqueue(e.submission(l, input, "submit pkg/input.txt", "wait", "fetch out/result.txt"))
-		rec := e.Wait(t, id)
-		tr := string(rec.Trace)
-		if rec.State != gitlab.StateFailed || rec.FailureReason != gitlab.ScriptFailure || rec.ExitCode != 1 {
-			t.Errorf("state %s reason %s exit %d, want failed script_failure 1", rec.State, rec.FailureReason, rec.ExitCode)
+		res := run(t, r, submission(l, input, "submit pkg/input.txt", "wait", "fetch out/result.txt"))
+		tr := res.Log
+		if res.State != gitlab.StateFailed || res.FailureReason != gitlab.ScriptFailure || res.ExitCode != 1 {
+			t.Errorf("state %s reason %s exit %d, want failed script_failure 1", res.State, res.FailureReason, res.ExitCode)
 		}
 		if !inOrder(tr, append(failLog, "failed")...) || strings.Contains(tr, "fetched") {
 			t.Errorf("trace:\n%s", tr)
 		}
-		if len(rec.Artifacts) != 0 {
-			t.Errorf("artifacts of a failed job: %d", len(rec.Artifacts))
+		if len(res.Artifacts) != 0 {
+			t.Errorf("artifacts of a failed job: %d", len(res.Artifacts))
 		}
 	})
 
 	t.Run("canceled job cancels the remote job", func(t *testing.T) {
 		t.Parallel()
 		input := "hang: needs hardware that never comes"
-		id := e.Srv.Enqueue(e.submission(l, input, "submit pkg/input.txt", "wait"))
+		j := r.Start(submission(l, input, "submit pkg/input.txt", "wait"))
 		waitFor(t, 10*time.Second, func() bool { j, ok := l.job(input); return ok && j.polls >= 2 }, "the handler polls the remote job")
 		canceled := time.Now()
-		e.Srv.Cancel(id)
-		if rec := e.Wait(t, id); rec.State != gitlab.StateCanceled {
-			t.Errorf("state %s", rec.State)
+		j.Cancel()
+		if res, err := j.Wait(t.Context()); err != nil || res.State != gitlab.StateCanceled {
+			t.Errorf("%v %v", res, err)
 		}
-		waitFor(t, 5*time.Second, func() bool { return e.Runner.Running() == 0 }, "the job's handler returns")
+		waitFor(t, 5*time.Second, func() bool { return r.Engine().Running() == 0 }, "the job's handler returns")
 		if d := time.Since(canceled); d > 3*time.Second {
 			t.Errorf("the job ended %v after the cancel", d)
 		}
@@ -342,17 +309,23 @@ func TestLabsubmit(t *testing.T) {
 	t.Run("gracefully canceled job cancels the remote job", func(t *testing.T) {
 		t.Parallel()
 		input := "hang: waits for a graceful cancel"
-		id := e.Srv.Enqueue(e.submission(l, input, "submit pkg/input.txt", "wait").AfterScript("noop"))
-		waitFor(t, 10*time.Second, func() bool { j, ok := l.job(input); return ok && j.polls >= 2 }, "the handler polls the remote job")
+		job := submission(l, input, "submit pkg/input.txt", "wait")
+		job.AfterScript = []string{"noop"}
+		j := r.Start(job)
+		if err := j.WaitLog(t.Context(), hangLog[0]); err != nil {
+			t.Fatal(err)
+		}
 		canceled := time.Now()
-		e.Srv.CancelGracefully(id)
+		j.CancelGracefully()
 		if !l.deletedWithin(input, canceled, 2*time.Second) {
 			t.Errorf("the lab received no DELETE within 2s of the cancel")
 		}
-		rec := e.Wait(t, id)
-		tr := string(rec.Trace)
-		if rec.State != gitlab.StateCanceled || !inOrder(tr, hangLog[0], "canceling job lab-", "ok\n") {
-			t.Errorf("state %s:\n%s", rec.State, tr)
+		res, err := j.Wait(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.State != gitlab.StateCanceled || !inOrder(res.Log, hangLog[0], "canceling job lab-", "ok\n") {
+			t.Errorf("state %s:\n%s", res.State, res.Log)
 		}
 	})
 
@@ -370,10 +343,9 @@ func TestLabsubmit(t *testing.T) {
 			{[]string{"submit pkg/missing.txt"}, gitlab.StateFailed, 1, "open pkg/missing.txt: No such file or directory"},
 		}
 		for _, tt := range tests {
-			id := e.Srv.Enqueue(e.submission(l, "ok", tt.script...))
-			rec := e.Wait(t, id)
-			if rec.State != tt.state || rec.ExitCode != tt.exit || !strings.Contains(string(rec.Trace), tt.trace) {
-				t.Errorf("%q: state %s exit %d, want %s %d with %q:\n%s", tt.script, rec.State, rec.ExitCode, tt.state, tt.exit, tt.trace, rec.Trace)
+			res := run(t, r, submission(l, "ok", tt.script...))
+			if res.State != tt.state || res.ExitCode != tt.exit || !strings.Contains(res.Log, tt.trace) {
+				t.Errorf("%q: state %s exit %d, want %s %d with %q:\n%s", tt.script, res.State, res.ExitCode, tt.state, tt.exit, tt.trace, res.Log)
 			}
 		}
 	})
@@ -383,11 +355,10 @@ func TestLabsubmit(t *testing.T) {
 // the lab.
 func TestLabsubmitNeedsManifest(t *testing.T) {
 	l := newLab(t)
-	e := start(t, modulesDir(t, ""))
-	id := e.Srv.Enqueue(e.submission(l, "ok", "submit pkg/input.txt"))
-	rec := e.Wait(t, id)
-	if rec.State != gitlab.StateFailed || !strings.Contains(string(rec.Trace), "wasmrunner: denied") {
-		t.Errorf("state %s:\n%s", rec.State, rec.Trace)
+	r := start(t, "")
+	res := run(t, r, submission(l, "ok", "submit pkg/input.txt"))
+	if res.State != gitlab.StateFailed || !strings.Contains(res.Log, "wasmrunner: denied") {
+		t.Errorf("state %s:\n%s", res.State, res.Log)
 	}
 	if _, ok := l.job("ok"); ok {
 		t.Error("the lab received a submission")
@@ -398,7 +369,9 @@ func TestLabsubmitNeedsManifest(t *testing.T) {
 // the Go guest through the engine, the registry and a fake GitLab, at
 // concurrency 1 and 8.
 func BenchmarkGoGuestJob(b *testing.B) {
-	reg, err := modules.Open(context.Background(), modules.Config{Dir: modulesDir(b, ""), CacheDir: cacheDir})
+	wasm := runnertest.Module(b, "labsubmit.wasm", "bash examples/go-handler/build.sh")
+	dir := runnertest.ModulesDir(b, map[string][]byte{"labsubmit": wasm}, nil)
+	reg, err := modules.Open(context.Background(), modules.Config{Dir: dir, CacheDir: b.TempDir()})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,28 +15,25 @@ import (
 	"github.com/wasmrunner/wasmrunner/engine/modules"
 	"github.com/wasmrunner/wasmrunner/gitlab"
 	"github.com/wasmrunner/wasmrunner/gitlab/gitlabtest"
+	"github.com/wasmrunner/wasmrunner/handlertest"
 	"github.com/wasmrunner/wasmrunner/hostfuncs"
 	"github.com/wasmrunner/wasmrunner/hostfuncs/abi"
 	"github.com/wasmrunner/wasmrunner/internal/runnertest"
 	"github.com/wasmrunner/wasmrunner/internal/sandboxfs"
 )
 
-// shellWasm returns the handler built by build.sh.
-func shellWasm(t testing.TB) []byte {
-	t.Helper()
-	return runnertest.Module(t, filepath.Join("..", "modules", "shell.wasm"), "bash examples/rust-handler/build.sh")
-}
+const shellPath = "../modules/shell.wasm"
 
-// modulesDir makes a modules dir holding shell.wasm.
-func modulesDir(t testing.TB) string {
+// start runs shell.wasm through the engine against a fake GitLab until the
+// test ends, and returns the engine's builds dir too.
+func start(t *testing.T) (*handlertest.Runner, string) {
 	t.Helper()
-	return runnertest.ModulesDir(t, map[string][]byte{"shell": shellWasm(t)}, nil)
-}
-
-// start runs the engine with the modules of dir against a fake GitLab.
-func start(t *testing.T, dir string) *runnertest.Env {
-	t.Helper()
-	return runnertest.Start(t, dir, func(_ *modules.Config, c *engine.Config) { c.Concurrency = 8 })
+	var buildsDir string
+	r := handlertest.Load(t, shellPath, handlertest.Configure(func(_ *modules.Config, c *engine.Config) {
+		c.Concurrency = 8
+		buildsDir = c.BuildsDir
+	}))
+	return r, buildsDir
 }
 
 // echoed is how the shell echoes a command line.
@@ -49,7 +44,7 @@ func out(s string) string { return "\n" + s + "\n" }
 
 type shellCase struct {
 	name   string
-	job    func(*gitlabtest.JobBuilder) *gitlabtest.JobBuilder // extra settings
+	job    handlertest.Job // extra settings
 	script []string
 	after  []string
 
@@ -59,18 +54,15 @@ type shellCase struct {
 
 	want   []string // in the trace
 	absent []string // not in the trace
-	check  func(t *testing.T, e *runnertest.Env, rec gitlabtest.JobRecord)
+	check  func(t *testing.T, res *handlertest.Result)
 }
 
 // TestShell runs many small jobs through the engine with shell.wasm, all
 // at once, and checks their logs, states and artifacts.
 func TestShell(t *testing.T) {
-	e := start(t, modulesDir(t))
-	dep := e.Srv.AddFinishedJob("build", gitlabtest.Zip(map[string]string{
-		"dep.txt": "from the dependency\n", "bin/tool": "#!/bin/true\n",
-	}))
-	vars := func(b *gitlabtest.JobBuilder) *gitlabtest.JobBuilder {
-		return b.Var("GREETING", "hello there").MaskedVar("SECRET", "hunter2-is-masked").Var("EMPTY", "")
+	r, buildsDir := start(t)
+	vars := []handlertest.Variable{
+		handlertest.Var("GREETING", "hello there"), handlertest.MaskedVar("SECRET", "hunter2-is-masked"), handlertest.Var("EMPTY", ""),
 	}
 	cases := []shellCase{
 		{
@@ -84,7 +76,7 @@ func TestShell(t *testing.T) {
 			},
 		},
 		{
-			name: "variables", job: vars,
+			name: "variables", job: handlertest.Job{Variables: vars},
 			script: []string{
 				`echo "g=$GREETING" ${GREETING}!`,
 				`echo secret=$SECRET`,
@@ -170,7 +162,7 @@ func TestShell(t *testing.T) {
 				`cd dir && touch here && cd .. && ls dir`,
 				`cd ../.. && pwd`,
 			},
-			check: func(t *testing.T, e *runnertest.Env, rec gitlabtest.JobRecord) {
+			check: func(t *testing.T, res *handlertest.Result) {
 				// The guest sees its build dir as "/" (CI_PROJECT_DIR), never
 				// the host's path.
 				for _, want := range []string{
@@ -179,12 +171,12 @@ func TestShell(t *testing.T) {
 					echoed("cd dir && touch here && cd .. && ls dir") + "here\n",
 					echoed("cd ../.. && pwd") + "/\n",
 				} {
-					if !strings.Contains(string(rec.Trace), want) {
+					if !strings.Contains(string(res.Trace), want) {
 						t.Errorf("trace lacks %q", want)
 					}
 				}
-				if strings.Contains(string(rec.Trace), e.BuildsDir) {
-					t.Errorf("the trace shows the host's builds dir %s", e.BuildsDir)
+				if strings.Contains(string(res.Trace), buildsDir) {
+					t.Errorf("the trace shows the host's builds dir %s", buildsDir)
 				}
 			},
 		},
@@ -208,7 +200,7 @@ func TestShell(t *testing.T) {
 			},
 		},
 		{
-			name: "string tests", job: vars,
+			name: "string tests", job: handlertest.Job{Variables: vars},
 			script: []string{
 				`[ "$GREETING" = "hello there" ] && echo equal`,
 				`[ "$GREETING" != "hello" ] && echo different`,
@@ -291,9 +283,7 @@ func TestShell(t *testing.T) {
 		},
 		{
 			name: "artifacts",
-			job: func(b *gitlabtest.JobBuilder) *gitlabtest.JobBuilder {
-				return vars(b).Artifacts(gitlab.ArtifactSpec{Paths: []string{"out/"}})
-			},
+			job:  handlertest.Job{Variables: vars, Artifacts: []string{"out/"}},
 			script: []string{
 				`mkdir -p out`,
 				`echo "hello $GREETING" > out/greeting.txt`,
@@ -301,14 +291,11 @@ func TestShell(t *testing.T) {
 				`echo extra > extra.txt && artifact extra.txt`,
 				`echo not-an-artifact > other.txt`,
 			},
-			check: func(t *testing.T, _ *runnertest.Env, rec gitlabtest.JobRecord) {
-				if len(rec.Artifacts) != 1 {
-					t.Fatalf("artifacts: %d uploads", len(rec.Artifacts))
+			check: func(t *testing.T, res *handlertest.Result) {
+				if len(res.Record.Artifacts) != 1 {
+					t.Fatalf("artifacts: %d uploads", len(res.Record.Artifacts))
 				}
-				files, err := rec.Artifacts[0].ZipFiles()
-				if err != nil {
-					t.Fatal(err)
-				}
+				files := res.Artifacts
 				want := map[string]string{"out/greeting.txt": "hello hello there\n1\n2\n3\n", "extra.txt": "extra\n"}
 				if len(files) != len(want) {
 					t.Errorf("archive holds %d files: %v", len(files), files)
@@ -321,8 +308,10 @@ func TestShell(t *testing.T) {
 			},
 		},
 		{
-			name:   "dependency",
-			job:    func(b *gitlabtest.JobBuilder) *gitlabtest.JobBuilder { return b.DependsOn(dep) },
+			name: "dependency",
+			job: handlertest.Job{Dependencies: []handlertest.Dependency{{Files: map[string]string{
+				"dep.txt": "from the dependency\n", "bin/tool": "#!/bin/true\n",
+			}}}},
 			script: []string{`cat dep.txt`, `ls bin`},
 			want:   []string{echoed("cat dep.txt") + "from the dependency\n", echoed("ls bin") + "tool\n"},
 		},
@@ -336,32 +325,32 @@ func TestShell(t *testing.T) {
 		},
 	}
 
-	runCases(t, e, cases)
+	runCases(t, r, cases)
 }
 
-// runCases enqueues the jobs of cases at once, then checks each.
-func runCases(t *testing.T, e *runnertest.Env, cases []shellCase) {
-	ids := make([]int64, len(cases))
+// runCases starts the jobs of cases at once, then checks each.
+func runCases(t *testing.T, r *handlertest.Runner, cases []shellCase) {
+	runs := make([]*handlertest.JobRun, len(cases))
 	for i, c := range cases {
-		b := gitlabtest.NewJob(strings.ReplaceAll(c.name, " ", "-")).Image("shell").Script(c.script...)
-		if c.after != nil {
-			b = b.AfterScript(c.after...)
-		}
-		if c.job != nil {
-			b = c.job(b)
-		}
-		ids[i] = e.Srv.Enqueue(b)
+		job := c.job
+		job.Name, job.Script, job.AfterScript = strings.ReplaceAll(c.name, " ", "-"), c.script, c.after
+		runs[i] = r.Start(job)
 	}
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			rec := e.Wait(t, ids[i])
-			tr := string(rec.Trace)
+			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+			defer cancel()
+			res, err := runs[i].Wait(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tr := string(res.Trace)
 			state := c.state
 			if state == "" {
 				state = gitlab.StateSuccess
 			}
-			if rec.State != state || rec.FailureReason != c.reason || rec.ExitCode != c.exit {
-				t.Errorf("state %s reason %q exit %d, want %s %q %d", rec.State, rec.FailureReason, rec.ExitCode, state, c.reason, c.exit)
+			if res.State != state || res.FailureReason != c.reason || res.ExitCode != c.exit {
+				t.Errorf("state %s reason %q exit %d, want %s %q %d", res.State, res.FailureReason, res.ExitCode, state, c.reason, c.exit)
 			}
 			for _, w := range c.want {
 				if !strings.Contains(tr, w) {
@@ -374,7 +363,7 @@ func runCases(t *testing.T, e *runnertest.Env, cases []shellCase) {
 				}
 			}
 			if c.check != nil {
-				c.check(t, e, rec)
+				c.check(t, res)
 			}
 			if t.Failed() {
 				t.Logf("trace:\n%s", tr)
@@ -386,8 +375,8 @@ func runCases(t *testing.T, e *runnertest.Env, cases []shellCase) {
 // TestShellAfterScriptSeesJobStatus checks that after_script sees how the
 // script ended in CI_JOB_STATUS (docs/abi.md promises it to handlers).
 func TestShellAfterScriptSeesJobStatus(t *testing.T) {
-	e := start(t, modulesDir(t))
-	runCases(t, e, []shellCase{
+	r, _ := start(t)
+	runCases(t, r, []shellCase{
 		{
 			name:   "after_script after success",
 			script: []string{`mkdir sub && cd sub`},
@@ -408,44 +397,44 @@ func TestShellAfterScriptSeesJobStatus(t *testing.T) {
 // TestShellSleepStops checks that a sleeping script ends soon after a
 // cancel or a timeout.
 func TestShellSleepStops(t *testing.T) {
-	e := start(t, modulesDir(t))
-	canceled := e.Srv.Enqueue(gitlabtest.NewJob("cancel").Image("shell").Script("echo sleeping", "sleep 30", "echo woke"))
-	timedOut := e.Srv.Enqueue(gitlabtest.NewJob("timeout").Image("shell").Timeout(time.Second).Script("sleep 30", "echo woke"))
+	r, _ := start(t)
+	canceled := r.Start(handlertest.Job{Name: "cancel", Script: []string{"echo sleeping", "sleep 30", "echo woke"}})
+	timedOut := r.Start(handlertest.Job{Name: "timeout", Script: []string{"sleep 30", "echo woke"}, Timeout: time.Second})
+	started := time.Now()
 
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	waitFor(t, func() bool { return strings.Contains(string(e.Srv.Job(canceled).Trace), "$ sleep 30") }, "the sleep")
+	if err := canceled.WaitLog(ctx, "$ sleep 30"); err != nil {
+		t.Fatal(err)
+	}
 	time.Sleep(100 * time.Millisecond)
 	signal := time.Now()
-	e.Srv.Cancel(canceled)
-	rec := e.Wait(t, canceled)
+	canceled.Cancel()
+	res, err := canceled.Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if d := time.Since(signal); d > 2*time.Second {
 		t.Errorf("cancelled job ended %v after the cancel", d)
 	}
-	if rec.State != gitlab.StateCanceled || strings.Contains(string(rec.Trace), out("woke")) {
-		t.Errorf("cancelled job: %s\n%s", rec.State, rec.Trace)
+	if res.State != gitlab.StateCanceled || strings.Contains(res.Log, out("woke")) {
+		t.Errorf("cancelled job: %s\n%s", res.State, res.Log)
 	}
 
-	if _, err := e.Srv.WaitForState(ctx, timedOut, gitlab.StateRunning, gitlab.StateFailed); err != nil {
+	res, err = timedOut.Wait(ctx)
+	if err != nil {
 		t.Fatal(err)
 	}
-	running := time.Now()
-	rec = e.Wait(t, timedOut)
-	if d := time.Since(running); d > 3*time.Second {
-		t.Errorf("timed out job (1 s) ended %v after it started", d)
+	if d := time.Since(started); d > 4*time.Second {
+		t.Errorf("timed out job (1 s) ended %v after it was enqueued", d)
 	}
-	if rec.State != gitlab.StateFailed || rec.FailureReason != gitlab.JobExecutionTimeout || strings.Contains(string(rec.Trace), out("woke")) {
-		t.Errorf("timed out job: %s %s\n%s", rec.State, rec.FailureReason, rec.Trace)
+	if res.State != gitlab.StateFailed || res.FailureReason != gitlab.JobExecutionTimeout || strings.Contains(res.Log, out("woke")) {
+		t.Errorf("timed out job: %s %s\n%s", res.State, res.FailureReason, res.Log)
 	}
-	waitFor(t, func() bool { return e.Runner.Running() == 0 }, "jobs finished")
-}
-
-func waitFor(t *testing.T, cond func() bool, what string) {
-	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
+	for r.Engine().Running() != 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for: %s", what)
+			t.Fatal("jobs still running")
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -460,11 +449,8 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 //   - instance: the handler alone, one job after the other: instantiate
 //     (with _initialize), wasmrunner_step, wasmrunner_cleanup, close.
 func BenchmarkShellJob(b *testing.B) {
-	dir := modulesDir(b)
-	wasm, err := os.ReadFile(filepath.Join(dir, "shell.wasm"))
-	if err != nil {
-		b.Fatal(err)
-	}
+	wasm := runnertest.Module(b, shellPath, "bash examples/rust-handler/build.sh")
+	dir := runnertest.ModulesDir(b, map[string][]byte{"shell": wasm}, nil)
 	b.Run("engine", func(b *testing.B) {
 		reg, err := modules.Open(context.Background(), modules.Config{Dir: dir})
 		if err != nil {

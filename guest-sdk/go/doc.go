@@ -34,5 +34,7 @@
 // output and standard error also go to the job log.
 //
 // Outside a WebAssembly guest (GOOS other than wasip1) the package builds
-// so that pure code can be vetted and tested, but every host call panics.
+// so that handlers can be vetted and unit-tested: a test installs a fake
+// host with package sdktest (in this module); without one every host call
+// panics.
 package wasmrunner

@@ -2,38 +2,76 @@
 
 package wasmrunner
 
-// Outside a WebAssembly guest there is no host: every call panics, so that
-// a handler run natively by mistake fails loudly instead of seeing an
-// empty job.
-type stubHost struct{}
+import "github.com/wasmrunner/wasmrunner/guest-sdk/go/internal/hostabi"
 
-var host hostABI = stubHost{}
+// Outside a WebAssembly guest the host is the fake one a test installed
+// with package sdktest; without one every call panics, so that a handler
+// run natively by mistake fails loudly instead of seeing an empty job.
+type otherHost struct{}
 
-const notWasm = "wasmrunner: host functions exist only in a WebAssembly handler (GOOS=wasip1 GOARCH=wasm, run by wasmrunner)"
+var host hostABI = otherHost{}
 
-func (stubHost) logWrite([]byte) int32                      { panic(notWasm) }
-func (stubHost) logLine([]byte) int32                       { panic(notWasm) }
-func (stubHost) sectionStart(string, string) int32          { panic(notWasm) }
-func (stubHost) sectionEnd(string) int32                    { panic(notWasm) }
-func (stubHost) jobID() int64                               { panic(notWasm) }
-func (stubHost) jobProjectID() int64                        { panic(notWasm) }
-func (stubHost) jobTimeout() int64                          { panic(notWasm) }
-func (stubHost) jobString(int32, []byte) int32              { panic(notWasm) }
-func (stubHost) phase() int32                               { panic(notWasm) }
-func (stubHost) scriptCount() int32                         { panic(notWasm) }
-func (stubHost) scriptLine(int32, []byte) int32             { panic(notWasm) }
-func (stubHost) varGet(string, []byte) int32                { panic(notWasm) }
-func (stubHost) varMasked(string) int32                     { panic(notWasm) }
-func (stubHost) varNames([]byte) int32                      { panic(notWasm) }
-func (stubHost) depCount() int32                            { panic(notWasm) }
-func (stubHost) depID(int32) int64                          { panic(notWasm) }
-func (stubHost) depName(int32, []byte) int32                { panic(notWasm) }
-func (stubHost) depFiles(int32, []byte) int32               { panic(notWasm) }
-func (stubHost) depFileSize(int32, string) int64            { panic(notWasm) }
-func (stubHost) depRead(int32, string, int64, []byte) int32 { panic(notWasm) }
-func (stubHost) artifactAddFile(string) int32               { panic(notWasm) }
-func (stubHost) artifactAddData(string, []byte) int32       { panic(notWasm) }
-func (stubHost) sleepMillis(int64) int32                    { panic(notWasm) }
-func (stubHost) isCanceled() int32                          { panic(notWasm) }
-func (stubHost) httpRequest([]byte, []byte) int32           { panic(notWasm) }
-func (stubHost) httpResponse([]byte) int32                  { panic(notWasm) }
+const notWasm = "wasmrunner: host functions exist only in a WebAssembly handler (GOOS=wasip1 GOARCH=wasm, run by wasmrunner), or in a test that installed a fake host (package sdktest)"
+
+func fake() hostabi.Host {
+	if h := hostabi.Current(); h != nil {
+		return h
+	}
+	panic(notWasm)
+}
+
+func init() {
+	hostabi.Step = func(h any, phase int32) int32 {
+		prev := registered
+		registered, _ = h.(Handler)
+		defer func() { registered = prev }()
+		return runStep(Phase(phase))
+	}
+	hostabi.Cleanup = func(h any) {
+		prev := registered
+		registered, _ = h.(Handler)
+		defer func() { registered = prev }()
+		runCleanup()
+	}
+}
+
+func (otherHost) logWrite(b []byte) int32                { return fake().LogWrite(b) }
+func (otherHost) logLine(b []byte) int32                 { return fake().LogLine(b) }
+func (otherHost) sectionStart(name, header string) int32 { return fake().SectionStart(name, header) }
+func (otherHost) sectionEnd(name string) int32           { return fake().SectionEnd(name) }
+func (otherHost) jobID() int64                           { return fake().JobID() }
+func (otherHost) jobProjectID() int64                    { return fake().JobProjectID() }
+func (otherHost) jobTimeout() int64                      { return fake().JobTimeout() }
+func (otherHost) jobString(field int32, buf []byte) int32 {
+	return fake().JobString(field, buf)
+}
+func (otherHost) phase() int32       { return fake().Phase() }
+func (otherHost) scriptCount() int32 { return fake().ScriptCount() }
+func (otherHost) scriptLine(index int32, buf []byte) int32 {
+	return fake().ScriptLine(index, buf)
+}
+func (otherHost) varGet(name string, buf []byte) int32 { return fake().VarGet(name, buf) }
+func (otherHost) varMasked(name string) int32          { return fake().VarMasked(name) }
+func (otherHost) varNames(buf []byte) int32            { return fake().VarNames(buf) }
+func (otherHost) depCount() int32                      { return fake().DepCount() }
+func (otherHost) depID(index int32) int64              { return fake().DepID(index) }
+func (otherHost) depName(index int32, buf []byte) int32 {
+	return fake().DepName(index, buf)
+}
+func (otherHost) depFiles(index int32, buf []byte) int32 {
+	return fake().DepFiles(index, buf)
+}
+func (otherHost) depFileSize(index int32, name string) int64 {
+	return fake().DepFileSize(index, name)
+}
+func (otherHost) depRead(index int32, name string, offset int64, buf []byte) int32 {
+	return fake().DepRead(index, name, offset, buf)
+}
+func (otherHost) artifactAddFile(path string) int32 { return fake().ArtifactAddFile(path) }
+func (otherHost) artifactAddData(name string, data []byte) int32 {
+	return fake().ArtifactAddData(name, data)
+}
+func (otherHost) sleepMillis(ms int64) int32        { return fake().SleepMillis(ms) }
+func (otherHost) isCanceled() int32                 { return fake().IsCanceled() }
+func (otherHost) httpRequest(req, buf []byte) int32 { return fake().HTTPRequest(req, buf) }
+func (otherHost) httpResponse(buf []byte) int32     { return fake().HTTPResponse(buf) }

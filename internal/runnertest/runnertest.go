@@ -1,6 +1,7 @@
-// Package runnertest runs the engine with WebAssembly handlers against the
-// fake GitLab (gitlab/gitlabtest) over loopback, for end-to-end tests of
-// handlers and of the engine.
+// Package runnertest holds the repository's helpers for end-to-end tests
+// of the engine and its modules: Start runs a modules dir through the
+// public test kit (handlertest) with the settings these tests expect,
+// BenchJobs measures jobs per second. Handler authors use handlertest.
 package runnertest
 
 import (
@@ -17,6 +18,7 @@ import (
 	"github.com/wasmrunner/wasmrunner/engine/resource"
 	"github.com/wasmrunner/wasmrunner/gitlab"
 	"github.com/wasmrunner/wasmrunner/gitlab/gitlabtest"
+	"github.com/wasmrunner/wasmrunner/handlertest"
 )
 
 // Module returns a built module read from path. When it is missing the
@@ -80,56 +82,27 @@ type Env struct {
 	BuildsDir string
 }
 
-// Start runs an engine with the modules of dir against a new fake GitLab,
-// with short intervals; configure may change either config before use.
-// Everything stops when the test ends.
+// Start runs an engine with the modules of dir against a new fake GitLab
+// (handlertest.LoadDir, without a compilation cache), with short
+// intervals, stop timings TestStop and a debug log in the test's log;
+// configure may change either config before use. Modules that fail to
+// load are no error (see Registry.Problems). Everything stops when the
+// test ends.
 func Start(t *testing.T, dir string, configure func(*modules.Config, *engine.Config)) *Env {
 	t.Helper()
-	logger := slog.New(slog.NewTextHandler(LogWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv := gitlabtest.NewServer()
-	t.Cleanup(srv.Close)
-	client, err := gitlab.New(srv.URL, gitlab.WithRetryPolicy(FastRetry()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mcfg := modules.Config{Dir: dir, Logger: logger}
-	ecfg := engine.Config{
-		Client: client, Token: srv.RunnerToken, BuildsDir: t.TempDir(), Concurrency: 4,
-		CheckInterval: 20 * time.Millisecond, UpdateInterval: 20 * time.Millisecond,
-		MaxUpdateInterval: 50 * time.Millisecond, Logger: logger,
-	}
-	if configure != nil {
-		configure(&mcfg, &ecfg)
-	}
-	// One process's budgets for both, unless configure chose them.
-	if ecfg.Process == nil {
-		ecfg.Process = resource.NewProcess(resource.ProcessConfig{Jobs: ecfg.Concurrency, Stop: TestStop})
-	}
-	if mcfg.Process == nil {
-		mcfg.Process = ecfg.Process
-	}
-	ctx := context.Background()
-	reg, err := modules.Open(ctx, mcfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ecfg.Handler = reg.Factory()
-	r, err := engine.New(ecfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		if err := r.Shutdown(sctx); err != nil {
-			t.Errorf("shutdown: %v", err)
+	var buildsDir string
+	r := handlertest.LoadDir(t, dir, handlertest.CacheDir(""), handlertest.Configure(func(m *modules.Config, c *engine.Config) {
+		logger := slog.New(slog.NewTextHandler(LogWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		m.Logger, c.Logger = logger, logger
+		if configure != nil {
+			configure(m, c)
 		}
-		<-done
-		reg.Close(ctx)
-	})
-	return &Env{Srv: srv, Registry: reg, Runner: r, BuildsDir: ecfg.BuildsDir}
+		if c.Process == nil {
+			c.Process = resource.NewProcess(resource.ProcessConfig{Jobs: c.Concurrency, Stop: TestStop})
+		}
+		buildsDir = c.BuildsDir
+	}))
+	return &Env{Srv: r.Server(), Registry: r.Registry(), Runner: r.Engine(), BuildsDir: buildsDir}
 }
 
 // Wait waits up to 20 s for a job to end and returns it.

@@ -10,8 +10,12 @@
 // WithMemoryLimitPages but tables only by their declared maximum, so Check
 // gives every table declared without a maximum (Go's wasip1 toolchain emits
 // those, and never grows them) its minimum as maximum: table.grow past it then
-// returns -1. It does not validate what wazero validates (section order,
-// indices, instructions); it reads only what it needs.
+// returns -1. It walks the instructions of every function, as wazero reads
+// them, to say which tables table.grow names (Table.Grows: the host does not
+// see a refused growth, and may want to say it is possible) and to refuse an
+// instruction wazero does not compile with its default features. It does not
+// validate what wazero validates (section order, indices, types); it reads
+// only what it needs.
 package wasmbin
 
 import (
@@ -44,12 +48,14 @@ var sectionNames = [...]string{
 
 // Check reads bin's structure and refuses, with a *LimitError or an error
 // wrapping ErrMalformed or ErrUnsupported, a binary that is malformed at the
-// section level, declares more than lim allows, imports a table, or has a
-// table whose minimum or declared maximum exceeds lim.MaxTableElements. It
-// returns bin with every table that declares no maximum given a maximum equal
-// to its minimum (so table.grow past it fails with -1 instead of growing
-// without bound), or bin itself when nothing needed to change. bin is never
-// modified.
+// section level, declares more than lim allows, imports a table, has a
+// table whose minimum or declared maximum exceeds lim.MaxTableElements, or
+// has an instruction wazero does not compile with its default features
+// (or one that does not fit its function). It returns bin with every table
+// that declares no maximum given a maximum equal to its minimum (so
+// table.grow past it fails with -1 instead of growing without bound), or
+// bin itself when nothing needed to change, and in info.Tables which
+// tables a table.grow names. bin is never modified.
 //
 // Besides the copy of bin when it rewrites, Check allocates only Info.Tables
 // and its errors: no count read from bin is allocated by before it is checked
@@ -79,6 +85,8 @@ type checker struct {
 	tableSec       struct{ start, content, end int }
 	caps           []tableCap
 	sawNameSection bool
+
+	noWalk bool // skip the instructions (for FuzzCheck)
 }
 
 // unsupportedError is what the section readers return for what Check
@@ -649,6 +657,11 @@ func (c *checker) codeSection(s *reader) error {
 		}
 		if locals > uint64(c.lim.MaxLocals) {
 			return &LimitError{What: "locals", Index: fn, Got: locals, Limit: uint64(c.lim.MaxLocals)}
+		}
+		if !c.noWalk {
+			if err := c.code(fn, body.b[body.off:], body.pos()); err != nil {
+				return err
+			}
 		}
 		c.info.LargestFunction = max(c.info.LargestFunction, int(size))
 		c.info.MostLocals = max(c.info.MostLocals, int(locals))

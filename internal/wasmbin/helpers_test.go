@@ -116,3 +116,7 @@ func mustCheck(t testing.TB, bin []byte) ([]byte, Info) {
 	}
 	return out, info
 }
+
+// code0 is a module of one function body (locals none, then code) and no
+// other section, its code at offset 0xd when it is less than 125 bytes.
+func code0(code ...any) []byte { return module(section(secCode, vec(body(noLocals, code...)))) }

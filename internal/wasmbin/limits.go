@@ -94,20 +94,31 @@ type Info struct {
 	MostLocals      int // most locals one function body declares
 }
 
-// Table is a defined table's size, as it is in Check's output.
+// Table is a defined table's size, as it is in Check's output, and whether
+// the module's code may grow it.
 type Table struct {
 	Min, Max uint32
 	Capped   bool // Max was added by Check: the input declared no maximum
+	// Grows says that some function has a table.grow of this table
+	// (whether or not it can run): growing a capped table past its
+	// minimum then fails (returns -1) unseen by the host, which may want
+	// to say that it may.
+	Grows bool
 }
 
 // ErrMalformed is wrapped by the errors of binaries that cannot be read:
 // bad preamble, sizes or counts past the end, over-long LEB128 numbers,
-// unknown bytes where a kind is expected.
+// unknown bytes where a kind is expected, instructions that do not fit
+// their function's body.
 var ErrMalformed = errors.New("malformed WebAssembly binary")
 
 // ErrUnsupported is wrapped by the errors of well-formed binaries that use
-// what this package refuses: imported tables, non-function types (GC), and
-// constant-expression instructions wazero does not know.
+// what this package refuses: imported tables, non-function types (GC),
+// constant-expression instructions wazero does not know, instructions
+// wazero does not compile with its default features (exception handling,
+// tail calls, typed function references, threads, unknown opcodes), and
+// select of a (ref ...) type, which wazero v1.12 validates and compiles
+// differently.
 var ErrUnsupported = errors.New("unsupported WebAssembly module")
 
 // LimitError reports a declaration beyond a limit.

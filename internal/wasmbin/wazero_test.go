@@ -94,7 +94,7 @@ func TestTableGrowCapped(t *testing.T) {
 		t.Fatalf("input: grow(10) = %d, size %d; want 2, 12", got[0], size)
 	}
 	out, info := mustCheck(t, growModule)
-	if !reflect.DeepEqual(info.Tables, []Table{{2, 2, true}}) {
+	if !reflect.DeepEqual(info.Tables, []Table{{Min: 2, Max: 2, Capped: true, Grows: true}}) {
 		t.Fatalf("tables %+v", info.Tables)
 	}
 	got, size = callGrow(t, out, 0, 1, 10, 0x7fff_ffff, 0xffff_fff0, 0xffff_ffff)

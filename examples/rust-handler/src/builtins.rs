@@ -627,8 +627,8 @@ fn cd(sh: &mut Shell, args: &[String], io: &Io) -> Result<i32, Exit> {
         None => "/",
         Some(t) => t.as_str(),
     };
-    let path = sh.resolve(target);
-    match fs::metadata(&path) {
+    let path = sh.guest_path(target);
+    match fs::metadata(sh.resolve(target)) {
         Ok(m) if m.is_dir() => {
             sh.cwd = path.trim_start_matches('/').to_string();
             Ok(0)
@@ -770,7 +770,7 @@ fn artifact(sh: &mut Shell, args: &[String], io: &Io) -> Result<i32, Exit> {
     }
     let mut status = 0;
     for f in &args[1..] {
-        let rel = sh.resolve(f).trim_start_matches('/').to_string();
+        let rel = sh.guest_path(f).trim_start_matches('/').to_string();
         let r = if rel.is_empty() {
             Err(wasmrunner::Error::Invalid)
         } else {

@@ -18,15 +18,21 @@ use wasmrunner::{outputln, Handler, Phase};
 
 use crate::parse::{AndOr, Command, Connector, Param, Part, Pipeline, Target, Word};
 
-wasmrunner::register_handler!(ShellHandler);
+wasmrunner::register_handler!(ShellHandler::default());
 
 /// The handler: a fresh shell for each step, as GitLab runners run
 /// `script` and `after_script` in separate shells.
-struct ShellHandler;
+#[derive(Default)]
+struct ShellHandler {
+    /// The shells' root (see [`Shell::root`]).
+    root: String,
+}
 
 impl Handler for ShellHandler {
     fn step(&mut self, script: &[String], _phase: Phase) -> Result<(), i32> {
-        Shell::new().run_script(script)
+        let mut sh = Shell::new();
+        sh.root = self.root.clone();
+        sh.run_script(script)
     }
 }
 
@@ -97,6 +103,10 @@ pub(crate) struct Shell {
     /// Variables set by the script: Some(value), or None once unset
     /// (hiding a job variable of that name).
     pub vars: BTreeMap<String, Option<String>>,
+    /// Where the sandbox's `/` is for the file system calls: empty in the
+    /// handler, where the build dir is `/`; a temporary dir in unit tests,
+    /// which run outside the sandbox.
+    pub root: String,
 }
 
 impl Shell {
@@ -105,6 +115,7 @@ impl Shell {
             cwd: String::new(),
             status: 0,
             vars: BTreeMap::new(),
+            root: String::new(),
         }
     }
 
@@ -339,10 +350,16 @@ impl Shell {
         s
     }
 
+    /// The path for the file system of a path given to a command: the
+    /// sandbox path under [`Shell::root`].
+    pub(crate) fn resolve(&self, p: &str) -> String {
+        format!("{}{}", self.root, self.guest_path(p))
+    }
+
     /// The sandbox path ("/a/b") of a path given to a command, relative
     /// to the working dir unless absolute. `..` never leaves the build
     /// dir (and the sandbox would not let it anyway).
-    pub(crate) fn resolve(&self, p: &str) -> String {
+    pub(crate) fn guest_path(&self, p: &str) -> String {
         let mut parts: Vec<&str> = Vec::new();
         if !p.starts_with('/') {
             parts.extend(self.cwd.split('/').filter(|s| !s.is_empty()));
@@ -369,6 +386,9 @@ fn echo_command(line: &str) {
         None => outputln!("\x1b[32;1m$ {trimmed}\x1b[0;m"),
     }
 }
+
+#[cfg(test)]
+mod handler_tests;
 
 #[cfg(test)]
 mod tests {

@@ -182,29 +182,19 @@ fn add(base: u64, d: i64) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fake;
+    use crate::testing::FakeHost;
     use std::io::{Read, Seek, SeekFrom};
 
     fn setup() -> Vec<u8> {
-        fake::reset();
-        let big: Vec<u8> = (0..1000u32).map(|i| (i % 251) as u8).collect();
-        fake::with(|h| {
-            h.deps = vec![
-                fake::Dep {
-                    id: 11,
-                    name: "build".into(),
-                    files: vec![
-                        ("bin/tool".into(), big.clone()),
-                        ("readme.md".into(), b"y".to_vec()),
-                    ],
-                },
-                fake::Dep {
-                    id: 12,
-                    name: "empty".into(),
-                    files: vec![],
-                },
-            ]
-        });
+        let big: Vec<u8> = (0..10000u32).map(|i| (i % 251) as u8).collect();
+        FakeHost::new()
+            .dependency(
+                11,
+                "build",
+                [("bin/tool", big.clone()), ("readme.md", b"y".to_vec())],
+            )
+            .dependency(12, "empty", Vec::<(String, Vec<u8>)>::new())
+            .install();
         big
     }
 
@@ -216,7 +206,7 @@ mod tests {
         assert_eq!((deps[0].id, deps[0].name.as_str()), (11, "build"));
         assert_eq!(deps[0].files().unwrap(), vec!["bin/tool", "readme.md"]);
         assert_eq!(deps[1].files(), Err(Error::NotFound));
-        assert_eq!(deps[0].size("bin/tool"), Ok(1000));
+        assert_eq!(deps[0].size("bin/tool"), Ok(10000));
         assert_eq!(deps[0].read("bin/tool").unwrap(), big);
         assert_eq!(deps[0].read("readme.md").unwrap(), b"y");
         assert_eq!(deps[0].read("nope"), Err(Error::NotFound));
@@ -227,15 +217,15 @@ mod tests {
         let big = setup();
         let dep = &dependencies()[0];
         let mut f = dep.open("bin/tool").unwrap();
-        assert_eq!(f.len(), 1000);
+        assert_eq!(f.len(), 10000);
         let mut all = Vec::new();
         f.read_to_end(&mut all).unwrap();
         assert_eq!(all, big);
         f.seek(SeekFrom::End(-10)).unwrap();
         let mut tail = Vec::new();
         f.read_to_end(&mut tail).unwrap();
-        assert_eq!(tail, &big[990..]);
-        assert!(f.seek(SeekFrom::Current(-2000)).is_err());
+        assert_eq!(tail, &big[9990..]);
+        assert!(f.seek(SeekFrom::Current(-20000)).is_err());
         assert!(dep.open("nope").is_err());
     }
 }

@@ -60,12 +60,17 @@ pub(crate) fn step<H: Handler + 'static>(phase: i32, make: impl FnOnce() -> H) -
     HANDLER.with(|cell| {
         let mut slot = cell.borrow_mut();
         let h = slot.get_or_insert_with(|| Box::new(make()));
-        match h.step(&script, phase) {
-            Ok(()) => 0,
-            Err(0) => 1,
-            Err(code) => code,
-        }
+        exit_code(h.step(&script, phase))
     })
+}
+
+/// The exit code of a step's result: `Err(0)` counts as a failure.
+pub(crate) fn exit_code(r: Result<(), i32>) -> i32 {
+    match r {
+        Ok(()) => 0,
+        Err(0) => 1,
+        Err(code) => code,
+    }
 }
 
 /// Makes the process environment (`std::env`) the host's environment of
@@ -193,7 +198,7 @@ macro_rules! register_handler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fake;
+    use crate::testing::{self, FakeHost};
 
     struct Rec {
         steps: Vec<(Vec<String>, Phase)>,
@@ -216,8 +221,10 @@ mod tests {
 
     #[test]
     fn steps_share_one_handler() {
-        fake::reset();
-        fake::with(|h| h.script = vec!["a".into(), "b".into()]);
+        FakeHost::new()
+            .script(["a", "b"])
+            .after_script(["c"])
+            .install();
         let mut made = 0;
         assert_eq!(
             step(0, || {
@@ -229,7 +236,7 @@ mod tests {
             }),
             0
         );
-        fake::with(|h| h.script = vec!["c".into()]);
+        testing::set_phase(Phase::AfterScript); // as the host does
         assert_eq!(
             step(1, || {
                 made += 1;
@@ -243,7 +250,7 @@ mod tests {
         assert_eq!(made, 1);
         cleanup();
         cleanup(); // a second cleanup has nothing to do
-        let log = fake::with(|h| String::from_utf8(h.log.clone()).unwrap());
+        let log = testing::log();
         assert_eq!(
             log,
             "step 1 with 2 lines\nstep 2 with 1 lines\ncleanup after 2 steps\n"
@@ -252,7 +259,7 @@ mod tests {
 
     #[test]
     fn exit_codes() {
-        fake::reset();
+        FakeHost::new().install();
         assert_eq!(
             step(0, || Rec {
                 steps: vec![],
@@ -276,7 +283,7 @@ mod tests {
             }),
             1
         );
-        let log = fake::with(|h| String::from_utf8(h.log.clone()).unwrap());
+        let log = testing::log();
         assert!(log.ends_with("wasmrunner: unknown phase 7\n"), "{}", log);
     }
 }

@@ -234,7 +234,7 @@ fn next_line<'a>(rest: &mut &'a [u8]) -> Option<&'a [u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fake;
+    use crate::testing::{self, FakeHost};
 
     #[test]
     fn encode() {
@@ -306,28 +306,43 @@ mod tests {
 
     #[test]
     fn round_trip_through_the_host() {
-        fake::reset();
         let body = vec![b'z'; 100_000]; // larger than the first buffer
-        let mut raw = b"201\r\nLocation: /x\r\n\r\n".to_vec();
-        raw.extend_from_slice(&body);
-        fake::with(|h| h.response = Some(raw));
+        let reply = body.clone();
+        FakeHost::new()
+            .http(move |req| {
+                if req.url == "https://h.example/down" {
+                    return Err(Error::Io);
+                }
+                Ok(Response {
+                    status: 201,
+                    headers: vec![("Location".into(), "/x".into())],
+                    body: reply.clone(),
+                })
+            })
+            .install();
         let resp = Request::post("https://h.example/", b"data".to_vec())
+            .header("X-A", "1")
             .send()
             .unwrap();
         assert_eq!(resp.status, 201);
         assert_eq!(resp.header("Location"), Some("/x"));
         assert_eq!(resp.body, body);
-        fake::with(|h| {
-            assert_eq!(
-                h.requests,
-                vec![b"POST https://h.example/\r\n\r\ndata".to_vec()]
-            );
-        });
+        assert_eq!(last_response().unwrap().body, body);
+        assert_eq!(
+            testing::requests(),
+            vec![Request::post("https://h.example/", b"data".to_vec()).header("X-A", "1")]
+        );
+        assert_eq!(
+            Request::get("https://h.example/down").send(),
+            Err(Error::Io)
+        );
+        assert_eq!(last_response(), Err(Error::NotFound));
 
-        fake::with(|h| h.response = None);
+        FakeHost::new().install();
         assert_eq!(
             Request::get("https://denied.example/").send(),
             Err(Error::Denied)
         );
+        assert!(testing::log().contains("denied"));
     }
 }

@@ -188,23 +188,19 @@ pub fn variables() -> Vec<Variable> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fake;
+    use crate::testing::{self, FakeHost};
 
     #[test]
     fn job_fields() {
-        fake::reset();
-        fake::with(|h| {
-            h.job_id = 42;
-            h.project_id = 7;
-            h.timeout_secs = 3600;
-            h.strings = [
-                "build".into(),
-                "test".into(),
-                "proj".into(),
-                "x".repeat(300),
-            ];
-            h.phase = 1;
-        });
+        FakeHost::new()
+            .job_id(42)
+            .project_id(7)
+            .timeout(Duration::from_secs(3600))
+            .name("build")
+            .project_name("proj")
+            .image(&"x".repeat(300))
+            .phase(Phase::AfterScript)
+            .install();
         let j = job();
         assert_eq!(j.id, 42);
         assert_eq!(j.project_id, 7);
@@ -219,16 +215,13 @@ mod tests {
 
     #[test]
     fn vars() {
-        fake::reset();
         let long = "v".repeat(5000);
-        fake::with(|h| {
-            h.vars = vec![
-                ("A".into(), "1".into(), false),
-                ("SECRET".into(), "hunter2".into(), true),
-                ("LONG".into(), long.clone(), false),
-                ("A".into(), "2".into(), false),
-            ];
-        });
+        FakeHost::new()
+            .var("A", "1")
+            .masked_var("SECRET", "hunter2")
+            .var("LONG", &long)
+            .var("A", "2")
+            .install();
         assert_eq!(var("A").as_deref(), Some("2"));
         assert_eq!(var("LONG"), Some(long.clone()));
         assert_eq!(var("NOPE"), None);
@@ -248,15 +241,25 @@ mod tests {
         );
         assert!(vs[1].masked);
         assert_eq!(vs[2].value, long);
+        crate::outputln!("secret={}", var("SECRET").unwrap());
+        assert_eq!(testing::log(), "secret=[MASKED]\n");
     }
 
     #[test]
     fn script_lines() {
-        fake::reset();
-        fake::with(|h| h.script = vec!["echo hi".into(), "y".repeat(1000), String::new()]);
+        FakeHost::new()
+            .script(["echo hi".to_string(), "y".repeat(1000), String::new()])
+            .after_script(["after"])
+            .install();
         assert_eq!(
             script(),
             vec!["echo hi".to_string(), "y".repeat(1000), String::new()]
         );
+        FakeHost::new()
+            .after_script(["after"])
+            .phase(Phase::AfterScript)
+            .install();
+        assert_eq!(script(), vec!["after"]);
+        assert_eq!(var("CI_JOB_STATUS").as_deref(), Some("success"));
     }
 }

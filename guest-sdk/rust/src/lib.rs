@@ -50,9 +50,34 @@
 //! `std::fs` reads and writes it with relative or absolute paths. Its
 //! standard output and standard error go to the job log too.
 //!
-//! Outside WebAssembly (e.g. `cargo test` on the build machine) the crate
-//! talks to an in-process fake host with no variables, no script and no
-//! dependencies, so that code using it compiles and runs in tests.
+//! Outside WebAssembly (`cargo test` on the build machine) the crate talks
+//! to an in-process fake host, which a handler's unit tests set up with
+//! [`testing::FakeHost`]: the job's script, variables and dependencies, an
+//! HTTP responder, cancellation; [`testing::run`] runs the handler as the
+//! runner does and [`testing::log`] and its siblings tell what it did.
+//!
+//! ```
+//! # use wasmrunner::{outputln, Handler, Phase};
+//! # struct Greeter;
+//! # impl Handler for Greeter {
+//! #     fn step(&mut self, script: &[String], _phase: Phase) -> Result<(), i32> {
+//! #         let who = wasmrunner::var("GITLAB_USER_NAME").unwrap_or_else(|| "world".into());
+//! #         for line in script { outputln!("hello {who}: {line}"); }
+//! #         Ok(())
+//! #     }
+//! # }
+//! // tests.rs, or a #[cfg(test)] module of the handler's crate
+//! use wasmrunner::testing::{self, FakeHost};
+//!
+//! # fn main() {
+//! // #[test]
+//! // fn greets() {
+//!     FakeHost::new().script(["build"]).var("GITLAB_USER_NAME", "ada").install();
+//!     assert_eq!(testing::run(&mut Greeter), 0);
+//!     assert_eq!(testing::log(), "hello ada: build\n");
+//! // }
+//! # }
+//! ```
 //!
 //! [wasmrunner]: https://github.com/wasmrunner/wasmrunner
 
@@ -62,14 +87,14 @@
 mod buf;
 mod deps;
 mod error;
-#[cfg(not(target_arch = "wasm32"))]
-mod fake;
 mod handler;
 pub mod http;
 mod job;
 #[doc(hidden)]
 pub mod log;
 mod sys;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod testing;
 
 use std::time::Duration;
 
@@ -150,36 +175,56 @@ mod tests {
 
     #[test]
     fn artifacts() {
-        fake::reset();
-        add_artifact_file("out/a.txt").unwrap();
+        let dir = std::env::temp_dir().join(format!("wasmrunner-sdk-test-{}", std::process::id()));
+        testing::FakeHost::new()
+            .build_dir(&dir)
+            .dependency(1, "dep", [("in/a.txt", "from the dependency")])
+            .install();
+        add_artifact_file("in/a.txt").unwrap();
         add_artifact_data("b.bin", &[1, 2, 3]).unwrap();
+        assert_eq!(std::fs::read(dir.join("b.bin")).unwrap(), vec![1, 2, 3]);
         assert_eq!(add_artifact_file("/etc/passwd"), Err(Error::Invalid));
-        fake::with(|h| {
-            assert_eq!(
-                h.artifacts,
-                vec![
-                    ("out/a.txt".to_string(), None),
-                    ("b.bin".to_string(), Some(vec![1, 2, 3]))
-                ]
-            );
-        });
+        assert_eq!(add_artifact_file("a/../../x"), Err(Error::Invalid));
+        assert_eq!(add_artifact_file("missing"), Err(Error::NotFound));
+        let arts: Vec<(String, Vec<u8>)> = testing::artifacts().into_iter().collect();
+        assert_eq!(
+            arts,
+            vec![
+                ("b.bin".to_string(), vec![1, 2, 3]),
+                ("in/a.txt".to_string(), b"from the dependency".to_vec()),
+            ]
+        );
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
     fn sleeping() {
-        fake::reset();
+        let calls = std::rc::Rc::new(std::cell::Cell::new(0));
+        let seen = calls.clone();
+        testing::FakeHost::new()
+            .on_sleep(move |d| {
+                seen.set(seen.get() + 1);
+                if d == Duration::from_secs(60) {
+                    testing::cancel();
+                }
+            })
+            .install();
         sleep(Duration::from_micros(1500)).unwrap();
         sleep(Duration::from_secs(2)).unwrap();
-        fake::with(|h| assert_eq!(h.slept_ms, 2002));
+        assert_eq!(
+            testing::sleeps(),
+            vec![Duration::from_millis(2), Duration::from_secs(2)]
+        );
         assert!(!is_canceled());
-        fake::with(|h| h.canceled = true);
+        assert_eq!(sleep(Duration::from_secs(60)), Err(Error::Canceled));
         assert!(is_canceled());
         assert_eq!(sleep(Duration::from_secs(1)), Err(Error::Canceled));
+        assert_eq!(calls.get(), 3);
     }
 
     #[test]
     fn logging() {
-        fake::reset();
+        testing::FakeHost::new().install();
         let n = 3;
         output!("a{}", n);
         output!("b");
@@ -187,13 +232,26 @@ mod tests {
         outputln!();
         section("s1", "Header", || outputln!("inside"));
         log_line(&"x".repeat(MAX_LOG_WRITE + 10)).unwrap();
-        fake::with(|h| {
-            let log = String::from_utf8(h.log.clone()).unwrap();
-            assert!(log.starts_with("a3b c 3\n\ninside\n"), "{:?}", &log[..20]);
-            assert_eq!(log.len(), "a3b c 3\n\ninside\n".len() + MAX_LOG_WRITE + 11);
-            assert!(log.ends_with("x\n"));
-            assert_eq!(h.sections, vec!["start s1 Header", "end s1"]);
-        });
+        let log = testing::log();
+        assert!(
+            log.starts_with("a3b c 3\n\nHeader\ninside\n"),
+            "{:?}",
+            &log[..20]
+        );
+        assert_eq!(
+            log.len(),
+            "a3b c 3\n\nHeader\ninside\n".len() + MAX_LOG_WRITE + 11
+        );
+        assert!(log.ends_with("x\n"));
+        assert_eq!(
+            testing::sections(),
+            vec![testing::Section {
+                name: "s1".into(),
+                header: "Header".into(),
+                log: "inside\n".into(),
+                ended: true
+            }]
+        );
     }
 
     #[test]

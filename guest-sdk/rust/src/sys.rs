@@ -8,8 +8,8 @@
 //! elsewhere.
 //!
 //! Outside WebAssembly (`cargo test` on the build machine) the wrappers
-//! call an in-process fake host instead, so that the safe layers can be
-//! unit-tested.
+//! are the fake host of the `testing` module, so that the safe layers and
+//! handlers can be unit-tested.
 
 #[cfg(target_arch = "wasm32")]
 mod imp {
@@ -164,7 +164,7 @@ mod imp {
     /// The WASI environment as the host gives it now: "KEY=value" entries,
     /// each followed by a NUL byte. The C library reads it once, so the
     /// SDK passes it on at every step (see `handler::refresh_env`).
-    pub fn environ_() -> Option<Vec<u8>> {
+    pub(crate) fn environ_() -> Option<Vec<u8>> {
         #[link(wasm_import_module = "wasi_snapshot_preview1")]
         extern "C" {
             #[link_name = "environ_sizes_get"]
@@ -201,88 +201,21 @@ mod imp {
 
 #[cfg(not(target_arch = "wasm32"))]
 mod imp {
-    use crate::fake;
+    pub(crate) use crate::testing::{
+        artifact_add_data as artifact_add_data_, artifact_add_file as artifact_add_file_,
+        dep_count as dep_count_, dep_file_size as dep_file_size_, dep_files as dep_files_,
+        dep_id as dep_id_, dep_name as dep_name_, dep_read as dep_read_,
+        http_request as http_request_, http_response as http_response_,
+        is_canceled as is_canceled_, job_id as job_id_, job_project_id as job_project_id_,
+        job_string as job_string_, job_timeout as job_timeout_, log_line as log_line_,
+        log_write as log_write_, phase as phase_, script_count as script_count_,
+        script_line as script_line_, section_end as section_end_, section_start as section_start_,
+        sleep_ms as sleep_ms_, var_get as var_get_, var_masked as var_masked_,
+        var_names as var_names_,
+    };
 
-    pub fn log_write_(b: &[u8]) -> i32 {
-        fake::log_write(b)
-    }
-    pub fn log_line_(b: &[u8]) -> i32 {
-        fake::log_line(b)
-    }
-    pub fn section_start_(name: &[u8], header: &[u8]) -> i32 {
-        fake::section_start(name, header)
-    }
-    pub fn section_end_(name: &[u8]) -> i32 {
-        fake::section_end(name)
-    }
-    pub fn job_id_() -> i64 {
-        fake::with(|h| h.job_id)
-    }
-    pub fn job_project_id_() -> i64 {
-        fake::with(|h| h.project_id)
-    }
-    pub fn job_timeout_() -> i64 {
-        fake::with(|h| h.timeout_secs)
-    }
-    pub fn job_string_(field: i32, buf: &mut [u8]) -> i32 {
-        fake::job_string(field, buf)
-    }
-    pub fn phase_() -> i32 {
-        fake::with(|h| h.phase)
-    }
-    pub fn script_count_() -> i32 {
-        fake::with(|h| h.script.len() as i32)
-    }
-    pub fn script_line_(index: i32, buf: &mut [u8]) -> i32 {
-        fake::script_line(index, buf)
-    }
-    pub fn var_get_(name: &[u8], buf: &mut [u8]) -> i32 {
-        fake::var_get(name, buf)
-    }
-    pub fn var_masked_(name: &[u8]) -> i32 {
-        fake::var_masked(name)
-    }
-    pub fn var_names_(buf: &mut [u8]) -> i32 {
-        fake::var_names(buf)
-    }
-    pub fn dep_count_() -> i32 {
-        fake::with(|h| h.deps.len() as i32)
-    }
-    pub fn dep_id_(index: i32) -> i64 {
-        fake::dep_id(index)
-    }
-    pub fn dep_name_(index: i32, buf: &mut [u8]) -> i32 {
-        fake::dep_name(index, buf)
-    }
-    pub fn dep_files_(index: i32, buf: &mut [u8]) -> i32 {
-        fake::dep_files(index, buf)
-    }
-    pub fn dep_file_size_(index: i32, name: &[u8]) -> i64 {
-        fake::dep_file_size(index, name)
-    }
-    pub fn dep_read_(index: i32, name: &[u8], offset: i64, buf: &mut [u8]) -> i32 {
-        fake::dep_read(index, name, offset, buf)
-    }
-    pub fn artifact_add_file_(path: &[u8]) -> i32 {
-        fake::artifact_add_file(path)
-    }
-    pub fn artifact_add_data_(name: &[u8], data: &[u8]) -> i32 {
-        fake::artifact_add_data(name, data)
-    }
-    pub fn sleep_ms_(millis: i64) -> i32 {
-        fake::sleep_ms(millis)
-    }
-    pub fn is_canceled_() -> i32 {
-        fake::with(|h| h.canceled as i32)
-    }
-    pub fn http_request_(req: &[u8], buf: &mut [u8]) -> i32 {
-        fake::http_request(req, buf)
-    }
-    pub fn http_response_(buf: &mut [u8]) -> i32 {
-        fake::http_response(buf)
-    }
-    pub fn call_ctors() {}
-    pub fn environ_() -> Option<Vec<u8>> {
+    pub(crate) fn call_ctors() {}
+    pub(crate) fn environ_() -> Option<Vec<u8>> {
         None
     }
 }
@@ -291,10 +224,10 @@ pub(crate) use imp::{
     artifact_add_data_ as artifact_add_data, artifact_add_file_ as artifact_add_file, call_ctors,
     dep_count_ as dep_count, dep_file_size_ as dep_file_size, dep_files_ as dep_files,
     dep_id_ as dep_id, dep_name_ as dep_name, dep_read_ as dep_read, environ_ as environ,
-    http_request_ as http_request,
-    http_response_ as http_response, is_canceled_ as is_canceled, job_id_ as job_id,
-    job_project_id_ as job_project_id, job_string_ as job_string, job_timeout_ as job_timeout,
-    log_line_ as log_line, log_write_ as log_write, phase_ as phase, script_count_ as script_count,
-    script_line_ as script_line, section_end_ as section_end, section_start_ as section_start,
-    sleep_ms_ as sleep_ms, var_get_ as var_get, var_masked_ as var_masked, var_names_ as var_names,
+    http_request_ as http_request, http_response_ as http_response, is_canceled_ as is_canceled,
+    job_id_ as job_id, job_project_id_ as job_project_id, job_string_ as job_string,
+    job_timeout_ as job_timeout, log_line_ as log_line, log_write_ as log_write, phase_ as phase,
+    script_count_ as script_count, script_line_ as script_line, section_end_ as section_end,
+    section_start_ as section_start, sleep_ms_ as sleep_ms, var_get_ as var_get,
+    var_masked_ as var_masked, var_names_ as var_names,
 };
