@@ -80,7 +80,7 @@ func (r *Registry) newHandler(ctx context.Context, job *engine.Job) (engine.Hand
 	if n, max := m.outlived.Load(), int64(r.policy.Outlived()); n >= max {
 		m.release()
 		r.observe(func(o Observer) { o.ResourceDenied(m.name, "outlived guests") })
-		return nil, fmt.Errorf("handler %s takes no new jobs: %d of its guests are still running after their jobs ended (at most %d may; cpu = %q cannot be stopped)",
+		return nil, fmt.Errorf("handler %s takes no new jobs: %d of its guests are still running after their jobs ended (at most %d may: the operator's max_outlived; its manifest's limits.cpu = %q cannot be stopped)",
 			m.name, n, max, m.limits.CPU)
 	}
 	if err := r.acquireSlots(ctx, job, m); err != nil {
