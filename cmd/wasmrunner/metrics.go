@@ -111,7 +111,10 @@ func (m *metrics) JobFinished(ev engine.JobEvent) {
 	if ev.FailureReason != "" {
 		m.failedTotal.WithLabelValues(string(ev.FailureReason)).Inc()
 	}
-	handler := ev.Image
+	// The handler version, as the registry's own metrics label it: never
+	// the image as written (a registry path or digest per pipeline would
+	// make a series each).
+	handler := modules.HandlerVersion(ev.Image)
 	if handler == "" {
 		handler = "default"
 	}

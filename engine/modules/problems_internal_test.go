@@ -326,6 +326,16 @@ func TestParseImage(t *testing.T) {
 			t.Errorf("%q: %+v, %v", tt.image, img, err)
 		}
 	}
+	// Metrics label a job by the version it names, never by the image as
+	// written.
+	for image, want := range map[string]string{
+		"shell": "shell", "shell:latest": "shell", "registry.example.com/team/shell:1.0@sha256:" + digest: "shell:1.0",
+		"a/b/shell@sha256:" + digest: "shell", "": "", "shell@md5:x": "",
+	} {
+		if got := HandlerVersion(image); got != want {
+			t.Errorf("HandlerVersion(%q) = %q, want %q", image, got, want)
+		}
+	}
 }
 
 // TestHiddenBy: a hidden variable's job-log line names the setting that

@@ -115,3 +115,14 @@ func HandlerName(image string) string {
 	}
 	return image
 }
+
+// HandlerVersion is the handler version an image names, as metrics and
+// logs label it: "shell", "shell:1.0" (without registry path or digest;
+// "shell:latest" is "shell"), or "" for an empty or unreadable image.
+func HandlerVersion(image string) string {
+	img, err := parseImage(image)
+	if err != nil {
+		return ""
+	}
+	return img.ref.String()
+}
