@@ -323,7 +323,7 @@ func (r *Registry) Reload(ctx context.Context) error {
 			continue
 		}
 		r.failed[name] = stamps[name]
-		r.log.Error("handler not loaded", "module", name, "error", err)
+		r.log.Error("handler not loaded", "module", name, "code", problemsOf(err)[0].Code, "error", err)
 	}
 	inUse := map[string]bool{}
 	for _, m := range r.modules {
