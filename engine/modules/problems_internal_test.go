@@ -358,3 +358,26 @@ func TestHiddenBy(t *testing.T) {
 		t.Errorf("an exposed credential: %q", got)
 	}
 }
+
+// TestBrokenReplacement: a module replaced by a broken file keeps running,
+// and the report lists both, saying so.
+func TestBrokenReplacement(t *testing.T) {
+	dir := writeModules(t, map[string][]byte{"h": buildModule([]wasmFunc{stepFn}, 1)})
+	r := openTimed(t, Config{Dir: dir}, 30*time.Second)
+	if err := os.WriteFile(filepath.Join(dir, "h.wasm"), buildModule([]wasmFunc{{export: "wasmrunner_step", params: 2, results: 1}}, 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Reload(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	rep := r.Report()
+	if len(rep.Modules) != 2 || !rep.Modules[0].Loaded || rep.Modules[1].Loaded || rep.Modules[1].Image != "h" ||
+		!strings.HasPrefix(rep.Modules[1].Problems[0].Message, "its file changed and no longer loads (the module loaded before still takes jobs): exports wasmrunner_step") {
+		t.Errorf("report: %+v", rep.Modules)
+	}
+	m, err := r.route("h")
+	if err != nil {
+		t.Fatalf("the module loaded before: %v", err)
+	}
+	m.release()
+}

@@ -522,9 +522,10 @@ func (r *Registry) Report() Report {
 			mi.ManifestPath = filepath.Join(r.cfg.Dir, stem+".toml")
 		}
 		if _, loaded := r.modules[key]; loaded {
-			// A broken new version beside the working one it did not
-			// replace.
-			mi.Image += " (new version)"
+			// A broken new file beside the module it did not replace.
+			for i := range mi.Problems {
+				mi.Problems[i].Message = "its file changed and no longer loads (the module loaded before still takes jobs): " + mi.Problems[i].Message
+			}
 		}
 		out.Modules = append(out.Modules, mi)
 	}
