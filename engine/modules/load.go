@@ -261,6 +261,9 @@ func idOf(fi fs.FileInfo, err error) fileID {
 type fileStamp struct {
 	wasmLink, wasm fileID
 	tomlLink, toml fileID
+	// tomlCase names a manifest whose name differs from the module's by
+	// case only (which keeps it from loading), or "".
+	tomlCase string
 }
 
 // stampOf stats NAME.wasm and NAME.toml through the root, without opening

@@ -285,6 +285,17 @@ func TestDirProblems(t *testing.T) {
 	if !slices.Equal(images, []string{"Case", "shell", "shell:1.0"}) {
 		t.Errorf("modules %v", images)
 	}
+	// Once the manifest of another case is gone, Case loads without one.
+	os.Remove(filepath.Join(dir, "case.toml"))
+	if err := r.Reload(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.route("Case"); err != nil {
+		t.Errorf("Case after case.toml went: %v", err)
+	} else {
+		r.modules["Case"].release()
+	}
+	os.WriteFile(filepath.Join(dir, "case.toml"), nil, 0o644)
 	// A reload with nothing changed logs nothing new.
 	before := log.String()
 	if err := r.Reload(t.Context()); err != nil {

@@ -222,6 +222,9 @@ func (r *Registry) Reload(ctx context.Context) error {
 		present[key] = true
 		byKey[key] = id
 		st := stampOf(root, id.stem())
+		if !ls.tomls[id.stem()] {
+			st.tomlCase = ls.tomlCase(id.stem())
+		}
 		stamps[key] = st
 		if fst, bad := r.failed[key]; bad && fst == st {
 			continue // the same broken version: already reported
