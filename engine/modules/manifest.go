@@ -2,7 +2,9 @@ package modules
 
 import (
 	"fmt"
+	"net/url"
 	"path"
+	"strings"
 	"time"
 
 	"github.com/wasmrunner/wasmrunner/engine/resource"
@@ -161,6 +163,9 @@ func (m *Manifest) validate(file string) error {
 		return bad("limits.open_files", "limits.open_files must not be negative")
 	}
 	for _, e := range m.HTTP.Allow {
+		if u, err := url.Parse(strings.TrimSpace(e)); err == nil && u.Scheme != "" && u.Host != "" {
+			return bad("http.allow", "http.allow: %q is a URL; list its host instead: allow = [%q]", e, u.Host)
+		}
 		if _, err := resource.ParseHostPattern(e); err != nil {
 			e := bad("http.allow", "http.allow: %v", err).(*manifestError)
 			e.err = err
