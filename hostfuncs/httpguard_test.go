@@ -298,7 +298,10 @@ func TestHTTPConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if n := srv.conns.Load(); n > 4 {
-		t.Errorf("%d connections for 4 jobs in sequence each", n)
+	// Connections are reused, but a request can start while another's
+	// connection is on its way back to the idle pool: the bound is the
+	// transport's 16 connections per host, not one per job.
+	if n := srv.conns.Load(); n > 16 {
+		t.Errorf("%d connections for 4 jobs, more than the 16 per host of the policy's transport", n)
 	}
 }
