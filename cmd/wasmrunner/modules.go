@@ -13,6 +13,7 @@ import (
 	"github.com/wasmrunner/wasmrunner/engine/modules"
 	"github.com/wasmrunner/wasmrunner/engine/resource"
 	"github.com/wasmrunner/wasmrunner/hostfuncs/abi"
+	"github.com/wasmrunner/wasmrunner/internal/ocisource"
 	"github.com/wasmrunner/wasmrunner/internal/units"
 )
 
@@ -23,7 +24,7 @@ func modulesCommand() *cli.Command {
 		Subcommands: []*cli.Command{{
 			Name:      "check",
 			Usage:     "load and validate every module of a directory against the ABI and its manifest",
-			ArgsUsage: "[DIR]",
+			ArgsUsage: "[DIR | oci://REGISTRY/REPO:TAG]",
 			Description: `check loads each NAME.wasm of DIR with its optional NAME.toml manifest, as
 serve would, and prints a table: module, ABI version, size, entry point,
 the limits its jobs get and problems. It exits 1 if any module is broken.
@@ -32,14 +33,18 @@ With --config, it checks the modules dir of every [[runners]] entry of a
 serve config file, under that runner's policy, and says what the policy
 cut from what each manifest asks for.
 
+An oci:// reference (as serve's --modules takes) is pulled into a temporary
+dir and checked; its digest is printed first.
+
 Examples:
    wasmrunner modules check ./handlers
+   wasmrunner modules check oci://registry.example.com/team/handlers:v1
    wasmrunner modules check --config /etc/wasmrunner/config.toml`,
-			Flags: []cli.Flag{
+			Flags: append([]cli.Flag{
 				&cli.StringFlag{Name: "config", Usage: "check every runner entry of this serve config file, under its policy"},
-			},
+			}, registryFlags()...),
 			Action: modulesCheck,
-		}},
+		}, modulesPushCommand()},
 	}
 }
 
@@ -50,6 +55,7 @@ type checkTarget struct {
 	handlers []string
 	policy   resource.Policy
 	proc     *resource.Process
+	access   ocisource.Access // of an oci:// dir
 }
 
 func modulesCheck(c *cli.Context) error {
@@ -64,10 +70,11 @@ func modulesCheck(c *cli.Context) error {
 		fc.compileOver(&o)
 		proc := resource.NewProcess(resource.ProcessConfig{Compile: o.compile})
 		for _, r := range fc.Runners {
-			targets = append(targets, checkTarget{runner: r.Name, dir: r.Modules, handlers: r.Handlers, policy: *fc.Policy.over(r.Policy).policy(), proc: proc})
+			targets = append(targets, checkTarget{runner: r.Name, dir: r.Modules, handlers: r.Handlers, policy: *fc.Policy.over(r.Policy).policy(), proc: proc,
+				access: fc.ociOver(r, ociFlagOptions(c)).access()})
 		}
 	case c.String("config") == "" && c.NArg() == 1:
-		targets = append(targets, checkTarget{dir: c.Args().First(), proc: resource.NewProcess(resource.ProcessConfig{})})
+		targets = append(targets, checkTarget{dir: c.Args().First(), proc: resource.NewProcess(resource.ProcessConfig{}), access: ociFlagOptions(c).access()})
 	default:
 		return usageError("modules check takes one directory, or --config FILE")
 	}
@@ -76,7 +83,12 @@ func modulesCheck(c *cli.Context) error {
 		if i > 0 {
 			fmt.Fprintln(c.App.Writer)
 		}
+		t, release, err := pulledTarget(c.Context, c.App.Writer, t)
+		if err != nil {
+			return cli.Exit(err.Error(), exitFailure)
+		}
 		b, n, err := checkDir(c.Context, c.App.Writer, t)
+		release()
 		if err != nil {
 			return cli.Exit(err.Error(), exitFailure)
 		}
