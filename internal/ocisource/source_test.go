@@ -475,6 +475,21 @@ func TestAuth(t *testing.T) {
 	if got := dirFiles(t, s.Dir()); !sameFiles(got, files) {
 		t.Errorf("modules dir holds %v", got)
 	}
+
+	// A credential helper (docker-credential-NAME on PATH) named by the
+	// config's credHelpers.
+	bin := t.TempDir()
+	helper := "#!/bin/sh\n[ \"$1\" = get ] || exit 1\nread host\nprintf '{\"ServerURL\":\"%s\",\"Username\":\"alice\",\"Secret\":\"s3cret\"}' \"$host\"\n"
+	if err := os.WriteFile(filepath.Join(bin, "docker-credential-ocitest"), []byte(helper), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	helperCfg := filepath.Join(t.TempDir(), "config.json")
+	os.WriteFile(helperCfg, []byte(`{"credHelpers":{"`+reg.Host+`":"ocitest"}}`), 0o600)
+	s, _ = newSource(t, ref, t.TempDir(), ocisource.Options{Access: ocisource.Access{AuthFile: helperCfg}})
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatalf("start with a credential helper: %v", err)
+	}
 }
 
 // TestRestartWithRegistryDown: a tag's last good version serves from the
