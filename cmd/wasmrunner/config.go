@@ -49,6 +49,11 @@ type fileConfig struct {
 	CompileTimeout   tomlfile.Duration `toml:"compile_timeout"`
 	CompileCacheSize tomlfile.Size     `toml:"compile_cache_size"`
 	LoadTimeout      tomlfile.Duration `toml:"load_timeout"`
+	// Handlers from OCI registries (modules = "oci://..."; see
+	// ocisource.go): every runner's defaults.
+	PullInterval       tomlfile.Duration `toml:"pull_interval"`
+	InsecureRegistries []string          `toml:"insecure_registries"`
+	RegistryAuthFile   string            `toml:"registry_auth_file"`
 	// Policy is the ceiling over every runner's handler manifests.
 	Policy  policyConfig   `toml:"policy"`
 	Runners []runnerConfig `toml:"runners"`
@@ -193,6 +198,10 @@ type runnerConfig struct {
 	// Policy narrows or replaces the file's [policy] for this runner's
 	// handlers (a tenant).
 	Policy policyConfig `toml:"policy"`
+	// PullInterval and RegistryAuthFile replace the file's for this
+	// runner's oci:// modules.
+	PullInterval     tomlfile.Duration `toml:"pull_interval"`
+	RegistryAuthFile string            `toml:"registry_auth_file"`
 
 	// concurrencyKey is the name Concurrency was set under.
 	concurrencyKey string
@@ -240,6 +249,9 @@ func loadConfig(path string) (fileConfig, error) {
 		}
 		if r.RequestConcurrency < 0 || r.RequestConcurrency > 1 {
 			errs = append(errs, fmt.Errorf("%s: request_concurrency must be 1: wasmrunner asks GitLab for one job at a time per runner", where))
+		}
+		if err := checkModulesValue(r.Modules); r.Modules != "" && err != nil {
+			errs = append(errs, fmt.Errorf("%s: modules: %w", where, err))
 		}
 		if r.Modules != "" {
 			names := slices.Clone(r.Handlers)
@@ -516,6 +528,7 @@ func (r runnerConfig) options(c fileConfig, base serveOptions) serveOptions {
 	if r.BuildsDir != "" {
 		o.buildsDir = r.BuildsDir
 	}
+	o.oci = c.ociOver(r, o.oci)
 	return o
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/wasmrunner/wasmrunner/engine/modules"
 	"github.com/wasmrunner/wasmrunner/engine/resource"
 	"github.com/wasmrunner/wasmrunner/hostfuncs/abi"
+	"github.com/wasmrunner/wasmrunner/internal/ocisource"
 	"github.com/wasmrunner/wasmrunner/internal/units"
 )
 
@@ -24,7 +25,7 @@ func modulesCommand() *cli.Command {
 		Subcommands: []*cli.Command{{
 			Name:      "check",
 			Usage:     "load and validate every module of a directory against the ABI and its manifest",
-			ArgsUsage: "[DIR]",
+			ArgsUsage: "[DIR | oci://REGISTRY/REPO:TAG]",
 			Description: `check loads each module of DIR (NAME.wasm, and NAME@TAG.wasm for the
 version a job's image NAME:TAG names) with its optional manifest (NAME.toml,
 NAME@TAG.toml), as serve would, and prints for each: the image that runs it,
@@ -43,16 +44,20 @@ that refer to no module.
 --format json prints one JSON document for scripts and CI; its shape is
 described in docs/modules-check.md and stays stable within "format": 1.
 
+An oci:// reference (as serve's --modules takes) is pulled into a temporary
+dir and checked; its digest is printed first.
+
 Examples:
    wasmrunner modules check ./handlers
+   wasmrunner modules check oci://registry.example.com/team/handlers:v1
    wasmrunner modules check --config /etc/wasmrunner/config.toml
    wasmrunner modules check --format json ./handlers | jq '.runners[].modules[] | select(.problems)'`,
-			Flags: []cli.Flag{
+			Flags: append([]cli.Flag{
 				&cli.StringFlag{Name: "config", Usage: "check every runner entry of this serve config file, under its policy"},
 				&cli.StringFlag{Name: "format", Value: "text", Usage: "output format: text or json"},
-			},
+			}, registryFlags()...),
 			Action: modulesCheck,
-		}},
+		}, modulesPushCommand()},
 	}
 }
 
@@ -64,6 +69,7 @@ type checkTarget struct {
 	defaultHandler string
 	policy         resource.Policy
 	proc           *resource.Process
+	access         ocisource.Access // of an oci:// dir
 }
 
 func modulesCheck(c *cli.Context) error {
@@ -89,10 +95,10 @@ func modulesCheck(c *cli.Context) error {
 		proc := resource.NewProcess(resource.ProcessConfig{Compile: o.compile})
 		for _, r := range fc.Runners {
 			targets = append(targets, checkTarget{runner: r.Name, dir: r.Modules, handlers: r.Handlers, defaultHandler: r.DefaultHandler,
-				policy: *fc.Policy.over(r.Policy).policy(), proc: proc})
+				policy: *fc.Policy.over(r.Policy).policy(), proc: proc, access: fc.ociOver(r, ociFlagOptions(c)).access()})
 		}
 	case c.String("config") == "" && c.NArg() == 1:
-		targets = append(targets, checkTarget{dir: c.Args().First(), proc: resource.NewProcess(resource.ProcessConfig{})})
+		targets = append(targets, checkTarget{dir: c.Args().First(), proc: resource.NewProcess(resource.ProcessConfig{}), access: ociFlagOptions(c).access()})
 	default:
 		return usageError("modules check takes one directory, or --config FILE")
 	}
@@ -101,8 +107,19 @@ func modulesCheck(c *cli.Context) error {
 		return cli.Exit(fmt.Sprintf("finding the compiler (this executable): %v", err), exitFailure)
 	}
 	out := checkOutput{Format: checkFormat, OK: true}
+	// An oci:// dir's digest goes with the text output; JSON has it in
+	// modules_dir's place (the pulled artifact).
+	note := c.App.Writer
+	if format == "json" {
+		note = io.Discard
+	}
 	for _, t := range targets {
+		t, release, err := pulledTarget(c.Context, note, t)
+		if err != nil {
+			return cli.Exit(err.Error(), exitFailure)
+		}
 		out.Runners = append(out.Runners, checkDir(c.Context, t, compiler))
+		release()
 	}
 	broken, problems := 0, 0
 	for _, r := range out.Runners {

@@ -79,12 +79,12 @@ shutdown timeout cut jobs short.
 Examples:
    wasmrunner serve --url https://gitlab.example.com --token-file /etc/wasmrunner/token --modules ./handlers
    WASMRUNNER_TOKEN=glrt-... wasmrunner serve --url https://gitlab.example.com --modules ./handlers --listen :9252`,
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "config", Usage: "TOML file with several [[runners]] (reloaded on SIGHUP); flags give defaults", EnvVars: []string{"WASMRUNNER_CONFIG"}},
 			&cli.StringFlag{Name: "url", Usage: "GitLab URL", EnvVars: []string{"WASMRUNNER_URL"}},
 			&cli.StringFlag{Name: "token", Usage: "runner authentication token (glrt-...)", EnvVars: []string{"WASMRUNNER_TOKEN"}},
 			&cli.StringFlag{Name: "token-file", Usage: "read the runner token from this file", EnvVars: []string{"WASMRUNNER_TOKEN_FILE"}},
-			&cli.StringFlag{Name: "modules", Usage: "directory of handler modules (NAME.wasm + optional NAME.toml)", EnvVars: []string{"WASMRUNNER_MODULES"}},
+			&cli.StringFlag{Name: "modules", Usage: "directory of handler modules (NAME.wasm + optional NAME.toml), or an OCI artifact of them: oci://REGISTRY/REPO:TAG or @sha256:...", EnvVars: []string{"WASMRUNNER_MODULES"}},
 			&cli.IntFlag{Name: "concurrency", Usage: "most jobs at once, all runners together (0: the number of CPUs)", EnvVars: []string{"WASMRUNNER_CONCURRENCY"}},
 			&cli.StringFlag{Name: "builds-dir", Usage: "where job build dirs live (default: under the user cache dir)", EnvVars: []string{"WASMRUNNER_BUILDS_DIR"}},
 			&cli.DurationFlag{Name: "check-interval", Value: 3 * time.Second, Usage: "wait between job requests while GitLab has none", EnvVars: []string{"WASMRUNNER_CHECK_INTERVAL"}},
@@ -98,7 +98,7 @@ Examples:
 			&cli.DurationFlag{Name: "compile-timeout", Value: resource.DefaultCompileTimeout, Usage: "most time compiling one module may take", EnvVars: []string{"WASMRUNNER_COMPILE_TIMEOUT"}},
 			&cli.StringFlag{Name: "compile-cache-size", Value: "1GiB", Usage: "bound of each runner's compilation cache (see below)", EnvVars: []string{"WASMRUNNER_COMPILE_CACHE_SIZE"}},
 			&cli.DurationFlag{Name: "load-timeout", Value: defaultLoadTimeout, Usage: "how long a runner waits for its handlers to load before it starts; the rest load later", EnvVars: []string{"WASMRUNNER_LOAD_TIMEOUT"}},
-		},
+		}, ociFlags()...),
 		Action: runServe,
 	}
 }
@@ -124,6 +124,8 @@ type serveOptions struct {
 	policy resource.Policy
 	// updateInterval is for tests: 0 leaves the engine's default.
 	updateInterval time.Duration
+	// oci says how oci:// modules are pulled.
+	oci ociOptions
 }
 
 // serveFlags reads the options that do not depend on a runner entry.
@@ -158,6 +160,9 @@ func serveFlags(c *cli.Context) (serveOptions, error) {
 		return o, usageError("--compile-timeout and --load-timeout must be positive")
 	}
 	o.compiledDir = filepath.Join(cacheDir(), "compiled")
+	if o.oci = ociFlagOptions(c); o.oci.pullInterval <= 0 {
+		return o, usageError("--pull-interval must be positive")
+	}
 	if o.concurrency <= 0 {
 		o.concurrency = runtime.NumCPU()
 	}
@@ -183,6 +188,9 @@ func serveOptionsFrom(c *cli.Context) (serveOptions, error) {
 	o.token = token
 	if o.modulesDir == "" {
 		return o, usageError("--modules (or WASMRUNNER_MODULES) is required")
+	}
+	if err := checkModulesValue(o.modulesDir); err != nil {
+		return o, usageError("--modules: " + err.Error())
 	}
 	if missing := missingHandlers(o.modulesDir, []string{o.defaultHandler}); o.defaultHandler != "" && len(missing) > 0 {
 		return o, usageError(fmt.Sprintf("--default-handler %q: no module in %s provides it (%s.wasm or %s@TAG.wasm)", o.defaultHandler, o.modulesDir, o.defaultHandler, o.defaultHandler))
@@ -314,6 +322,7 @@ func configSetWith(path string, base serveOptions, flagConcurrency int, level *s
 			global.reloadInterval = time.Duration(fc.ReloadInterval)
 		}
 		fc.compileOver(&global)
+		global.oci = fc.ociOver(runnerConfig{}, global.oci)
 		if level != nil && fc.LogLevel != "" {
 			if lv, err := parseLogLevel(fc.LogLevel); err == nil {
 				level.Set(lv)
@@ -362,7 +371,7 @@ func serveSet(ctx context.Context, set runnerSet, logger *slog.Logger, sigs <-ch
 		bg: context.WithoutCancel(ctx), log: logger, m: m, systemID: systemID,
 		hc:   &http.Client{Transport: countingTransport{next: http.DefaultTransport, m: m}},
 		proc: proc, compiler: compiler, live: map[string]*instance{}, loading: map[string]*loading{},
-		reloadInterval: global.reloadInterval,
+		reloadInterval: global.reloadInterval, sources: newSourceMetrics(m.reg),
 	}
 	if err := f.apply(runners); err != nil {
 		f.shutdown(false)
@@ -453,6 +462,7 @@ type fleet struct {
 	proc           *resource.Process
 	compiler       []string
 	reloadInterval time.Duration
+	sources        *sourceMetrics // of oci:// modules
 
 	mu       sync.Mutex
 	live     map[string]*instance
@@ -502,7 +512,11 @@ func (f *fleet) apply(runners []serveOptions) error {
 		if err != nil {
 			return fmt.Errorf("runner %s: %w", name, err)
 		}
-		if fi, err := os.Stat(o.modulesDir); err != nil {
+		if err := checkModulesValue(o.modulesDir); err != nil {
+			return fmt.Errorf("runner %s: modules: %w", name, err)
+		} else if isOCI(o.modulesDir) {
+			// Pulled when the runner loads.
+		} else if fi, err := os.Stat(o.modulesDir); err != nil {
 			return fmt.Errorf("runner %s: modules: %w", name, err)
 		} else if !fi.IsDir() {
 			return fmt.Errorf("runner %s: modules: %s is not a directory", name, o.modulesDir)
@@ -545,9 +559,18 @@ func (f *fleet) load(ctx context.Context, l *loading, client *gitlab.Client) {
 	if o.compiledDir == "" {
 		o.compiledDir = filepath.Join(cacheDir(), "compiled")
 	}
+	mods, err := f.openModules(ctx, o, logger)
+	if err != nil {
+		if ctx.Err() == nil {
+			logger.Error("runner not started: its modules source failed", "modules", o.modulesDir, "error", err)
+		}
+		f.forget(l)
+		return
+	}
+	defer mods.close()
 	lctx, cancel := context.WithTimeout(ctx, o.loadTimeout)
 	reg, err := modules.Open(lctx, modules.Config{
-		Dir: o.modulesDir, CacheDir: filepath.Join(o.compiledDir, cacheName(o.name)), CacheMaxBytes: o.cacheMax,
+		Dir: mods.dir, CacheDir: filepath.Join(o.compiledDir, cacheName(o.name)), CacheMaxBytes: o.cacheMax,
 		Compiler: f.compiler, DefaultHandler: o.defaultHandler, Handlers: o.handlers,
 		Process: f.proc, Policy: &o.policy, Logger: logger, Observer: f.m.forRunner(o.name),
 	})
@@ -595,6 +618,7 @@ func (f *fleet) load(ctx context.Context, l *loading, client *gitlab.Client) {
 	f.live[o.name] = inst
 	f.mu.Unlock()
 	go reg.Watch(watchCtx, f.reloadInterval)
+	mods.watch(watchCtx, reg)
 	logger.Info("wasmrunner serving", "url", o.url, "system_id", f.systemID,
 		"concurrency", o.concurrency, "builds_dir", o.buildsDir, "modules", o.modulesDir)
 	_ = runner.Run(f.bg)
