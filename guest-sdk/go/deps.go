@@ -18,14 +18,14 @@ type Dependency struct {
 
 // Dependencies returns the jobs whose artifacts this job depends on.
 func Dependencies() []Dependency {
-	n := host.depCount()
+	n := host.DepCount()
 	if n <= 0 {
 		return nil
 	}
 	deps := make([]Dependency, 0, n)
 	for i := range n {
-		name, _ := readString(func(buf []byte) int32 { return host.depName(i, buf) })
-		deps = append(deps, Dependency{ID: host.depID(i), Name: name, index: i})
+		name, _ := readString(func(buf []byte) int32 { return host.DepName(i, buf) })
+		deps = append(deps, Dependency{ID: host.DepID(i), Name: name, index: i})
 	}
 	return deps
 }
@@ -33,7 +33,7 @@ func Dependencies() []Dependency {
 // Files returns the paths of the files in the dependency's artifacts
 // (none when it has no artifacts). The first call may download them.
 func (d Dependency) Files() ([]string, error) {
-	b, err := readGrowing(4096, func(buf []byte) int32 { return host.depFiles(d.index, buf) })
+	b, err := readGrowing(4096, func(buf []byte) int32 { return host.DepFiles(d.index, buf) })
 	if errors.Is(err, ErrNotFound) {
 		return nil, nil
 	}
@@ -46,7 +46,7 @@ func (d Dependency) Files() ([]string, error) {
 // Size returns the size of a file of the dependency's artifacts;
 // ErrNotFound if there is no such file.
 func (d Dependency) Size(name string) (int64, error) {
-	n := host.depFileSize(d.index, name)
+	n := host.DepFileSize(d.index, name)
 	if n < 0 {
 		return 0, Errno(n)
 	}
@@ -58,7 +58,7 @@ func (d Dependency) Size(name string) (int64, error) {
 func (d Dependency) ReadAt(name string, p []byte, off int64) (int, error) {
 	read := 0
 	for read < len(p) {
-		n := host.depRead(d.index, name, off+int64(read), p[read:])
+		n := host.DepRead(d.index, name, off+int64(read), p[read:])
 		switch {
 		case n < 0:
 			return read, Errno(n)

@@ -1,46 +1,12 @@
 package wasmrunner
 
-// hostABI is the host module "wasmrunner:host/v1" as Go methods: one per
-// host function, with Go strings and slices in place of (ptr, len) pairs.
-// Results are those of the ABI: a length or value, or a negative Errno.
-//
-// The package calls the host only through the variable host, which is the
-// real import module in a wasip1 build, a stub that panics elsewhere, and a
-// fake in the package's tests.
-type hostABI interface {
-	logWrite(b []byte) int32
-	logLine(b []byte) int32
-	sectionStart(name, header string) int32
-	sectionEnd(name string) int32
+import "github.com/wasmrunner/wasmrunner/guest-sdk/go/internal/hostabi"
 
-	jobID() int64
-	jobProjectID() int64
-	jobTimeout() int64
-	jobString(field int32, buf []byte) int32
-	phase() int32
-	scriptCount() int32
-	scriptLine(index int32, buf []byte) int32
-
-	varGet(name string, buf []byte) int32
-	varMasked(name string) int32
-	varNames(buf []byte) int32
-
-	depCount() int32
-	depID(index int32) int64
-	depName(index int32, buf []byte) int32
-	depFiles(index int32, buf []byte) int32
-	depFileSize(index int32, name string) int64
-	depRead(index int32, name string, offset int64, buf []byte) int32
-
-	artifactAddFile(path string) int32
-	artifactAddData(name string, data []byte) int32
-
-	sleepMillis(ms int64) int32
-	isCanceled() int32
-
-	httpRequest(req, buf []byte) int32
-	httpResponse(buf []byte) int32
-}
+// hostABI is the host module "wasmrunner:host/v1" as Go methods (see
+// hostabi.Host). The package calls the host only through the variable
+// host: the real import module in a wasip1 build, elsewhere the fake a test
+// installed with package sdktest (or a stub that panics).
+type hostABI = hostabi.Host
 
 // Job fields for job_string.
 const (

@@ -35,43 +35,43 @@ func init() {
 	}
 }
 
-func (otherHost) logWrite(b []byte) int32                { return fake().LogWrite(b) }
-func (otherHost) logLine(b []byte) int32                 { return fake().LogLine(b) }
-func (otherHost) sectionStart(name, header string) int32 { return fake().SectionStart(name, header) }
-func (otherHost) sectionEnd(name string) int32           { return fake().SectionEnd(name) }
-func (otherHost) jobID() int64                           { return fake().JobID() }
-func (otherHost) jobProjectID() int64                    { return fake().JobProjectID() }
-func (otherHost) jobTimeout() int64                      { return fake().JobTimeout() }
-func (otherHost) jobString(field int32, buf []byte) int32 {
+func (otherHost) LogWrite(b []byte) int32                { return fake().LogWrite(b) }
+func (otherHost) LogLine(b []byte) int32                 { return fake().LogLine(b) }
+func (otherHost) SectionStart(name, header string) int32 { return fake().SectionStart(name, header) }
+func (otherHost) SectionEnd(name string) int32           { return fake().SectionEnd(name) }
+func (otherHost) JobID() int64                           { return fake().JobID() }
+func (otherHost) JobProjectID() int64                    { return fake().JobProjectID() }
+func (otherHost) JobTimeout() int64                      { return fake().JobTimeout() }
+func (otherHost) JobString(field int32, buf []byte) int32 {
 	return fake().JobString(field, buf)
 }
-func (otherHost) phase() int32       { return fake().Phase() }
-func (otherHost) scriptCount() int32 { return fake().ScriptCount() }
-func (otherHost) scriptLine(index int32, buf []byte) int32 {
+func (otherHost) Phase() int32       { return fake().Phase() }
+func (otherHost) ScriptCount() int32 { return fake().ScriptCount() }
+func (otherHost) ScriptLine(index int32, buf []byte) int32 {
 	return fake().ScriptLine(index, buf)
 }
-func (otherHost) varGet(name string, buf []byte) int32 { return fake().VarGet(name, buf) }
-func (otherHost) varMasked(name string) int32          { return fake().VarMasked(name) }
-func (otherHost) varNames(buf []byte) int32            { return fake().VarNames(buf) }
-func (otherHost) depCount() int32                      { return fake().DepCount() }
-func (otherHost) depID(index int32) int64              { return fake().DepID(index) }
-func (otherHost) depName(index int32, buf []byte) int32 {
+func (otherHost) VarGet(name string, buf []byte) int32 { return fake().VarGet(name, buf) }
+func (otherHost) VarMasked(name string) int32          { return fake().VarMasked(name) }
+func (otherHost) VarNames(buf []byte) int32            { return fake().VarNames(buf) }
+func (otherHost) DepCount() int32                      { return fake().DepCount() }
+func (otherHost) DepID(index int32) int64              { return fake().DepID(index) }
+func (otherHost) DepName(index int32, buf []byte) int32 {
 	return fake().DepName(index, buf)
 }
-func (otherHost) depFiles(index int32, buf []byte) int32 {
+func (otherHost) DepFiles(index int32, buf []byte) int32 {
 	return fake().DepFiles(index, buf)
 }
-func (otherHost) depFileSize(index int32, name string) int64 {
+func (otherHost) DepFileSize(index int32, name string) int64 {
 	return fake().DepFileSize(index, name)
 }
-func (otherHost) depRead(index int32, name string, offset int64, buf []byte) int32 {
+func (otherHost) DepRead(index int32, name string, offset int64, buf []byte) int32 {
 	return fake().DepRead(index, name, offset, buf)
 }
-func (otherHost) artifactAddFile(path string) int32 { return fake().ArtifactAddFile(path) }
-func (otherHost) artifactAddData(name string, data []byte) int32 {
+func (otherHost) ArtifactAddFile(path string) int32 { return fake().ArtifactAddFile(path) }
+func (otherHost) ArtifactAddData(name string, data []byte) int32 {
 	return fake().ArtifactAddData(name, data)
 }
-func (otherHost) sleepMillis(ms int64) int32        { return fake().SleepMillis(ms) }
-func (otherHost) isCanceled() int32                 { return fake().IsCanceled() }
-func (otherHost) httpRequest(req, buf []byte) int32 { return fake().HTTPRequest(req, buf) }
-func (otherHost) httpResponse(buf []byte) int32     { return fake().HTTPResponse(buf) }
+func (otherHost) SleepMillis(ms int64) int32        { return fake().SleepMillis(ms) }
+func (otherHost) IsCanceled() int32                 { return fake().IsCanceled() }
+func (otherHost) HTTPRequest(req, buf []byte) int32 { return fake().HTTPRequest(req, buf) }
+func (otherHost) HTTPResponse(buf []byte) int32     { return fake().HTTPResponse(buf) }

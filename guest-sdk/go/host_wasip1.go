@@ -119,81 +119,81 @@ type wasmHost struct{}
 
 var host hostABI = wasmHost{}
 
-func (wasmHost) logWrite(b []byte) int32 { return hostLogWrite(bytesArg(b)) }
-func (wasmHost) logLine(b []byte) int32  { return hostLogLine(bytesArg(b)) }
+func (wasmHost) LogWrite(b []byte) int32 { return hostLogWrite(bytesArg(b)) }
+func (wasmHost) LogLine(b []byte) int32  { return hostLogLine(bytesArg(b)) }
 
-func (wasmHost) sectionStart(name, header string) int32 {
+func (wasmHost) SectionStart(name, header string) int32 {
 	np, nl := stringArg(name)
 	hp, hl := stringArg(header)
 	return hostSectionStart(np, nl, hp, hl)
 }
 
-func (wasmHost) sectionEnd(name string) int32 { return hostSectionEnd(stringArg(name)) }
+func (wasmHost) SectionEnd(name string) int32 { return hostSectionEnd(stringArg(name)) }
 
-func (wasmHost) jobID() int64        { return hostJobID() }
-func (wasmHost) jobProjectID() int64 { return hostJobProjectID() }
-func (wasmHost) jobTimeout() int64   { return hostJobTimeout() }
+func (wasmHost) JobID() int64        { return hostJobID() }
+func (wasmHost) JobProjectID() int64 { return hostJobProjectID() }
+func (wasmHost) JobTimeout() int64   { return hostJobTimeout() }
 
-func (wasmHost) jobString(field int32, buf []byte) int32 {
+func (wasmHost) JobString(field int32, buf []byte) int32 {
 	p, c := bytesArg(buf)
 	return hostJobString(field, p, c)
 }
 
-func (wasmHost) phase() int32       { return hostPhase() }
-func (wasmHost) scriptCount() int32 { return hostScriptCount() }
+func (wasmHost) Phase() int32       { return hostPhase() }
+func (wasmHost) ScriptCount() int32 { return hostScriptCount() }
 
-func (wasmHost) scriptLine(index int32, buf []byte) int32 {
+func (wasmHost) ScriptLine(index int32, buf []byte) int32 {
 	p, c := bytesArg(buf)
 	return hostScriptLine(index, p, c)
 }
 
-func (wasmHost) varGet(name string, buf []byte) int32 {
+func (wasmHost) VarGet(name string, buf []byte) int32 {
 	np, nl := stringArg(name)
 	p, c := bytesArg(buf)
 	return hostVarGet(np, nl, p, c)
 }
 
-func (wasmHost) varMasked(name string) int32 { return hostVarMasked(stringArg(name)) }
-func (wasmHost) varNames(buf []byte) int32   { return hostVarNames(bytesArg(buf)) }
+func (wasmHost) VarMasked(name string) int32 { return hostVarMasked(stringArg(name)) }
+func (wasmHost) VarNames(buf []byte) int32   { return hostVarNames(bytesArg(buf)) }
 
-func (wasmHost) depCount() int32         { return hostDepCount() }
-func (wasmHost) depID(index int32) int64 { return hostDepID(index) }
-func (wasmHost) depName(index int32, buf []byte) int32 {
+func (wasmHost) DepCount() int32         { return hostDepCount() }
+func (wasmHost) DepID(index int32) int64 { return hostDepID(index) }
+func (wasmHost) DepName(index int32, buf []byte) int32 {
 	p, c := bytesArg(buf)
 	return hostDepName(index, p, c)
 }
 
-func (wasmHost) depFiles(index int32, buf []byte) int32 {
+func (wasmHost) DepFiles(index int32, buf []byte) int32 {
 	p, c := bytesArg(buf)
 	return hostDepFiles(index, p, c)
 }
 
-func (wasmHost) depFileSize(index int32, name string) int64 {
+func (wasmHost) DepFileSize(index int32, name string) int64 {
 	np, nl := stringArg(name)
 	return hostDepFileSize(index, np, nl)
 }
 
-func (wasmHost) depRead(index int32, name string, offset int64, buf []byte) int32 {
+func (wasmHost) DepRead(index int32, name string, offset int64, buf []byte) int32 {
 	np, nl := stringArg(name)
 	p, c := bytesArg(buf)
 	return hostDepRead(index, np, nl, offset, p, c)
 }
 
-func (wasmHost) artifactAddFile(path string) int32 { return hostArtifactAddFile(stringArg(path)) }
+func (wasmHost) ArtifactAddFile(path string) int32 { return hostArtifactAddFile(stringArg(path)) }
 
-func (wasmHost) artifactAddData(name string, data []byte) int32 {
+func (wasmHost) ArtifactAddData(name string, data []byte) int32 {
 	np, nl := stringArg(name)
 	dp, dl := bytesArg(data)
 	return hostArtifactAddData(np, nl, dp, dl)
 }
 
-func (wasmHost) sleepMillis(ms int64) int32 { return hostSleep(ms) }
-func (wasmHost) isCanceled() int32          { return hostIsCanceled() }
+func (wasmHost) SleepMillis(ms int64) int32 { return hostSleep(ms) }
+func (wasmHost) IsCanceled() int32          { return hostIsCanceled() }
 
-func (wasmHost) httpRequest(req, buf []byte) int32 {
+func (wasmHost) HTTPRequest(req, buf []byte) int32 {
 	rp, rl := bytesArg(req)
 	p, c := bytesArg(buf)
 	return hostHTTPRequest(rp, rl, p, c)
 }
 
-func (wasmHost) httpResponse(buf []byte) int32 { return hostHTTPResponse(bytesArg(buf)) }
+func (wasmHost) HTTPResponse(buf []byte) int32 { return hostHTTPResponse(bytesArg(buf)) }

@@ -104,7 +104,7 @@ func HTTP(req *Request) (*Response, error) {
 		return nil, err
 	}
 	buf := make([]byte, firstResponseBuffer)
-	n := host.httpRequest(enc, buf)
+	n := host.HTTPRequest(enc, buf)
 	var raw []byte
 	switch {
 	case n < 0:
@@ -112,7 +112,7 @@ func HTTP(req *Request) (*Response, error) {
 	case int(n) <= len(buf):
 		raw = buf[:n]
 	default:
-		if raw, err = readGrowing(int(n), host.httpResponse); err != nil {
+		if raw, err = readGrowing(int(n), host.HTTPResponse); err != nil {
 			return nil, err
 		}
 	}

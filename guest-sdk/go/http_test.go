@@ -97,13 +97,13 @@ type httpHost struct {
 	caps map[string][]int
 }
 
-func (h *httpHost) httpRequest(_, buf []byte) int32 {
+func (h *httpHost) HTTPRequest(_, buf []byte) int32 {
 	h.caps["http_request"] = append(h.caps["http_request"], len(buf))
 	copy(buf, h.resp)
 	return int32(len(h.resp))
 }
 
-func (h *httpHost) httpResponse(buf []byte) int32 {
+func (h *httpHost) HTTPResponse(buf []byte) int32 {
 	h.caps["http_response"] = append(h.caps["http_response"], len(buf))
 	copy(buf, h.resp)
 	return int32(len(h.resp))

@@ -45,9 +45,9 @@ type Job struct {
 // JobInfo returns the running job's description.
 func JobInfo() Job {
 	return Job{
-		ID:          host.jobID(),
-		ProjectID:   host.jobProjectID(),
-		Timeout:     time.Duration(host.jobTimeout()) * time.Second,
+		ID:          host.JobID(),
+		ProjectID:   host.JobProjectID(),
+		Timeout:     time.Duration(host.JobTimeout()) * time.Second,
 		Name:        jobString(fieldName),
 		Stage:       jobString(fieldStage),
 		ProjectName: jobString(fieldProjectName),
@@ -56,23 +56,23 @@ func JobInfo() Job {
 }
 
 func jobString(field int32) string {
-	s, _ := readString(func(buf []byte) int32 { return host.jobString(field, buf) })
+	s, _ := readString(func(buf []byte) int32 { return host.JobString(field, buf) })
 	return s
 }
 
 // CurrentPhase returns the phase of the running step.
-func CurrentPhase() Phase { return Phase(host.phase()) }
+func CurrentPhase() Phase { return Phase(host.Phase()) }
 
 // Script returns the script lines of the running step: the lines Step
 // receives.
 func Script() ([]string, error) {
-	n := host.scriptCount()
+	n := host.ScriptCount()
 	if n < 0 {
 		return nil, Errno(n)
 	}
 	lines := make([]string, n)
 	for i := range lines {
-		s, err := readString(func(buf []byte) int32 { return host.scriptLine(int32(i), buf) })
+		s, err := readString(func(buf []byte) int32 { return host.ScriptLine(int32(i), buf) })
 		if err != nil {
 			return nil, err
 		}

@@ -23,7 +23,7 @@ func (logWriter) Write(p []byte) (int, error) {
 func writeLog(p []byte) error {
 	for len(p) > 0 {
 		n := min(len(p), MaxLogWrite)
-		if err := status(host.logWrite(p[:n])); err != nil {
+		if err := status(host.LogWrite(p[:n])); err != nil {
 			return err
 		}
 		p = p[n:]
@@ -35,12 +35,12 @@ func writeLog(p []byte) error {
 // so that nothing else written to the log comes between them.
 func writeLine(p []byte) error {
 	for len(p) > MaxLogWrite {
-		if err := status(host.logWrite(p[:MaxLogWrite])); err != nil {
+		if err := status(host.LogWrite(p[:MaxLogWrite])); err != nil {
 			return err
 		}
 		p = p[MaxLogWrite:]
 	}
-	return status(host.logLine(p))
+	return status(host.LogLine(p))
 }
 
 // Print writes its operands to the job log, as fmt.Print formats them.
@@ -62,7 +62,7 @@ func Println(a ...any) {
 // line shown when it is collapsed. The section is closed also when fn
 // panics.
 func Section(name, header string, fn func()) {
-	_ = status(host.sectionStart(name, header))
-	defer host.sectionEnd(name)
+	_ = status(host.SectionStart(name, header))
+	defer host.SectionEnd(name)
 	fn()
 }

@@ -14,5 +14,5 @@ func TestHostPanicsWithoutFake(t *testing.T) {
 			t.Errorf("recovered %v", p)
 		}
 	}()
-	otherHost{}.isCanceled()
+	otherHost{}.IsCanceled()
 }

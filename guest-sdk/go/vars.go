@@ -11,14 +11,14 @@ type Variable struct {
 // may see it (it exists and the handler's manifest allows it). When a name
 // is defined more than once, the last definition wins, as in GitLab.
 func Var(name string) (string, bool) {
-	s, err := readString(func(buf []byte) int32 { return host.varGet(name, buf) })
+	s, err := readString(func(buf []byte) int32 { return host.VarGet(name, buf) })
 	return s, err == nil
 }
 
 // Variables returns the job variables the handler may see, in the job's
 // order, each name once.
 func Variables() []Variable {
-	names, err := readGrowing(4096, host.varNames)
+	names, err := readGrowing(4096, host.VarNames)
 	if err != nil {
 		return nil
 	}
@@ -28,7 +28,7 @@ func Variables() []Variable {
 		if !ok {
 			continue
 		}
-		vars = append(vars, Variable{Name: name, Value: value, Masked: host.varMasked(name) == 1})
+		vars = append(vars, Variable{Name: name, Value: value, Masked: host.VarMasked(name) == 1})
 	}
 	return vars
 }
