@@ -372,7 +372,7 @@ func (r *Repo) advertise(w io.Writer) error {
 	defer r.mu.Unlock()
 	ar := packp.NewAdvRefs()
 	ar.Prefix = [][]byte{[]byte("# service=git-upload-pack"), pktline.Flush}
-	for _, c := range []capability.Capability{capability.OFSDelta, capability.Shallow, capability.NoProgress} {
+	for _, c := range []capability.Capability{capability.OFSDelta, capability.Shallow, capability.NoProgress, capability.AllowReachableSHA1InWant} {
 		_ = ar.Capabilities.Add(c)
 	}
 	_ = ar.Capabilities.Set(capability.Agent, "git/gitlabtest")
