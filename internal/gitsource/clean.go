@@ -20,8 +20,9 @@ const DefaultCleanFlags = "-ffdx"
 // -f (given at least once: required, as git requires it without
 // clean.requireForce=false), -d (untracked directories too), -x (ignored
 // files too: .gitignore rules do not protect them), -X (only ignored
-// files), -q, -e PATTERN / --exclude=PATTERN (more ignore rules), and
-// --force, --quiet. -n (dry run), -i and paths are refused.
+// files), -q, -e PATTERN / --exclude=PATTERN (more ignore rules, which
+// protect files even with -x), and --force, --quiet. -n (dry run), -i and
+// paths are refused.
 type CleanFlags struct {
 	Dirs, AllIgnored, OnlyIgnored bool
 	Exclude                       []string
@@ -103,10 +104,11 @@ func clean(root *os.Root, tracked map[string]bool, c *CleanFlags, removed func(s
 			}
 		}
 	}
+	var extra []gitignore.Pattern
 	for _, e := range c.Exclude {
-		patterns = append(patterns, gitignore.ParsePattern(e, nil))
+		extra = append(extra, gitignore.ParsePattern(e, nil))
 	}
-	m := gitignore.NewMatcher(patterns)
+	m := matchers{std: gitignore.NewMatcher(patterns), extra: gitignore.NewMatcher(extra)}
 	return cleanDir(root, ".", nil, tracked, c, m, removed)
 }
 
@@ -135,7 +137,11 @@ func readIgnore(root *os.Root, p string) []gitignore.Pattern {
 	return ps
 }
 
-func cleanDir(root *os.Root, dir string, parts []string, tracked map[string]bool, c *CleanFlags, m gitignore.Matcher, removed func(string)) error {
+// matchers are the ignore rules of .gitignore files (std), which -x
+// disregards, and those of -e (extra), which always apply.
+type matchers struct{ std, extra gitignore.Matcher }
+
+func cleanDir(root *os.Root, dir string, parts []string, tracked map[string]bool, c *CleanFlags, m matchers, removed func(string)) error {
 	f, err := root.Open(dir)
 	if err != nil {
 		return err
@@ -150,7 +156,7 @@ func cleanDir(root *os.Root, dir string, parts []string, tracked map[string]bool
 		p := path.Join(dir, e.Name())
 		ps := append(slices.Clone(parts), e.Name())
 		isDir := e.Type().IsDir()
-		ignored := m.Match(ps, isDir)
+		ignored := m.extra.Match(ps, isDir) || (!c.AllIgnored && m.std.Match(ps, isDir))
 		if tracked[p] {
 			if isDir {
 				if err := cleanDir(root, p, ps, tracked, c, m, removed); err != nil {
@@ -160,7 +166,7 @@ func cleanDir(root *os.Root, dir string, parts []string, tracked map[string]bool
 			continue
 		}
 		switch {
-		case c.OnlyIgnored && !ignored, !c.OnlyIgnored && !c.AllIgnored && ignored:
+		case c.OnlyIgnored && !ignored, !c.OnlyIgnored && ignored:
 			continue
 		case isDir && !c.Dirs:
 			// git clean without -d leaves untracked directories, but
