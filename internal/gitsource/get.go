@@ -83,6 +83,11 @@ func (c *Cache) Get(ctx context.Context, j Job) error {
 		g.printf("Skipping Git submodules setup")
 		return nil
 	}
+	if j.Payload.GitInfo.RepoURL == "" {
+		// A job of no repository (wasmrunner exec's, for one).
+		g.printf("Skipping Git repository setup: the job names no repository")
+		return nil
+	}
 	var err error
 	for attempt := 1; attempt <= o.Attempts; attempt++ {
 		if attempt > 1 {

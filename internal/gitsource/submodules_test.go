@@ -36,9 +36,9 @@ func TestSubmodules(t *testing.T) {
 
 	cases := []struct {
 		strategy, vars string
-		want            map[string]string
-		absent          []string
-		log             []string
+		want           map[string]string
+		absent         []string
+		log            []string
 	}{
 		{strategy: "none", want: map[string]string{"libs/lib": "/"}, absent: []string{"libs/lib/lib.txt"},
 			log: []string{"Skipping Git submodules setup"}},
