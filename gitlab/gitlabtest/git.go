@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"path"
 	"slices"
@@ -48,6 +49,7 @@ type Repo struct {
 
 	mu      sync.Mutex
 	st      *memory.Storage
+	tips    map[plumbing.Hash]map[string]object.TreeEntry // flat trees of recent commits
 	public  bool
 	fetches []GitFetch
 	when    time.Time
@@ -60,6 +62,9 @@ type GitFetch struct {
 	// its password when it was a job token of the server.
 	User, Token string
 	Status      int
+	// Duration is how long the server took to compute its answer (the
+	// pack, for upload-pack), before sending it.
+	Duration time.Duration
 }
 
 // File is a change to a repository's tree, for [Repo.Commit].
@@ -141,11 +146,15 @@ func (r *Repo) Commit(branch, message string, files ...File) string {
 	flat := map[string]object.TreeEntry{}
 	if tip, err := r.st.Reference(ref); err == nil {
 		parents = []plumbing.Hash{tip.Hash()}
-		c, err := object.GetCommit(r.st, tip.Hash())
-		if err != nil {
-			panic(err)
+		if known, ok := r.tips[tip.Hash()]; ok {
+			flat = maps.Clone(known)
+		} else {
+			c, err := object.GetCommit(r.st, tip.Hash())
+			if err != nil {
+				panic(err)
+			}
+			r.flatten(c.TreeHash, "", flat)
 		}
-		r.flatten(c.TreeHash, "", flat)
 	}
 	for _, f := range files {
 		p := strings.Trim(f.Path, "/")
@@ -165,7 +174,7 @@ func (r *Repo) Commit(branch, message string, files ...File) string {
 		}
 		flat[p] = object.TreeEntry{Name: p, Mode: mode, Hash: h}
 	}
-	tree := r.buildTree(flat, "")
+	tree := r.buildTree(flat, ".")
 	r.when = r.when.Add(time.Minute)
 	sig := object.Signature{Name: "Test", Email: "test@example.com", When: r.when}
 	c := &object.Commit{Author: sig, Committer: sig, Message: message + "\n", TreeHash: tree, ParentHashes: parents}
@@ -173,6 +182,10 @@ func (r *Repo) Commit(branch, message string, files ...File) string {
 	if err := r.st.SetReference(plumbing.NewHashReference(ref, h)); err != nil {
 		panic(err)
 	}
+	if r.tips == nil || len(r.tips) > 16 {
+		r.tips = map[plumbing.Hash]map[string]object.TreeEntry{}
+	}
+	r.tips[h] = flat
 	return h.String()
 }
 
@@ -248,33 +261,41 @@ func (r *Repo) flatten(tree plumbing.Hash, prefix string, out map[string]object.
 	}
 }
 
-// buildTree stores the trees of the entries under dir and returns dir's.
+// buildTree stores the trees of the entries (full paths) under dir and
+// returns dir's.
 func (r *Repo) buildTree(flat map[string]object.TreeEntry, dir string) plumbing.Hash {
-	direct := map[string]object.TreeEntry{}
-	subdirs := map[string]bool{}
+	// Each directory's direct entries, in one pass over the paths.
+	byDir := map[string][]object.TreeEntry{}
+	dirs := map[string]bool{}
 	for p, e := range flat {
-		rel := p
-		if dir != "" {
-			var ok bool
-			if rel, ok = strings.CutPrefix(p, dir+"/"); !ok {
-				continue
+		d, name := path.Dir(p), path.Base(p)
+		byDir[d] = append(byDir[d], object.TreeEntry{Name: name, Mode: e.Mode, Hash: e.Hash})
+		for ; d != "."; d = path.Dir(d) {
+			if dirs[d] {
+				break
+			}
+			dirs[d] = true
+		}
+	}
+	for d := range dirs {
+		parent := path.Dir(d)
+		byDir[parent] = append(byDir[parent], object.TreeEntry{Name: path.Base(d), Mode: filemode.Dir})
+	}
+	var build func(d string) plumbing.Hash
+	build = func(d string) plumbing.Hash {
+		t := &object.Tree{Entries: byDir[d]}
+		for i, e := range t.Entries {
+			if e.Mode == filemode.Dir {
+				t.Entries[i].Hash = build(path.Join(d, e.Name))
 			}
 		}
-		if first, _, ok := strings.Cut(rel, "/"); ok {
-			subdirs[first] = true
-			continue
-		}
-		direct[rel] = object.TreeEntry{Name: rel, Mode: e.Mode, Hash: e.Hash}
+		sort.Sort(object.TreeEntrySorter(t.Entries))
+		return r.store(t)
 	}
-	t := &object.Tree{}
-	for _, e := range direct {
-		t.Entries = append(t.Entries, e)
+	if dir == "" {
+		dir = "."
 	}
-	for d := range subdirs {
-		t.Entries = append(t.Entries, object.TreeEntry{Name: d, Mode: filemode.Dir, Hash: r.buildTree(flat, path.Join(dir, d))})
-	}
-	sort.Sort(object.TreeEntrySorter(t.Entries))
-	return r.store(t)
+	return build(dir)
 }
 
 // repoFor returns the repository served at p (its path with ".git"), and
@@ -322,6 +343,7 @@ func (s *Server) gitAuth(r *http.Request, repo *Repo, f *GitFetch) *reply {
 // handleGit serves git's smart HTTP for repo.
 func (s *Server) handleGit(w http.ResponseWriter, r *http.Request, repo *Repo, ep Endpoint) {
 	f := GitFetch{Endpoint: ep}
+	start := time.Now()
 	defer func() {
 		repo.mu.Lock()
 		repo.fetches = append(repo.fetches, f)
@@ -359,6 +381,7 @@ func (s *Server) handleGit(w http.ResponseWriter, r *http.Request, repo *Repo, e
 		return
 	}
 	f.Status = http.StatusOK
+	f.Duration = time.Since(start)
 	w.Header().Set("Content-Type", ctype)
 	w.Header().Set("Cache-Control", "no-cache")
 	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))

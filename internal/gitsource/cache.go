@@ -138,12 +138,11 @@ func emptyProject(dir string) error {
 
 // project is a project dir of the cache, for eviction.
 type project struct {
-	id    int64
-	dir   string
-	size  int64
-	used  time.Time
-	last  bool // the project just used: evicted last
-	inUse bool
+	id   int64
+	dir  string
+	size int64
+	used time.Time
+	last bool // the project just used: evicted last
 }
 
 // evict empties the least recently used projects until the cache fits its

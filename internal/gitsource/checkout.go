@@ -89,6 +89,20 @@ func validName(name string) bool {
 // tree writes the entries of t under dir ("." for the root), and records
 // its submodule entries (gitlinks) in links by path.
 func (w *checkout) tree(st storer.EncodedObjectStorer, t *object.Tree, dir string, links map[string]plumbing.Hash) error {
+	// Entries are created relative to a root on their directory: one
+	// openat each, however deep.
+	r := w.root
+	if dir != "." {
+		var err error
+		if r, err = w.root.OpenRoot(dir); err != nil {
+			return err
+		}
+		defer r.Close()
+	}
+	return w.writeEntries(st, r, t, dir, links)
+}
+
+func (w *checkout) writeEntries(st storer.EncodedObjectStorer, r *os.Root, t *object.Tree, dir string, links map[string]plumbing.Hash) error {
 	for _, e := range t.Entries {
 		if err := w.ctx.Err(); err != nil {
 			return err
@@ -103,20 +117,26 @@ func (w *checkout) tree(st storer.EncodedObjectStorer, t *object.Tree, dir strin
 			if err != nil {
 				return fmt.Errorf("reading tree %s: %w", p, err)
 			}
-			if err := w.mkdir(p); err != nil {
+			if err := w.mkdir(r, e.Name, p); err != nil {
 				return err
 			}
-			if err := w.tree(st, sub, p, links); err != nil {
+			subRoot, err := r.OpenRoot(e.Name)
+			if err != nil {
+				return err
+			}
+			err = w.writeEntries(st, subRoot, sub, p, links)
+			subRoot.Close()
+			if err != nil {
 				return err
 			}
 		case filemode.Submodule:
 			// An empty directory, as git leaves a submodule not set up.
-			if err := w.mkdir(p); err != nil {
+			if err := w.mkdir(r, e.Name, p); err != nil {
 				return err
 			}
 			links[p] = e.Hash
 		case filemode.Symlink:
-			if err := w.symlink(st, p, e.Hash); err != nil {
+			if err := w.symlink(st, r, e.Name, p, e.Hash); err != nil {
 				return err
 			}
 		case filemode.Regular, filemode.Deprecated, filemode.Executable:
@@ -124,7 +144,7 @@ func (w *checkout) tree(st storer.EncodedObjectStorer, t *object.Tree, dir strin
 			if e.Mode == filemode.Executable {
 				perm = 0o755
 			}
-			if err := w.file(st, p, e.Hash, perm); err != nil {
+			if err := w.file(st, r, e.Name, p, e.Hash, perm); err != nil {
 				return err
 			}
 		default:
@@ -134,18 +154,19 @@ func (w *checkout) tree(st storer.EncodedObjectStorer, t *object.Tree, dir strin
 	return nil
 }
 
-func (w *checkout) mkdir(p string) error {
+// mkdir makes name in r, the directory of p.
+func (w *checkout) mkdir(r *os.Root, name, p string) error {
 	if err := w.take(0, 1); err != nil {
 		return fmt.Errorf("creating %s: %w", p, err)
 	}
-	if err := w.root.Mkdir(p, 0o755); err != nil {
+	if err := r.Mkdir(name, 0o755); err != nil {
 		return err
 	}
 	w.tracked[p] = true
 	return nil
 }
 
-func (w *checkout) symlink(st storer.EncodedObjectStorer, p string, h plumbing.Hash) error {
+func (w *checkout) symlink(st storer.EncodedObjectStorer, r *os.Root, name, p string, h plumbing.Hash) error {
 	b, err := object.GetBlob(st, h)
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", p, err)
@@ -153,12 +174,12 @@ func (w *checkout) symlink(st storer.EncodedObjectStorer, p string, h plumbing.H
 	if b.Size > maxLinkTarget {
 		return fmt.Errorf("error: %s: symlink target longer than %d bytes", p, maxLinkTarget)
 	}
-	r, err := b.Reader()
+	br, err := b.Reader()
 	if err != nil {
 		return err
 	}
-	target, err := io.ReadAll(io.LimitReader(r, maxLinkTarget))
-	r.Close()
+	target, err := io.ReadAll(io.LimitReader(br, maxLinkTarget))
+	br.Close()
 	if err != nil {
 		return err
 	}
@@ -170,7 +191,7 @@ func (w *checkout) symlink(st storer.EncodedObjectStorer, p string, h plumbing.H
 	}
 	// The link is written as it is: the sandbox resolves it inside the
 	// build dir, and host code never follows links there.
-	if err := w.root.Symlink(string(target), p); err != nil {
+	if err := r.Symlink(string(target), name); err != nil {
 		return err
 	}
 	w.tracked[p] = true
@@ -178,7 +199,7 @@ func (w *checkout) symlink(st storer.EncodedObjectStorer, p string, h plumbing.H
 	return nil
 }
 
-func (w *checkout) file(st storer.EncodedObjectStorer, p string, h plumbing.Hash, perm fs.FileMode) error {
+func (w *checkout) file(st storer.EncodedObjectStorer, r *os.Root, name, p string, h plumbing.Hash, perm fs.FileMode) error {
 	b, err := object.GetBlob(st, h)
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", p, err)
@@ -186,17 +207,17 @@ func (w *checkout) file(st storer.EncodedObjectStorer, p string, h plumbing.Hash
 	if err := w.take(b.Size, 1); err != nil {
 		return fmt.Errorf("checking out %s: %w", p, err)
 	}
-	f, err := w.root.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	f, err := r.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
 	if err != nil {
 		return err
 	}
-	r, err := b.Reader()
+	br, err := b.Reader()
 	if err != nil {
 		f.Close()
 		return err
 	}
-	n, err := io.Copy(f, io.LimitReader(r, b.Size))
-	r.Close()
+	n, err := io.Copy(f, io.LimitReader(br, b.Size))
+	br.Close()
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
