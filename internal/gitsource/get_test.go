@@ -287,10 +287,20 @@ func TestConcurrentJobsOfOneProject(t *testing.T) {
 	for i := range 4 {
 		jobs = append(jobs, e.take(gitlabtest.NewJob("j"+string(rune('a'+i))).Sources(repo, "main")))
 	}
+	// Half the jobs go through another Cache on the same dir, as another
+	// process would: the flock on the project's lock file keeps them out
+	// of each other's way too.
+	other := gitsource.NewCache(e.cached, 0)
 	var wg sync.WaitGroup
 	results := make([]result, len(jobs))
 	for i, p := range jobs {
-		wg.Go(func() { results[i] = e.get(p, nil) })
+		wg.Go(func() {
+			if i%2 == 1 {
+				results[i] = e.getWith(other, p, nil)
+				return
+			}
+			results[i] = e.get(p, nil)
+		})
 	}
 	wg.Wait()
 	fresh := 0

@@ -112,6 +112,12 @@ type result struct {
 // get runs get_sources for p into a new build dir.
 func (e *env) get(p *gitlab.Job, b *budget) result {
 	e.t.Helper()
+	return e.getWith(e.cache, p, b)
+}
+
+// getWith is get with another cache.
+func (e *env) getWith(cache *gitsource.Cache, p *gitlab.Job, b *budget) result {
+	e.t.Helper()
 	if b == nil {
 		b = &budget{}
 	}
@@ -122,7 +128,7 @@ func (e *env) get(p *gitlab.Job, b *budget) result {
 	}
 	tmp := filepath.Join(base, "tmp")
 	l := &logger{}
-	err := e.cache.Get(context.Background(), gitsource.Job{
+	err := cache.Get(context.Background(), gitsource.Job{
 		Payload: p, Vars: p.Variables, Dir: dir, Budget: b, Log: l,
 		Tmp: func() (string, error) { return tmp, os.MkdirAll(tmp, 0o700) },
 	})
