@@ -40,6 +40,7 @@ type Job struct {
 	artifacts []string // extra files (relative to the build dir) to upload
 
 	diskBytes, diskEntries *resource.Pool // what the job may add to its build dir
+	sources                bool           // WantSources was called
 
 	slot *heldSlot // the job's slot of the process's job budget, or nil
 }
@@ -68,6 +69,23 @@ func (j *Job) LimitBuildDir(bytes, entries *resource.Pool) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	j.diskBytes, j.diskEntries = bytes, entries
+}
+
+// WantSources makes the engine put the job's sources (its commit, fetched
+// from GitLab as git_info and the GIT_* variables say) into the build dir
+// before the first step, charged to the pools of [Job.LimitBuildDir]. A
+// handler factory calls it for handlers whose jobs need their sources;
+// other jobs start with an empty build dir.
+func (j *Job) WantSources() {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.sources = true
+}
+
+func (j *Job) wantsSources() bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.sources
 }
 
 // BuildDirBudget returns the pools set by [Job.LimitBuildDir].

@@ -15,6 +15,7 @@ import (
 
 	"github.com/wasmrunner/wasmrunner/gitlab"
 	"github.com/wasmrunner/wasmrunner/internal/archive"
+	"github.com/wasmrunner/wasmrunner/internal/gitsource"
 	"github.com/wasmrunner/wasmrunner/internal/mask"
 	"github.com/wasmrunner/wasmrunner/internal/trace"
 )
@@ -89,7 +90,9 @@ func (r *Runner) runJob(p *gitlab.Job, slot *heldSlot) {
 	defer stopTrace()
 	jr.trace.Start(traceCtx)
 
-	secrets := p.Variables.Masked()
+	// The job token is masked even where no variable marks it (it is in
+	// git_info.repo_url, for one).
+	secrets := append(p.Variables.Masked(), p.Token)
 	prefixes := append(gitlab.TokenPrefixes(), p.Features.TokenMaskPrefixes...)
 	jl := &jobLog{m: mask.New(jr.trace, secrets, prefixes), secrets: secrets, prefixes: prefixes}
 
@@ -196,6 +199,15 @@ func (jr *jobRun) execute() result {
 	}
 	defer jr.cleanupHandler(h)
 
+	if job.wantsSources() {
+		if err := jr.getSources(ctx); err != nil {
+			if res, ok := jr.interrupted(ctx); ok {
+				return res
+			}
+			// As GitLab Runner's get_sources stage, a script of its own.
+			return failed(gitlab.ScriptFailure, 1, err)
+		}
+	}
 	if err := jr.downloadDependencies(ctx); err != nil {
 		if res, ok := jr.interrupted(ctx); ok {
 			return res
@@ -404,6 +416,21 @@ func (jr *jobRun) afterScript(ctx context.Context, h Handler, lines []string, re
 	default:
 		job.Printf("\x1b[33;1mWARNING: after_script failed: %v\x1b[0;m", err)
 	}
+}
+
+// getSources puts the job's sources into its build dir, charged to its
+// build dir budget, as GitLab Runner's get_sources stage does.
+func (jr *jobRun) getSources(ctx context.Context) error {
+	job := jr.job
+	job.StartSection("get_sources", "Getting source from Git repository")
+	defer job.EndSection("get_sources")
+	var budget gitsource.Budget
+	if b, e := job.BuildDirBudget(); b != nil || e != nil {
+		budget = poolBudget{b, e}
+	}
+	return jr.r.sources.Get(ctx, gitsource.Job{
+		Payload: jr.payload, Vars: job.Variables(), Dir: job.buildDir, Tmp: job.tmp, Budget: budget, Log: job,
+	})
 }
 
 // downloadDependencies extracts each dependency's artifacts into the

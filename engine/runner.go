@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/wasmrunner/wasmrunner/engine/resource"
 	"github.com/wasmrunner/wasmrunner/gitlab"
+	"github.com/wasmrunner/wasmrunner/internal/gitsource"
 	"github.com/wasmrunner/wasmrunner/internal/trace"
 )
 
@@ -73,6 +75,13 @@ type Config struct {
 	Logger *slog.Logger
 	// Observer, if set, learns when jobs start and end (for metrics).
 	Observer Observer
+	// SourcesCacheDir holds the clone cache of jobs whose handler wants
+	// their sources (see [Job.WantSources]): a bare repository per
+	// project; default <BuildsDir>/.sources. SourcesCacheSize bounds it in
+	// bytes (least recently used projects are emptied first); default
+	// 5 GiB.
+	SourcesCacheDir  string
+	SourcesCacheSize int64
 	// Process holds the budgets shared by every runner of the process:
 	// each job (and each job request) also holds one of its job slots, and
 	// its Stop.Abandon is how long a handler may take to return after its
@@ -150,14 +159,21 @@ func (c *Config) setDefaults() error {
 	if c.Process == nil {
 		c.Process = resource.NewProcess(resource.ProcessConfig{Jobs: c.Concurrency})
 	}
+	if c.SourcesCacheDir == "" {
+		c.SourcesCacheDir = filepath.Join(c.BuildsDir, ".sources")
+	}
+	if c.SourcesCacheSize <= 0 {
+		c.SourcesCacheSize = gitsource.DefaultCacheSize
+	}
 	return nil
 }
 
 // Runner takes jobs from GitLab and runs them. Create it with [New], run
 // it with [Runner.Run], stop it with [Runner.Shutdown] or [Runner.Abort].
 type Runner struct {
-	cfg Config
-	log *slog.Logger
+	cfg     Config
+	log     *slog.Logger
+	sources *gitsource.Cache
 
 	running atomic.Int64
 	drainCh chan struct{} // closed by Drain
@@ -179,6 +195,7 @@ func New(cfg Config) (*Runner, error) {
 	return &Runner{
 		cfg:     cfg,
 		log:     cfg.Logger,
+		sources: gitsource.NewCache(cfg.SourcesCacheDir, cfg.SourcesCacheSize),
 		drainCh: make(chan struct{}),
 		abortCh: make(chan struct{}),
 		doneCh:  make(chan struct{}),

@@ -107,6 +107,9 @@ func (r *Registry) newHandler(ctx context.Context, job *engine.Job) (engine.Hand
 	h.entries = resource.NewPool(fmt.Sprintf("the limit of %d files and directories (limits.files)", lim.Files), lim.Files, nil)
 	h.fds = resource.NewPool(fmt.Sprintf("the limit of %d open files (limits.open_files)", lim.OpenFiles), lim.OpenFiles, proc.OpenFiles)
 	job.LimitBuildDir(h.disk, h.entries)
+	if m.manifest.Sources.Checkout {
+		job.WantSources()
+	}
 
 	h.fsys, err = sandboxfs.New(job.BuildDir(), sandboxfs.WithBytes(h.disk), sandboxfs.WithEntries(h.entries), sandboxfs.WithOpenFiles(h.fds))
 	if err != nil {

@@ -18,6 +18,18 @@ type Manifest struct {
 	HTTP      HTTPConfig `toml:"http"`
 	Variables VarPolicy  `toml:"variables"`
 	Env       EnvConfig  `toml:"env"`
+	Sources   Sources    `toml:"sources"`
+}
+
+// Sources says whether the handler's jobs start with their sources.
+type Sources struct {
+	// Checkout makes the runner fetch each job's commit (git_info and the
+	// GIT_* variables: GIT_STRATEGY, GIT_DEPTH, GIT_CHECKOUT,
+	// GIT_CLEAN_FLAGS, GIT_SUBMODULE_STRATEGY...) into its build dir
+	// before the first step, as GitLab Runner's get_sources stage does,
+	// within limits.disk and limits.files. Default false: the build dir
+	// starts empty, and the job costs no git traffic.
+	Checkout bool `toml:"checkout"`
 }
 
 // Limits bound what one job's instance of the handler may use. Each is

@@ -17,6 +17,12 @@
 // final updates, upload redirects) are injected per endpoint with
 // [Server.FailNext] and its siblings.
 //
+// Projects' git repositories ([Server.NewRepo]: commits, branches, tags,
+// any ref, submodules) are served over git's smart HTTP protocol with
+// GitLab's job-token auth, and [JobBuilder.Sources] points a job's
+// git_info at one of them, so that a runner fetches its sources with the
+// real protocol.
+//
 // A Server is safe for concurrent use. [Server.Close] unblocks waiting
 // requests, closes every connection and waits for all of its goroutines.
 package gitlabtest

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -151,6 +152,13 @@ type JobBuilder struct {
 	projectID   int64
 	projectName string
 	runner      string
+
+	repo     *Repo
+	ref      string
+	sha      string
+	refspecs []string
+	depth    int
+	depthSet bool
 }
 
 // NewJob starts describing a job named name: stage "test", project 1
@@ -254,6 +262,45 @@ func (b *JobBuilder) Artifacts(a gitlab.ArtifactSpec) *JobBuilder {
 // and its payload lists them as dependencies.
 func (b *JobBuilder) DependsOn(ids ...int64) *JobBuilder {
 	b.deps = append(b.deps, ids...)
+	return b
+}
+
+// Project sets the job's project: its id and name (its path is
+// group/<name>). By default project 1, "demo".
+func (b *JobBuilder) Project(id int64, name string) *JobBuilder {
+	b.projectID, b.projectName = id, name
+	return b
+}
+
+// Sources makes the job's git_info point at ref of repo (which also sets
+// the job's project): a branch, a tag, or a full ref name such as
+// refs/merge-requests/1/head. When the job is enqueued, its sha becomes
+// the ref's commit (unless Commit set one), ref_type "tag" for a tag and
+// "branch" otherwise, refspecs fetch that ref only (unless Refspecs set
+// them), and repo_url is the repository's URL with the job token
+// (gitlab-ci-token:<token>@), as GitLab sends it. The depth is 20, GitLab's
+// default, unless Depth set it.
+func (b *JobBuilder) Sources(repo *Repo, ref string) *JobBuilder {
+	b.repo, b.ref = repo, ref
+	b.projectID, b.projectName = repo.ProjectID, path.Base(repo.Path)
+	return b
+}
+
+// Commit sets git_info.sha (a commit the ref may not have, or none).
+func (b *JobBuilder) Commit(sha string) *JobBuilder {
+	b.sha = sha
+	return b
+}
+
+// Refspecs sets git_info.refspecs.
+func (b *JobBuilder) Refspecs(specs ...string) *JobBuilder {
+	b.refspecs = slices.Clone(specs)
+	return b
+}
+
+// Depth sets git_info.depth (0: the whole history).
+func (b *JobBuilder) Depth(n int) *JobBuilder {
+	b.depth, b.depthSet = n, true
 	return b
 }
 
@@ -393,6 +440,29 @@ func (s *Server) buildPayload(b *JobBuilder, id int64, token string) gitlab.Job 
 	u, _ := url.Parse(s.URL)
 	host, port := u.Hostname(), u.Port()
 	projectPath := "group/" + b.projectName
+	git := gitlab.GitInfo{
+		Ref:       "main",
+		Sha:       s.sha,
+		BeforeSha: strings.Repeat("0", 40),
+		RefType:   "branch",
+		Refspecs:  []string{"+refs/heads/main:refs/remotes/origin/main"},
+		Depth:     20,
+	}
+	if b.repo != nil {
+		projectPath = b.repo.Path
+		git = b.repo.gitInfo(b.ref)
+	}
+	if b.sha != "" {
+		git.Sha = b.sha
+	}
+	if b.refspecs != nil {
+		git.Refspecs = slices.Clone(b.refspecs)
+	}
+	if b.depthSet {
+		git.Depth = b.depth
+	}
+	git.RepoURL = "http://gitlab-ci-token:" + token + "@" + u.Host + "/" + projectPath + ".git"
+	refName := git.Ref
 	projectURL := s.URL + "/" + projectPath
 	idStr := strconv.FormatInt(id, 10)
 	pub := func(k, v string) gitlab.Variable { return gitlab.Variable{Key: k, Value: v, Public: true} }
@@ -416,12 +486,17 @@ func (s *Server) buildPayload(b *JobBuilder, id int64, token string) gitlab.Job 
 		pub("CI_PROJECT_NAME", b.projectName),
 		pub("CI_PROJECT_PATH", projectPath),
 		pub("CI_PROJECT_URL", projectURL),
-		pub("CI_COMMIT_SHA", s.sha),
-		pub("CI_COMMIT_SHORT_SHA", s.sha[:8]),
-		pub("CI_COMMIT_REF_NAME", "main"),
-		pub("CI_COMMIT_BRANCH", "main"),
+		{Key: "CI_REPOSITORY_URL", Value: git.RepoURL},
+		pub("CI_COMMIT_SHA", git.Sha),
+		pub("CI_COMMIT_SHORT_SHA", git.Sha[:min(8, len(git.Sha))]),
+		pub("CI_COMMIT_REF_NAME", refName),
 		pub("CI_DEFAULT_BRANCH", "main"),
 		pub("GITLAB_USER_LOGIN", "root"),
+	}
+	if git.RefType == "tag" {
+		vars = append(vars, pub("CI_COMMIT_TAG", refName))
+	} else {
+		vars = append(vars, pub("CI_COMMIT_BRANCH", refName))
 	}
 	vars = append(vars, b.vars...)
 
@@ -485,15 +560,7 @@ func (s *Server) buildPayload(b *JobBuilder, id int64, token string) gitlab.Job 
 			ProjectID:   b.projectID,
 			ProjectName: b.projectName,
 		},
-		GitInfo: gitlab.GitInfo{
-			RepoURL:   "http://gitlab-ci-token:[MASKED]@" + u.Host + "/" + projectPath + ".git",
-			Ref:       "main",
-			Sha:       s.sha,
-			BeforeSha: strings.Repeat("0", 40),
-			RefType:   "branch",
-			Refspecs:  []string{"+refs/heads/main:refs/remotes/origin/main"},
-			Depth:     20,
-		},
+		GitInfo:    git,
 		RunnerInfo: gitlab.RunnerInfo{Timeout: b.timeout},
 		Variables:  vars,
 		Steps:      steps,

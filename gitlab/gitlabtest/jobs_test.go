@@ -185,7 +185,7 @@ func TestPayload(t *testing.T) {
 	gi := j.GitInfo
 	if gi.Ref != "main" || gi.RefType != "branch" || gi.Depth != 20 ||
 		!slices.Equal(gi.Refspecs, []string{"+refs/heads/main:refs/remotes/origin/main"}) ||
-		!strings.Contains(gi.RepoURL, "gitlab-ci-token") || strings.Contains(gi.RepoURL, j.Token) {
+		!strings.Contains(gi.RepoURL, "gitlab-ci-token:"+j.Token+"@") { // as GitLab sends it
 		t.Errorf("git_info %+v", gi)
 	}
 	a := j.Artifacts

@@ -142,6 +142,7 @@ type Server struct {
 	faults         []*fault
 	storage        map[string][]byte
 	sha            string
+	repos          map[string]*Repo // by path, without .git
 }
 
 // NewServer starts a fake GitLab listening on a random port of 127.0.0.1
@@ -480,6 +481,17 @@ func (s *Server) route(r *http.Request, ri *reqInfo) (Endpoint, handlerFunc, *re
 	if addr, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok && addr.String() == s.storageLn.Addr().String() {
 		if key, ok := strings.CutPrefix(path, "/_storage/"); ok && r.Method == http.MethodGet {
 			return "", func(w http.ResponseWriter, r *http.Request, _ *reqInfo) { s.handleStorage(w, r, key) }, nil
+		}
+		return "", nil, notFound()
+	}
+	if repo, rest := s.repoFor(path); repo != nil {
+		switch {
+		case rest == "info/refs" && r.Method == http.MethodGet:
+			return EndpointGitInfoRefs, func(w http.ResponseWriter, r *http.Request, _ *reqInfo) { s.handleGit(w, r, repo, EndpointGitInfoRefs) }, nil
+		case rest == "git-upload-pack" && r.Method == http.MethodPost:
+			return EndpointGitUploadPack, func(w http.ResponseWriter, r *http.Request, _ *reqInfo) {
+				s.handleGit(w, r, repo, EndpointGitUploadPack)
+			}, nil
 		}
 		return "", nil, notFound()
 	}
