@@ -9,6 +9,10 @@
 // writes through [Job] is masked (masked variable values and GitLab
 // tokens), bounded by an output limit and streamed to GitLab as it is
 // written; the operator log (a *slog.Logger) is a separate stream.
+// Handler code and the libraries it calls log with log/slog into the job
+// log through [Job.Logger], or through the default logger when its
+// handler is [NewLogHandler]: every context the engine gives a handler
+// carries its job ([JobFromContext]).
 //
 // The engine guarantees GitLab's semantics around the handler: the job
 // timeout, graceful (canceling) and hard (canceled) cancellation, the

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path"
 	"path/filepath"
@@ -43,6 +44,16 @@ type Job struct {
 	sources                bool           // WantSources was called
 
 	slot *heldSlot // the job's slot of the process's job budget, or nil
+
+	level   slog.Leveler // least level of slog records in the log
+	forward slog.Handler // where slog records go too (the operator log), or nil
+}
+
+func (j *Job) logLevel() slog.Level {
+	if j.level == nil {
+		return slog.LevelInfo
+	}
+	return j.level.Level()
 }
 
 // WaitFor runs wait, which blocks until something the job needs is free

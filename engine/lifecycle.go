@@ -105,7 +105,14 @@ func (r *Runner) runJob(p *gitlab.Job, slot *heldSlot) {
 		client:   r.cfg.Client,
 		slot:     slot,
 		vars:     append(gitlab.Variables(nil), p.Variables...),
+		level:    r.cfg.JobLogLevel,
 	}
+	if r.cfg.ForwardJobLogs {
+		jr.job.forward = log.Handler()
+	}
+	// Every context a handler gets carries its job, for JobFromContext
+	// and NewLogHandler.
+	jr.hard = withJob(jr.hard, jr.job)
 	jr.job.vars = append(jr.job.vars,
 		gitlab.Variable{Key: "CI_PROJECT_DIR", Value: buildDir, Public: true},
 		gitlab.Variable{Key: "CI_BUILDS_DIR", Value: r.cfg.BuildsDir, Public: true},
@@ -346,7 +353,7 @@ func (jr *jobRun) panicked(p any) error {
 
 // cleanupHandler runs the handler's Cleanup with a context of its own.
 func (jr *jobRun) cleanupHandler(h Handler) {
-	ctx, cancel := context.WithTimeout(context.Background(), jr.r.cfg.CleanupTimeout)
+	ctx, cancel := context.WithTimeout(withJob(context.Background(), jr.job), jr.r.cfg.CleanupTimeout)
 	defer cancel()
 	done := make(chan struct{})
 	go func() {
@@ -523,6 +530,8 @@ func (l *jobLog) Write(p []byte) (int, error) {
 }
 
 func (l *jobLog) writeString(s string) { _, _ = l.Write([]byte(s)) }
+
+func (l *jobLog) writeBytes(b []byte) { _, _ = l.Write(b) }
 
 func (l *jobLog) close() {
 	l.mu.Lock()

@@ -73,6 +73,13 @@ type Config struct {
 	ReportTimeout time.Duration
 	// Logger receives the operator log; nil discards it.
 	Logger *slog.Logger
+	// JobLogLevel is the least level of the slog records written to a
+	// job's log (see [Job.Logger] and [NewLogHandler]); default
+	// slog.LevelInfo.
+	JobLogLevel slog.Leveler
+	// ForwardJobLogs sends those records to the operator log (Logger) as
+	// well, with the job's id; by default the two streams stay apart.
+	ForwardJobLogs bool
 	// Observer, if set, learns when jobs start and end (for metrics).
 	Observer Observer
 	// SourcesCacheDir holds the clone cache of jobs whose handler wants
@@ -155,6 +162,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.JobLogLevel == nil {
+		c.JobLogLevel = slog.LevelInfo
 	}
 	if c.Process == nil {
 		c.Process = resource.NewProcess(resource.ProcessConfig{Jobs: c.Concurrency})

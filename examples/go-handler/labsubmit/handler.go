@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"path"
@@ -215,7 +216,7 @@ func (h *handler) follow(offset *int) int {
 		}
 		if err != nil {
 			// A hiccup of the service: report it and keep polling.
-			wasmrunner.Printf("labsubmit: polling job %s: %v\n", h.id, err)
+			slog.Warn("labsubmit: polling the lab failed, retrying", "job", h.id, "error", err)
 		}
 		if err := wasmrunner.Sleep(pollInterval); err != nil {
 			h.cancelRemote()
@@ -277,7 +278,7 @@ func (h *handler) cancelRemote() {
 		h.running = false
 		return
 	}
-	wasmrunner.Printf("labsubmit: canceling job %s: %v\n", h.id, err)
+	slog.Warn("labsubmit: canceling the lab job failed", "job", h.id, "error", err)
 }
 
 // statusError is a response of the service with a status other than 2xx.

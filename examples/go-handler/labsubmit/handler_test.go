@@ -114,7 +114,7 @@ func TestSubmitWaitFetch(t *testing.T) {
 	log := host.Log()
 	for _, want := range []string{
 		"labsubmit: submitted pkg/input.txt (10 bytes) as job lab-1\n",
-		"Remote job lab-1\nlabsubmit: polling job lab-1: GET http://lab/jobs/lab-1: status 500",
+		"Remote job lab-1\n\x1b[33;1mWARN\x1b[0;m labsubmit: polling the lab failed, retrying job=lab-1 error=\"GET http://lab/jobs/lab-1: status 500",
 		"\nlab: building\nlab: running 3 tests\nlab: 3 passed\nlabsubmit: job lab-1 is done\n",
 		"labsubmit: fetched the result of job lab-1 to out/result.txt",
 	} {

@@ -20,10 +20,18 @@
 package main
 
 import (
+	"log/slog"
+
 	wasmrunner "github.com/wasmrunner/wasmrunner/guest-sdk/go"
+	"github.com/wasmrunner/wasmrunner/guest-sdk/go/joblog"
 )
 
-func init() { wasmrunner.Handle(&handler{}) }
+func init() {
+	// Records of log/slog, the handler's and its libraries', go to the
+	// job log.
+	slog.SetDefault(slog.New(joblog.NewHandler(nil)))
+	wasmrunner.Handle(&handler{})
+}
 
 // main is not called in a reactor; the runner calls the SDK's entry
 // points, which call the handler.

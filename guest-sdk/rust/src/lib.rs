@@ -43,7 +43,10 @@
 //! [`variables`]), the dependencies' artifacts ([`dependencies`]), the
 //! job's own artifacts ([`add_artifact_file`], [`add_artifact_data`]),
 //! cancellation ([`is_canceled`], [`sleep`]) and HTTP to the hosts the
-//! handler's manifest allows ([`http`]). Failures of the host come back as
+//! handler's manifest allows ([`http`]). Leveled records ([`info!`],
+//! [`warn!`], [`error!`], [`debug!`], [`trace!`], module [`logging`])
+//! reach the job log from anywhere in the handler's code, formatted as
+//! the runner formats Go handlers' `log/slog` records. Failures of the host come back as
 //! [`Error`] values.
 //!
 //! The module's file system is the job's build dir, mounted at `/`:
@@ -92,6 +95,7 @@ pub mod http;
 mod job;
 #[doc(hidden)]
 pub mod log;
+pub mod logging;
 mod sys;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
