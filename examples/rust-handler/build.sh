@@ -79,6 +79,11 @@ fi
 # bakes the sources' location into symbol names, so the sources are built
 # from a fixed place whatever the checkout's path.
 work="${WASMRUNNER_RUST_BUILD_DIR:-/tmp/wasmrunner-rust-build}"
+# One build at a time in the fixed place: two checkouts building at once
+# would otherwise overwrite each other's sources.
+mkdir -p "$work"
+exec 9>"$work/.lock"
+flock 9
 rm -rf "$work/src"
 mkdir -p "$work/src/guest-sdk" "$work/src/examples"
 tar -C ../../guest-sdk --exclude=./rust/target -cf - ./rust | tar -C "$work/src/guest-sdk" -xf -
