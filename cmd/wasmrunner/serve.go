@@ -592,7 +592,7 @@ func (f *fleet) load(ctx context.Context, l *loading, client *gitlab.Client) {
 		Info:    gitlab.RunnerMeta{Name: "wasmrunner", Version: version, Executor: "wasm", Features: gitlab.DefaultFeatures()},
 		Handler: factory, BuildsDir: filepath.Join(o.buildsDir, o.name), Concurrency: o.concurrency,
 		CheckInterval: o.checkInterval, OutputLimit: o.outputLimit, Logger: logger, Observer: f.m,
-		UpdateInterval: o.updateInterval, MaxUpdateInterval: o.updateInterval, Process: f.proc,
+		UpdateInterval: o.updateInterval, MaxUpdateInterval: o.updateInterval, KeepAlive: o.updateInterval, Process: f.proc,
 	})
 	if err != nil {
 		logger.Error("runner not started", "error", err)
