@@ -47,7 +47,7 @@ Examples:
 			if c.String("url") == "" {
 				return usageError("--url (or WASMRUNNER_URL) is required")
 			}
-			rt, err := gitlabTransport(c)
+			rt, err := commandTransport(c)
 			if err != nil {
 				return err
 			}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	httppprof "net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -83,6 +84,7 @@ Examples:
 			&cli.StringFlag{Name: "output-limit", Value: "4MiB", Usage: "most bytes of each job's log: a size with a unit (4MiB), or a plain number of KiB as GitLab Runner's (4096)", EnvVars: []string{"WASMRUNNER_OUTPUT_LIMIT"}},
 			&cli.DurationFlag{Name: "shutdown-timeout", Value: 30 * time.Second, Usage: "after a signal, how long to wait for jobs before exiting", EnvVars: []string{"WASMRUNNER_SHUTDOWN_TIMEOUT"}},
 			&cli.StringFlag{Name: "listen", Usage: "address for /metrics, /healthz and /readyz (e.g. :9252); empty: none", EnvVars: []string{"WASMRUNNER_LISTEN"}},
+			&cli.BoolFlag{Name: "pprof", Usage: "also serve Go's runtime profiles under /debug/pprof/ on --listen (for profiling the runner; see docs/benchmarks.md)", EnvVars: []string{"WASMRUNNER_PPROF"}},
 			&cli.DurationFlag{Name: "reload-interval", Value: 5 * time.Second, Usage: "how often --modules is checked for changes", EnvVars: []string{"WASMRUNNER_RELOAD_INTERVAL"}},
 			&cli.StringFlag{Name: "max-module-size", Value: "32MiB", Usage: "largest .wasm file loaded; larger ones are refused unread", EnvVars: []string{"WASMRUNNER_MAX_MODULE_SIZE"}},
 			&cli.StringFlag{Name: "compile-memory", Value: "2GiB", Usage: "most memory compiling one module may use (in a child process; one compilation at a time)", EnvVars: []string{"WASMRUNNER_COMPILE_MEMORY"}},
@@ -120,6 +122,8 @@ type serveOptions struct {
 	// tls says how GitLab's certificate is checked and which client
 	// certificate is shown.
 	tls gitlab.TLSOptions
+	// pprof serves runtime profiles on listen.
+	pprof bool
 }
 
 // serveFlags reads the options that do not depend on a runner entry.
@@ -129,6 +133,7 @@ func serveFlags(c *cli.Context) (serveOptions, error) {
 		buildsDir: c.String("builds-dir"), defaultHandler: c.String("default-handler"), listen: c.String("listen"),
 		concurrency: c.Int("concurrency"), checkInterval: c.Duration("check-interval"),
 		shutdownTimeout: c.Duration("shutdown-timeout"), reloadInterval: c.Duration("reload-interval"),
+		pprof: c.Bool("pprof"),
 	}
 	if o.concurrency < 0 {
 		return o, usageError(fmt.Sprintf("invalid --concurrency %d: it must be positive, or 0 for the number of CPUs", o.concurrency))
@@ -162,6 +167,9 @@ func serveFlags(c *cli.Context) (serveOptions, error) {
 	}
 	if o.concurrency <= 0 {
 		o.concurrency = runtime.NumCPU()
+	}
+	if o.pprof && o.listen == "" && c.String("config") == "" {
+		return o, usageError("--pprof serves on --listen: give --listen too")
 	}
 	if o.buildsDir == "" {
 		o.buildsDir = filepath.Join(cacheDir(), "builds")
@@ -353,6 +361,9 @@ func serveSet(ctx context.Context, set runnerSet, logger *slog.Logger, sigs <-ch
 	if err != nil {
 		return cli.Exit(err.Error(), exitUsage)
 	}
+	if global.pprof && global.listen == "" {
+		return usageError("--pprof serves on the listen address: give --listen (or listen_address in the config file)")
+	}
 	m := newMetrics(global.concurrency)
 	systemID, err := gitlab.SystemID(gitlab.DefaultMachineIDFile, filepath.Join(cacheDir(), ".runner_system_id"))
 	if err != nil {
@@ -367,6 +378,9 @@ func serveSet(ctx context.Context, set runnerSet, logger *slog.Logger, sigs <-ch
 	f, err := fleet.New(ctx, fleet.Config{
 		Logger: logger, Process: proc, Compiler: compiler, SystemID: systemID, Version: version,
 		CacheDir: cacheDir(), ReloadInterval: global.reloadInterval, Observe: m.observers(newSourceMetrics(m.reg)),
+		Transport: func(o gitlab.TLSOptions) (http.RoundTripper, error) {
+			return gitlab.NewTransport(gitlab.TransportOptions{TLS: o, MaxIdleConnsPerHost: idleConnsPerHost(global.concurrency)})
+		},
 	})
 	if err != nil {
 		return err
@@ -381,7 +395,7 @@ func serveSet(ctx context.Context, set runnerSet, logger *slog.Logger, sigs <-ch
 	}
 
 	if global.listen != "" {
-		srv, addr, err := startHTTP(global.listen, m, f.Ready, logger)
+		srv, addr, err := startHTTP(global.listen, m, f.Ready, global.pprof, logger)
 		if err != nil {
 			f.Shutdown(false)
 			f.Wait()
@@ -444,14 +458,29 @@ func serveSet(ctx context.Context, set runnerSet, logger *slog.Logger, sigs <-ch
 	}
 }
 
-// startHTTP serves /metrics, /healthz and /readyz.
-// /readyz answers 503 with the reason while ready says no.
-func startHTTP(addr string, m *metrics, ready func() (bool, string), logger *slog.Logger) (*http.Server, string, error) {
+// idleConnsPerHost is how many idle connections to GitLab its clients
+// keep: one per job slot. Go's default transport keeps two per host, so
+// with dozens of jobs patching their logs most requests would dial (and,
+// over HTTPS, handshake) anew.
+func idleConnsPerHost(concurrency int) int {
+	return max(concurrency, runtime.NumCPU()) + 4
+}
+
+// startHTTP serves /metrics, /healthz and /readyz (503 with the reason
+// while ready says no), and with pprof Go's profiles under /debug/pprof/.
+func startHTTP(addr string, m *metrics, ready func() (bool, string), pprof bool, logger *slog.Logger) (*http.Server, string, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, "", fmt.Errorf("--listen: %w", err)
 	}
 	mux := http.NewServeMux()
+	if pprof {
+		mux.HandleFunc("/debug/pprof/", httppprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", httppprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", httppprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", httppprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", httppprof.Trace)
+	}
 	mux.Handle("/metrics", m.handler())
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
@@ -511,9 +540,9 @@ func tlsFlagOptions(c *cli.Context) (gitlab.TLSOptions, error) {
 	return o, nil
 }
 
-// gitlabTransport is the GitLab transport of the commands that are not
+// commandTransport is the GitLab transport of the commands that are not
 // serve, with the TLS flags' certificates.
-func gitlabTransport(c *cli.Context) (http.RoundTripper, error) {
+func commandTransport(c *cli.Context) (http.RoundTripper, error) {
 	o, err := tlsFlagOptions(c)
 	if err != nil {
 		return nil, err

@@ -46,7 +46,7 @@ Example:
 			if err != nil {
 				return err
 			}
-			base, err := gitlabTransport(c)
+			base, err := commandTransport(c)
 			if err != nil {
 				return err
 			}

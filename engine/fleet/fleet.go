@@ -270,7 +270,7 @@ func (f *Fleet) load(ctx context.Context, l *loading, client *gitlab.Client) {
 		Info:    gitlab.RunnerMeta{Name: "wasmrunner", Version: f.cfg.Version, Executor: "wasm", Features: gitlab.DefaultFeatures()},
 		Handler: factory, BuildsDir: filepath.Join(o.BuildsDir, o.Name), Concurrency: o.Concurrency,
 		CheckInterval: o.CheckInterval, OutputLimit: o.OutputLimit, Logger: logger, Observer: obs.Jobs,
-		UpdateInterval: o.UpdateInterval, MaxUpdateInterval: o.UpdateInterval, Process: f.cfg.Process,
+		UpdateInterval: o.UpdateInterval, MaxUpdateInterval: o.UpdateInterval, KeepAlive: o.UpdateInterval, Process: f.cfg.Process,
 	})
 	if err != nil {
 		logger.Error("runner not started", "error", err)

@@ -35,7 +35,7 @@ type Runner struct {
 	Concurrency int
 	// CheckInterval is the wait between job requests while GitLab has
 	// none; UpdateInterval, when not 0, the job log update interval (and
-	// its cap).
+	// its cap, and the keep-alive interval of silent jobs).
 	CheckInterval, UpdateInterval time.Duration
 	// OutputLimit bounds each job's log in bytes.
 	OutputLimit int64
