@@ -75,15 +75,10 @@ func (r *Runner) runJob(p *gitlab.Job, slot *heldSlot) {
 	jr := &jobRun{r: r, payload: p, log: log, seen: map[gitlab.JobState]bool{}}
 	jr.hard, jr.cancelHard = context.WithCancelCause(context.Background())
 	defer jr.cancelHard(nil)
-	jobDone := make(chan struct{})
-	defer close(jobDone)
-	go func() {
-		select {
-		case <-r.abortCh:
-			jr.cancelHard(ErrAborted)
-		case <-jobDone:
-		}
-	}()
+	// No goroutine per job waits for an abort: a waiting job costs what
+	// it holds, and thousands may wait at once.
+	stopAbort := context.AfterFunc(r.aborted, func() { jr.cancelHard(ErrAborted) })
+	defer stopAbort()
 
 	jr.trace = trace.New(r.cfg.Client, r.traceConfig(p, jr.onStatus))
 	traceCtx, stopTrace := context.WithCancel(context.Background())

@@ -194,8 +194,8 @@ type Runner struct {
 	running atomic.Int64
 	drainCh chan struct{} // closed by Drain
 	drainMu sync.Once
-	abortCh chan struct{} // closed by Abort
-	abortMu sync.Once
+	aborted context.Context // ended by Abort
+	abort   context.CancelFunc
 	doneCh  chan struct{} // closed when Run returns
 	started atomic.Bool
 }
@@ -208,14 +208,15 @@ func New(cfg Config) (*Runner, error) {
 	if err := os.MkdirAll(cfg.BuildsDir, 0o755); err != nil {
 		return nil, fmt.Errorf("engine: builds dir: %w", err)
 	}
-	return &Runner{
+	r := &Runner{
 		cfg:     cfg,
 		log:     cfg.Logger,
 		sources: gitsource.NewCache(cfg.SourcesCacheDir, cfg.SourcesCacheSize),
 		drainCh: make(chan struct{}),
-		abortCh: make(chan struct{}),
 		doneCh:  make(chan struct{}),
-	}, nil
+	}
+	r.aborted, r.abort = context.WithCancel(context.Background())
+	return r, nil
 }
 
 // Running returns the number of jobs in progress.
@@ -231,7 +232,7 @@ func (r *Runner) Drain() {
 // returns once they are reported.
 func (r *Runner) Abort() {
 	r.Drain()
-	r.abortMu.Do(func() { close(r.abortCh) })
+	r.abort()
 }
 
 // Shutdown drains the runner and waits for Run to return. If ctx ends
