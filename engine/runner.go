@@ -195,8 +195,8 @@ type Runner struct {
 	token   atomic.Pointer[string] // the runner token; SetToken changes it
 	drainCh chan struct{}          // closed by Drain
 	drainMu sync.Once
-	abortCh chan struct{} // closed by Abort
-	abortMu sync.Once
+	aborted context.Context // ended by Abort
+	abort   context.CancelFunc
 	doneCh  chan struct{} // closed when Run returns
 	started atomic.Bool
 }
@@ -214,9 +214,9 @@ func New(cfg Config) (*Runner, error) {
 		log:     cfg.Logger,
 		sources: gitsource.NewCache(cfg.SourcesCacheDir, cfg.SourcesCacheSize),
 		drainCh: make(chan struct{}),
-		abortCh: make(chan struct{}),
 		doneCh:  make(chan struct{}),
 	}
+	r.aborted, r.abort = context.WithCancel(context.Background())
 	r.token.Store(&cfg.Token)
 	return r, nil
 }
@@ -244,7 +244,7 @@ func (r *Runner) Drain() {
 // returns once they are reported.
 func (r *Runner) Abort() {
 	r.Drain()
-	r.abortMu.Do(func() { close(r.abortCh) })
+	r.abort()
 }
 
 // Shutdown drains the runner and waits for Run to return. If ctx ends
