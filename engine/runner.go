@@ -63,6 +63,11 @@ type Config struct {
 	// MaxUpdateInterval caps the interval GitLab asks for, which also
 	// bounds how late a cancellation is noticed; 0 means no cap.
 	MaxUpdateInterval time.Duration
+	// KeepAlive is how long a running job may go without contacting
+	// GitLab before its trace sends a keep-alive, which is also how a job
+	// that prints nothing learns it was canceled: GitLab Runner's
+	// force-send interval. Default 30 s.
+	KeepAlive time.Duration
 	// AfterScriptTimeout bounds after_script when GitLab sets no timeout
 	// for it; default 5 minutes.
 	AfterScriptTimeout time.Duration
@@ -142,6 +147,7 @@ func (c *Config) setDefaults() error {
 	def(&c.CheckInterval, 3*time.Second)
 	def(&c.MaxBackoff, time.Minute)
 	def(&c.UpdateInterval, 3*time.Second)
+	def(&c.KeepAlive, trace.DefaultKeepAlive)
 	def(&c.AfterScriptTimeout, 5*time.Minute)
 	def(&c.CleanupTimeout, time.Minute)
 	def(&c.ReportTimeout, 2*time.Minute)
@@ -186,10 +192,11 @@ type Runner struct {
 	sources *gitsource.Cache
 
 	running atomic.Int64
-	drainCh chan struct{} // closed by Drain
+	token   atomic.Pointer[string] // the runner token; SetToken changes it
+	drainCh chan struct{}          // closed by Drain
 	drainMu sync.Once
-	abortCh chan struct{} // closed by Abort
-	abortMu sync.Once
+	aborted context.Context // ended by Abort
+	abort   context.CancelFunc
 	doneCh  chan struct{} // closed when Run returns
 	started atomic.Bool
 }
@@ -202,14 +209,26 @@ func New(cfg Config) (*Runner, error) {
 	if err := os.MkdirAll(cfg.BuildsDir, 0o755); err != nil {
 		return nil, fmt.Errorf("engine: builds dir: %w", err)
 	}
-	return &Runner{
+	r := &Runner{
 		cfg:     cfg,
 		log:     cfg.Logger,
 		sources: gitsource.NewCache(cfg.SourcesCacheDir, cfg.SourcesCacheSize),
 		drainCh: make(chan struct{}),
-		abortCh: make(chan struct{}),
 		doneCh:  make(chan struct{}),
-	}, nil
+	}
+	r.aborted, r.abort = context.WithCancel(context.Background())
+	r.token.Store(&cfg.Token)
+	return r, nil
+}
+
+// SetToken makes token the runner authentication token of the job
+// requests from now on (after GitLab replaced the old one, see
+// gitlab.Client.ResetToken). Running jobs are not affected: they use their
+// job tokens.
+func (r *Runner) SetToken(token string) {
+	if token != "" {
+		r.token.Store(&token)
+	}
 }
 
 // Running returns the number of jobs in progress.
@@ -225,7 +244,7 @@ func (r *Runner) Drain() {
 // returns once they are reported.
 func (r *Runner) Abort() {
 	r.Drain()
-	r.abortMu.Do(func() { close(r.abortCh) })
+	r.abort()
 }
 
 // Shutdown drains the runner and waits for Run to return. If ctx ends
@@ -296,7 +315,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			slots.Release()
 		}
 		res, err := r.cfg.Client.RequestJob(pollCtx, gitlab.JobRequest{
-			Token:      r.cfg.Token,
+			Token:      *r.token.Load(),
 			SystemID:   r.cfg.SystemID,
 			Info:       r.cfg.Info,
 			LastUpdate: lastUpdate,
@@ -409,6 +428,7 @@ func (r *Runner) traceConfig(job *gitlab.Job, onStatus func(gitlab.JobState)) tr
 		UpdateInterval: r.cfg.UpdateInterval,
 		MinInterval:    min(r.cfg.UpdateInterval, time.Second),
 		MaxInterval:    r.cfg.MaxUpdateInterval,
+		KeepAlive:      r.cfg.KeepAlive,
 		Limit:          r.cfg.OutputLimit,
 		Logger:         r.log.With("job", job.ID),
 		OnStatus:       onStatus,

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/wasmrunner/wasmrunner/engine/fleet"
 	"github.com/wasmrunner/wasmrunner/engine/modules"
 	"github.com/wasmrunner/wasmrunner/engine/resource"
 	"github.com/wasmrunner/wasmrunner/gitlab"
@@ -304,7 +305,7 @@ modules = "."
 			t.Errorf("options: %+v %d %v", o.compile, o.cacheMax, o.loadTimeout)
 		}
 	}
-	if n := cacheName(runners[0].name); strings.ContainsAny(n, "/") || n == cacheName("x_y") {
+	if n := fleet.CacheName(runners[0].name); strings.ContainsAny(n, "/") || n == fleet.CacheName("x_y") {
 		t.Errorf("cache dir name %q", n)
 	}
 	for _, args := range [][]string{
