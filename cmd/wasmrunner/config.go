@@ -175,13 +175,18 @@ func (p policyConfig) policy() *resource.Policy {
 // runnerConfig is one [[runners]] entry: a runner token and what its jobs
 // may use.
 type runnerConfig struct {
-	Name           string   `toml:"name"`
-	URL            string   `toml:"url"`
-	Token          string   `toml:"token"`
-	TokenFile      string   `toml:"token_file"`
-	Modules        string   `toml:"modules"`
-	Handlers       []string `toml:"handlers"`
-	DefaultHandler string   `toml:"default_handler"`
+	Name      string `toml:"name"`
+	URL       string `toml:"url"`
+	Token     string `toml:"token"`
+	TokenFile string `toml:"token_file"`
+	// TokenObtainedAt and TokenExpiresAt are the token's times, as
+	// gitlab-runner register writes them; serve writes them when it
+	// replaces the token before it expires.
+	TokenObtainedAt time.Time `toml:"token_obtained_at"`
+	TokenExpiresAt  time.Time `toml:"token_expires_at"`
+	Modules         string    `toml:"modules"`
+	Handlers        []string  `toml:"handlers"`
+	DefaultHandler  string    `toml:"default_handler"`
 	// Concurrency bounds this runner's jobs (default: the global
 	// concurrency); Limit is GitLab Runner's name for it.
 	Concurrency *int `toml:"concurrency"`
@@ -531,6 +536,7 @@ func (r runnerConfig) options(c fileConfig, base serveOptions) serveOptions {
 	o := base
 	o.name = r.Name
 	o.url, o.token, o.modulesDir = r.URL, r.Token, r.Modules
+	o.tokenObtainedAt, o.tokenExpiresAt = r.TokenObtainedAt, r.TokenExpiresAt
 	if r.DefaultHandler != "" {
 		o.defaultHandler = r.DefaultHandler
 	}
@@ -584,8 +590,6 @@ var keyHints = map[string]string{
 	"runners.pre_build_script":        "not supported: put the commands in the jobs' script",
 	"runners.post_build_script":       "not supported: put the commands in the jobs' script",
 	"runners.id":                      "written by gitlab-runner register; wasmrunner does not use it: remove it",
-	"runners.token_obtained_at":       "written by gitlab-runner register; wasmrunner does not use it: remove it",
-	"runners.token_expires_at":        "written by gitlab-runner register; wasmrunner does not use it: remove it",
 	"runners.concurrent":              `per runner that is "concurrency" (GitLab Runner: "limit")`,
 	"runners.listen_address":          `a global key ("listen"), not a runner's`,
 	"runners.listen":                  "a global key, not a runner's",

@@ -124,6 +124,10 @@ type serveOptions struct {
 	tls gitlab.TLSOptions
 	// pprof serves runtime profiles on listen.
 	pprof bool
+	// tokenObtainedAt and tokenExpiresAt are the token's times, if known.
+	tokenObtainedAt, tokenExpiresAt time.Time
+	// saveToken (of the global options) saves a runner's replaced token.
+	saveToken func(runner string, t fleet.Token) error
 }
 
 // serveFlags reads the options that do not depend on a runner entry.
@@ -278,6 +282,7 @@ func runServe(c *cli.Context) error {
 		if err != nil {
 			return err
 		}
+		o.saveToken = tokenFileSaver(c.String("token-file"))
 		set = func() (serveOptions, []serveOptions, error) { return o, []serveOptions{o}, nil }
 	}
 	// Signals arrive here; the context main gives is only a fallback.
@@ -328,6 +333,7 @@ func configSetWith(path string, base serveOptions, flagConcurrency int, level *s
 		}
 		fc.compileOver(&global)
 		global.oci = fc.ociOver(runnerConfig{}, global.oci)
+		global.saveToken = func(runner string, t fleet.Token) error { return saveRotatedToken(path, runner, t) }
 		if level != nil && fc.LogLevel != "" {
 			if lv, err := parseLogLevel(fc.LogLevel); err == nil {
 				level.Set(lv)
@@ -371,6 +377,10 @@ func serveSet(ctx context.Context, set runnerSet, logger *slog.Logger, sigs <-ch
 	}
 	proc := resource.NewProcess(resource.ProcessConfig{Jobs: global.concurrency, Compile: global.compile})
 	m.watchProcess(proc)
+	if ok, need, limit := resource.FilesFor(global.concurrency); !ok {
+		logger.Warn("the descriptor limit is low for this concurrency: with every job slot busy, jobs would fail to open files; raise it (ulimit -n, systemd LimitNOFILE, the container runtime's nofile)",
+			"concurrency", global.concurrency, "descriptors_needed", need, "limit", limit)
+	}
 	compiler, err := modules.SelfCompiler()
 	if err != nil {
 		return fmt.Errorf("finding the compiler (this executable): %w", err)
@@ -378,6 +388,7 @@ func serveSet(ctx context.Context, set runnerSet, logger *slog.Logger, sigs <-ch
 	f, err := fleet.New(ctx, fleet.Config{
 		Logger: logger, Process: proc, Compiler: compiler, SystemID: systemID, Version: version,
 		CacheDir: cacheDir(), ReloadInterval: global.reloadInterval, Observe: m.observers(newSourceMetrics(m.reg)),
+		TokenRotated: global.saveToken,
 		Transport: func(o gitlab.TLSOptions) (http.RoundTripper, error) {
 			return gitlab.NewTransport(gitlab.TransportOptions{TLS: o, MaxIdleConnsPerHost: idleConnsPerHost(global.concurrency)})
 		},
@@ -515,6 +526,7 @@ func (o serveOptions) runner() fleet.Runner {
 	}
 	return fleet.Runner{
 		Name: o.name, URL: o.url, Token: o.token, TLS: o.tls, Modules: o.modulesDir,
+		TokenObtainedAt: o.tokenObtainedAt, TokenExpiresAt: o.tokenExpiresAt,
 		Registry: fleet.RegistryOptions{PullInterval: o.oci.pullInterval, Insecure: o.oci.insecure, AuthFile: o.oci.authFile},
 		Handlers: o.handlers, DefaultHandler: o.defaultHandler, BuildsDir: o.buildsDir, Concurrency: o.concurrency,
 		CheckInterval: o.checkInterval, UpdateInterval: o.updateInterval, OutputLimit: o.outputLimit,
