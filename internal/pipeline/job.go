@@ -51,25 +51,6 @@ func (s *scope) errf(v *value, format string, args ...any) *Error {
 	return e
 }
 
-// walkRefs warns about every !reference tag in v, the value of keyword key.
-func (s *scope) walkRefs(v *value, key string) {
-	if v == nil {
-		return
-	}
-	switch v.kind {
-	case kRef:
-		s.warnf("!reference %s in %q is not supported; treated as empty", v.text, key)
-	case kList:
-		for _, x := range v.list {
-			s.walkRefs(x, key)
-		}
-	case kMap:
-		for _, x := range v.vals {
-			s.walkRefs(x, key)
-		}
-	}
-}
-
 // str decodes a string; a null or !reference value gives "".
 func (s *scope) str(v *value, what string) (string, error) {
 	if v.isNull() {
@@ -389,7 +370,20 @@ func (s *scope) needs(j *Job, v *value) error {
 	if v.kind != kList {
 		return s.errf(v, "needs must be a list of job names or maps with a job")
 	}
-	for _, x := range v.list {
+	// Lists nested by !reference are flattened.
+	var items []*value
+	var flatten func(l *value)
+	flatten = func(l *value) {
+		for _, x := range l.list {
+			if x.kind == kList {
+				flatten(x)
+			} else {
+				items = append(items, x)
+			}
+		}
+	}
+	flatten(v)
+	for _, x := range items {
 		name, artifacts, optional := "", true, false
 		switch x.kind {
 		case kRef:
@@ -502,11 +496,6 @@ func (s *scope) buildJob(name string, m *value) (*Job, error) {
 			s.unsupported(k)
 		default:
 			return nil, s.errf(m.vals[i], "unknown keyword %q", k)
-		}
-	}
-	for i, k := range m.keys {
-		if supportedJobKeys[k] {
-			s.walkRefs(m.vals[i], k)
 		}
 	}
 

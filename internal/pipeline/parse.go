@@ -144,7 +144,6 @@ func (p *parser) parse(root *value) (*Pipeline, error) {
 	if err := p.parseStages(stagesV); err != nil {
 		return nil, err
 	}
-	top.walkRefs(varsV, kwVariables)
 	vars, err := top.variables(varsV)
 	if err != nil {
 		return nil, err
@@ -302,7 +301,6 @@ func (p *parser) parseDefaults(v *value, deprecated map[string]*value) error {
 		for i, k := range v.keys {
 			switch {
 			case contains(defaultKeys, k):
-				s.walkRefs(v.vals[i], k)
 				m.set(k, v.vals[i])
 			case unsupportedDefaultKeys[k]:
 				s.unsupported(k)
@@ -319,7 +317,6 @@ func (p *parser) parseDefaults(v *value, deprecated map[string]*value) error {
 		if _, both := m.get(k); both {
 			return errAt(dv, "", "%s is defined in top-level and `default:` entry", k)
 		}
-		(&scope{p: p}).walkRefs(dv, k)
 		m.set(k, dv)
 	}
 	for i, k := range m.keys {

@@ -133,11 +133,17 @@ func Parse(data []byte) (*Pipeline, error) {
 // workflow:rules keep the pipeline from being created, the error wraps
 // [ErrFiltered].
 func ParseWith(data []byte, opts Options) (*Pipeline, error) {
-	root, warnings, err := load(data)
+	root, warnings, err := load(data, "")
 	if err != nil {
 		return nil, err
 	}
 	p := &parser{seen: map[string]bool{}, opts: opts}
+	if root, err = p.include(root, 0, map[string]bool{}); err != nil {
+		return nil, err
+	}
+	if root, err = resolveReferences(root); err != nil {
+		return nil, err
+	}
 	for _, w := range warnings {
 		p.warn(w)
 	}
@@ -159,7 +165,16 @@ func yamlError(err error) error {
 
 // load decodes the YAML document. A leading `spec:` header document, as
 // used by CI/CD components, is skipped with a warning.
-func load(data []byte) (*value, []string, error) {
+func load(data []byte, file string) (*value, []string, error) {
+	root, warnings, err := loadDoc(data, file)
+	var e *Error
+	if errors.As(err, &e) && e.File == "" {
+		e.File = file
+	}
+	return root, warnings, err
+}
+
+func loadDoc(data []byte, file string) (*value, []string, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
@@ -180,6 +195,7 @@ func load(data []byte) (*value, []string, error) {
 		}
 	}
 	c := newConverter()
+	c.file = file
 	root, err := c.convert(&doc)
 	if err != nil {
 		return nil, nil, err
