@@ -5,9 +5,10 @@
 // Resolution follows GitLab's rules for include: (local files of
 // Options.Project, nested, with wildcards and rules; the including file's
 // keys merged over the included ones), !reference tags, stages, default:,
-// the deprecated
-// top-level image/before_script/after_script, extends:, inherit:, global
-// and job variables, needs: and dependencies:. YAML anchors, aliases and
+// the deprecated top-level image/before_script/after_script, extends:,
+// inherit:, global and job variables, parallel: (a number or a matrix,
+// with GitLab's job names), needs: (with parallel:matrix) and
+// dependencies:. YAML anchors, aliases and
 // merge keys (<<) are honoured.
 //
 // [ParseWith] evaluates rules: (if, changes, exists, when, allow_failure,

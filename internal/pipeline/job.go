@@ -15,6 +15,7 @@ const maxTimeout = month
 // collects the warnings that concern it.
 type scope struct {
 	p        *parser
+	inst     instance // the parallel: job being built
 	job      string // job name, for jobs
 	label    string // "default" for default:; "" at the top level
 	warnings []string
@@ -385,6 +386,7 @@ func (s *scope) needs(j *Job, v *value) error {
 	flatten(v)
 	for _, x := range items {
 		name, artifacts, optional := "", true, false
+		var matrix [][]Variable
 		switch x.kind {
 		case kRef:
 			continue
@@ -411,7 +413,11 @@ func (s *scope) needs(j *Job, v *value) error {
 				case "pipeline", "project", "ref":
 					skip = true
 				case "parallel":
-					s.unsupported("needs:parallel")
+					if y.kind != kMap || len(y.keys) != 1 || y.keys[0] != "matrix" {
+						err = s.errf(y, "needs:parallel must be a map with matrix")
+						break
+					}
+					matrix, err = s.matrix(y.vals[0], "needs:parallel:matrix")
 				default:
 					err = s.errf(y, "needs: unknown keyword %q", k)
 				}
@@ -428,6 +434,12 @@ func (s *scope) needs(j *Job, v *value) error {
 			}
 		default:
 			return s.errf(x, "needs must be a list of job names or maps with a job")
+		}
+		if matrix != nil {
+			if j.needsMatrix == nil {
+				j.needsMatrix = map[string][][]Variable{}
+			}
+			j.needsMatrix[name] = append(j.needsMatrix[name], matrix...)
 		}
 		if _, dup := j.NeedsArtifacts[name]; dup {
 			continue
@@ -587,6 +599,8 @@ func (s *scope) buildJob(name string, m *value) (*Job, error) {
 		}
 		j.Variables = append(j.Variables, vars...)
 	}
+	j.Variables = append(j.Variables, s.inst.vars...)
+	j.Parallel, j.Matrix, j.NodeIndex, j.NodeTotal = s.inst.base, s.inst.matrix, s.inst.index, s.inst.tot
 
 	if v, ok := own(kwBeforeScript, true); ok {
 		if j.Script, err = s.script(v, kwBeforeScript); err != nil {

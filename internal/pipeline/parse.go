@@ -46,11 +46,11 @@ var (
 		"stage": true, kwImage: true, kwVariables: true, kwBeforeScript: true, "script": true,
 		kwAfterScript: true, "artifacts": true, "needs": true, "dependencies": true,
 		"timeout": true, "allow_failure": true, "when": true, "extends": true, "inherit": true,
-		"rules": true, "only": true, "except": true, "start_in": true,
+		"rules": true, "only": true, "except": true, "start_in": true, "parallel": true,
 	}
 	unsupportedJobKeys = map[string]bool{
 		"cache": true, "services": true,
-		"tags": true, "retry": true, "interruptible": true, "parallel": true,
+		"tags": true, "retry": true, "interruptible": true,
 		"environment": true, "coverage": true, "resource_group": true, "release": true,
 		"trigger": true, "pages": true, "id_tokens": true, "secrets": true,
 		"hooks": true, "identity": true, "manual_confirmation": true,
@@ -167,23 +167,29 @@ func (p *parser) parse(root *value) (*Pipeline, error) {
 		if p.work > maxWork {
 			return nil, errAt(e.v, e.name, "the configuration is too large once extends: is applied")
 		}
-		s := &scope{p: p, job: e.name}
-		j, err := s.buildJob(e.name, m)
+		insts, err := p.instances(e.name, m)
 		if err != nil {
 			return nil, err
 		}
-		j.fileIdx = i
-		j.Line = e.v.line
-		if j.excluded != "" {
-			excluded = append(excluded, j)
-			continue
-		}
-		if j.skip == "" {
-			for _, w := range s.warnings {
-				p.warn(w)
+		for _, in := range insts {
+			s := &scope{p: p, job: in.name, inst: in}
+			j, err := s.buildJob(in.name, m)
+			if err != nil {
+				return nil, err
 			}
+			j.fileIdx = i
+			j.Line = e.v.line
+			if j.excluded != "" {
+				excluded = append(excluded, j)
+				continue
+			}
+			if j.skip == "" {
+				for _, w := range s.warnings {
+					p.warn(w)
+				}
+			}
+			all = append(all, j)
 		}
-		all = append(all, j)
 	}
 	pl, err := p.link(all, excluded)
 	if err != nil {

@@ -738,7 +738,7 @@ bridge:
 
 func TestUnsupportedKeywords(t *testing.T) {
 	keys := []string{
-		"cache", "services", "tags", "retry", "interruptible", "parallel",
+		"cache", "services", "tags", "retry", "interruptible",
 		"environment", "coverage", "resource_group", "release", "pages", "id_tokens", "secrets",
 		"hooks", "identity", "manual_confirmation", "dast_configuration", "run",
 	}
@@ -771,14 +771,14 @@ func TestUnsupportedKeywords(t *testing.T) {
 job:
   image: {name: a, entrypoint: [""], pull_policy: always}
   artifacts: {paths: [a], reports: {dotenv: x}, expose_as: A}
-  needs: [{job: other, parallel: {matrix: []}}]
+  needs: [other]
   script: x
 other:
   stage: build
   script: x
 `
 		p := mustParse(t, src)
-		for _, k := range []string{"image:entrypoint", "image:pull_policy", "artifacts:reports", "artifacts:expose_as", "needs:parallel"} {
+		for _, k := range []string{"image:entrypoint", "image:pull_policy", "artifacts:reports", "artifacts:expose_as"} {
 			if n := countWarnings(p, fmt.Sprintf(`job "job": keyword %q is not supported; ignored`, k)); n != 1 {
 				t.Errorf("%s: Warnings = %q", k, p.Warnings)
 			}
