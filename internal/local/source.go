@@ -78,12 +78,12 @@ type Source struct {
 	names   map[int64]string
 	current map[int64]*gitlab.Job
 	results map[int64]*Result
-	archive map[int64]string // job id -> its "archive" artifact (zip), for dependents
+	archive map[int64]string           // job id -> its "archive" artifact (zip), for dependents
 	dotenv  map[int64]gitlab.Variables // job id -> its dotenv report's variables
 	orig    map[int64]int64            // retry's job id -> the id of the job it retries
 	tries   map[int64]int              // job id -> how many times it was retried
 	nextID  int64
-	done    chan struct{}    // closed when the queue is empty and no job runs
+	done    chan struct{} // closed when the queue is empty and no job runs
 	wake    chan struct{}
 }
 

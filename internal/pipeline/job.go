@@ -16,8 +16,8 @@ const maxTimeout = month
 type scope struct {
 	p        *parser
 	inst     instance // the parallel: job being built
-	job      string // job name, for jobs
-	label    string // "default" for default:; "" at the top level
+	job      string   // job name, for jobs
+	label    string   // "default" for default:; "" at the top level
 	warnings []string
 }
 

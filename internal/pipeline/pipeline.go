@@ -143,8 +143,8 @@ type Job struct {
 	fileIdx, stageIdx   int
 	needsLine, depsLine int
 	optional            map[string]bool
-	skip                string // why the job does not run; "" when it runs
-	excluded            string // why rules or only/except leave the job out of the pipeline
+	skip                string                  // why the job does not run; "" when it runs
+	excluded            string                  // why rules or only/except leave the job out of the pipeline
 	needsMatrix         map[string][][]Variable // needs:parallel:matrix filters, by need
 }
 
