@@ -192,7 +192,8 @@ type Runner struct {
 	sources *gitsource.Cache
 
 	running atomic.Int64
-	drainCh chan struct{} // closed by Drain
+	token   atomic.Pointer[string] // the runner token; SetToken changes it
+	drainCh chan struct{}          // closed by Drain
 	drainMu sync.Once
 	aborted context.Context // ended by Abort
 	abort   context.CancelFunc
@@ -216,7 +217,18 @@ func New(cfg Config) (*Runner, error) {
 		doneCh:  make(chan struct{}),
 	}
 	r.aborted, r.abort = context.WithCancel(context.Background())
+	r.token.Store(&cfg.Token)
 	return r, nil
+}
+
+// SetToken makes token the runner authentication token of the job
+// requests from now on (after GitLab replaced the old one, see
+// gitlab.Client.ResetToken). Running jobs are not affected: they use their
+// job tokens.
+func (r *Runner) SetToken(token string) {
+	if token != "" {
+		r.token.Store(&token)
+	}
 }
 
 // Running returns the number of jobs in progress.
@@ -303,7 +315,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			slots.Release()
 		}
 		res, err := r.cfg.Client.RequestJob(pollCtx, gitlab.JobRequest{
-			Token:      r.cfg.Token,
+			Token:      *r.token.Load(),
 			SystemID:   r.cfg.SystemID,
 			Info:       r.cfg.Info,
 			LastUpdate: lastUpdate,

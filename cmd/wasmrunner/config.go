@@ -54,6 +54,9 @@ type fileConfig struct {
 	PullInterval       tomlfile.Duration `toml:"pull_interval"`
 	InsecureRegistries []string          `toml:"insecure_registries"`
 	RegistryAuthFile   string            `toml:"registry_auth_file"`
+	// TokenRotation: runner tokens that expire are replaced before they
+	// do (default true; false where several processes share a token).
+	TokenRotation *bool `toml:"token_rotation"`
 	// Policy is the ceiling over every runner's handler manifests.
 	Policy  policyConfig   `toml:"policy"`
 	Runners []runnerConfig `toml:"runners"`
@@ -175,10 +178,17 @@ func (p policyConfig) policy() *resource.Policy {
 // runnerConfig is one [[runners]] entry: a runner token and what its jobs
 // may use.
 type runnerConfig struct {
-	Name           string   `toml:"name"`
-	URL            string   `toml:"url"`
-	Token          string   `toml:"token"`
-	TokenFile      string   `toml:"token_file"`
+	Name      string `toml:"name"`
+	URL       string `toml:"url"`
+	Token     string `toml:"token"`
+	TokenFile string `toml:"token_file"`
+	// TokenObtainedAt and TokenExpiresAt are the token's times, as
+	// gitlab-runner register writes them; serve writes them when it
+	// replaces the token before it expires.
+	TokenObtainedAt time.Time `toml:"token_obtained_at"`
+	TokenExpiresAt  time.Time `toml:"token_expires_at"`
+	// TokenRotation replaces the file's token_rotation for this runner.
+	TokenRotation  *bool    `toml:"token_rotation"`
 	Modules        string   `toml:"modules"`
 	Handlers       []string `toml:"handlers"`
 	DefaultHandler string   `toml:"default_handler"`
@@ -531,6 +541,12 @@ func (r runnerConfig) options(c fileConfig, base serveOptions) serveOptions {
 	o := base
 	o.name = r.Name
 	o.url, o.token, o.modulesDir = r.URL, r.Token, r.Modules
+	o.tokenObtainedAt, o.tokenExpiresAt = r.TokenObtainedAt, r.TokenExpiresAt
+	for _, v := range []*bool{c.TokenRotation, r.TokenRotation} {
+		if v != nil {
+			o.rotateToken = *v
+		}
+	}
 	if r.DefaultHandler != "" {
 		o.defaultHandler = r.DefaultHandler
 	}
@@ -584,8 +600,6 @@ var keyHints = map[string]string{
 	"runners.pre_build_script":        "not supported: put the commands in the jobs' script",
 	"runners.post_build_script":       "not supported: put the commands in the jobs' script",
 	"runners.id":                      "written by gitlab-runner register; wasmrunner does not use it: remove it",
-	"runners.token_obtained_at":       "written by gitlab-runner register; wasmrunner does not use it: remove it",
-	"runners.token_expires_at":        "written by gitlab-runner register; wasmrunner does not use it: remove it",
 	"runners.concurrent":              `per runner that is "concurrency" (GitLab Runner: "limit")`,
 	"runners.listen_address":          `a global key ("listen"), not a runner's`,
 	"runners.listen":                  "a global key, not a runner's",

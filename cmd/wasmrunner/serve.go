@@ -84,6 +84,7 @@ Examples:
 			&cli.StringFlag{Name: "output-limit", Value: "4MiB", Usage: "most bytes of each job's log: a size with a unit (4MiB), or a plain number of KiB as GitLab Runner's (4096)", EnvVars: []string{"WASMRUNNER_OUTPUT_LIMIT"}},
 			&cli.DurationFlag{Name: "shutdown-timeout", Value: 30 * time.Second, Usage: "after a signal, how long to wait for jobs before exiting", EnvVars: []string{"WASMRUNNER_SHUTDOWN_TIMEOUT"}},
 			&cli.StringFlag{Name: "listen", Usage: "address for /metrics, /healthz and /readyz (e.g. :9252); empty: none", EnvVars: []string{"WASMRUNNER_LISTEN"}},
+			&cli.BoolFlag{Name: "token-rotation", Value: true, Usage: "replace runner tokens that expire before they do, saving the new one (--token-rotation=false where several processes share a token)", EnvVars: []string{"WASMRUNNER_TOKEN_ROTATION"}},
 			&cli.BoolFlag{Name: "pprof", Usage: "also serve Go's runtime profiles under /debug/pprof/ on --listen (for profiling the runner; see docs/benchmarks.md)", EnvVars: []string{"WASMRUNNER_PPROF"}},
 			&cli.DurationFlag{Name: "reload-interval", Value: 5 * time.Second, Usage: "how often --modules is checked for changes", EnvVars: []string{"WASMRUNNER_RELOAD_INTERVAL"}},
 			&cli.StringFlag{Name: "max-module-size", Value: "32MiB", Usage: "largest .wasm file loaded; larger ones are refused unread", EnvVars: []string{"WASMRUNNER_MAX_MODULE_SIZE"}},
@@ -124,6 +125,12 @@ type serveOptions struct {
 	tls gitlab.TLSOptions
 	// pprof serves runtime profiles on listen.
 	pprof bool
+	// tokenObtainedAt and tokenExpiresAt are the token's times, if known;
+	// rotateToken replaces a token before it expires.
+	tokenObtainedAt, tokenExpiresAt time.Time
+	rotateToken                     bool
+	// saveToken (of the global options) saves a runner's replaced token.
+	saveToken func(runner string, t fleet.Token) error
 }
 
 // serveFlags reads the options that do not depend on a runner entry.
@@ -133,7 +140,7 @@ func serveFlags(c *cli.Context) (serveOptions, error) {
 		buildsDir: c.String("builds-dir"), defaultHandler: c.String("default-handler"), listen: c.String("listen"),
 		concurrency: c.Int("concurrency"), checkInterval: c.Duration("check-interval"),
 		shutdownTimeout: c.Duration("shutdown-timeout"), reloadInterval: c.Duration("reload-interval"),
-		pprof: c.Bool("pprof"),
+		pprof: c.Bool("pprof"), rotateToken: c.Bool("token-rotation"),
 	}
 	if o.concurrency < 0 {
 		return o, usageError(fmt.Sprintf("invalid --concurrency %d: it must be positive, or 0 for the number of CPUs", o.concurrency))
@@ -278,6 +285,7 @@ func runServe(c *cli.Context) error {
 		if err != nil {
 			return err
 		}
+		o.saveToken = tokenFileSaver(c.String("token-file"))
 		set = func() (serveOptions, []serveOptions, error) { return o, []serveOptions{o}, nil }
 	}
 	// Signals arrive here; the context main gives is only a fallback.
@@ -328,6 +336,7 @@ func configSetWith(path string, base serveOptions, flagConcurrency int, level *s
 		}
 		fc.compileOver(&global)
 		global.oci = fc.ociOver(runnerConfig{}, global.oci)
+		global.saveToken = func(runner string, t fleet.Token) error { return saveRotatedToken(path, runner, t) }
 		if level != nil && fc.LogLevel != "" {
 			if lv, err := parseLogLevel(fc.LogLevel); err == nil {
 				level.Set(lv)
@@ -371,6 +380,10 @@ func serveSet(ctx context.Context, set runnerSet, logger *slog.Logger, sigs <-ch
 	}
 	proc := resource.NewProcess(resource.ProcessConfig{Jobs: global.concurrency, Compile: global.compile})
 	m.watchProcess(proc)
+	if ok, need, limit := resource.FilesFor(global.concurrency); !ok {
+		logger.Warn("the descriptor limit is low for this concurrency: with every job slot busy, jobs would fail to open files; raise it (ulimit -n, systemd LimitNOFILE, the container runtime's nofile)",
+			"concurrency", global.concurrency, "descriptors_needed", need, "limit", limit)
+	}
 	compiler, err := modules.SelfCompiler()
 	if err != nil {
 		return fmt.Errorf("finding the compiler (this executable): %w", err)
@@ -378,6 +391,7 @@ func serveSet(ctx context.Context, set runnerSet, logger *slog.Logger, sigs <-ch
 	f, err := fleet.New(ctx, fleet.Config{
 		Logger: logger, Process: proc, Compiler: compiler, SystemID: systemID, Version: version,
 		CacheDir: cacheDir(), ReloadInterval: global.reloadInterval, Observe: m.observers(newSourceMetrics(m.reg)),
+		TokenRotated: global.saveToken,
 		Transport: func(o gitlab.TLSOptions) (http.RoundTripper, error) {
 			return gitlab.NewTransport(gitlab.TransportOptions{TLS: o, MaxIdleConnsPerHost: idleConnsPerHost(global.concurrency)})
 		},
@@ -515,6 +529,7 @@ func (o serveOptions) runner() fleet.Runner {
 	}
 	return fleet.Runner{
 		Name: o.name, URL: o.url, Token: o.token, TLS: o.tls, Modules: o.modulesDir,
+		TokenObtainedAt: o.tokenObtainedAt, TokenExpiresAt: o.tokenExpiresAt, RotateToken: o.rotateToken,
 		Registry: fleet.RegistryOptions{PullInterval: o.oci.pullInterval, Insecure: o.oci.insecure, AuthFile: o.oci.authFile},
 		Handlers: o.handlers, DefaultHandler: o.defaultHandler, BuildsDir: o.buildsDir, Concurrency: o.concurrency,
 		CheckInterval: o.checkInterval, UpdateInterval: o.updateInterval, OutputLimit: o.outputLimit,

@@ -53,6 +53,13 @@ type Config struct {
 	Transport func(gitlab.TLSOptions) (http.RoundTripper, error)
 	// Observe returns what a runner reports to (metrics); nil: nothing.
 	Observe func(runner string) Observers
+	// Clock times token rotations; nil: the system clock.
+	Clock Clock
+	// TokenRotated, if set, saves a runner's new token (in the config
+	// file, or its token file) after GitLab replaced the old one. The new
+	// token is used even if it fails (GitLab no longer takes the old one);
+	// the error is logged.
+	TokenRotated func(runner string, t Token) error
 }
 
 // Observers are what one runner reports to; any may be nil.
@@ -88,6 +95,16 @@ type instance struct {
 	reg    *modules.Registry
 	runner *engine.Runner
 	stop   context.CancelFunc // stops watching the modules dir
+	// stopToken stops replacing its token: a drained runner's token is
+	// its successor's.
+	stopToken context.CancelFunc
+}
+
+// retire drains the runner: it takes no more jobs, finishes its running
+// ones, and leaves its token alone.
+func (i *instance) retire() {
+	i.stopToken()
+	i.runner.Drain()
 }
 
 // loading is a runner whose handlers are loading.
@@ -113,6 +130,9 @@ func New(ctx context.Context, cfg Config) (*Fleet, error) {
 		cfg.Transport = func(o gitlab.TLSOptions) (http.RoundTripper, error) {
 			return gitlab.NewTransport(gitlab.TransportOptions{TLS: o})
 		}
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = systemClock{}
 	}
 	if cfg.Observe == nil {
 		cfg.Observe = func(string) Observers { return Observers{} }
@@ -174,7 +194,7 @@ func (f *Fleet) Apply(want []Runner) error {
 		}
 		if s.retire {
 			f.log.Info("runner retired: finishing its jobs", "runner", s.name)
-			f.live[s.name].runner.Drain()
+			f.live[s.name].retire()
 			delete(f.live, s.name)
 		}
 		if s.load {
@@ -279,11 +299,13 @@ func (f *Fleet) load(ctx context.Context, l *loading, client *gitlab.Client) {
 		return
 	}
 	watchCtx, stop := context.WithCancel(f.bg)
-	inst := &instance{opts: l.opts, health: l.health, reg: reg, runner: runner, stop: stop}
+	tokenCtx, stopToken := context.WithCancel(watchCtx)
+	inst := &instance{opts: l.opts, health: l.health, reg: reg, runner: runner, stop: stop, stopToken: stopToken}
 	f.mu.Lock()
 	if f.stopping || f.loading[o.Name] != l {
 		// Shutting down, or removed or changed while loading.
 		f.mu.Unlock()
+		stopToken()
 		stop()
 		reg.Close(f.bg)
 		return
@@ -291,15 +313,17 @@ func (f *Fleet) load(ctx context.Context, l *loading, client *gitlab.Client) {
 	delete(f.loading, o.Name)
 	if old := f.live[o.Name]; old != nil {
 		logger.Info("runner replaced: the old one finishes its jobs")
-		old.runner.Drain()
+		old.retire()
 	}
 	f.live[o.Name] = inst
 	f.mu.Unlock()
 	go reg.Watch(watchCtx, f.cfg.ReloadInterval)
 	mods.watch(watchCtx, reg)
+	go f.keepToken(tokenCtx, inst, client, logger)
 	logger.Info("wasmrunner serving", "url", o.URL, "system_id", f.cfg.SystemID,
 		"concurrency", o.Concurrency, "builds_dir", o.BuildsDir, "modules", o.Modules)
 	_ = runner.Run(f.bg)
+	stopToken()
 	stop()
 	reg.Close(f.bg)
 }
@@ -324,6 +348,7 @@ func (f *Fleet) Shutdown(drain bool) {
 		l.cancel()
 	}
 	for _, i := range f.live {
+		i.stopToken()
 		if drain {
 			i.runner.Drain()
 		} else {
@@ -354,6 +379,18 @@ func (f *Fleet) Serving() []string {
 	}
 	slices.Sort(names)
 	return names
+}
+
+// Entries returns the entries of the serving runners, sorted by name, as
+// they are now: a rotated token is there.
+func (f *Fleet) Entries() []Runner {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []Runner
+	for _, name := range sortedKeys(f.live) {
+		out = append(out, f.live[name].opts)
+	}
+	return out
 }
 
 // Wait returns when every runner (drained ones included) has stopped.

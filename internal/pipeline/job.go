@@ -15,8 +15,9 @@ const maxTimeout = month
 // collects the warnings that concern it.
 type scope struct {
 	p        *parser
-	job      string // job name, for jobs
-	label    string // "default" for default:; "" at the top level
+	inst     instance // the parallel: job being built
+	job      string   // job name, for jobs
+	label    string   // "default" for default:; "" at the top level
 	warnings []string
 }
 
@@ -49,25 +50,6 @@ func (s *scope) errf(v *value, format string, args ...any) *Error {
 		e.Msg = s.label + ": " + e.Msg
 	}
 	return e
-}
-
-// walkRefs warns about every !reference tag in v, the value of keyword key.
-func (s *scope) walkRefs(v *value, key string) {
-	if v == nil {
-		return
-	}
-	switch v.kind {
-	case kRef:
-		s.warnf("!reference %s in %q is not supported; treated as empty", v.text, key)
-	case kList:
-		for _, x := range v.list {
-			s.walkRefs(x, key)
-		}
-	case kMap:
-		for _, x := range v.vals {
-			s.walkRefs(x, key)
-		}
-	}
 }
 
 // str decodes a string; a null or !reference value gives "".
@@ -310,7 +292,21 @@ func (s *scope) artifacts(v *value) (*Artifacts, error) {
 				err = s.errf(x, "artifacts:untracked must be true or false")
 			}
 			a.Untracked = isTrue(x)
-		case "reports", "expose_as", "public", "access":
+		case "reports":
+			if x.kind != kMap {
+				err = s.errf(x, "artifacts:reports must be a map")
+				break
+			}
+			for ri, rk := range x.keys {
+				if rk == "dotenv" {
+					if a.Dotenv, err = s.stringOrList(x.vals[ri], "artifacts:reports:dotenv"); err != nil {
+						break
+					}
+					continue
+				}
+				s.unsupported("artifacts:reports:" + rk)
+			}
+		case "expose_as", "public", "access":
 			s.unsupported("artifacts:" + k)
 		default:
 			err = s.errf(x, "artifacts: unknown keyword %q", k)
@@ -319,7 +315,7 @@ func (s *scope) artifacts(v *value) (*Artifacts, error) {
 			return nil, err
 		}
 	}
-	if len(a.Paths) == 0 && !a.Untracked {
+	if len(a.Paths) == 0 && !a.Untracked && len(a.Dotenv) == 0 {
 		return nil, nil
 	}
 	return a, nil
@@ -389,8 +385,22 @@ func (s *scope) needs(j *Job, v *value) error {
 	if v.kind != kList {
 		return s.errf(v, "needs must be a list of job names or maps with a job")
 	}
-	for _, x := range v.list {
+	// Lists nested by !reference are flattened.
+	var items []*value
+	var flatten func(l *value)
+	flatten = func(l *value) {
+		for _, x := range l.list {
+			if x.kind == kList {
+				flatten(x)
+			} else {
+				items = append(items, x)
+			}
+		}
+	}
+	flatten(v)
+	for _, x := range items {
 		name, artifacts, optional := "", true, false
+		var matrix [][]Variable
 		switch x.kind {
 		case kRef:
 			continue
@@ -417,7 +427,11 @@ func (s *scope) needs(j *Job, v *value) error {
 				case "pipeline", "project", "ref":
 					skip = true
 				case "parallel":
-					s.unsupported("needs:parallel")
+					if y.kind != kMap || len(y.keys) != 1 || y.keys[0] != "matrix" {
+						err = s.errf(y, "needs:parallel must be a map with matrix")
+						break
+					}
+					matrix, err = s.matrix(y.vals[0], "needs:parallel:matrix")
 				default:
 					err = s.errf(y, "needs: unknown keyword %q", k)
 				}
@@ -434,6 +448,12 @@ func (s *scope) needs(j *Job, v *value) error {
 			}
 		default:
 			return s.errf(x, "needs must be a list of job names or maps with a job")
+		}
+		if matrix != nil {
+			if j.needsMatrix == nil {
+				j.needsMatrix = map[string][][]Variable{}
+			}
+			j.needsMatrix[name] = append(j.needsMatrix[name], matrix...)
 		}
 		if _, dup := j.NeedsArtifacts[name]; dup {
 			continue
@@ -502,11 +522,6 @@ func (s *scope) buildJob(name string, m *value) (*Job, error) {
 			s.unsupported(k)
 		default:
 			return nil, s.errf(m.vals[i], "unknown keyword %q", k)
-		}
-	}
-	for i, k := range m.keys {
-		if supportedJobKeys[k] {
-			s.walkRefs(m.vals[i], k)
 		}
 	}
 
@@ -598,6 +613,8 @@ func (s *scope) buildJob(name string, m *value) (*Job, error) {
 		}
 		j.Variables = append(j.Variables, vars...)
 	}
+	j.Variables = append(j.Variables, s.inst.vars...)
+	j.Parallel, j.Matrix, j.NodeIndex, j.NodeTotal = s.inst.base, s.inst.matrix, s.inst.index, s.inst.tot
 
 	if v, ok := own(kwBeforeScript, true); ok {
 		if j.Script, err = s.script(v, kwBeforeScript); err != nil {
@@ -628,6 +645,14 @@ func (s *scope) buildJob(name string, m *value) (*Job, error) {
 		a := *def.artifacts
 		a.Paths, a.Exclude = slices.Clone(a.Paths), slices.Clone(a.Exclude)
 		j.Artifacts = &a
+	}
+
+	if v, ok := own("retry", false); ok {
+		if j.Retry, err = s.retry(v); err != nil {
+			return nil, err
+		}
+	} else if useDefault("retry") {
+		j.Retry = def.retry
 	}
 
 	if v, ok := own("timeout", false); ok {
@@ -760,4 +785,69 @@ func (s *scope) applyRules(j *Job, m *value) error {
 		return s.errf(startIn, "start_in can only be used with when: delayed")
 	}
 	return nil
+}
+
+// retryWhen are the failure kinds retry:when accepts.
+var retryWhen = []string{
+	"always", "unknown_failure", "script_failure", "api_failure", "stuck_or_timeout_failure",
+	"runner_system_failure", "runner_unsupported", "stale_schedule", "job_execution_timeout",
+	"archived_failure", "unmet_prerequisites", "scheduler_failure", "data_integrity_failure",
+}
+
+// retry decodes retry: a number from 0 to 2, or a map with max, when and
+// exit_codes.
+func (s *scope) retry(v *value) (Retry, error) {
+	var r Retry
+	maxOf := func(x *value) (int, error) {
+		n, err := strconv.Atoi(x.text)
+		if x.kind != kInt || err != nil || n < 0 || n > 2 {
+			return 0, s.errf(x, "retry must be 0, 1 or 2")
+		}
+		return n, nil
+	}
+	switch {
+	case v.isNull():
+		return r, nil
+	case v.kind == kInt:
+		n, err := maxOf(v)
+		r.Max = n
+		return r, err
+	case v.kind != kMap:
+		return r, s.errf(v, "retry must be a number or a map with max, when and exit_codes")
+	}
+	for i, k := range v.keys {
+		x := v.vals[i]
+		var err error
+		switch k {
+		case "max":
+			r.Max, err = maxOf(x)
+		case "when":
+			if r.When, err = s.stringOrList(x, "retry:when"); err == nil {
+				for _, w := range r.When {
+					if !contains(retryWhen, w) {
+						err = s.errf(x, "retry:when: unknown failure kind %q", w)
+					}
+				}
+			}
+		case "exit_codes":
+			items := []*value{x}
+			if x.kind == kList {
+				items = x.list
+			}
+			for _, it := range items {
+				n, e := strconv.Atoi(it.text)
+				if it.kind != kInt || e != nil {
+					err = s.errf(it, "retry:exit_codes must be an integer or a list of integers")
+					break
+				}
+				r.ExitCodes = append(r.ExitCodes, n)
+			}
+		default:
+			err = s.errf(x, "retry: unknown keyword %q", k)
+		}
+		if err != nil {
+			return r, err
+		}
+	}
+	return r, nil
 }

@@ -33,9 +33,9 @@ var unsupportedTopLevel = map[string]bool{
 // Keywords of default: that are supported, and those ignored with a
 // warning.
 var (
-	defaultKeys            = []string{kwImage, kwBeforeScript, kwAfterScript, "timeout", "artifacts"}
+	defaultKeys            = []string{kwImage, kwBeforeScript, kwAfterScript, "timeout", "artifacts", "retry"}
 	unsupportedDefaultKeys = map[string]bool{
-		"cache": true, "services": true, "tags": true, "retry": true, "interruptible": true,
+		"cache": true, "services": true, "tags": true, "interruptible": true,
 		"hooks": true, "id_tokens": true, "identity": true,
 	}
 )
@@ -46,11 +46,11 @@ var (
 		"stage": true, kwImage: true, kwVariables: true, kwBeforeScript: true, "script": true,
 		kwAfterScript: true, "artifacts": true, "needs": true, "dependencies": true,
 		"timeout": true, "allow_failure": true, "when": true, "extends": true, "inherit": true,
-		"rules": true, "only": true, "except": true, "start_in": true,
+		"rules": true, "only": true, "except": true, "start_in": true, "parallel": true, "retry": true,
 	}
 	unsupportedJobKeys = map[string]bool{
 		"cache": true, "services": true,
-		"tags": true, "retry": true, "interruptible": true, "parallel": true,
+		"tags": true, "interruptible": true,
 		"environment": true, "coverage": true, "resource_group": true, "release": true,
 		"trigger": true, "pages": true, "id_tokens": true, "secrets": true,
 		"hooks": true, "identity": true, "manual_confirmation": true,
@@ -88,6 +88,7 @@ type defaults struct {
 	afterScript  []string
 	timeout      time.Duration
 	artifacts    *Artifacts
+	retry        Retry
 }
 
 func (p *parser) warn(msg string) {
@@ -144,7 +145,6 @@ func (p *parser) parse(root *value) (*Pipeline, error) {
 	if err := p.parseStages(stagesV); err != nil {
 		return nil, err
 	}
-	top.walkRefs(varsV, kwVariables)
 	vars, err := top.variables(varsV)
 	if err != nil {
 		return nil, err
@@ -168,23 +168,29 @@ func (p *parser) parse(root *value) (*Pipeline, error) {
 		if p.work > maxWork {
 			return nil, errAt(e.v, e.name, "the configuration is too large once extends: is applied")
 		}
-		s := &scope{p: p, job: e.name}
-		j, err := s.buildJob(e.name, m)
+		insts, err := p.instances(e.name, m)
 		if err != nil {
 			return nil, err
 		}
-		j.fileIdx = i
-		j.Line = e.v.line
-		if j.excluded != "" {
-			excluded = append(excluded, j)
-			continue
-		}
-		if j.skip == "" {
-			for _, w := range s.warnings {
-				p.warn(w)
+		for _, in := range insts {
+			s := &scope{p: p, job: in.name, inst: in}
+			j, err := s.buildJob(in.name, m)
+			if err != nil {
+				return nil, err
 			}
+			j.fileIdx = i
+			j.Line = e.v.line
+			if j.excluded != "" {
+				excluded = append(excluded, j)
+				continue
+			}
+			if j.skip == "" {
+				for _, w := range s.warnings {
+					p.warn(w)
+				}
+			}
+			all = append(all, j)
 		}
-		all = append(all, j)
 	}
 	pl, err := p.link(all, excluded)
 	if err != nil {
@@ -302,7 +308,6 @@ func (p *parser) parseDefaults(v *value, deprecated map[string]*value) error {
 		for i, k := range v.keys {
 			switch {
 			case contains(defaultKeys, k):
-				s.walkRefs(v.vals[i], k)
 				m.set(k, v.vals[i])
 			case unsupportedDefaultKeys[k]:
 				s.unsupported(k)
@@ -319,7 +324,6 @@ func (p *parser) parseDefaults(v *value, deprecated map[string]*value) error {
 		if _, both := m.get(k); both {
 			return errAt(dv, "", "%s is defined in top-level and `default:` entry", k)
 		}
-		(&scope{p: p}).walkRefs(dv, k)
 		m.set(k, dv)
 	}
 	for i, k := range m.keys {
@@ -336,6 +340,8 @@ func (p *parser) parseDefaults(v *value, deprecated map[string]*value) error {
 			p.def.timeout, err = s.timeout(x)
 		case "artifacts":
 			p.def.artifacts, err = s.artifacts(x)
+		case "retry":
+			p.def.retry, err = s.retry(x)
 		}
 		if err != nil {
 			return err
