@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,6 +34,8 @@ type metrics struct {
 	denials     *prometheus.CounterVec
 	outlived    *prometheus.GaugeVec
 	cacheBytes  *prometheus.GaugeVec
+	// runningN is gitlab_runner_jobs, read by the saturation gauge.
+	runningN atomic.Int64
 }
 
 var (
@@ -93,7 +96,17 @@ func newMetrics(concurrency int) *metrics {
 	versionInfo.WithLabelValues("wasmrunner", version, shortRevision(build.revision), build.time,
 		runtime.Version(), runtime.GOOS, runtime.GOARCH).Set(1)
 	m.concurrent.Set(float64(concurrency))
-	m.reg.MustRegister(m.running, m.jobsTotal, m.failedTotal, m.finished, m.duration, m.apiRequests,
+	// The saturation an autoscaler scales on (deploy/helm): a replica at
+	// 1 takes no more jobs, and GitLab's pending ones wait.
+	saturation := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "wasmrunner_saturation_ratio", Help: "Running jobs over concurrency (gitlab_runner_jobs / gitlab_runner_concurrent), 0 to 1.",
+	}, func() float64 {
+		if concurrency <= 0 {
+			return 0
+		}
+		return float64(m.runningN.Load()) / float64(concurrency)
+	})
+	m.reg.MustRegister(saturation, m.running, m.jobsTotal, m.failedTotal, m.finished, m.duration, m.apiRequests,
 		m.concurrent, m.compile, m.instantiate, m.cuts, m.denials, m.outlived, m.cacheBytes, versionInfo, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -101,12 +114,14 @@ func newMetrics(concurrency int) *metrics {
 // JobStarted counts a started job.
 func (m *metrics) JobStarted(engine.JobEvent) {
 	m.running.Inc()
+	m.runningN.Add(1)
 	m.jobsTotal.Inc()
 }
 
 // JobFinished counts a finished job.
 func (m *metrics) JobFinished(ev engine.JobEvent) {
 	m.running.Dec()
+	m.runningN.Add(-1)
 	m.duration.Observe(ev.Duration.Seconds())
 	if ev.FailureReason != "" {
 		m.failedTotal.WithLabelValues(string(ev.FailureReason)).Inc()
