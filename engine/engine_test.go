@@ -78,6 +78,7 @@ func newHarness(t *testing.T, factory engine.HandlerFactory, mod func(*engine.Co
 		CheckInterval:     20 * time.Millisecond,
 		UpdateInterval:    20 * time.Millisecond,
 		MaxUpdateInterval: 50 * time.Millisecond,
+		KeepAlive:         50 * time.Millisecond,
 		Process:           resource.NewProcess(resource.ProcessConfig{Jobs: 2, Stop: resource.Stop{Abandon: 2 * time.Second}}),
 		Logger:            slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}

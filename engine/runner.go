@@ -63,6 +63,11 @@ type Config struct {
 	// MaxUpdateInterval caps the interval GitLab asks for, which also
 	// bounds how late a cancellation is noticed; 0 means no cap.
 	MaxUpdateInterval time.Duration
+	// KeepAlive is how long a running job may go without contacting
+	// GitLab before its trace sends a keep-alive, which is also how a job
+	// that prints nothing learns it was canceled: GitLab Runner's
+	// force-send interval. Default 30 s.
+	KeepAlive time.Duration
 	// AfterScriptTimeout bounds after_script when GitLab sets no timeout
 	// for it; default 5 minutes.
 	AfterScriptTimeout time.Duration
@@ -142,6 +147,7 @@ func (c *Config) setDefaults() error {
 	def(&c.CheckInterval, 3*time.Second)
 	def(&c.MaxBackoff, time.Minute)
 	def(&c.UpdateInterval, 3*time.Second)
+	def(&c.KeepAlive, trace.DefaultKeepAlive)
 	def(&c.AfterScriptTimeout, 5*time.Minute)
 	def(&c.CleanupTimeout, time.Minute)
 	def(&c.ReportTimeout, 2*time.Minute)
@@ -409,6 +415,7 @@ func (r *Runner) traceConfig(job *gitlab.Job, onStatus func(gitlab.JobState)) tr
 		UpdateInterval: r.cfg.UpdateInterval,
 		MinInterval:    min(r.cfg.UpdateInterval, time.Second),
 		MaxInterval:    r.cfg.MaxUpdateInterval,
+		KeepAlive:      r.cfg.KeepAlive,
 		Limit:          r.cfg.OutputLimit,
 		Logger:         r.log.With("job", job.ID),
 		OnStatus:       onStatus,

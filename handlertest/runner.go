@@ -259,7 +259,7 @@ func start(ctx context.Context, cfg *config, log io.Writer, modulesDir func(tmp 
 	ecfg := engine.Config{
 		Client: client, Token: r.srv.RunnerToken, BuildsDir: buildsDir, Concurrency: concurrency,
 		CheckInterval: checkInterval, UpdateInterval: checkInterval,
-		MaxUpdateInterval: 50 * time.Millisecond, Logger: logger,
+		MaxUpdateInterval: 50 * time.Millisecond, KeepAlive: 50 * time.Millisecond, Logger: logger,
 	}
 	for _, fn := range cfg.configure {
 		fn(&mcfg, &ecfg)

@@ -150,7 +150,7 @@ func runExec(c *cli.Context) error {
 
 	runner, err := engine.New(engine.Config{
 		Client: src, Token: "local", Handler: reg.Factory(), BuildsDir: buildsDir, Concurrency: 1,
-		CheckInterval: 10 * time.Millisecond, UpdateInterval: 100 * time.Millisecond, MaxUpdateInterval: 100 * time.Millisecond,
+		CheckInterval: 10 * time.Millisecond, UpdateInterval: 100 * time.Millisecond, MaxUpdateInterval: 100 * time.Millisecond, KeepAlive: 100 * time.Millisecond,
 		OutputLimit: limit, Logger: logger,
 		Info: gitlab.RunnerMeta{Name: "wasmrunner exec", Version: version, Executor: "wasm", Features: gitlab.DefaultFeatures()},
 	})

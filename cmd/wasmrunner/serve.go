@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	httppprof "net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -92,6 +93,7 @@ Examples:
 			&cli.StringFlag{Name: "output-limit", Value: "4MiB", Usage: "most bytes of each job's log: a size with a unit (4MiB), or a plain number of KiB as GitLab Runner's (4096)", EnvVars: []string{"WASMRUNNER_OUTPUT_LIMIT"}},
 			&cli.DurationFlag{Name: "shutdown-timeout", Value: 30 * time.Second, Usage: "after a signal, how long to wait for jobs before exiting", EnvVars: []string{"WASMRUNNER_SHUTDOWN_TIMEOUT"}},
 			&cli.StringFlag{Name: "listen", Usage: "address for /metrics, /healthz and /readyz (e.g. :9252); empty: none", EnvVars: []string{"WASMRUNNER_LISTEN"}},
+			&cli.BoolFlag{Name: "pprof", Usage: "also serve Go's runtime profiles under /debug/pprof/ on --listen (for profiling the runner; see docs/benchmarks.md)", EnvVars: []string{"WASMRUNNER_PPROF"}},
 			&cli.DurationFlag{Name: "reload-interval", Value: 5 * time.Second, Usage: "how often --modules is checked for changes", EnvVars: []string{"WASMRUNNER_RELOAD_INTERVAL"}},
 			&cli.StringFlag{Name: "max-module-size", Value: "32MiB", Usage: "largest .wasm file loaded; larger ones are refused unread", EnvVars: []string{"WASMRUNNER_MAX_MODULE_SIZE"}},
 			&cli.StringFlag{Name: "compile-memory", Value: "2GiB", Usage: "most memory compiling one module may use (in a child process; one compilation at a time)", EnvVars: []string{"WASMRUNNER_COMPILE_MEMORY"}},
@@ -126,6 +128,8 @@ type serveOptions struct {
 	updateInterval time.Duration
 	// oci says how oci:// modules are pulled.
 	oci ociOptions
+	// pprof serves runtime profiles on listen.
+	pprof bool
 }
 
 // serveFlags reads the options that do not depend on a runner entry.
@@ -135,6 +139,7 @@ func serveFlags(c *cli.Context) (serveOptions, error) {
 		buildsDir: c.String("builds-dir"), defaultHandler: c.String("default-handler"), listen: c.String("listen"),
 		concurrency: c.Int("concurrency"), checkInterval: c.Duration("check-interval"),
 		shutdownTimeout: c.Duration("shutdown-timeout"), reloadInterval: c.Duration("reload-interval"),
+		pprof: c.Bool("pprof"),
 	}
 	if o.concurrency < 0 {
 		return o, usageError(fmt.Sprintf("invalid --concurrency %d: it must be positive, or 0 for the number of CPUs", o.concurrency))
@@ -165,6 +170,9 @@ func serveFlags(c *cli.Context) (serveOptions, error) {
 	}
 	if o.concurrency <= 0 {
 		o.concurrency = runtime.NumCPU()
+	}
+	if o.pprof && o.listen == "" && c.String("config") == "" {
+		return o, usageError("--pprof serves on --listen: give --listen too")
 	}
 	if o.buildsDir == "" {
 		o.buildsDir = filepath.Join(cacheDir(), "builds")
@@ -356,6 +364,9 @@ func serveSet(ctx context.Context, set runnerSet, logger *slog.Logger, sigs <-ch
 	if err != nil {
 		return cli.Exit(err.Error(), exitUsage)
 	}
+	if global.pprof && global.listen == "" {
+		return usageError("--pprof serves on the listen address: give --listen (or listen_address in the config file)")
+	}
 	m := newMetrics(global.concurrency)
 	systemID, err := gitlab.SystemID(gitlab.DefaultMachineIDFile, filepath.Join(cacheDir(), ".runner_system_id"))
 	if err != nil {
@@ -369,7 +380,7 @@ func serveSet(ctx context.Context, set runnerSet, logger *slog.Logger, sigs <-ch
 	}
 	f := &fleet{
 		bg: context.WithoutCancel(ctx), log: logger, m: m, systemID: systemID,
-		hc:   &http.Client{Transport: countingTransport{next: http.DefaultTransport, m: m}},
+		hc:   &http.Client{Transport: countingTransport{next: gitlabTransport(global.concurrency), m: m}},
 		proc: proc, compiler: compiler, live: map[string]*instance{}, loading: map[string]*loading{},
 		reloadInterval: global.reloadInterval, sources: newSourceMetrics(m.reg),
 	}
@@ -383,7 +394,7 @@ func serveSet(ctx context.Context, set runnerSet, logger *slog.Logger, sigs <-ch
 
 	var ready atomic.Bool
 	if global.listen != "" {
-		srv, addr, err := startHTTP(global.listen, m, &ready, logger)
+		srv, addr, err := startHTTP(global.listen, m, &ready, global.pprof, logger)
 		if err != nil {
 			f.shutdown(false)
 			f.wait()
@@ -592,7 +603,7 @@ func (f *fleet) load(ctx context.Context, l *loading, client *gitlab.Client) {
 		Info:    gitlab.RunnerMeta{Name: "wasmrunner", Version: version, Executor: "wasm", Features: gitlab.DefaultFeatures()},
 		Handler: factory, BuildsDir: filepath.Join(o.buildsDir, o.name), Concurrency: o.concurrency,
 		CheckInterval: o.checkInterval, OutputLimit: o.outputLimit, Logger: logger, Observer: f.m,
-		UpdateInterval: o.updateInterval, MaxUpdateInterval: o.updateInterval, Process: f.proc,
+		UpdateInterval: o.updateInterval, MaxUpdateInterval: o.updateInterval, KeepAlive: o.updateInterval, Process: f.proc,
 	})
 	if err != nil {
 		logger.Error("runner not started", "error", err)
@@ -719,13 +730,33 @@ func logHandlers(logger *slog.Logger, reg *modules.Registry) {
 	}
 }
 
-// startHTTP serves /metrics, /healthz and /readyz.
-func startHTTP(addr string, m *metrics, ready *atomic.Bool, logger *slog.Logger) (*http.Server, string, error) {
+// gitlabTransport is the HTTP transport of the GitLab clients: Go's
+// default one, but keeping enough idle connections to GitLab for every
+// job slot. The default keeps two per host, so with dozens of jobs
+// patching their logs most requests would dial (and, over HTTPS,
+// handshake) anew.
+func gitlabTransport(concurrency int) *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = max(concurrency, runtime.NumCPU()) + 4
+	t.MaxIdleConns = max(t.MaxIdleConns, 2*t.MaxIdleConnsPerHost)
+	return t
+}
+
+// startHTTP serves /metrics, /healthz and /readyz, and with pprof Go's
+// profiles under /debug/pprof/.
+func startHTTP(addr string, m *metrics, ready *atomic.Bool, pprof bool, logger *slog.Logger) (*http.Server, string, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, "", fmt.Errorf("--listen: %w", err)
 	}
 	mux := http.NewServeMux()
+	if pprof {
+		mux.HandleFunc("/debug/pprof/", httppprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", httppprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", httppprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", httppprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", httppprof.Trace)
+	}
 	mux.Handle("/metrics", m.handler())
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {

@@ -125,6 +125,7 @@ type Server struct {
 	connMu    sync.Mutex
 	connState map[net.Conn]http.ConnState
 	connsShut bool
+	accepted  int // connections accepted, for Connections
 
 	mu             sync.Mutex
 	closed         bool
@@ -261,6 +262,7 @@ func (s *Server) trackConn(c net.Conn, st http.ConnState) {
 	switch st {
 	case http.StateNew:
 		s.conns.Add(1)
+		s.accepted++
 		s.connState[c] = st
 		if s.connsShut {
 			_ = c.Close()
@@ -278,6 +280,14 @@ func (s *Server) trackConn(c net.Conn, st http.ConnState) {
 			s.conns.Done()
 		}
 	}
+}
+
+// Connections returns how many connections the runner API's listener
+// has accepted so far: a client that reuses its connections opens few.
+func (s *Server) Connections() int {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	return s.accepted
 }
 
 // Requests returns the request log, in the order requests arrived.

@@ -83,6 +83,7 @@ func (e *env) config() trace.Config {
 		UpdateInterval: testInterval,
 		MinInterval:    testMinInterval,
 		MaxInterval:    testMaxInterval,
+		KeepAlive:      testInterval,
 	}
 }
 

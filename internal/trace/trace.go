@@ -50,9 +50,15 @@ type Config struct {
 	// an operator knob for snappier cancellation and log updates than
 	// GitLab asks for. It wins over MinInterval. Default: no cap.
 	MaxInterval time.Duration
-	// KeepAlive is the longest the trace lets pass without contacting
-	// GitLab while the job runs, even when the update interval is longer.
-	// Default [DefaultKeepAlive].
+	// KeepAlive is how long the trace may go without contacting GitLab
+	// while the job runs before it sends a keep-alive (an update of the
+	// job's state, which also learns whether the job was canceled), as
+	// GitLab Runner's force-send interval: at each tick the trace sends
+	// the output written since the last one, and when there is none and
+	// GitLab last answered more than KeepAlive ago, a keep-alive. Ticks
+	// come every update interval, so a job that prints nothing learns of
+	// its cancellation within KeepAlive plus an interval. Default
+	// [DefaultKeepAlive].
 	KeepAlive time.Duration
 	// Limit is the most log bytes kept and sent; past it the trace gets
 	// one notice line and later output is dropped. Default [DefaultLimit].
@@ -105,10 +111,11 @@ type Trace struct {
 	notice []byte // the line that ends a trace cut off at the limit
 
 	mu       sync.Mutex
-	buf      []byte // the whole trace; only ever appended to
-	full     bool   // the limit was reached: drop writes
-	closed   bool   // Finish began: drop writes
-	sent     int64  // bytes GitLab acknowledged
+	buf      []byte    // the whole trace; only ever appended to
+	full     bool      // the limit was reached: drop writes
+	closed   bool      // Finish began: drop writes
+	sent     int64     // bytes GitLab acknowledged
+	contact  time.Time // when GitLab last answered a patch or keep-alive
 	interval time.Duration
 	gone     error // why GitLab no longer takes calls for the job
 	reported map[gitlab.JobState]bool
@@ -190,7 +197,7 @@ func (t *Trace) Write(p []byte) (int, error) {
 }
 
 // minGrowth is the smallest buffer the trace allocates.
-const minGrowth = 64 << 10
+const minGrowth = 1 << 10
 
 // appendLocked appends p to the buffer, doubling its capacity when it
 // runs out (append grows large slices by only a quarter, which costs many
@@ -240,6 +247,11 @@ func (t *Trace) Start(ctx context.Context) {
 	t.started = true
 	ctx, t.cancel = context.WithCancel(ctx)
 	t.done = make(chan struct{})
+	t.mu.Lock()
+	if t.contact.IsZero() {
+		t.contact = time.Now() // the job was just handed out
+	}
+	t.mu.Unlock()
 	go t.run(ctx)
 }
 
@@ -276,10 +288,11 @@ func (t *Trace) run(ctx context.Context) {
 }
 
 // tick sends what accumulated, or a keep-alive when there was nothing to
-// send. It reports whether the sender should go on.
+// send and GitLab last answered more than KeepAlive ago. It
+// reports whether the sender should go on.
 func (t *Trace) tick(ctx context.Context) bool {
 	contacted, err := t.flush(ctx, true)
-	if err == nil && !contacted {
+	if err == nil && !contacted && t.silence() > t.cfg.KeepAlive {
 		err = t.keepAlive(ctx)
 	}
 	switch {
@@ -300,15 +313,30 @@ func (t *Trace) tick(ctx context.Context) bool {
 	}
 }
 
-// flush sends the trace from the acknowledged offset to its end, in
-// patches of at most gitlab.MaxPatchSize bytes, and reports whether
-// GitLab answered any patch. streaming says the sender goroutine calls.
+// silence is how long ago GitLab last answered.
+func (t *Trace) silence() time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return time.Since(t.contact)
+}
+
+// flush sends the trace from the acknowledged offset to where it ended
+// when flush was called (output written meanwhile waits for the next
+// tick, as GitLab Runner sends it), in patches of at most
+// gitlab.MaxPatchSize bytes, and reports whether GitLab answered any
+// patch. streaming says the sender goroutine calls.
 func (t *Trace) flush(ctx context.Context, streaming bool) (contacted bool, err error) {
 	stalls := 0
+	t.mu.Lock()
+	upto := int64(len(t.buf))
+	t.mu.Unlock()
 	for {
 		t.mu.Lock()
 		off := t.sent
-		end := min(int64(len(t.buf)), off+gitlab.MaxPatchSize)
+		end := min(upto, off+gitlab.MaxPatchSize)
+		if end < off {
+			end = off
+		}
 		chunk := t.buf[off:end:end] // bytes below len(buf) never change
 		t.mu.Unlock()
 		if len(chunk) == 0 {
@@ -338,6 +366,7 @@ func (t *Trace) flush(ctx context.Context, streaming bool) (contacted bool, err 
 			next = size
 		}
 		t.sent = next
+		t.contact = time.Now()
 		t.mu.Unlock()
 		if clamped {
 			t.log.LogAttrs(ctx, slog.LevelWarn, "GitLab holds more of the log than was written; the final update will have it sent again",
@@ -364,6 +393,9 @@ func (t *Trace) keepAlive(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("trace: keep-alive of job %d: %w", t.cfg.JobID, err)
 	}
+	t.mu.Lock()
+	t.contact = time.Now()
+	t.mu.Unlock()
 	return nil
 }
 
@@ -439,7 +471,7 @@ func (t *Trace) currentInterval() time.Duration {
 
 // period is how long the sender waits before its next tick.
 func (t *Trace) period() time.Duration {
-	return min(t.currentInterval(), t.cfg.KeepAlive)
+	return t.currentInterval()
 }
 
 // Finish stops streaming, sends what GitLab does not have yet and reports

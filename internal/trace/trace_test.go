@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/wasmrunner/wasmrunner/gitlab"
@@ -540,6 +541,7 @@ func TestAdoptsGitLabInterval(t *testing.T) {
 	const capped = 150 * time.Millisecond
 	cfg := e.config()
 	cfg.MaxInterval = capped
+	cfg.KeepAlive = capped // a keep-alive at every tick
 	tr := e.start(t, cfg)
 	eventually(t, 3*time.Second, "four keep-alives", func() bool { return len(e.requests(gitlabtest.EndpointUpdate)) >= 4 })
 	reqs := e.requests(gitlabtest.EndpointUpdate)
@@ -555,36 +557,70 @@ func TestAdoptsGitLabInterval(t *testing.T) {
 	}
 }
 
-// GitLab's interval is never adopted below MinInterval.
+// GitLab's interval is never adopted below MinInterval: output written
+// all the time goes out once per floored interval.
 func TestMinIntervalFloor(t *testing.T) {
-	t.Parallel()
-	c := &stubClient{update: func(gitlab.UpdateJobRequest) (gitlab.UpdateResult, error) {
-		return gitlab.UpdateResult{StatusCode: http.StatusOK, UpdateInterval: time.Millisecond, JobStatus: gitlab.StateRunning}, nil
-	}}
-	tr := trace.New(c, trace.Config{JobID: 1, Token: "t", UpdateInterval: time.Millisecond, MinInterval: 50 * time.Millisecond})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	tr.Start(ctx)
-	time.Sleep(275 * time.Millisecond)
-	cancel()
-	_, n := c.counts()
-	if n < 3 || n > 6 {
-		t.Errorf("%d keep-alives in 275 ms with a 50 ms floor, want about 5", n)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		c := &stubClient{patch: func(offset int64, content []byte) (gitlab.PatchResult, error) {
+			return gitlab.PatchResult{Accepted: true, Offset: offset + int64(len(content)), UpdateInterval: time.Millisecond}, nil
+		}}
+		tr := trace.New(c, trace.Config{JobID: 1, Token: "t", UpdateInterval: time.Millisecond, MinInterval: 50 * time.Millisecond, KeepAlive: time.Hour})
+		ctx, cancel := context.WithCancel(context.Background())
+		tr.Start(ctx)
+		for range 275 {
+			_, _ = tr.Write([]byte("x"))
+			time.Sleep(time.Millisecond)
+		}
+		cancel()
+		synctest.Wait()
+		if p, _ := c.counts(); p != 5 {
+			t.Errorf("%d patches in 275 ms of output with a 50 ms floor, want 5", p)
+		}
+	})
 }
 
-// KeepAlive bounds the silence even when the interval is longer.
-func TestKeepAliveBoundsSilence(t *testing.T) {
-	t.Parallel()
-	c := &stubClient{}
-	tr := trace.New(c, trace.Config{JobID: 1, Token: "t", UpdateInterval: time.Hour, KeepAlive: 30 * time.Millisecond})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	tr.Start(ctx)
-	time.Sleep(170 * time.Millisecond)
-	cancel()
-	if _, n := c.counts(); n < 3 {
-		t.Errorf("%d keep-alives in 170 ms with KeepAlive 30 ms", n)
+// The request pattern of GitLab Runner's trace (network/trace.go): at
+// each update interval the output written since the last tick, else,
+// once GitLab has not answered for the force-send interval (30 s), a
+// keep-alive; never both, and nothing more.
+func TestKeepAliveAsGitLabRunner(t *testing.T) {
+	for _, tc := range []struct {
+		name                  string
+		interval, run, output time.Duration // output: a line every output, 0 for none
+		patches, keepAlives   int
+	}{
+		{name: "silent 5 min at 3 s", interval: 3 * time.Second, run: 5 * time.Minute, keepAlives: 9},
+		{name: "silent 5 min at 60 s", interval: time.Minute, run: 5 * time.Minute, keepAlives: 5},
+		{name: "a line a second at 3 s", interval: 3 * time.Second, run: time.Minute, output: time.Second, patches: 21},
+		{name: "a line a minute at 3 s", interval: 3 * time.Second, run: 10 * time.Minute, output: time.Minute, patches: 10, keepAlives: 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				c := &stubClient{}
+				tr := trace.New(c, trace.Config{JobID: 1, Token: "t", UpdateInterval: tc.interval})
+				ctx, cancel := context.WithCancel(context.Background())
+				tr.Start(ctx)
+				start := time.Now()
+				if tc.output == 0 {
+					time.Sleep(tc.run)
+				} else {
+					// Half a second off the ticks, so no write and tick
+					// fall on the same instant.
+					time.Sleep(time.Second / 2)
+					for time.Since(start) < tc.run {
+						time.Sleep(tc.output)
+						_, _ = tr.Write([]byte("line\n"))
+					}
+				}
+				time.Sleep(3 * time.Second) // the last line's tick
+				cancel()
+				synctest.Wait()
+				p, k := c.counts()
+				if p != tc.patches || k != tc.keepAlives {
+					t.Errorf("%d patches and %d keep-alives in %s, want %d and %d", p, k, tc.run, tc.patches, tc.keepAlives)
+				}
+			})
+		})
 	}
 }
 
@@ -719,7 +755,7 @@ func TestGoneAsFailed(t *testing.T) {
 			&gitlab.StatusError{Op: "update job", StatusCode: http.StatusForbidden, JobStatus: gitlab.StateFailed}
 	}}
 	st := newStatusRecorder()
-	tr := trace.New(c, trace.Config{JobID: 1, Token: "t", UpdateInterval: 10 * time.Millisecond, MinInterval: 10 * time.Millisecond, OnStatus: st.OnStatus})
+	tr := trace.New(c, trace.Config{JobID: 1, Token: "t", UpdateInterval: 10 * time.Millisecond, MinInterval: 10 * time.Millisecond, KeepAlive: 10 * time.Millisecond, OnStatus: st.OnStatus})
 	tr.Start(context.Background())
 	if s := st.wait(t, 2*time.Second); s != gitlab.StateFailed {
 		t.Fatalf("reported %s, want failed", s)
