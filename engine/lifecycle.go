@@ -75,15 +75,10 @@ func (r *Runner) runJob(p *gitlab.Job, slot *heldSlot) {
 	jr := &jobRun{r: r, payload: p, log: log, seen: map[gitlab.JobState]bool{}}
 	jr.hard, jr.cancelHard = context.WithCancelCause(context.Background())
 	defer jr.cancelHard(nil)
-	jobDone := make(chan struct{})
-	defer close(jobDone)
-	go func() {
-		select {
-		case <-r.abortCh:
-			jr.cancelHard(ErrAborted)
-		case <-jobDone:
-		}
-	}()
+	// No goroutine per job waits for an abort: a waiting job costs what
+	// it holds, and thousands may wait at once.
+	stopAbort := context.AfterFunc(r.aborted, func() { jr.cancelHard(ErrAborted) })
+	defer stopAbort()
 
 	jr.trace = trace.New(r.cfg.Client, r.traceConfig(p, jr.onStatus))
 	traceCtx, stopTrace := context.WithCancel(context.Background())
@@ -92,11 +87,17 @@ func (r *Runner) runJob(p *gitlab.Job, slot *heldSlot) {
 
 	// The job token is masked even where no variable marks it (it is in
 	// git_info.repo_url, for one).
-	secrets := append(p.Variables.Masked(), p.Token)
+	buildDir := filepath.Join(r.cfg.BuildsDir, strconv.FormatInt(p.ID, 10))
+	vars := expandVariables(append(append(gitlab.Variables(nil), p.Variables...),
+		gitlab.Variable{Key: "CI_PROJECT_DIR", Value: buildDir, Public: true},
+		gitlab.Variable{Key: "CI_BUILDS_DIR", Value: r.cfg.BuildsDir, Public: true},
+		gitlab.Variable{Key: "CI_JOB_STATUS", Value: "running", Public: true},
+	))
+	// Masked values are masked as sent and as expanded.
+	secrets := append(append(p.Variables.Masked(), vars.Masked()...), p.Token)
 	prefixes := append(gitlab.TokenPrefixes(), p.Features.TokenMaskPrefixes...)
 	jl := &jobLog{m: mask.New(jr.trace, secrets, prefixes), secrets: secrets, prefixes: prefixes}
 
-	buildDir := filepath.Join(r.cfg.BuildsDir, strconv.FormatInt(p.ID, 10))
 	jr.job = &Job{
 		payload:  p,
 		buildDir: buildDir,
@@ -104,7 +105,7 @@ func (r *Runner) runJob(p *gitlab.Job, slot *heldSlot) {
 		log:      jl,
 		client:   r.cfg.Client,
 		slot:     slot,
-		vars:     append(gitlab.Variables(nil), p.Variables...),
+		vars:     vars,
 		level:    r.cfg.JobLogLevel,
 	}
 	if r.cfg.ForwardJobLogs {
@@ -113,10 +114,6 @@ func (r *Runner) runJob(p *gitlab.Job, slot *heldSlot) {
 	// Every context a handler gets carries its job, for JobFromContext
 	// and NewLogHandler.
 	jr.hard = withJob(jr.hard, jr.job)
-	jr.job.vars = append(jr.job.vars,
-		gitlab.Variable{Key: "CI_PROJECT_DIR", Value: buildDir, Public: true},
-		gitlab.Variable{Key: "CI_BUILDS_DIR", Value: r.cfg.BuildsDir, Public: true},
-	)
 	for _, d := range p.Dependencies {
 		jr.job.deps = append(jr.job.deps, &Dependency{
 			ID: d.ID, Name: d.Name, HasArtifacts: d.ArtifactsFile != nil, job: jr.job, token: d.Token,

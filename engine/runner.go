@@ -192,10 +192,11 @@ type Runner struct {
 	sources *gitsource.Cache
 
 	running atomic.Int64
-	drainCh chan struct{} // closed by Drain
+	token   atomic.Pointer[string] // the runner token; SetToken changes it
+	drainCh chan struct{}          // closed by Drain
 	drainMu sync.Once
-	abortCh chan struct{} // closed by Abort
-	abortMu sync.Once
+	aborted context.Context // ended by Abort
+	abort   context.CancelFunc
 	doneCh  chan struct{} // closed when Run returns
 	started atomic.Bool
 }
@@ -208,14 +209,26 @@ func New(cfg Config) (*Runner, error) {
 	if err := os.MkdirAll(cfg.BuildsDir, 0o755); err != nil {
 		return nil, fmt.Errorf("engine: builds dir: %w", err)
 	}
-	return &Runner{
+	r := &Runner{
 		cfg:     cfg,
 		log:     cfg.Logger,
 		sources: gitsource.NewCache(cfg.SourcesCacheDir, cfg.SourcesCacheSize),
 		drainCh: make(chan struct{}),
-		abortCh: make(chan struct{}),
 		doneCh:  make(chan struct{}),
-	}, nil
+	}
+	r.aborted, r.abort = context.WithCancel(context.Background())
+	r.token.Store(&cfg.Token)
+	return r, nil
+}
+
+// SetToken makes token the runner authentication token of the job
+// requests from now on (after GitLab replaced the old one, see
+// gitlab.Client.ResetToken). Running jobs are not affected: they use their
+// job tokens.
+func (r *Runner) SetToken(token string) {
+	if token != "" {
+		r.token.Store(&token)
+	}
 }
 
 // Running returns the number of jobs in progress.
@@ -231,7 +244,7 @@ func (r *Runner) Drain() {
 // returns once they are reported.
 func (r *Runner) Abort() {
 	r.Drain()
-	r.abortMu.Do(func() { close(r.abortCh) })
+	r.abort()
 }
 
 // Shutdown drains the runner and waits for Run to return. If ctx ends
@@ -302,7 +315,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			slots.Release()
 		}
 		res, err := r.cfg.Client.RequestJob(pollCtx, gitlab.JobRequest{
-			Token:      r.cfg.Token,
+			Token:      *r.token.Load(),
 			SystemID:   r.cfg.SystemID,
 			Info:       r.cfg.Info,
 			LastUpdate: lastUpdate,

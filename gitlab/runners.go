@@ -50,6 +50,51 @@ func (c *Client) CreateRunner(ctx context.Context, accessToken string, req Creat
 	}, req, http.StatusCreated)
 }
 
+// ResetToken replaces a runner authentication token with a new one (POST
+// runners/reset_authentication_token, GitLab 16.x and later) and returns
+// it with its expiry; the old token stops working at once. A token GitLab
+// does not take (wrong, expired) is an error matching [ErrForbidden]. Only
+// replies that say GitLab did not act are retried: a reset that went
+// through cannot be asked again with the old token.
+func (c *Client) ResetToken(ctx context.Context, token string) (RunnerCredentials, error) {
+	return c.runnerCall(ctx, call{
+		op:      "reset runner token",
+		method:  http.MethodPost,
+		target:  "runners/reset_authentication_token",
+		secrets: []string{token},
+		mode:    retryUnprocessed,
+	}, VerifyRunnerRequest{Token: token}, http.StatusCreated)
+}
+
+// UnregisterRunner deletes the runner of an authentication token from
+// GitLab (DELETE runners). A token GitLab does not take is an error
+// matching [ErrForbidden]; only replies that say GitLab did not act are
+// retried.
+func (c *Client) UnregisterRunner(ctx context.Context, token string) error {
+	data, err := json.Marshal(VerifyRunnerRequest{Token: token})
+	if err != nil {
+		return fmt.Errorf("gitlab: unregister runner: %w", err)
+	}
+	cl := call{
+		op:      "unregister runner",
+		method:  http.MethodDelete,
+		target:  "runners",
+		header:  http.Header{"Accept": {"application/json"}},
+		body:    bytesBody(data, "application/json"),
+		secrets: []string{token},
+		mode:    retryUnprocessed,
+	}
+	resp, attempts, err := c.send(ctx, cl)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusNoContent {
+		return c.statusError(cl, resp, attempts)
+	}
+	resp.Body.Close()
+	return nil
+}
+
 // runnerCall sends a JSON body and decodes RunnerCredentials from a reply
 // with the wanted status.
 func (c *Client) runnerCall(ctx context.Context, cl call, body any, want int) (RunnerCredentials, error) {

@@ -1,5 +1,10 @@
 package gitlab
 
+import (
+	"fmt"
+	"time"
+)
+
 // Request and reply bodies of the runner API, as they travel on the wire.
 // They are exported so that a fake GitLab (package gitlabtest) decodes
 // exactly what the client encodes.
@@ -189,9 +194,29 @@ const (
 	ProjectRunner  = "project_type"
 )
 
-// RunnerCredentials is GitLab's reply to registration or creation.
+// RunnerCredentials is GitLab's reply to registration, creation,
+// verification or a token reset (which has no ID).
 type RunnerCredentials struct {
-	ID             int64  `json:"id"`
-	Token          string `json:"token"`
+	ID    int64  `json:"id"`
+	Token string `json:"token"`
+	// TokenExpiresAt is when the token expires, as GitLab writes times
+	// ("2025-01-02T15:04:05.000Z"); "" or a zero time: never (see
+	// [RunnerCredentials.Expires]).
 	TokenExpiresAt string `json:"token_expires_at,omitempty"`
+}
+
+// Expires returns when the token expires; the zero time when it does not
+// (GitLab leaves the field empty or null, or writes year 1).
+func (rc RunnerCredentials) Expires() (time.Time, error) {
+	if rc.TokenExpiresAt == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339, rc.TokenExpiresAt)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("gitlab: token_expires_at %q: %w", rc.TokenExpiresAt, err)
+	}
+	if t.Year() <= 1 {
+		return time.Time{}, nil
+	}
+	return t, nil
 }

@@ -43,6 +43,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			modulesCommand(),
 			verifyCommand(),
 			registerCommand(),
+			unregisterCommand(),
+			listCommand(),
 			versionCommand(),
 		},
 		Before: func(c *cli.Context) error {

@@ -133,21 +133,21 @@ func TestServe(t *testing.T) {
 		t.Errorf("/readyz %d", code)
 	}
 	wantMetrics := []string{
-		"gitlab_runner_jobs_total 2",
-		`gitlab_runner_failed_jobs_total{failure_reason="script_failure"} 1`,
-		`wasmrunner_jobs_finished_total{failure_reason="",handler="probe",result="success"} 1`,
-		`gitlab_runner_api_request_statuses_total{endpoint="request_job",status="201"} 2`,
-		`gitlab_runner_api_request_statuses_total{endpoint="update_job",status="200"}`,
+		`gitlab_runner_jobs_total{runner="default"} 2`,
+		`gitlab_runner_failed_jobs_total{failure_reason="script_failure",runner="default"} 1`,
+		`wasmrunner_jobs_finished_total{failure_reason="",handler="probe",result="success",runner="default"} 1`,
+		`gitlab_runner_api_request_statuses_total{endpoint="request_job",runner="default",status="201"} 2`,
+		`gitlab_runner_api_request_statuses_total{endpoint="update_job",runner="default",status="200"}`,
 		"gitlab_runner_concurrent 2",
-		"gitlab_runner_job_duration_seconds_count 2",
-		`wasmrunner_module_compile_seconds_count{module="probe"} 1`,
-		`wasmrunner_module_instantiate_seconds_count{module="probe"} 2`,
+		`gitlab_runner_job_duration_seconds_count{runner="default"} 2`,
+		`wasmrunner_module_compile_seconds_count{module="probe",runner="default"} 1`,
+		`wasmrunner_module_instantiate_seconds_count{module="probe",runner="default"} 2`,
 	}
 	// A job is counted just after GitLab hears of its end.
 	var metrics string
 	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
 		_, metrics = get("/metrics")
-		if strings.Contains(metrics, "gitlab_runner_job_duration_seconds_count 2") {
+		if strings.Contains(metrics, `gitlab_runner_job_duration_seconds_count{runner="default"} 2`) {
 			break
 		}
 	}

@@ -175,13 +175,18 @@ func (p policyConfig) policy() *resource.Policy {
 // runnerConfig is one [[runners]] entry: a runner token and what its jobs
 // may use.
 type runnerConfig struct {
-	Name           string   `toml:"name"`
-	URL            string   `toml:"url"`
-	Token          string   `toml:"token"`
-	TokenFile      string   `toml:"token_file"`
-	Modules        string   `toml:"modules"`
-	Handlers       []string `toml:"handlers"`
-	DefaultHandler string   `toml:"default_handler"`
+	Name      string `toml:"name"`
+	URL       string `toml:"url"`
+	Token     string `toml:"token"`
+	TokenFile string `toml:"token_file"`
+	// TokenObtainedAt and TokenExpiresAt are the token's times, as
+	// gitlab-runner register writes them; serve writes them when it
+	// replaces the token before it expires.
+	TokenObtainedAt time.Time `toml:"token_obtained_at"`
+	TokenExpiresAt  time.Time `toml:"token_expires_at"`
+	Modules         string    `toml:"modules"`
+	Handlers        []string  `toml:"handlers"`
+	DefaultHandler  string    `toml:"default_handler"`
 	// Concurrency bounds this runner's jobs (default: the global
 	// concurrency); Limit is GitLab Runner's name for it.
 	Concurrency *int `toml:"concurrency"`
@@ -202,6 +207,16 @@ type runnerConfig struct {
 	// runner's oci:// modules.
 	PullInterval     tomlfile.Duration `toml:"pull_interval"`
 	RegistryAuthFile string            `toml:"registry_auth_file"`
+	// TLSCAFile holds PEM certificates trusted for GitLab besides the
+	// system's; TLSCertFile and TLSKeyFile a client certificate shown to
+	// it. GitLab Runner's names (tls-ca-file, tls-cert-file,
+	// tls-key-file) are taken too.
+	TLSCAFile     string `toml:"tls_ca_file"`
+	TLSCertFile   string `toml:"tls_cert_file"`
+	TLSKeyFile    string `toml:"tls_key_file"`
+	TLSCAFileGR   string `toml:"tls-ca-file"`
+	TLSCertFileGR string `toml:"tls-cert-file"`
+	TLSKeyFileGR  string `toml:"tls-key-file"`
 
 	// concurrencyKey is the name Concurrency was set under.
 	concurrencyKey string
@@ -267,6 +282,9 @@ func loadConfig(path string) (fileConfig, error) {
 					where, r.Modules, what, quoteList(missing)))
 			}
 		}
+		if (r.TLSCertFile == "") != (r.TLSKeyFile == "") {
+			errs = append(errs, fmt.Errorf("%s: tls_cert_file and tls_key_file go together (a client certificate and its key)", where))
+		}
 		if r.DefaultHandler != "" && len(r.Handlers) > 0 && !slices.Contains(r.Handlers, r.DefaultHandler) {
 			errs = append(errs, fmt.Errorf("%s: default_handler %q is not in handlers", where, r.DefaultHandler))
 		}
@@ -313,7 +331,20 @@ func (c *fileConfig) resolve(path string) error {
 		if r.Limit != nil {
 			r.concurrencyKey = "limit"
 		}
-		errs = append(errs, alias(fmt.Sprintf("%s: runners[%d]", path, i), "concurrency", "limit", &r.Concurrency, &r.Limit))
+		where := fmt.Sprintf("%s: runners[%d]", path, i)
+		errs = append(errs, alias(where, "concurrency", "limit", &r.Concurrency, &r.Limit))
+		for _, k := range []struct {
+			name       string
+			dst, other *string
+		}{{"tls_ca_file", &r.TLSCAFile, &r.TLSCAFileGR}, {"tls_cert_file", &r.TLSCertFile, &r.TLSCertFileGR}, {"tls_key_file", &r.TLSKeyFile, &r.TLSKeyFileGR}} {
+			if *k.other == "" {
+				continue
+			}
+			if *k.dst != "" {
+				errs = append(errs, fmt.Errorf("%s: %s and %s are one setting: keep one", where, k.name, strings.ReplaceAll(k.name, "_", "-")))
+			}
+			*k.dst, *k.other = *k.other, ""
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -505,6 +536,7 @@ func (r runnerConfig) options(c fileConfig, base serveOptions) serveOptions {
 	o := base
 	o.name = r.Name
 	o.url, o.token, o.modulesDir = r.URL, r.Token, r.Modules
+	o.tokenObtainedAt, o.tokenExpiresAt = r.TokenObtainedAt, r.TokenExpiresAt
 	if r.DefaultHandler != "" {
 		o.defaultHandler = r.DefaultHandler
 	}
@@ -529,6 +561,12 @@ func (r runnerConfig) options(c fileConfig, base serveOptions) serveOptions {
 		o.buildsDir = r.BuildsDir
 	}
 	o.oci = c.ociOver(r, o.oci)
+	if r.TLSCAFile != "" {
+		o.tls.CAFile = r.TLSCAFile
+	}
+	if r.TLSCertFile != "" {
+		o.tls.CertFile, o.tls.KeyFile = r.TLSCertFile, r.TLSKeyFile
+	}
 	return o
 }
 
@@ -543,9 +581,6 @@ var keyHints = map[string]string{
 	"runners.cache":                   "GitLab Runner's cache: is not supported: remove it",
 	"runners.cache_dir":               "GitLab Runner's cache: is not supported: remove it",
 	"runners.custom_build_dir":        "wasmrunner picks each job's build dir under builds_dir: remove it",
-	"runners.tls-ca-file":             "wasmrunner trusts the system's CAs; for another CA set SSL_CERT_FILE or SSL_CERT_DIR in its environment",
-	"runners.tls-cert-file":           "TLS client certificates are not supported",
-	"runners.tls-key-file":            "TLS client certificates are not supported",
 	"runners.environment":             "not supported: set job variables in GitLab, or the guest's environment in a handler's manifest ([env] set)",
 	"runners.clone_url":               "wasmrunner does not fetch a project's sources (jobs get their dependencies' artifacts): remove it",
 	"runners.pre_get_sources_script":  "wasmrunner does not fetch a project's sources: remove it",
@@ -555,8 +590,6 @@ var keyHints = map[string]string{
 	"runners.pre_build_script":        "not supported: put the commands in the jobs' script",
 	"runners.post_build_script":       "not supported: put the commands in the jobs' script",
 	"runners.id":                      "written by gitlab-runner register; wasmrunner does not use it: remove it",
-	"runners.token_obtained_at":       "written by gitlab-runner register; wasmrunner does not use it: remove it",
-	"runners.token_expires_at":        "written by gitlab-runner register; wasmrunner does not use it: remove it",
 	"runners.concurrent":              `per runner that is "concurrency" (GitLab Runner: "limit")`,
 	"runners.listen_address":          `a global key ("listen"), not a runner's`,
 	"runners.listen":                  "a global key, not a runner's",

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wasmrunner/wasmrunner/gitlab"
 )
 
 // writeConfig writes a config file into a temporary dir and returns its
@@ -85,6 +87,50 @@ modules = "`+mods+`"
 	}
 }
 
+// TestConfigTLS: a runner's TLS files, under wasmrunner's names or GitLab
+// Runner's, over the flags' defaults.
+func TestConfigTLS(t *testing.T) {
+	mods := modulesDirWith(t, "shell.wasm")
+	path := writeConfig(t, `
+[[runners]]
+name = "official"
+url = "https://gitlab.example.com"
+token = "glrt-x"
+modules = "`+mods+`"
+tls-ca-file = "/etc/gitlab-runner/certs/ca.crt"
+tls-cert-file = "/etc/gitlab-runner/certs/client.crt"
+tls-key-file = "/etc/gitlab-runner/certs/client.key"
+
+[[runners]]
+name = "native"
+url = "https://gitlab.example.com"
+token = "glrt-y"
+modules = "`+mods+`"
+tls_ca_file = "/etc/wasmrunner/ca.pem"
+
+[[runners]]
+name = "defaults"
+url = "https://gitlab.example.com"
+token = "glrt-z"
+modules = "`+mods+`"
+`)
+	base := serveOptions{tls: gitlab.TLSOptions{CAFile: "/flag/ca.pem", CertFile: "/flag/c.pem", KeyFile: "/flag/k.pem"}}
+	_, runners, err := configSet(path, base)()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []gitlab.TLSOptions{
+		{CAFile: "/etc/gitlab-runner/certs/ca.crt", CertFile: "/etc/gitlab-runner/certs/client.crt", KeyFile: "/etc/gitlab-runner/certs/client.key"},
+		{CAFile: "/etc/wasmrunner/ca.pem", CertFile: "/flag/c.pem", KeyFile: "/flag/k.pem"},
+		base.tls,
+	}
+	for i, r := range runners {
+		if r.runner().TLS != want[i] {
+			t.Errorf("%s: TLS %+v, want %+v", r.name, r.runner().TLS, want[i])
+		}
+	}
+}
+
 func TestConfigErrorsNamesAndHints(t *testing.T) {
 	mods := modulesDirWith(t, "shell.wasm", "lab@v2.wasm", "lab@v3.wasm", "tool.toml", "other@.wasm.bak")
 	runner := func(extra string) string {
@@ -117,6 +163,8 @@ func TestConfigErrorsNamesAndHints(t *testing.T) {
 		{"log format", "log_format = \"xml\"\n" + runner(""), []string{`log_format: "xml" is not a log format`}},
 		{"output limit", runner("output_limit = \"lots\"\n"), []string{"c.toml:6: runners.output_limit:"}},
 		{"check interval", runner("check_interval = \"-3s\"\n"), []string{"c.toml:6: runners.check_interval:"}},
+		{"tls both names", runner("tls_ca_file = \"a.pem\"\ntls-ca-file = \"b.pem\"\n"), []string{"runners[0]: tls_ca_file and tls-ca-file are one setting"}},
+		{"tls cert without key", runner("tls-cert-file = \"c.pem\"\n"), []string{"runners[0] (r): tls_cert_file and tls_key_file go together"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

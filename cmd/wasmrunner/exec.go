@@ -7,9 +7,9 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -50,6 +50,13 @@ Examples:
 			&cli.StringSliceFlag{Name: "var", Usage: "add a variable KEY=VALUE (repeatable)"},
 			&cli.StringSliceFlag{Name: "masked-var", Usage: "add a masked variable KEY=VALUE (repeatable)"},
 			&cli.StringFlag{Name: "output-limit", Value: "4MiB", Usage: "most bytes of each job's log: a size with a unit (4MiB), or a plain number of KiB (4096)"},
+			&cli.StringFlag{Name: "variables-file", Usage: "read pipeline variables from a file of KEY=VALUE lines (--var wins)"},
+			&cli.StringFlag{Name: "pipeline-source", Value: "push", Usage: "CI_PIPELINE_SOURCE: push, web, schedule, merge_request_event, api, trigger, ..."},
+			&cli.StringFlag{Name: "compare-to", Usage: "git revision that rules:changes and only:changes compare with (default: HEAD's parent)"},
+			&cli.BoolFlag{Name: "manual", Usage: "run manual jobs too (named jobs always run)"},
+			&cli.IntFlag{Name: "concurrency", Usage: "most jobs run at once (default: the number of CPUs)"},
+			&cli.BoolFlag{Name: "list", Usage: "list the jobs of the pipeline (after rules) and exit"},
+			&cli.StringFlag{Name: "print-variables", Usage: "print the variables job `JOB` starts with and exit"},
 		},
 		Action: runExec,
 	}
@@ -84,6 +91,14 @@ func runExec(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if f := c.String("variables-file"); f != "" {
+		fromFile, err := local.ReadVariablesFile(f)
+		if err != nil {
+			return usageError(fmt.Sprintf("--variables-file: %v", err))
+		}
+		extra = append(fromFile, extra...)
+	}
+	extra = append(extra, masked...)
 	file := c.String("file")
 	data, err := os.ReadFile(file)
 	if err != nil {
@@ -91,12 +106,18 @@ func runExec(c *cli.Context) error {
 		// is the pipeline's: a failure.
 		return usageError(fmt.Sprintf("reading the pipeline: %v", err))
 	}
-	p, err := pipeline.Parse(data)
+	project, repo, err := local.Discover(file, c.String("pipeline-source"), time.Now())
+	if err != nil {
+		return cli.Exit(err.Error(), exitFailure)
+	}
+	opts := local.Options(project, repo, extra, c.String("compare-to"))
+	p, err := pipeline.ParseWith(data, opts)
 	if err != nil {
 		// Parse errors name the file and line already.
 		return cli.Exit(strings.Replace(err.Error(), pipeline.FileName, file, 1), exitFailure)
 	}
-	jobs, err := p.Select(c.Args().Slice()...)
+	names := c.Args().Slice()
+	jobs, err := p.Select(names...)
 	if err != nil {
 		return usageError(err.Error())
 	}
@@ -104,6 +125,15 @@ func runExec(c *cli.Context) error {
 	for _, w := range p.Warnings {
 		fmt.Fprintf(out, "\x1b[33;1mWARNING: %s\x1b[0;m\n", w)
 	}
+	cfg := local.PlanConfig{Pipeline: p, Predefined: opts.Predefined, Extra: extra, ProjectName: project.Name}
+	if c.Bool("list") {
+		return local.List(out, jobs)
+	}
+	if name := c.String("print-variables"); name != "" {
+		return printVariables(out, cfg, p, name)
+	}
+	planned := local.Plan(cfg, jobs)
+	local.Play(planned, names, c.Bool("manual"))
 
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -133,23 +163,15 @@ func runExec(c *cli.Context) error {
 	}
 
 	src := local.New(out, c.String("artifacts-dir"))
-	project := filepath.Base(filepath.Dir(mustAbs(file)))
-	ids := map[string]int64{}
-	payloads := make([]*gitlab.Job, 0, len(jobs))
-	for i, j := range jobs {
-		id := int64(i + 1)
-		ids[j.Name] = id
-		pl := payloadFor(id, j, jobs[:i], ids, p, project, extra, masked)
-		payloads = append(payloads, pl)
-		rule := local.Rule{When: j.When, AllowFailure: j.AllowFailure, AllowFailureExitCodes: j.AllowFailureExitCodes}
-		for _, up := range upstreamOf(j, jobs[:i], p) {
-			rule.After = append(rule.After, ids[up])
-		}
-		src.Add(pl, rule)
+	for _, pj := range planned {
+		src.Add(pj.Payload, pj.Rule)
 	}
-
+	concurrency := c.Int("concurrency")
+	if concurrency <= 0 {
+		concurrency = runtime.NumCPU()
+	}
 	runner, err := engine.New(engine.Config{
-		Client: src, Token: "local", Handler: reg.Factory(), BuildsDir: buildsDir, Concurrency: 1,
+		Client: src, Token: "local", Handler: reg.Factory(), BuildsDir: buildsDir, Concurrency: concurrency,
 		CheckInterval: 10 * time.Millisecond, UpdateInterval: 100 * time.Millisecond, MaxUpdateInterval: 100 * time.Millisecond, KeepAlive: 100 * time.Millisecond,
 		OutputLimit: limit, Logger: logger,
 		Info: gitlab.RunnerMeta{Name: "wasmrunner exec", Version: version, Executor: "wasm", Features: gitlab.DefaultFeatures()},
@@ -168,133 +190,24 @@ func runExec(c *cli.Context) error {
 			return err
 		}
 	}
-
-	return summarize(out, jobs, payloads, src)
-}
-
-// summarize prints each job's result and decides the exit code.
-func summarize(out io.Writer, jobs []*pipeline.Job, payloads []*gitlab.Job, src *local.Source) error {
-	fmt.Fprintln(out)
-	tw := tabwriter.NewWriter(out, 2, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "JOB\tSTAGE\tRESULT\tARTIFACTS")
-	failed := 0
-	for i, j := range jobs {
-		res := src.Result(payloads[i].ID)
-		result := "not run"
-		var arts []string
-		if res != nil {
-			result = string(res.State)
-			if res.FailureReason != "" {
-				result += " (" + string(res.FailureReason)
-				if res.ExitCode != 0 {
-					result += fmt.Sprintf(", exit code %d", res.ExitCode)
-				}
-				result += ")"
-			}
-			arts = res.Artifacts
-		}
-		switch {
-		case res != nil && res.State == gitlab.StateSuccess:
-		case res != nil && res.State == gitlab.StateSkipped && j.When != "" && j.When != "on_success":
-			// An on_failure job not needed is not a failure.
-		case src.AllowedToFail(payloads[i].ID):
-			result += " [allowed to fail]"
-		default:
-			failed++
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", j.Name, j.Stage, result, strings.Join(arts, " "))
-	}
-	tw.Flush()
-	if failed > 0 {
+	if failed := local.Summarize(out, planned, src); failed > 0 {
 		return cli.Exit(fmt.Sprintf("%d job(s) did not succeed", failed), exitFailure)
 	}
 	return nil
 }
 
-// payloadFor builds the job payload GitLab would send for j.
-func payloadFor(id int64, j *pipeline.Job, earlier []*pipeline.Job, ids map[string]int64, p *pipeline.Pipeline, project string, extra, masked []gitlab.Variable) *gitlab.Job {
-	timeout := int64(j.Timeout / time.Second)
-	if timeout <= 0 {
-		timeout = 3600
+// printVariables prints the variables a job starts with.
+func printVariables(out io.Writer, cfg local.PlanConfig, p *pipeline.Pipeline, name string) error {
+	jobs, err := p.Select(name)
+	if err != nil {
+		return usageError(err.Error())
 	}
-	vars := gitlab.Variables{
-		{Key: "CI", Value: "true", Public: true},
-		{Key: "WASMRUNNER_EXEC", Value: "true", Public: true},
-		{Key: "CI_JOB_ID", Value: fmt.Sprint(id), Public: true},
-		{Key: "CI_JOB_NAME", Value: j.Name, Public: true},
-		{Key: "CI_JOB_STAGE", Value: j.Stage, Public: true},
-		{Key: "CI_PROJECT_NAME", Value: project, Public: true},
-		{Key: "CI_PIPELINE_SOURCE", Value: "local", Public: true},
-	}
-	for _, v := range j.Variables {
-		vars = append(vars, gitlab.Variable{Key: v.Key, Value: v.Value, Public: true})
-	}
-	vars = append(vars, extra...)
-	vars = append(vars, masked...)
-
-	steps := []gitlab.Step{{Name: gitlab.StepScript, Script: j.Script, Timeout: timeout, When: gitlab.StepWhenOnSuccess}}
-	if len(j.AfterScript) > 0 {
-		steps = append(steps, gitlab.Step{Name: gitlab.StepAfterScript, Script: j.AfterScript, Timeout: 300, When: gitlab.StepWhenAlways, AllowFailure: true})
-	}
-	pl := &gitlab.Job{
-		ID: id, Token: local.NewToken(),
-		JobInfo:    gitlab.JobInfo{Name: j.Name, Stage: j.Stage, ProjectID: 1, ProjectName: project},
-		RunnerInfo: gitlab.RunnerInfo{Timeout: timeout},
-		Variables:  vars, Steps: steps, Image: gitlab.Image{Name: j.Image},
-		Features: gitlab.JobFeatures{FailureReasons: []string{
-			string(gitlab.ScriptFailure), string(gitlab.RunnerSystemFailure), string(gitlab.JobExecutionTimeout),
-			string(gitlab.JobCanceled), string(gitlab.UnknownFailure),
-		}},
-	}
-	if a := j.Artifacts; a != nil {
-		pl.Artifacts = []gitlab.ArtifactSpec{{
-			Name: a.Name, Paths: a.Paths, Exclude: a.Exclude, When: gitlab.ArtifactWhen(a.When),
-			ExpireIn: a.ExpireIn, Untracked: a.Untracked, Type: "archive", Format: gitlab.FormatZip,
-		}}
-	}
-	for _, dep := range dependenciesOf(j, earlier, p) {
-		if depID, ok := ids[dep]; ok {
-			pl.Dependencies = append(pl.Dependencies, gitlab.Dependency{ID: depID, Name: dep, Token: pl.Token})
+	for _, j := range jobs {
+		if j.Name == name {
+			local.PrintVariables(out, cfg, j)
 		}
 	}
-	return pl
-}
-
-// upstreamOf names the jobs whose results decide whether j runs: its
-// needs, else every job of an earlier stage.
-func upstreamOf(j *pipeline.Job, earlier []*pipeline.Job, p *pipeline.Pipeline) []string {
-	if j.NeedsSet {
-		return j.Needs
-	}
-	stage := map[string]int{}
-	for i, s := range p.Stages {
-		stage[s] = i
-	}
-	var out []string
-	for _, e := range earlier {
-		if stage[e.Stage] < stage[j.Stage] {
-			out = append(out, e.Name)
-		}
-	}
-	return out
-}
-
-// dependenciesOf names the jobs whose artifacts j receives: its needs
-// (with artifacts), else its dependencies, else every earlier-stage job.
-func dependenciesOf(j *pipeline.Job, earlier []*pipeline.Job, p *pipeline.Pipeline) []string {
-	switch {
-	case j.NeedsSet:
-		var out []string
-		for _, n := range j.Needs {
-			if art, ok := j.NeedsArtifacts[n]; !ok || art {
-				out = append(out, n)
-			}
-		}
-		return out
-	case j.DependenciesSet:
-		return j.Dependencies
-	}
-	return upstreamOf(j, earlier, p)
+	return nil
 }
 
 // parseVars reads KEY=VALUE flags.
@@ -308,12 +221,4 @@ func parseVars(kvs []string, masked bool) ([]gitlab.Variable, error) {
 		out = append(out, gitlab.Variable{Key: k, Value: v, Masked: masked, Public: !masked})
 	}
 	return out, nil
-}
-
-func mustAbs(p string) string {
-	a, err := filepath.Abs(p)
-	if err != nil {
-		return p
-	}
-	return a
 }

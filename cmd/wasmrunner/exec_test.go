@@ -90,3 +90,86 @@ func TestExecExamplePipeline(t *testing.T) {
 		}
 	}
 }
+
+// writePipeline writes a .gitlab-ci.yml into a new directory (outside any
+// git repository: the pipeline runs for branch main) and returns its path.
+func writePipeline(t *testing.T, src string) string {
+	t.Helper()
+	dir := t.TempDir()
+	path := filepath.Join(dir, ".gitlab-ci.yml")
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestExecRulesAndVariables: rules, workflow:rules, manual jobs, variable
+// expansion and predefined variables, with the shell handler (docs:
+// ci/jobs/job_rules, ci/yaml "workflow", ci/variables/predefined_variables).
+func TestExecRulesAndVariables(t *testing.T) {
+	file := writePipeline(t, `
+workflow:
+  name: 'pipeline on $CI_COMMIT_BRANCH'
+  rules:
+    - if: $CI_PIPELINE_SOURCE == "schedule"
+      variables: {KIND: nightly}
+    - if: $CI_COMMIT_BRANCH
+variables:
+  BASE: /opt
+  DERIVED: ${BASE}/bin
+  KIND: normal
+  PRICE: "$$5"
+show:
+  script:
+    - echo "derived=$DERIVED price=$PRICE kind=$KIND branch=$CI_COMMIT_BRANCH status=$CI_JOB_STATUS ci=$GITLAB_CI name=$CI_PIPELINE_NAME"
+only-nightly:
+  rules:
+    - if: $KIND == "nightly"
+  script: [echo nightly job ran]
+deploy:
+  stage: deploy
+  when: manual
+  script: [echo deployed]
+`)
+	modules := filepath.Join("..", "..", "examples", "modules")
+	arts := t.TempDir()
+	code, out, errOut := runCLI(t, context.Background(), "exec", "--modules", modules, "--file", file, "--artifacts-dir", arts)
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	for _, want := range []string{
+		"derived=/opt/bin price=$5 kind=normal branch=main status=running ci=true name=pipeline on main\n",
+		`Skipping job "deploy": it is a manual job`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "nightly job ran") || strings.Contains(out, "deployed") {
+		t.Errorf("a job ran that should not:\n%s", out)
+	}
+
+	code, out, errOut = runCLI(t, context.Background(), "exec", "--modules", modules, "--file", file, "--artifacts-dir", arts,
+		"--pipeline-source", "schedule", "--manual")
+	if code != exitOK || !strings.Contains(out, "kind=nightly") || !strings.Contains(out, "nightly job ran") || !strings.Contains(out, "deployed") {
+		t.Errorf("schedule: exit %d\n%s\n%s", code, out, errOut)
+	}
+
+	code, out, _ = runCLI(t, context.Background(), "exec", "--modules", modules, "--file", file, "--list", "--pipeline-source", "schedule")
+	if code != exitOK || !strings.Contains(out, "only-nightly") || !strings.Contains(out, "manual, allow_failure") {
+		t.Errorf("--list: exit %d\n%s", code, out)
+	}
+	code, out, _ = runCLI(t, context.Background(), "exec", "--modules", modules, "--file", file, "--print-variables", "show",
+		"--masked-var", "TOKEN=secret-value-123")
+	for _, want := range []string{"DERIVED=/opt/bin\n", "PRICE=\"$5\"\n", "CI_JOB_NAME=show\n", "TOKEN=[MASKED]\n", "CI_PIPELINE_SOURCE=push\n"} {
+		if code != exitOK || !strings.Contains(out, want) {
+			t.Errorf("--print-variables: exit %d, lacks %q\n%s", code, want, out)
+		}
+	}
+
+	filtered := writePipeline(t, "workflow:\n  rules: [{if: $CI_COMMIT_TAG}]\njob:\n  script: [echo x]\n")
+	code, _, errOut = runCLI(t, context.Background(), "exec", "--modules", modules, "--file", filtered)
+	if code != exitFailure || !strings.Contains(errOut, "workflow:rules: no rule matches: the pipeline is not created") {
+		t.Errorf("filtered: exit %d %s", code, errOut)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/wasmrunner/wasmrunner/engine"
+	"github.com/wasmrunner/wasmrunner/engine/fleet"
 	"github.com/wasmrunner/wasmrunner/engine/modules"
 	"github.com/wasmrunner/wasmrunner/engine/resource"
 )
@@ -21,11 +22,11 @@ import (
 // GitLab Runner's where the meaning is the same.
 type metrics struct {
 	reg         *prometheus.Registry
-	running     prometheus.Gauge
-	jobsTotal   prometheus.Counter
+	running     *prometheus.GaugeVec
+	jobsTotal   *prometheus.CounterVec
 	failedTotal *prometheus.CounterVec
 	finished    *prometheus.CounterVec
-	duration    prometheus.Histogram
+	duration    *prometheus.HistogramVec
 	apiRequests *prometheus.CounterVec
 	concurrent  prometheus.Gauge
 	compile     *prometheus.HistogramVec
@@ -34,57 +35,57 @@ type metrics struct {
 	denials     *prometheus.CounterVec
 	outlived    *prometheus.GaugeVec
 	cacheBytes  *prometheus.GaugeVec
-	// runningN is gitlab_runner_jobs, read by the saturation gauge.
+	// runningN is the jobs running, all runners: the saturation gauge reads it.
 	runningN atomic.Int64
 }
 
 var (
-	_ engine.Observer  = (*metrics)(nil)
+	_ engine.Observer  = runnerObserver{}
 	_ modules.Observer = runnerObserver{}
 )
 
 func newMetrics(concurrency int) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
-		running: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "gitlab_runner_jobs", Help: "The number of jobs running now.",
-		}),
-		jobsTotal: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "gitlab_runner_jobs_total", Help: "Jobs started.",
-		}),
+		running: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "gitlab_runner_jobs", Help: "The number of jobs running now, by runner.",
+		}, []string{"runner"}),
+		jobsTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gitlab_runner_jobs_total", Help: "Jobs started, by runner.",
+		}, []string{"runner"}),
 		failedTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "gitlab_runner_failed_jobs_total", Help: "Jobs that failed, by failure reason.",
-		}, []string{"failure_reason"}),
+			Name: "gitlab_runner_failed_jobs_total", Help: "Jobs that failed, by runner and failure reason.",
+		}, []string{"runner", "failure_reason"}),
 		finished: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "wasmrunner_jobs_finished_total", Help: "Jobs finished, by handler, result and failure reason.",
-		}, []string{"handler", "result", "failure_reason"}),
-		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "gitlab_runner_job_duration_seconds", Help: "Job durations.",
+			Name: "wasmrunner_jobs_finished_total", Help: "Jobs finished, by runner, handler, result and failure reason.",
+		}, []string{"runner", "handler", "result", "failure_reason"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "gitlab_runner_job_duration_seconds", Help: "Job durations, by runner.",
 			Buckets: []float64{0.1, 0.5, 1, 5, 30, 60, 300, 600, 1800, 3600, 7200},
-		}),
+		}, []string{"runner"}),
 		apiRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "gitlab_runner_api_request_statuses_total", Help: "GitLab API requests, by endpoint and status.",
-		}, []string{"endpoint", "status"}),
+			Name: "gitlab_runner_api_request_statuses_total", Help: "GitLab API requests, by runner, endpoint and status.",
+		}, []string{"runner", "endpoint", "status"}),
 		concurrent: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "gitlab_runner_concurrent", Help: "The most jobs run at once.",
 		}),
 		compile: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "wasmrunner_module_compile_seconds", Help: "Time to validate and compile a handler module.",
+			Name: "wasmrunner_module_compile_seconds", Help: "Time to validate and compile a handler module, by runner and module.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10),
-		}, []string{"module"}),
+		}, []string{"runner", "module"}),
 		instantiate: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "wasmrunner_module_instantiate_seconds", Help: "Time to instantiate a handler module for a job.",
+			Name: "wasmrunner_module_instantiate_seconds", Help: "Time to instantiate a handler module for a job, by runner and module.",
 			Buckets: prometheus.ExponentialBuckets(0.00001, 4, 10),
-		}, []string{"module"}),
+		}, []string{"runner", "module"}),
 		cuts: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "wasmrunner_manifest_cuts_total", Help: "Jobs whose handler's manifest asked for more than the operator's policy allows, by handler and manifest key.",
-		}, []string{"handler", "key"}),
+			Name: "wasmrunner_manifest_cuts_total", Help: "Jobs whose handler's manifest asked for more than the operator's policy allows, by runner, handler and manifest key.",
+		}, []string{"runner", "handler", "key"}),
 		denials: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "wasmrunner_resource_denials_total", Help: "Jobs a bound refused something (memory, disk, files, open files, outlived guests), by handler and resource.",
-		}, []string{"handler", "resource"}),
+			Name: "wasmrunner_resource_denials_total", Help: "Jobs a bound refused something (memory, disk, files, open files, outlived guests), by runner, handler and resource.",
+		}, []string{"runner", "handler", "resource"}),
 		outlived: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "wasmrunner_guests_outlived", Help: "Guests still running after their job ended, by handler (alert on > 0).",
-		}, []string{"handler"}),
+			Name: "wasmrunner_guests_outlived", Help: "Guests still running after their job ended, by runner and handler (alert on > 0).",
+		}, []string{"runner", "handler"}),
 		cacheBytes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "wasmrunner_compile_cache_bytes", Help: "Bytes of a runner's compilation cache (compiled handler modules on disk).",
 		}, []string{"runner"}),
@@ -99,7 +100,7 @@ func newMetrics(concurrency int) *metrics {
 	// The saturation an autoscaler scales on (deploy/helm): a replica at
 	// 1 takes no more jobs, and GitLab's pending ones wait.
 	saturation := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "wasmrunner_saturation_ratio", Help: "Running jobs over concurrency (gitlab_runner_jobs / gitlab_runner_concurrent), 0 to 1.",
+		Name: "wasmrunner_saturation_ratio", Help: "Running jobs, all runners, over concurrency (sum of gitlab_runner_jobs / gitlab_runner_concurrent), 0 to 1.",
 	}, func() float64 {
 		if concurrency <= 0 {
 			return 0
@@ -111,20 +112,42 @@ func newMetrics(concurrency int) *metrics {
 	return m
 }
 
+// runnerObserver is what one runner reports to: its jobs and its
+// handlers' registry.
+type runnerObserver struct {
+	*metrics
+	runner string
+}
+
+// forRunner returns the observer of a runner.
+func (m *metrics) forRunner(name string) runnerObserver { return runnerObserver{m, name} }
+
+// observers returns the fleet's observers of each runner; sources are the
+// metrics of oci:// modules.
+func (m *metrics) observers(sources *sourceMetrics) func(string) fleet.Observers {
+	return func(runner string) fleet.Observers {
+		o := m.forRunner(runner)
+		return fleet.Observers{Jobs: o, Modules: o, Source: sources.forRunner(runner),
+			Transport: func(next http.RoundTripper) http.RoundTripper {
+				return countingTransport{next: next, m: m, runner: runner}
+			}}
+	}
+}
+
 // JobStarted counts a started job.
-func (m *metrics) JobStarted(engine.JobEvent) {
-	m.running.Inc()
-	m.runningN.Add(1)
-	m.jobsTotal.Inc()
+func (o runnerObserver) JobStarted(engine.JobEvent) {
+	o.running.WithLabelValues(o.runner).Inc()
+	o.runningN.Add(1)
+	o.jobsTotal.WithLabelValues(o.runner).Inc()
 }
 
 // JobFinished counts a finished job.
-func (m *metrics) JobFinished(ev engine.JobEvent) {
-	m.running.Dec()
-	m.runningN.Add(-1)
-	m.duration.Observe(ev.Duration.Seconds())
+func (o runnerObserver) JobFinished(ev engine.JobEvent) {
+	o.running.WithLabelValues(o.runner).Dec()
+	o.runningN.Add(-1)
+	o.duration.WithLabelValues(o.runner).Observe(ev.Duration.Seconds())
 	if ev.FailureReason != "" {
-		m.failedTotal.WithLabelValues(string(ev.FailureReason)).Inc()
+		o.failedTotal.WithLabelValues(o.runner, string(ev.FailureReason)).Inc()
 	}
 	// The handler version, as the registry's own metrics label it: never
 	// the image as written (a registry path or digest per pipeline would
@@ -133,46 +156,63 @@ func (m *metrics) JobFinished(ev engine.JobEvent) {
 	if handler == "" {
 		handler = "default"
 	}
-	m.finished.WithLabelValues(handler, string(ev.State), string(ev.FailureReason)).Inc()
+	o.finished.WithLabelValues(o.runner, handler, string(ev.State), string(ev.FailureReason)).Inc()
 }
 
 // ModuleCompiled records a module's compile time.
-func (m *metrics) ModuleCompiled(module string, d time.Duration) {
-	m.compile.WithLabelValues(module).Observe(d.Seconds())
+func (o runnerObserver) ModuleCompiled(module string, d time.Duration) {
+	o.compile.WithLabelValues(o.runner, module).Observe(d.Seconds())
 }
 
 // ModuleInstantiated records an instantiation's time.
-func (m *metrics) ModuleInstantiated(module string, d time.Duration) {
-	m.instantiate.WithLabelValues(module).Observe(d.Seconds())
+func (o runnerObserver) ModuleInstantiated(module string, d time.Duration) {
+	o.instantiate.WithLabelValues(o.runner, module).Observe(d.Seconds())
 }
 
-// handler serves /metrics.
-func (m *metrics) ManifestCut(module string, cuts []resource.Cut) {
+// ManifestCut counts what a manifest asked for beyond the policy.
+func (o runnerObserver) ManifestCut(module string, cuts []resource.Cut) {
 	for _, c := range cuts {
-		m.cuts.WithLabelValues(module, c.Key).Inc()
+		o.cuts.WithLabelValues(o.runner, module, c.Key).Inc()
 	}
 }
 
-func (m *metrics) ResourceDenied(module, what string) {
-	m.denials.WithLabelValues(module, what).Inc()
+// ResourceDenied counts a refusal of a bound.
+func (o runnerObserver) ResourceDenied(module, what string) {
+	o.denials.WithLabelValues(o.runner, module, what).Inc()
 }
 
-func (m *metrics) GuestsOutlived(module string, running int64) {
-	m.outlived.WithLabelValues(module).Set(float64(running))
+// GuestsOutlived records the guests still running after their jobs.
+func (o runnerObserver) GuestsOutlived(module string, running int64) {
+	o.outlived.WithLabelValues(o.runner, module).Set(float64(running))
 }
-
-// runnerObserver is the observer of one runner's registry.
-type runnerObserver struct {
-	*metrics
-	runner string
-}
-
-// forRunner returns the registry observer of a runner.
-func (m *metrics) forRunner(name string) runnerObserver { return runnerObserver{m, name} }
 
 // CacheSize records the size of the runner's compilation cache.
 func (o runnerObserver) CacheSize(bytes int64) {
 	o.cacheBytes.WithLabelValues(o.runner).Set(float64(bytes))
+}
+
+// watchFleet exports each serving runner's view of GitLab.
+func (m *metrics) watchFleet(f *fleet.Fleet) {
+	m.reg.MustRegister(fleetCollector{f: f, desc: prometheus.NewDesc("wasmrunner_gitlab_up",
+		"1 while a serving runner's last job request was answered (0: GitLab unreachable or the runner's token rejected; see /readyz), by runner.", []string{"runner"}, nil)})
+}
+
+// fleetCollector reads the fleet's runners' health at each scrape.
+type fleetCollector struct {
+	f    *fleet.Fleet
+	desc *prometheus.Desc
+}
+
+func (c fleetCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c fleetCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, s := range c.f.Status() {
+		up := 1.0
+		if s.Health == fleet.Unreachable || s.Health == fleet.Rejected {
+			up = 0
+		}
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, up, s.Name)
+	}
 }
 
 // watchProcess exports the process's budgets.
@@ -195,8 +235,9 @@ func (m *metrics) handler() http.Handler {
 
 // transport counts GitLab API requests by endpoint and status.
 type countingTransport struct {
-	next http.RoundTripper
-	m    *metrics
+	next   http.RoundTripper
+	m      *metrics
+	runner string
 }
 
 func (t countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -205,7 +246,7 @@ func (t countingTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	if err == nil {
 		status = strconv.Itoa(resp.StatusCode)
 	}
-	t.m.apiRequests.WithLabelValues(endpointOf(req), status).Inc()
+	t.m.apiRequests.WithLabelValues(t.runner, endpointOf(req), status).Inc()
 	return resp, err
 }
 

@@ -4,14 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
 
-	"github.com/cenkalti/backoff/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/urfave/cli/v2"
 
@@ -89,77 +86,6 @@ func checkModulesValue(modules string) error {
 	}
 	_, err := ocisource.ParseRef(modules)
 	return err
-}
-
-// runnerModules is a runner's modules dir: the dir it names, or the pulled
-// artifact of an oci:// reference.
-type runnerModules struct {
-	dir  string
-	src  *ocisource.Source // nil: a plain dir
-	done chan struct{}     // closed when watch's loop ends
-}
-
-// openModules returns the runner's modules dir. For an oci:// reference
-// it waits until a version is had (pulled, or the last good one in the
-// cache), retrying with backoff until ctx ends: a runner takes no job
-// before it has its handlers.
-func (f *fleet) openModules(ctx context.Context, o serveOptions, logger *slog.Logger) (*runnerModules, error) {
-	if !isOCI(o.modulesDir) {
-		return &runnerModules{dir: o.modulesDir}, nil
-	}
-	src, err := ocisource.New(o.modulesDir, ocisource.Options{
-		CacheDir: filepath.Join(cacheDir(), "oci", cacheName(o.name)),
-		Interval: o.oci.pullInterval, MaxModuleSize: f.proc.Compile.MaxModuleSize, MaxTotalSize: o.cacheMax,
-		Access: o.oci.access(), Logger: logger, Observer: f.sources.forRunner(o.name),
-	})
-	if err != nil {
-		return nil, err
-	}
-	b := backoff.NewExponentialBackOff()
-	b.InitialInterval, b.MaxInterval = time.Second, max(o.oci.pullInterval, time.Second)
-	for {
-		err := src.Start(ctx)
-		if err == nil {
-			break
-		}
-		if ctx.Err() != nil {
-			src.Close()
-			return nil, ctx.Err()
-		}
-		wait := b.NextBackOff()
-		logger.Error("runner waiting for its handlers: pulling them failed", "modules", o.modulesDir, "error", err, "retry_in", wait)
-		select {
-		case <-ctx.Done():
-			src.Close()
-			return nil, ctx.Err()
-		case <-time.After(wait):
-		}
-	}
-	return &runnerModules{dir: src.Dir(), src: src}, nil
-}
-
-// watch keeps an oci:// modules dir in line with its tag until ctx ends,
-// reloading reg after each swap.
-func (m *runnerModules) watch(ctx context.Context, reg *modules.Registry) {
-	if m.src == nil {
-		return
-	}
-	m.done = make(chan struct{})
-	go func() {
-		defer close(m.done)
-		m.src.Run(ctx, reg.Reload)
-	}()
-}
-
-// close releases the pulled artifact once watch's loop has ended.
-func (m *runnerModules) close() {
-	if m.src == nil {
-		return
-	}
-	if m.done != nil {
-		<-m.done
-	}
-	m.src.Close()
 }
 
 // sourceMetrics are the metrics of oci:// modules sources.

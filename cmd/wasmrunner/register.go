@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 
@@ -24,7 +25,7 @@ or writes it to --token-file. Two ways, as GitLab offers:
 Examples:
    wasmrunner register --url https://gitlab.example.com --access-token glpat-... --runner-type project_type --project-id 42 --tags wasm --token-file ./token
    wasmrunner register --url https://gitlab.example.com --registration-token GR1348941... --description lab-runner`,
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "url", Usage: "GitLab URL (required)", EnvVars: []string{"WASMRUNNER_URL"}},
 			&cli.StringFlag{Name: "access-token", Usage: "personal access token (create_runner scope)", EnvVars: []string{"WASMRUNNER_ACCESS_TOKEN"}},
 			&cli.StringFlag{Name: "registration-token", Usage: "legacy registration token", EnvVars: []string{"WASMRUNNER_REGISTRATION_TOKEN"}},
@@ -38,7 +39,7 @@ Examples:
 			&cli.StringFlag{Name: "config", Usage: "append the new runner to this serve --config file (mode 0600) instead of printing the token"},
 			&cli.StringFlag{Name: "name", Usage: "the runner's name in --config (default: --description)"},
 			&cli.StringFlag{Name: "modules", Usage: "the runner's modules dir in --config"},
-		},
+		}, tlsFlags()...),
 		Action: func(c *cli.Context) error {
 			if err := noArgs(c); err != nil {
 				return err
@@ -46,7 +47,11 @@ Examples:
 			if c.String("url") == "" {
 				return usageError("--url (or WASMRUNNER_URL) is required")
 			}
-			client, err := gitlab.New(c.String("url"))
+			rt, err := commandTransport(c)
+			if err != nil {
+				return err
+			}
+			client, err := gitlab.New(c.String("url"), gitlab.WithHTTPClient(&http.Client{Transport: rt}))
 			if err != nil {
 				return usageError(err.Error())
 			}

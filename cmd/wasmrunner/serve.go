@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,25 +12,17 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"slices"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/wasmrunner/wasmrunner/engine"
+	"github.com/wasmrunner/wasmrunner/engine/fleet"
 	"github.com/wasmrunner/wasmrunner/engine/modules"
 	"github.com/wasmrunner/wasmrunner/engine/resource"
 	"github.com/wasmrunner/wasmrunner/gitlab"
 	"github.com/wasmrunner/wasmrunner/internal/units"
 )
-
-// defaultLoadTimeout is how long a runner waits for its handlers to load
-// before it starts with those loaded by then.
-const defaultLoadTimeout = 30 * time.Second
 
 // Exit code of serve when a second signal or the shutdown timeout ends
 // it before every job was reported.
@@ -99,8 +90,8 @@ Examples:
 			&cli.StringFlag{Name: "compile-memory", Value: "2GiB", Usage: "most memory compiling one module may use (in a child process; one compilation at a time)", EnvVars: []string{"WASMRUNNER_COMPILE_MEMORY"}},
 			&cli.DurationFlag{Name: "compile-timeout", Value: resource.DefaultCompileTimeout, Usage: "most time compiling one module may take", EnvVars: []string{"WASMRUNNER_COMPILE_TIMEOUT"}},
 			&cli.StringFlag{Name: "compile-cache-size", Value: "1GiB", Usage: "bound of each runner's compilation cache (see below)", EnvVars: []string{"WASMRUNNER_COMPILE_CACHE_SIZE"}},
-			&cli.DurationFlag{Name: "load-timeout", Value: defaultLoadTimeout, Usage: "how long a runner waits for its handlers to load before it starts; the rest load later", EnvVars: []string{"WASMRUNNER_LOAD_TIMEOUT"}},
-		}, ociFlags()...),
+			&cli.DurationFlag{Name: "load-timeout", Value: fleet.DefaultLoadTimeout, Usage: "how long a runner waits for its handlers to load before it starts; the rest load later", EnvVars: []string{"WASMRUNNER_LOAD_TIMEOUT"}},
+		}, append(ociFlags(), tlsFlags()...)...),
 		Action: runServe,
 	}
 }
@@ -128,8 +119,15 @@ type serveOptions struct {
 	updateInterval time.Duration
 	// oci says how oci:// modules are pulled.
 	oci ociOptions
+	// tls says how GitLab's certificate is checked and which client
+	// certificate is shown.
+	tls gitlab.TLSOptions
 	// pprof serves runtime profiles on listen.
 	pprof bool
+	// tokenObtainedAt and tokenExpiresAt are the token's times, if known.
+	tokenObtainedAt, tokenExpiresAt time.Time
+	// saveToken (of the global options) saves a runner's replaced token.
+	saveToken func(runner string, t fleet.Token) error
 }
 
 // serveFlags reads the options that do not depend on a runner entry.
@@ -167,6 +165,9 @@ func serveFlags(c *cli.Context) (serveOptions, error) {
 	o.compiledDir = filepath.Join(cacheDir(), "compiled")
 	if o.oci = ociFlagOptions(c); o.oci.pullInterval <= 0 {
 		return o, usageError("--pull-interval must be positive")
+	}
+	if o.tls, err = tlsFlagOptions(c); err != nil {
+		return o, err
 	}
 	if o.concurrency <= 0 {
 		o.concurrency = runtime.NumCPU()
@@ -281,6 +282,7 @@ func runServe(c *cli.Context) error {
 		if err != nil {
 			return err
 		}
+		o.saveToken = tokenFileSaver(c.String("token-file"))
 		set = func() (serveOptions, []serveOptions, error) { return o, []serveOptions{o}, nil }
 	}
 	// Signals arrive here; the context main gives is only a fallback.
@@ -331,6 +333,7 @@ func configSetWith(path string, base serveOptions, flagConcurrency int, level *s
 		}
 		fc.compileOver(&global)
 		global.oci = fc.ociOver(runnerConfig{}, global.oci)
+		global.saveToken = func(runner string, t fleet.Token) error { return saveRotatedToken(path, runner, t) }
 		if level != nil && fc.LogLevel != "" {
 			if lv, err := parseLogLevel(fc.LogLevel); err == nil {
 				level.Set(lv)
@@ -378,43 +381,45 @@ func serveSet(ctx context.Context, set runnerSet, logger *slog.Logger, sigs <-ch
 	if err != nil {
 		return fmt.Errorf("finding the compiler (this executable): %w", err)
 	}
-	f := &fleet{
-		bg: context.WithoutCancel(ctx), log: logger, m: m, systemID: systemID,
-		hc:   &http.Client{Transport: countingTransport{next: gitlabTransport(global.concurrency), m: m}},
-		proc: proc, compiler: compiler, live: map[string]*instance{}, loading: map[string]*loading{},
-		reloadInterval: global.reloadInterval, sources: newSourceMetrics(m.reg),
+	f, err := fleet.New(ctx, fleet.Config{
+		Logger: logger, Process: proc, Compiler: compiler, SystemID: systemID, Version: version,
+		CacheDir: cacheDir(), ReloadInterval: global.reloadInterval, Observe: m.observers(newSourceMetrics(m.reg)),
+		TokenRotated: global.saveToken,
+		Transport: func(o gitlab.TLSOptions) (http.RoundTripper, error) {
+			return gitlab.NewTransport(gitlab.TransportOptions{TLS: o, MaxIdleConnsPerHost: idleConnsPerHost(global.concurrency)})
+		},
+	})
+	if err != nil {
+		return err
 	}
-	if err := f.apply(runners); err != nil {
-		f.shutdown(false)
-		f.wait()
-		// What apply checks (URLs, modules dirs) is the command line's
+	m.watchFleet(f)
+	if err := f.Apply(runnerEntries(runners)); err != nil {
+		f.Shutdown(false)
+		f.Wait()
+		// What Apply checks (URLs, modules dirs) is the command line's
 		// or the config file's.
 		return usageError(err.Error())
 	}
 
-	var ready atomic.Bool
 	if global.listen != "" {
-		srv, addr, err := startHTTP(global.listen, m, &ready, global.pprof, logger)
+		srv, addr, err := startHTTP(global.listen, m, f.Ready, global.pprof, logger)
 		if err != nil {
-			f.shutdown(false)
-			f.wait()
+			f.Shutdown(false)
+			f.Wait()
 			return err
 		}
 		defer srv.Close()
 		logger.Info("metrics and health endpoints listening", "addr", addr)
 	}
-	ready.Store(true)
-
 	allDone := make(chan struct{})
 	var force <-chan time.Time
 	stopping := false
 	stop := func(drain bool) {
 		stopping = true
-		ready.Store(false)
 		force = time.After(global.shutdownTimeout)
-		f.shutdown(drain)
+		f.Shutdown(drain)
 		go func() {
-			f.wait()
+			f.Wait()
 			close(allDone)
 		}()
 	}
@@ -436,7 +441,7 @@ func serveSet(ctx context.Context, set runnerSet, logger *slog.Logger, sigs <-ch
 				}
 				_, runners, err := set()
 				if err == nil {
-					err = f.apply(runners)
+					err = f.Apply(runnerEntries(runners))
 				}
 				if err != nil {
 					logger.Error("SIGHUP: reloading the configuration failed; keeping the running set", "error", err)
@@ -444,307 +449,33 @@ func serveSet(ctx context.Context, set runnerSet, logger *slog.Logger, sigs <-ch
 					logger.Info("SIGHUP: configuration reloaded", "runners", len(runners))
 				}
 			case stopping:
-				logger.Error("second signal: exiting without waiting for jobs", "signal", sig.String(), "running", f.running())
+				logger.Error("second signal: exiting without waiting for jobs", "signal", sig.String(), "running", f.Running())
 				return cli.Exit("", exitForced)
 			case sig == syscall.SIGQUIT:
-				logger.Info("SIGQUIT: finishing running jobs, taking no new ones", "running", f.running())
+				logger.Info("SIGQUIT: finishing running jobs, taking no new ones", "running", f.Running())
 				stop(true)
 			default:
-				logger.Info("aborting running jobs", "signal", sig.String(), "running", f.running())
+				logger.Info("aborting running jobs", "signal", sig.String(), "running", f.Running())
 				stop(false)
 			}
 		case <-force:
-			logger.Error("shutdown timeout: exiting without waiting for jobs", "timeout", global.shutdownTimeout, "running", f.running())
+			logger.Error("shutdown timeout: exiting without waiting for jobs", "timeout", global.shutdownTimeout, "running", f.Running())
 			return cli.Exit("", exitForced)
 		}
 	}
 }
 
-// fleet is the set of runners one process serves. Each runner's handlers
-// load in their own goroutine, bounded by its loadTimeout: a modules dir
-// that is slow to load (a large module, many of them) delays no other
-// runner, and no lock is held while loading.
-type fleet struct {
-	bg             context.Context
-	log            *slog.Logger
-	m              *metrics
-	hc             *http.Client
-	systemID       string
-	proc           *resource.Process
-	compiler       []string
-	reloadInterval time.Duration
-	sources        *sourceMetrics // of oci:// modules
-
-	mu       sync.Mutex
-	live     map[string]*instance
-	loading  map[string]*loading
-	stopping bool
-	all      sync.WaitGroup // runners and loads
+// idleConnsPerHost is how many idle connections to GitLab its clients
+// keep: one per job slot. Go's default transport keeps two per host, so
+// with dozens of jobs patching their logs most requests would dial (and,
+// over HTTPS, handshake) anew.
+func idleConnsPerHost(concurrency int) int {
+	return max(concurrency, runtime.NumCPU()) + 4
 }
 
-// instance is one running runner with its handlers.
-type instance struct {
-	opts   serveOptions
-	reg    *modules.Registry
-	runner *engine.Runner
-	stop   context.CancelFunc // stops watching the modules dir
-}
-
-// loading is a runner whose handlers are loading.
-type loading struct {
-	opts   serveOptions
-	cancel context.CancelFunc
-}
-
-// apply makes the runners those of runners: new ones load their handlers
-// and start, changed ones load anew and replace the old one when ready
-// (the old one drains: its jobs finish), removed ones drain. What can be
-// checked at once (URLs, modules dirs) is: on error nothing is changed.
-func (f *fleet) apply(runners []serveOptions) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.stopping {
-		return errors.New("shutting down")
-	}
-	want := map[string]serveOptions{}
-	for _, o := range runners {
-		want[o.name] = o
-	}
-	clients := map[string]*gitlab.Client{}
-	for name, o := range want {
-		if old, ok := f.live[name]; ok && fmt.Sprint(old.opts) == fmt.Sprint(o) {
-			continue
-		}
-		if l, ok := f.loading[name]; ok && fmt.Sprint(l.opts) == fmt.Sprint(o) {
-			continue
-		}
-		client, err := gitlab.New(o.url, gitlab.WithHTTPClient(f.hc), gitlab.WithLogger(f.log),
-			gitlab.WithUserAgent(fmt.Sprintf("wasmrunner %s (%s; %s/%s)", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)))
-		if err != nil {
-			return fmt.Errorf("runner %s: %w", name, err)
-		}
-		if err := checkModulesValue(o.modulesDir); err != nil {
-			return fmt.Errorf("runner %s: modules: %w", name, err)
-		} else if isOCI(o.modulesDir) {
-			// Pulled when the runner loads.
-		} else if fi, err := os.Stat(o.modulesDir); err != nil {
-			return fmt.Errorf("runner %s: modules: %w", name, err)
-		} else if !fi.IsDir() {
-			return fmt.Errorf("runner %s: modules: %s is not a directory", name, o.modulesDir)
-		}
-		clients[name] = client
-	}
-	for name, l := range f.loading {
-		if _, keep := want[name]; !keep || clients[name] != nil {
-			l.cancel()
-			delete(f.loading, name)
-		}
-	}
-	for name, old := range f.live {
-		if _, keep := want[name]; !keep {
-			f.log.Info("runner retired: finishing its jobs", "runner", name)
-			old.retire()
-			delete(f.live, name)
-		}
-	}
-	for name, client := range clients {
-		ctx, cancel := context.WithCancel(f.bg)
-		l := &loading{opts: want[name], cancel: cancel}
-		f.loading[name] = l
-		f.all.Add(1)
-		go f.load(ctx, l, client)
-	}
-	return nil
-}
-
-// load loads a runner's handlers (for at most its loadTimeout), then runs
-// it until it is drained or aborted, unless it was superseded meanwhile.
-func (f *fleet) load(ctx context.Context, l *loading, client *gitlab.Client) {
-	defer f.all.Done()
-	defer l.cancel()
-	o := l.opts
-	logger := f.log.With("runner", o.name)
-	if o.loadTimeout <= 0 {
-		o.loadTimeout = defaultLoadTimeout
-	}
-	if o.compiledDir == "" {
-		o.compiledDir = filepath.Join(cacheDir(), "compiled")
-	}
-	mods, err := f.openModules(ctx, o, logger)
-	if err != nil {
-		if ctx.Err() == nil {
-			logger.Error("runner not started: its modules source failed", "modules", o.modulesDir, "error", err)
-		}
-		f.forget(l)
-		return
-	}
-	defer mods.close()
-	lctx, cancel := context.WithTimeout(ctx, o.loadTimeout)
-	reg, err := modules.Open(lctx, modules.Config{
-		Dir: mods.dir, CacheDir: filepath.Join(o.compiledDir, cacheName(o.name)), CacheMaxBytes: o.cacheMax,
-		Compiler: f.compiler, DefaultHandler: o.defaultHandler, Handlers: o.handlers,
-		Process: f.proc, Policy: &o.policy, Logger: logger, Observer: f.m.forRunner(o.name),
-	})
-	cancel()
-	if err != nil {
-		if ctx.Err() == nil {
-			logger.Error("runner not started: loading its handlers failed", "modules", o.modulesDir, "error", err)
-		}
-		f.forget(l)
-		return
-	}
-	logHandlers(logger, reg)
-	factory := reg.Factory()
-	if len(o.handlers) > 0 {
-		factory = allowHandlers(factory, o.handlers, o.defaultHandler)
-	}
-	runner, err := engine.New(engine.Config{
-		Client: client, Token: o.token, SystemID: f.systemID,
-		Info:    gitlab.RunnerMeta{Name: "wasmrunner", Version: version, Executor: "wasm", Features: gitlab.DefaultFeatures()},
-		Handler: factory, BuildsDir: filepath.Join(o.buildsDir, o.name), Concurrency: o.concurrency,
-		CheckInterval: o.checkInterval, OutputLimit: o.outputLimit, Logger: logger, Observer: f.m,
-		UpdateInterval: o.updateInterval, MaxUpdateInterval: o.updateInterval, KeepAlive: o.updateInterval, Process: f.proc,
-	})
-	if err != nil {
-		logger.Error("runner not started", "error", err)
-		reg.Close(f.bg)
-		f.forget(l)
-		return
-	}
-	watchCtx, stop := context.WithCancel(f.bg)
-	inst := &instance{opts: o, reg: reg, runner: runner, stop: stop}
-	f.mu.Lock()
-	if f.stopping || f.loading[o.name] != l {
-		// Shutting down, or removed or changed while loading.
-		f.mu.Unlock()
-		stop()
-		reg.Close(f.bg)
-		return
-	}
-	delete(f.loading, o.name)
-	if old := f.live[o.name]; old != nil {
-		logger.Info("runner replaced: the old one finishes its jobs")
-		old.retire()
-	}
-	f.live[o.name] = inst
-	f.mu.Unlock()
-	go reg.Watch(watchCtx, f.reloadInterval)
-	mods.watch(watchCtx, reg)
-	logger.Info("wasmrunner serving", "url", o.url, "system_id", f.systemID,
-		"concurrency", o.concurrency, "builds_dir", o.buildsDir, "modules", o.modulesDir)
-	_ = runner.Run(f.bg)
-	stop()
-	reg.Close(f.bg)
-}
-
-// forget drops a load that failed.
-func (f *fleet) forget(l *loading) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.loading[l.opts.name] == l {
-		delete(f.loading, l.opts.name)
-	}
-}
-
-// cacheName is a runner's compilation cache dir name: its name when that
-// is a plain file name, else a sanitized one made unique by a hash.
-func cacheName(runner string) string {
-	ok := runner != "" && runner != "." && runner != ".." && len(runner) <= 64
-	for _, c := range runner {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-			ok = false
-		}
-	}
-	if ok {
-		return runner
-	}
-	b := []byte(runner)
-	for i, c := range b {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
-			b[i] = '_'
-		}
-	}
-	sum := sha256.Sum256([]byte(runner))
-	return fmt.Sprintf("%.32s-%x", b, sum[:6])
-}
-
-// retire drains a running runner; its goroutine closes it when its jobs
-// are done.
-func (i *instance) retire() {
-	i.runner.Drain()
-}
-
-// allowHandlers limits a runner's jobs to the named handlers.
-func allowHandlers(next engine.HandlerFactory, allowed []string, defaultHandler string) engine.HandlerFactory {
-	return func(ctx context.Context, job *engine.Job) (engine.Handler, error) {
-		name := modules.HandlerName(job.Image())
-		if name == "" {
-			name = defaultHandler
-		}
-		if !slices.Contains(allowed, name) {
-			return nil, fmt.Errorf("%w: handler %q is not allowed for this runner (allowed: %s)", modules.ErrNoHandler, name, strings.Join(allowed, ", "))
-		}
-		return next(ctx, job)
-	}
-}
-
-// shutdown stops loading runners and drains (drain) or aborts the running
-// ones; no runner starts after it.
-func (f *fleet) shutdown(drain bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.stopping = true
-	for _, l := range f.loading {
-		l.cancel()
-	}
-	for _, i := range f.live {
-		if drain {
-			i.runner.Drain()
-		} else {
-			i.runner.Abort()
-		}
-	}
-}
-
-func (f *fleet) running() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	n := 0
-	for _, i := range f.live {
-		n += i.runner.Running()
-	}
-	return n
-}
-
-// wait returns when every runner has stopped.
-func (f *fleet) wait() { f.all.Wait() }
-
-func logHandlers(logger *slog.Logger, reg *modules.Registry) {
-	var names []string
-	for _, mi := range reg.Modules() {
-		names = append(names, fmt.Sprintf("%s(memory=%s)", mi.Image, units.FormatSize(mi.Limits.Memory)))
-	}
-	logger.Info("handlers loaded", "handlers", strings.Join(names, " "), "broken", len(reg.Problems()))
-	for name, err := range reg.Problems() {
-		logger.Error("handler skipped", "module", name, "error", err)
-	}
-}
-
-// gitlabTransport is the HTTP transport of the GitLab clients: Go's
-// default one, but keeping enough idle connections to GitLab for every
-// job slot. The default keeps two per host, so with dozens of jobs
-// patching their logs most requests would dial (and, over HTTPS,
-// handshake) anew.
-func gitlabTransport(concurrency int) *http.Transport {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConnsPerHost = max(concurrency, runtime.NumCPU()) + 4
-	t.MaxIdleConns = max(t.MaxIdleConns, 2*t.MaxIdleConnsPerHost)
-	return t
-}
-
-// startHTTP serves /metrics, /healthz and /readyz, and with pprof Go's
-// profiles under /debug/pprof/.
-func startHTTP(addr string, m *metrics, ready *atomic.Bool, pprof bool, logger *slog.Logger) (*http.Server, string, error) {
+// startHTTP serves /metrics, /healthz and /readyz (503 with the reason
+// while ready says no), and with pprof Go's profiles under /debug/pprof/.
+func startHTTP(addr string, m *metrics, ready func() (bool, string), pprof bool, logger *slog.Logger) (*http.Server, string, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, "", fmt.Errorf("--listen: %w", err)
@@ -760,8 +491,8 @@ func startHTTP(addr string, m *metrics, ready *atomic.Bool, pprof bool, logger *
 	mux.Handle("/metrics", m.handler())
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !ready.Load() {
-			http.Error(w, "not ready", http.StatusServiceUnavailable)
+		if ok, why := ready(); !ok {
+			http.Error(w, "not ready: "+why, http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintln(w, "ready")
@@ -773,4 +504,60 @@ func startHTTP(addr string, m *metrics, ready *atomic.Bool, pprof bool, logger *
 		}
 	}()
 	return srv, ln.Addr().String(), nil
+}
+
+// runnerEntries are the fleet's entries of runners' options.
+func runnerEntries(runners []serveOptions) []fleet.Runner {
+	out := make([]fleet.Runner, len(runners))
+	for i, o := range runners {
+		out[i] = o.runner()
+	}
+	return out
+}
+
+// runner is the fleet's entry of o.
+func (o serveOptions) runner() fleet.Runner {
+	if o.name == "" {
+		o.name = "default"
+	}
+	return fleet.Runner{
+		Name: o.name, URL: o.url, Token: o.token, TLS: o.tls, Modules: o.modulesDir,
+		TokenObtainedAt: o.tokenObtainedAt, TokenExpiresAt: o.tokenExpiresAt,
+		Registry: fleet.RegistryOptions{PullInterval: o.oci.pullInterval, Insecure: o.oci.insecure, AuthFile: o.oci.authFile},
+		Handlers: o.handlers, DefaultHandler: o.defaultHandler, BuildsDir: o.buildsDir, Concurrency: o.concurrency,
+		CheckInterval: o.checkInterval, UpdateInterval: o.updateInterval, OutputLimit: o.outputLimit,
+		LoadTimeout: o.loadTimeout, CompiledDir: o.compiledDir, CacheMax: o.cacheMax, Policy: o.policy,
+	}
+}
+
+// tlsFlags say how GitLab's certificate is checked.
+func tlsFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "tls-ca-file", Usage: "PEM certificates trusted for GitLab besides the system's (a self-signed GitLab)", EnvVars: []string{"WASMRUNNER_TLS_CA_FILE"}},
+		&cli.StringFlag{Name: "tls-cert-file", Usage: "PEM client certificate shown to GitLab (with --tls-key-file)", EnvVars: []string{"WASMRUNNER_TLS_CERT_FILE"}},
+		&cli.StringFlag{Name: "tls-key-file", Usage: "PEM key of --tls-cert-file", EnvVars: []string{"WASMRUNNER_TLS_KEY_FILE"}},
+	}
+}
+
+// tlsFlagOptions reads tlsFlags.
+func tlsFlagOptions(c *cli.Context) (gitlab.TLSOptions, error) {
+	o := gitlab.TLSOptions{CAFile: c.String("tls-ca-file"), CertFile: c.String("tls-cert-file"), KeyFile: c.String("tls-key-file")}
+	if (o.CertFile == "") != (o.KeyFile == "") {
+		return o, usageError("--tls-cert-file and --tls-key-file go together")
+	}
+	return o, nil
+}
+
+// commandTransport is the GitLab transport of the commands that are not
+// serve, with the TLS flags' certificates.
+func commandTransport(c *cli.Context) (http.RoundTripper, error) {
+	o, err := tlsFlagOptions(c)
+	if err != nil {
+		return nil, err
+	}
+	rt, err := gitlab.NewTransport(gitlab.TransportOptions{TLS: o})
+	if err != nil {
+		return nil, usageError(err.Error())
+	}
+	return rt, nil
 }

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/wasmrunner/wasmrunner/engine"
+	"github.com/wasmrunner/wasmrunner/engine/fleet"
 	"github.com/wasmrunner/wasmrunner/engine/modules"
 	"github.com/wasmrunner/wasmrunner/engine/resource"
 	"github.com/wasmrunner/wasmrunner/gitlab"
@@ -305,7 +306,7 @@ modules = "."
 			t.Errorf("options: %+v %d %v", o.compile, o.cacheMax, o.loadTimeout)
 		}
 	}
-	if n := cacheName(runners[0].name); strings.ContainsAny(n, "/") || n == cacheName("x_y") {
+	if n := fleet.CacheName(runners[0].name); strings.ContainsAny(n, "/") || n == fleet.CacheName("x_y") {
 		t.Errorf("cache dir name %q", n)
 	}
 	for _, args := range [][]string{
@@ -336,10 +337,10 @@ func TestSaturationMetric(t *testing.T) {
 	for _, tt := range tests {
 		m := newMetrics(tt.concurrency)
 		for range tt.started {
-			m.JobStarted(engine.JobEvent{})
+			m.forRunner("default").JobStarted(engine.JobEvent{})
 		}
 		for range tt.finished {
-			m.JobFinished(engine.JobEvent{State: gitlab.StateSuccess})
+			m.forRunner("default").JobFinished(engine.JobEvent{State: gitlab.StateSuccess})
 		}
 		rec := httptest.NewRecorder()
 		m.handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))

@@ -30,11 +30,11 @@ refused it or could not be asked, 2 on a usage error.
 
 Example:
    wasmrunner verify --url https://gitlab.example.com --token-file ./token`,
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "url", Usage: "GitLab URL (required)", EnvVars: []string{"WASMRUNNER_URL"}},
 			&cli.StringFlag{Name: "token", Usage: "runner authentication token", EnvVars: []string{"WASMRUNNER_TOKEN"}},
 			&cli.StringFlag{Name: "token-file", Usage: "read the token from this file", EnvVars: []string{"WASMRUNNER_TOKEN_FILE"}},
-		},
+		}, tlsFlags()...),
 		Action: func(c *cli.Context) error {
 			if err := noArgs(c); err != nil {
 				return err
@@ -46,7 +46,11 @@ Example:
 			if err != nil {
 				return err
 			}
-			rt := &recordingTransport{next: http.DefaultTransport}
+			base, err := commandTransport(c)
+			if err != nil {
+				return err
+			}
+			rt := &recordingTransport{next: base}
 			client, err := gitlab.New(c.String("url"), gitlab.WithHTTPClient(&http.Client{Transport: rt}), gitlab.WithRetryPolicy(verifyRetry))
 			if err != nil {
 				return usageError(err.Error())
@@ -113,7 +117,7 @@ func transportCause(err error) string {
 	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
 		return "no route to the host"
 	case errors.As(err, &unknown), errors.As(err, &host), errors.As(err, &invalid), errors.As(err, &verify):
-		return "its TLS certificate is not trusted (for a private CA, set SSL_CERT_FILE or SSL_CERT_DIR)"
+		return "its TLS certificate is not trusted (for a private CA: --tls-ca-file, or SSL_CERT_FILE)"
 	case errors.As(err, &record):
 		return "TLS handshake failed (is it an http:// address?)"
 	case errors.As(err, &netErr) && netErr.Timeout():

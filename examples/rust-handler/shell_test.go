@@ -98,10 +98,10 @@ func TestShell(t *testing.T) {
 				out("exported"),
 				out("GREETING=hello there"),
 				out("SECRET=[MASKED]"),
-				out("X=local value"),
 				out("unset=[]"),
 			},
-			absent: []string{"hunter2"},
+			// env lists exported variables only, as sh's does.
+			absent: []string{"hunter2", out("X=local value")},
 		},
 		{
 			name: "status and operators",
@@ -233,7 +233,7 @@ func TestShell(t *testing.T) {
 			name:   "unknown command",
 			script: []string{`nosuchcmd --flag`, `echo after`},
 			state:  gitlab.StateFailed, reason: gitlab.ScriptFailure, exit: 127,
-			want:   []string{out("shell: nosuchcmd: command not found"), "exit code 127"},
+			want:   []string{out("sh: nosuchcmd: command not found"), "exit code 127"},
 			absent: []string{out("after")},
 		},
 		{
@@ -259,7 +259,7 @@ func TestShell(t *testing.T) {
 			state:  gitlab.StateFailed, reason: gitlab.ScriptFailure, exit: 1,
 			want: []string{
 				out("rm: cannot remove 'd': Is a directory"), out("rm-failed"),
-				out("cd: nowhere: No such file or directory"), out("cd-failed"),
+				out("sh: cd: nowhere: No such file or directory"), out("cd-failed"),
 				out("ls: cannot access 'nowhere': No such file or directory"),
 				out("mkdir: cannot create directory 'd': File exists"),
 			},
@@ -273,13 +273,13 @@ func TestShell(t *testing.T) {
 			name:   "syntax error",
 			script: []string{`echo 'unterminated`},
 			state:  gitlab.StateFailed, reason: gitlab.ScriptFailure, exit: 2,
-			want: []string{out("shell: syntax error: unterminated single quote")},
+			want: []string{out("sh: unexpected EOF while looking for matching `''")},
 		},
 		{
 			name:   "redirection into a missing dir",
 			script: []string{`echo x > no/such/dir.txt`},
 			state:  gitlab.StateFailed, reason: gitlab.ScriptFailure, exit: 1,
-			want: []string{out("shell: no/such/dir.txt: No such file or directory")},
+			want: []string{out("sh: no/such/dir.txt: No such file or directory")},
 		},
 		{
 			name: "artifacts",
@@ -512,4 +512,52 @@ func BenchmarkShellJob(b *testing.B) {
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
 		b.ReportMetric(float64(len(wasm)), "wasm-bytes")
 	})
+}
+
+// TestShellHostile runs scripts that nest, recurse or allocate without
+// bound: each must end the job with a clear error (script_failure and the
+// shell's message), never a trap of the module (its 64 KiB stack or its
+// memory) nor a hang.
+func TestShellHostile(t *testing.T) {
+	r, _ := start(t)
+	nest := func(n int, open, close, mid string) string {
+		return strings.Repeat(open, n) + mid + strings.Repeat(close, n)
+	}
+	cases := []struct {
+		name, script, want string
+		exit               int
+	}{
+		{"deep subshells", nest(500, "( ", " )", "echo deep"), "sh: nesting too deep", 2},
+		{"deep ifs", nest(300, "if true; then ", "; fi", "echo deep"), "sh: nesting too deep", 2},
+		{"deep substitutions", nest(300, "echo $(", ")", "echo x"), "sh: nesting too deep", 2},
+		{"deep braces", nest(500, "{ ", "; }", "echo x"), "sh: nesting too deep", 2},
+		{"deep parameter defaults", nest(500, "${x:-", "}", "y"), "sh: nesting too deep", 2},
+		{"deep arithmetic", "echo $((" + nest(2000, "(", ")", "1") + "))", "expression nested too deeply", 1},
+		{"deep test brackets", "[[ " + nest(500, "( ", " )", "-n x") + " ]]", "sh: nesting too deep", 2},
+		{"recursive function", "f() { f; }; f", "sh: nesting too deep", 2},
+		{"recursion through nested bodies", "f() { if true; then while true; do case x in x) { f; } ;; esac; done; fi; }; f", "sh: nesting too deep", 2},
+		{"recursive eval", "f() { eval f; }; f", "sh: nesting too deep", 2},
+		{"doubling variable", "x=a; while true; do x=$x$x; done", "sh: x: value too long", 1},
+		{"endless pipe", "seq 1 1000000000 | head -1", "buffer limit exceeded", 1},
+		{"huge substitution", "x=$(seq 1 100000000)", "buffer limit exceeded", 1},
+		{"catastrophic regex", "echo " + strings.Repeat("a", 60) + " | grep -E '(a*)*(a*)*(a*)*c'", "", 1},
+	}
+	runs := make([]*handlertest.JobRun, len(cases))
+	for i, c := range cases {
+		runs[i] = r.Start(handlertest.Job{Name: strings.ReplaceAll(c.name, " ", "-"), Script: []string{c.script}})
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+			defer cancel()
+			res, err := runs[i].Wait(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.State != gitlab.StateFailed || res.FailureReason != gitlab.ScriptFailure || res.ExitCode != c.exit ||
+				!strings.Contains(res.Log, c.want) || strings.Contains(res.Log, "wasm error") {
+				t.Errorf("%s %s exit %d, want failed script_failure exit %d and %q:\n%s", res.State, res.FailureReason, res.ExitCode, c.exit, c.want, res.Log)
+			}
+		})
+	}
 }

@@ -48,7 +48,7 @@ func (s *Server) handleRequestJob(w http.ResponseWriter, r *http.Request, _ *req
 	}
 	s.mu.Lock()
 	s.lastJobRequest = req
-	if _, ok := s.runners[req.Token]; !ok || req.Token == "" {
+	if _, ok := s.runnerLocked(req.Token); !ok {
 		s.mu.Unlock()
 		writeReply(w, forbidden())
 		return
@@ -482,22 +482,112 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request, _ *reqInfo
 		return
 	}
 	s.mu.Lock()
-	id, ok := s.runners[req.Token]
+	id, ok := s.runnerLocked(req.Token)
+	expires := s.expiresAtLocked(req.Token)
 	s.mu.Unlock()
-	if !ok || req.Token == "" {
+	if !ok {
 		writeReply(w, forbidden())
 		return
 	}
-	writeReply(w, jsonReply(http.StatusOK, gitlab.RunnerCredentials{ID: id, Token: req.Token}))
+	writeReply(w, jsonReply(http.StatusOK, gitlab.RunnerCredentials{ID: id, Token: req.Token, TokenExpiresAt: expires}))
+}
+
+// runnerLocked returns the id of the runner whose authentication token
+// is token, if the token is valid (known and not expired).
+func (s *Server) runnerLocked(token string) (int64, bool) {
+	id, ok := s.runners[token]
+	if !ok || token == "" {
+		return 0, false
+	}
+	if exp, ok := s.expires[token]; ok && !s.cfg.now().Before(exp) {
+		return 0, false
+	}
+	return id, true
+}
+
+// expiresAtLocked is token's expiry as GitLab writes it, or "".
+func (s *Server) expiresAtLocked(token string) string {
+	exp, ok := s.expires[token]
+	if !ok {
+		return ""
+	}
+	return exp.UTC().Format("2006-01-02T15:04:05.000Z")
+}
+
+// handleResetToken answers POST runners/reset_authentication_token: a
+// valid token is replaced by a new one (the old one stops working at
+// once), which expires after the token lifetime.
+func (s *Server) handleResetToken(w http.ResponseWriter, r *http.Request, _ *reqInfo) {
+	var req gitlab.VerifyRunnerRequest
+	if rep := s.decodeJSON(r, &req); rep != nil {
+		writeReply(w, rep)
+		return
+	}
+	s.mu.Lock()
+	id, ok := s.runnerLocked(req.Token)
+	if !ok {
+		s.mu.Unlock()
+		writeReply(w, forbidden())
+		return
+	}
+	delete(s.runners, req.Token)
+	delete(s.expires, req.Token)
+	c := s.addRunnerLocked(id)
+	s.mu.Unlock()
+	writeReply(w, jsonReply(http.StatusCreated, struct {
+		Token          string `json:"token"`
+		TokenExpiresAt string `json:"token_expires_at"`
+	}{c.Token, c.TokenExpiresAt}))
+}
+
+// handleUnregister answers DELETE runners: the runner of a valid token is
+// deleted.
+func (s *Server) handleUnregister(w http.ResponseWriter, r *http.Request, _ *reqInfo) {
+	var req gitlab.VerifyRunnerRequest
+	if rep := s.decodeJSON(r, &req); rep != nil {
+		writeReply(w, rep)
+		return
+	}
+	s.mu.Lock()
+	_, ok := s.runnerLocked(req.Token)
+	if ok {
+		delete(s.runners, req.Token)
+		delete(s.expires, req.Token)
+	}
+	s.mu.Unlock()
+	if !ok {
+		writeReply(w, forbidden())
+		return
+	}
+	writeReply(w, newReply(http.StatusNoContent))
+}
+
+// RunnerValid reports whether token is a runner authentication token the
+// server takes now (known, not reset, unregistered or expired).
+func (s *Server) RunnerValid(token string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.runnerLocked(token)
+	return ok
 }
 
 // newRunner creates a runner and its authentication token.
 func (s *Server) newRunner() gitlab.RunnerCredentials {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c := gitlab.RunnerCredentials{ID: s.nextRunnerID, Token: "glrt-" + randomString(20)}
+	c := s.addRunnerLocked(s.nextRunnerID)
 	s.nextRunnerID++
+	return c
+}
+
+// addRunnerLocked makes a new token of runner id.
+func (s *Server) addRunnerLocked(id int64) gitlab.RunnerCredentials {
+	c := gitlab.RunnerCredentials{ID: id, Token: "glrt-" + randomString(20)}
 	s.runners[c.Token] = c.ID
+	if s.cfg.tokenLifetime > 0 {
+		s.expires[c.Token] = s.cfg.now().Add(s.cfg.tokenLifetime)
+		c.TokenExpiresAt = s.expiresAtLocked(c.Token)
+	}
 	return c
 }
 

@@ -29,6 +29,8 @@ const (
 	EndpointVerify       Endpoint = "verify_runner"      // POST /api/v4/runners/verify
 	EndpointRegister     Endpoint = "register_runner"    // POST /api/v4/runners
 	EndpointCreateRunner Endpoint = "create_runner"      // POST /api/v4/user/runners
+	EndpointResetToken   Endpoint = "reset_token"        // POST /api/v4/runners/reset_authentication_token
+	EndpointUnregister   Endpoint = "unregister_runner"  // DELETE /api/v4/runners
 )
 
 // Request is one entry of the request log: an HTTP request the server
@@ -56,6 +58,8 @@ type config struct {
 	accessToken       string
 	maxArtifactSize   int64
 	artifactRedirect  bool
+	tokenLifetime     time.Duration
+	now               func() time.Time
 }
 
 // Option configures a Server created by NewServer.
@@ -102,6 +106,21 @@ func WithArtifactRedirect() Option {
 	return func(c *config) { c.artifactRedirect = true }
 }
 
+// WithTokenLifetime makes runner authentication tokens expire d after
+// they are made (the server's RunnerToken, those of AddRunner, register
+// and reset_authentication_token): GitLab's runner token expiration
+// setting. An expired token is answered 403, as a wrong one. The default,
+// 0, makes tokens that never expire.
+func WithTokenLifetime(d time.Duration) Option {
+	return func(c *config) { c.tokenLifetime = d }
+}
+
+// WithClock makes now the server's clock for token expiry (a test's
+// simulated clock); the default is time.Now.
+func WithClock(now func() time.Time) Option {
+	return func(c *config) { c.now = now }
+}
+
 // Server is a fake GitLab serving the runner API. Create it with NewServer
 // and stop it with Close.
 type Server struct {
@@ -136,6 +155,7 @@ type Server struct {
 	order          []int64
 	settled        int              // s.order[:settled] holds no pending job
 	runners        map[string]int64 // runner token -> runner id
+	expires        map[string]time.Time
 	nextRunnerID   int64
 	requests       []Request
 	violations     []string
@@ -155,6 +175,7 @@ func NewServer(opts ...Option) *Server {
 		registrationToken: "GR1348941" + randomString(20),
 		accessToken:       "glpat-" + randomString(20),
 		maxArtifactSize:   100 << 20,
+		now:               time.Now,
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -183,10 +204,14 @@ func NewServer(opts ...Option) *Server {
 		nextJobID:   1000,
 		jobs:        make(map[int64]*job),
 		runners:     make(map[string]int64),
+		expires:     make(map[string]time.Time),
 		storage:     make(map[string][]byte),
 		sha:         randomHex(40),
 	}
 	s.runners[s.RunnerToken] = 1
+	if cfg.tokenLifetime > 0 {
+		s.expires[s.RunnerToken] = cfg.now().Add(cfg.tokenLifetime)
+	}
 	s.nextRunnerID = 2
 	s.srv = &http.Server{
 		Handler:   http.HandlerFunc(s.serveHTTP),
@@ -520,6 +545,10 @@ func (s *Server) route(r *http.Request, ri *reqInfo) (Endpoint, handlerFunc, *re
 		return EndpointRegister, s.handleRegister, nil
 	case len(parts) == 2 && parts[0] == "user" && parts[1] == "runners" && m == http.MethodPost:
 		return EndpointCreateRunner, s.handleCreateRunner, nil
+	case len(parts) == 2 && parts[0] == "runners" && parts[1] == "reset_authentication_token" && m == http.MethodPost:
+		return EndpointResetToken, s.handleResetToken, nil
+	case len(parts) == 1 && parts[0] == "runners" && m == http.MethodDelete:
+		return EndpointUnregister, s.handleUnregister, nil
 	}
 	if len(parts) < 2 || len(parts) > 3 || parts[0] != "jobs" {
 		return "", nil, notFound()

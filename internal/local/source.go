@@ -12,7 +12,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
+	"time"
 
 	"github.com/wasmrunner/wasmrunner/gitlab"
 )
@@ -21,11 +23,16 @@ import (
 // it.
 type Rule struct {
 	// When is "on_success" (default: every job in After succeeded or was
-	// allowed to fail), "on_failure" (one of them failed) or "always".
-	When string
+	// allowed to fail), "on_failure" (one of them failed), "always",
+	// "manual" (a manual job nobody starts: it does not run) or "delayed"
+	// (as on_success, StartIn after it could start).
+	When    string
+	StartIn time.Duration
 	// After are the jobs whose results decide (a job's needs, or the jobs
-	// of earlier stages).
-	After []int64
+	// of earlier stages). ByNeeds says they are its needs: a manual job
+	// that did not run then blocks it even when allowed to fail.
+	After   []int64
+	ByNeeds bool
 	// AllowFailure: a failure of this job does not count as one for the
 	// jobs after it. AllowFailureExitCodes, if any, limit that to those
 	// exit codes.
@@ -40,6 +47,8 @@ type Result struct {
 	ExitCode      int
 	// Artifacts are the files the job uploaded, in ArtifactsDir.
 	Artifacts []string
+	// Duration is how long the job ran.
+	Duration time.Duration
 }
 
 // Source serves jobs to an engine.Runner as GitLab would. Create it with
@@ -48,8 +57,12 @@ type Source struct {
 	log          io.Writer
 	artifactsDir string
 
+	now func() time.Time
+
 	mu      sync.Mutex
 	queue   []*gitlab.Job
+	readyAt map[int64]time.Time // delayed jobs: when they may start
+	started map[int64]time.Time
 	rules   map[int64]Rule
 	names   map[int64]string
 	current map[int64]*gitlab.Job
@@ -64,9 +77,22 @@ type Source struct {
 func New(log io.Writer, artifactsDir string) *Source {
 	return &Source{
 		log: log, artifactsDir: artifactsDir,
+		now: time.Now, readyAt: map[int64]time.Time{}, started: map[int64]time.Time{},
 		current: map[int64]*gitlab.Job{}, results: map[int64]*Result{}, archive: map[int64]string{}, rules: map[int64]Rule{}, names: map[int64]string{},
 		done: make(chan struct{}), wake: make(chan struct{}, 1),
 	}
+}
+
+// SetClock replaces the clock that times delayed jobs and durations (for
+// tests).
+func (s *Source) SetClock(now func() time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.now = now
+}
+
+func (s *Source) printf(format string, args ...any) {
+	fmt.Fprintf(s.log, format, args...)
 }
 
 // NewToken returns a random job token.
@@ -92,46 +118,89 @@ func (s *Source) Result(id int64) *Result {
 	return s.results[id]
 }
 
-// RequestJob hands out the next job once the previous one has ended.
+// RequestJob hands out the first queued job whose upstream jobs have all
+// ended, and skips those their results rule out. Several jobs may run at
+// once: the engine's concurrency bounds them.
 func (s *Source) RequestJob(ctx context.Context, _ gitlab.JobRequest) (gitlab.JobRequestResult, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.current) > 0 {
-		return gitlab.JobRequestResult{}, nil
-	}
-	for len(s.queue) > 0 {
-		job := s.queue[0]
-		s.queue = s.queue[1:]
-		if why, skip := s.skipLocked(job); skip {
-			s.results[job.ID] = &Result{State: gitlab.StateSkipped}
-			fmt.Fprintf(s.log, "\x1b[33;1mSkipping job %q: %s\x1b[0;m\n", job.JobInfo.Name, why)
-			continue
-		}
-		// Dependencies announce artifacts only if their job made some.
-		for i := range job.Dependencies {
-			d := &job.Dependencies[i]
-			if path, ok := s.archive[d.ID]; ok {
-				if fi, err := os.Stat(path); err == nil {
-					d.ArtifactsFile = &gitlab.DependencyArtifactsFile{Filename: filepath.Base(path), Size: fi.Size()}
+	for changed := true; changed; {
+		changed = false
+		for i := 0; i < len(s.queue); i++ {
+			job := s.queue[i]
+			if !s.readyLocked(job) {
+				continue
+			}
+			rule := s.rules[job.ID]
+			if why, skip := s.skipLocked(job); skip {
+				s.queue = slices.Delete(s.queue, i, i+1)
+				i--
+				changed = true
+				state := gitlab.StateSkipped
+				if rule.When == "manual" {
+					state = StateManual
+				}
+				s.results[job.ID] = &Result{State: state}
+				s.printf("\x1b[33;1mSkipping job %q: %s\x1b[0;m\n", job.JobInfo.Name, why)
+				continue
+			}
+			if rule.When == "delayed" {
+				at, ok := s.readyAt[job.ID]
+				if !ok {
+					at = s.now().Add(rule.StartIn)
+					s.readyAt[job.ID] = at
+					s.printf("Job %q is delayed: it starts in %s\n", job.JobInfo.Name, rule.StartIn)
+				}
+				if s.now().Before(at) {
+					continue
 				}
 			}
+			s.queue = slices.Delete(s.queue, i, i+1)
+			// Dependencies announce artifacts only if their job made some.
+			for i := range job.Dependencies {
+				d := &job.Dependencies[i]
+				if path, ok := s.archive[d.ID]; ok {
+					if fi, err := os.Stat(path); err == nil {
+						d.ArtifactsFile = &gitlab.DependencyArtifactsFile{Filename: filepath.Base(path), Size: fi.Size()}
+					}
+				}
+			}
+			s.current[job.ID] = job
+			s.started[job.ID] = s.now()
+			s.printf("\x1b[1mJob %q (stage %s)\x1b[0m\n", job.JobInfo.Name, job.JobInfo.Stage)
+			return gitlab.JobRequestResult{Job: job}, nil
 		}
-		s.current[job.ID] = job
-		fmt.Fprintf(s.log, "\x1b[1mJob %q (stage %s)\x1b[0m\n", job.JobInfo.Name, job.JobInfo.Stage)
-		return gitlab.JobRequestResult{Job: job}, nil
 	}
 	s.closeDoneLocked()
 	return gitlab.JobRequestResult{}, nil
 }
 
+// StateManual is the state of a manual job that was not started.
+const StateManual gitlab.JobState = "manual"
+
+// readyLocked reports whether every job the job waits for has ended.
+func (s *Source) readyLocked(job *gitlab.Job) bool {
+	for _, id := range s.rules[job.ID].After {
+		if s.results[id] == nil || s.results[id].State == "" {
+			return false
+		}
+	}
+	return true
+}
+
 // skipLocked applies the job's rule to the results of the jobs before it.
 func (s *Source) skipLocked(job *gitlab.Job) (string, bool) {
 	rule := s.rules[job.ID]
+	if rule.When == "manual" {
+		return "it is a manual job (name it, or pass --manual, to run it)", true
+	}
 	failed, blocked := "", ""
 	for _, id := range rule.After {
 		r := s.results[id]
 		switch {
-		case r == nil || r.State == gitlab.StateSkipped || r.State == gitlab.StateCanceled:
+		case r.State == StateManual && !rule.ByNeeds && s.rules[id].AllowFailure:
+			// A manual job allowed to fail does not hold later stages.
+		case r.State == gitlab.StateSkipped || r.State == gitlab.StateCanceled || r.State == StateManual:
 			if blocked == "" {
 				blocked = s.nameLocked(id)
 			}
@@ -234,6 +303,7 @@ func (s *Source) UpdateJob(_ context.Context, jobID int64, req gitlab.UpdateJobR
 		s.results[jobID] = r
 	}
 	r.State, r.FailureReason, r.ExitCode = req.State, req.FailureReason, req.ExitCode
+	r.Duration = s.now().Sub(s.started[jobID])
 	delete(s.current, jobID)
 	s.closeDoneLocked()
 	return gitlab.UpdateResult{StatusCode: http.StatusOK, JobStatus: req.State}, nil

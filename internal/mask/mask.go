@@ -79,19 +79,43 @@ type Writer struct {
 // span is the byte range [from, to) of the window.
 type span struct{ from, to int }
 
-// patterns is the immutable matching state of a Writer.
+// patterns is the immutable matching state of a Writer. A job has one,
+// and thousands of jobs may wait at once, so it is compact: tables are
+// kept only for the bytes some pattern starts with (a job has a few).
 type patterns struct {
-	// candidate has bit (b0<<8 | b1) set when a pattern starts with the
-	// bytes b0 b1 (or is the single byte b0).
-	candidate [1 << 16 / 64]uint64
-	secrets   [][]byte
-	prefixes  [][]byte
-	// secretsBy and prefixesBy index the patterns by first byte; the
+	// slot[b0] is 1 + the index in the tables below of the patterns
+	// starting with byte b0, or 0 when none does.
+	slot [256]uint16
+	// second[i] has bit b1 set when a pattern of slot i continues with
+	// b1 (every bit when it is the single byte b0).
+	second [][4]uint64
+	// secretsBy and prefixesBy index the patterns of each slot; the
 	// secrets are longest first.
-	secretsBy  [256][]int32
-	prefixesBy [256][]int32
+	secretsBy  [][]int32
+	prefixesBy [][]int32
+	secrets    [][]byte
+	prefixes   [][]byte
 	maxSecret  int
 	maxPrefix  int
+}
+
+// slotOf returns the tables' index for patterns starting with b0,
+// adding one if there is none yet.
+func (p *patterns) slotOf(b0 byte) int {
+	if p.slot[b0] == 0 {
+		p.second = append(p.second, [4]uint64{})
+		p.secretsBy = append(p.secretsBy, nil)
+		p.prefixesBy = append(p.prefixesBy, nil)
+		p.slot[b0] = uint16(len(p.second))
+	}
+	return int(p.slot[b0]) - 1
+}
+
+// candidate reports whether a pattern may start at w[i:]: one starts
+// with w[i] and continues with w[i+1] (or is that single byte).
+func (p *patterns) candidate(b0, b1 byte) bool {
+	s := p.slot[b0]
+	return s != 0 && p.second[s-1][b1>>6]&(1<<(b1&63)) != 0
 }
 
 // New returns a Writer that writes to w the stream written to it with the
@@ -133,25 +157,23 @@ func compile(secrets, prefixes []string) *patterns {
 			p.prefixes = append(p.prefixes, []byte(s))
 		}
 	}
-	mark := func(s []byte) {
+	mark := func(s []byte) int {
+		k := p.slotOf(s[0])
 		if len(s) == 1 {
-			for c := range 256 {
-				h := int(s[0])<<8 | c
-				p.candidate[h>>6] |= 1 << (h & 63)
-			}
-			return
+			p.second[k] = [4]uint64{^uint64(0), ^uint64(0), ^uint64(0), ^uint64(0)}
+		} else {
+			p.second[k][s[1]>>6] |= 1 << (s[1] & 63)
 		}
-		h := int(s[0])<<8 | int(s[1])
-		p.candidate[h>>6] |= 1 << (h & 63)
+		return k
 	}
 	for i, s := range p.secrets {
-		mark(s)
-		p.secretsBy[s[0]] = append(p.secretsBy[s[0]], int32(i))
+		k := mark(s)
+		p.secretsBy[k] = append(p.secretsBy[k], int32(i))
 		p.maxSecret = max(p.maxSecret, len(s))
 	}
 	for i, s := range p.prefixes {
-		mark(s)
-		p.prefixesBy[s[0]] = append(p.prefixesBy[s[0]], int32(i))
+		k := mark(s)
+		p.prefixesBy[k] = append(p.prefixesBy[k], int32(i))
 		p.maxPrefix = max(p.maxPrefix, len(s))
 	}
 	return p
@@ -266,7 +288,11 @@ func (m *Writer) process(p []byte, final bool) error {
 func (m *Writer) pending(w []byte) int {
 	n := len(w)
 	for s := max(m.ctx, n-m.pat.maxSecret+1); s < n; s++ {
-		for _, k := range m.pat.secretsBy[w[s]] {
+		slot := m.pat.slot[w[s]]
+		if slot == 0 {
+			continue
+		}
+		for _, k := range m.pat.secretsBy[slot-1] {
 			sec := m.pat.secrets[k]
 			if len(sec) <= n-s {
 				break // longest first: the rest are shorter still
@@ -297,11 +323,9 @@ func (sc *scanner) scan() {
 	if len(w) == 0 || len(pat.secrets)+len(pat.prefixes) == 0 {
 		return
 	}
-	cand := &pat.candidate
 	i := 0
 	for ; i+1 < len(w); i++ {
-		h := uint(w[i])<<8 | uint(w[i+1])
-		if cand[h>>6]&(1<<(h&63)) != 0 {
+		if pat.candidate(w[i], w[i+1]) {
 			sc.match(i)
 		}
 	}
@@ -311,14 +335,18 @@ func (sc *scanner) scan() {
 // match records the patterns that occur at w[i:].
 func (sc *scanner) match(i int) {
 	w, pat := sc.w, sc.m.pat
+	slot := pat.slot[w[i]]
+	if slot == 0 {
+		return
+	}
 	rest := w[i:]
-	for _, k := range pat.secretsBy[w[i]] {
+	for _, k := range pat.secretsBy[slot-1] {
 		if s := pat.secrets[k]; len(s) <= len(rest) && bytes.Equal(s, rest[:len(s)]) {
 			sc.cover(i, i+len(s))
 			break // the longest
 		}
 	}
-	for _, k := range pat.prefixesBy[w[i]] {
+	for _, k := range pat.prefixesBy[slot-1] {
 		if s := pat.prefixes[k]; len(s) <= len(rest) && bytes.Equal(s, rest[:len(s)]) {
 			sc.run(i + len(s))
 		}

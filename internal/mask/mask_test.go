@@ -480,3 +480,35 @@ func BenchmarkWriter(b *testing.B) {
 		b.Fatal(err)
 	}
 }
+
+// Patterns may start with every byte value: the per-first-byte tables
+// grow to all 256, and each still masks, single bytes included.
+func TestAllFirstBytes(t *testing.T) {
+	var secrets []string
+	var in, want strings.Builder
+	for c := range 256 {
+		s := string([]byte{byte(c), 'x', byte(255 - c)})
+		secrets = append(secrets, s)
+		in.WriteString(s + " ")
+		want.WriteString(Masked + " ")
+	}
+	secrets = append(secrets, "\x00")
+	in.WriteString("\x00.")
+	want.WriteString(Masked + ".")
+	if got := writeSplit(t, []byte(in.String()), secrets, gitlabPrefixes, []int{7}); got != want.String() {
+		t.Errorf("got %q\nwant %q", got, want.String())
+	}
+	if got, want := len(compile(secrets, nil).second), 256; got != want {
+		t.Errorf("%d tables, want %d", got, want)
+	}
+}
+
+// BenchmarkNew reports what a job's Writer costs to make and hold: a
+// job's masked variables, its token and GitLab's token prefixes.
+func BenchmarkNew(b *testing.B) {
+	secrets := []string{"glrt-t1_abcdefghijklmnopqrstu", "s3cr3t-value", "another-masked-value", "db-password-123", "multi\nline secret value"}
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = New(io.Discard, secrets, gitlabPrefixes)
+	}
+}

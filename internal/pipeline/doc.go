@@ -7,7 +7,15 @@
 // and job variables, needs: and dependencies:. YAML anchors, aliases and
 // merge keys (<<) are honoured.
 //
-// Keywords that only make sense on a GitLab server (rules, cache, services,
+// [ParseWith] evaluates rules: (if, changes, exists, when, allow_failure,
+// variables, needs, start_in), workflow: (rules, name) and only/except
+// (refs, variables, changes) for the pipeline its [Options] describe, as
+// GitLab does when it creates a pipeline: jobs they leave out are not in
+// the pipeline, manual and delayed jobs are, with Job.When saying so.
+// Expressions are evaluated by package ciexpr, variables expanded for
+// them by package varexpand.
+//
+// Keywords that only make sense on a GitLab server (cache, services,
 // tags, include, ...) are not supported. Each one is reported once per job
 // and keyword in [Pipeline.Warnings] and otherwise ignored; nothing is
 // dropped silently. Keywords that GitLab itself does not know are errors, as

@@ -238,7 +238,7 @@ func (s *scope) variables(v *value) ([]Variable, error) {
 		if x.kind != kMap {
 			return nil, s.errf(x, "variable %q must be a string, a number, a boolean or a map with a value", k)
 		}
-		val := ""
+		val, raw := "", false
 		for j, mk := range x.keys {
 			y := x.vals[j]
 			switch mk {
@@ -260,14 +260,12 @@ func (s *scope) variables(v *value) ([]Variable, error) {
 				if y.kind != kBool {
 					return nil, s.errf(y, "variable %q: expand must be true or false", k)
 				}
-				if y.text == "false" || y.text == "False" || y.text == "FALSE" {
-					s.warnf("variable %q: \"expand: false\" is not supported; the value may be expanded", k)
-				}
+				raw = !isTrue(y)
 			default:
 				return nil, s.errf(y, "variable %q: unknown keyword %q", k, mk)
 			}
 		}
-		out = append(out, Variable{Key: k, Value: val})
+		out = append(out, Variable{Key: k, Value: val, Raw: raw})
 	}
 	return out, nil
 }
@@ -660,24 +658,106 @@ func (s *scope) buildJob(name string, m *value) (*Job, error) {
 			return nil, err
 		}
 	}
+	if err := s.applyRules(j, m); err != nil {
+		return nil, err
+	}
+	return j, nil
+}
+
+// applyRules decides whether the job is in the pipeline and how it runs:
+// its when:, then rules: (docs: ci/jobs/job_rules) or only/except (docs:
+// ci/yaml "only / except").
+func (s *scope) applyRules(j *Job, m *value) error {
+	when := "on_success"
 	if v, ok := m.get("when"); ok && !v.isNull() {
 		w, err := s.str(v, "when")
 		if err != nil {
-			return nil, err
+			return err
 		}
 		switch w {
-		case "on_success", "on_failure", "always":
-			j.When = w
-		case "delayed":
-			s.warnf("\"when: delayed\" is not supported; the job runs without waiting for start_in")
-		case "manual", "never":
-			j.skip = "when: " + w
+		case "on_success", "on_failure", "always", "manual", "delayed", "never":
+			when = w
 		default:
-			return nil, s.errf(v, "when must be one of on_success, on_failure, always, manual, delayed or never")
+			return s.errf(v, "when must be one of on_success, on_failure, always, manual, delayed or never")
 		}
 	}
-	if j.skip != "" {
-		s.p.warn(s.prefix() + fmt.Sprintf("%q jobs are not run; job skipped", j.skip))
+	rulesV, hasRules := m.get("rules")
+	hasRules = hasRules && !rulesV.isNull()
+	for _, k := range []string{"only", "except"} {
+		if v, ok := m.get(k); ok && hasRules {
+			return s.errf(v, "%s cannot be used with rules (GitLab: config key may not be used with `rules`: %s)", k, k)
+		}
 	}
-	return j, nil
+	if v, ok := m.get("when"); ok && when == "never" && !hasRules {
+		// GitLab: "when should be one of: on_success, on_failure, always, manual, delayed".
+		return s.errf(v, "when: never is only allowed in rules (when must be one of on_success, on_failure, always, manual or delayed)")
+	}
+	afV, afSet := m.get("allow_failure")
+	afSet = afSet && !afV.isNull()
+	startIn, _ := m.get("start_in")
+	ev := s.p.evaluator(s, j.Variables)
+	if hasRules {
+		res, err := ev.evalRules(rulesV, "rules", false)
+		if err != nil {
+			return err
+		}
+		if !res.matched {
+			j.excluded = "no rule matches"
+			return nil
+		}
+		if res.when != "" {
+			when = res.when
+		}
+		if when == "never" {
+			j.excluded = "a rule with when: never matches"
+			return nil
+		}
+		if res.allowFailure != nil {
+			j.AllowFailure, j.AllowFailureExitCodes = *res.allowFailure, res.exitCodes
+		}
+		j.Variables = append(j.Variables, res.variables...)
+		if res.needs != nil {
+			j.Needs, j.NeedsSet, j.NeedsArtifacts, j.optional = nil, false, nil, nil
+			if err := s.needs(j, res.needs); err != nil {
+				return err
+			}
+		}
+		if res.startIn != nil {
+			startIn = res.startIn
+		}
+	} else {
+		ok, err := ev.onlyExcept(m)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			j.excluded = "only/except"
+			return nil
+		}
+		// A manual job is allowed to fail unless it says otherwise (docs:
+		// ci/yaml "when: manual").
+		if when == "manual" && !afSet {
+			j.AllowFailure = true
+		}
+	}
+	j.When = when
+	switch {
+	case when == "delayed" && startIn.isNull():
+		return s.errf(m, "start_in is required with when: delayed")
+	case when == "delayed":
+		if startIn.kind != kString && startIn.kind != kInt {
+			return s.errf(startIn, "start_in must be a duration such as \"30 minutes\"")
+		}
+		d, err := parseHumanDuration(startIn.text)
+		if err != nil {
+			return &Error{Line: startIn.line, Job: s.job, Msg: fmt.Sprintf("start_in: %v", err), Err: err}
+		}
+		if d > maxStartIn {
+			return s.errf(startIn, "start_in must not exceed 1 week")
+		}
+		j.StartIn = d
+	case !startIn.isNull():
+		return s.errf(startIn, "start_in can only be used with when: delayed")
+	}
+	return nil
 }

@@ -11,7 +11,11 @@ import (
 // link checks needs: and dependencies: of all jobs (in file order), drops
 // references to jobs that do not run where that is allowed, and puts the
 // jobs that run in run order.
-func (p *parser) link(all []*Job) (*Pipeline, error) {
+func (p *parser) link(all, excluded []*Job) (*Pipeline, error) {
+	out := map[string]string{}
+	for _, j := range excluded {
+		out[j.Name] = j.excluded
+	}
 	byName := make(map[string]*Job, len(all))
 	for _, j := range all {
 		byName[j.Name] = j
@@ -34,6 +38,9 @@ func (p *parser) link(all []*Job) (*Pipeline, error) {
 				case !ok && j.optional[n]:
 					delete(j.NeedsArtifacts, n)
 					continue
+				case !ok && out[n] != "":
+					// GitLab: "job needs X, but X is not in any previous stage".
+					return nil, errAt(at, j.Name, "needs %q, which is not in the pipeline (%s)", n, out[n])
 				case !ok:
 					return nil, errAt(at, j.Name, "needs %q, which is not a job of the pipeline", n)
 				case t.stageIdx > j.stageIdx:
@@ -55,6 +62,8 @@ func (p *parser) link(all []*Job) (*Pipeline, error) {
 			for _, d := range j.Dependencies {
 				t, ok := byName[d]
 				switch {
+				case !ok && out[d] != "":
+					return nil, errAt(at, j.Name, "dependencies: %q is not in the pipeline (%s)", d, out[d])
 				case !ok:
 					return nil, errAt(at, j.Name, "dependencies: %q is not a job of the pipeline", d)
 				case j.NeedsSet && !j.hasNeed(d):
@@ -78,7 +87,7 @@ func (p *parser) link(all []*Job) (*Pipeline, error) {
 		return nil, errAt(&value{line: first.needsLine}, first.Name, "needs cycle: %s", strings.Join(cycle, " -> "))
 	}
 	var run []*Job
-	skipped := map[string]string{}
+	skipped := out
 	for _, j := range all {
 		if j.skip == "" {
 			run = append(run, j)

@@ -1,8 +1,11 @@
 package pipeline
 
 import (
+	"fmt"
 	"strings"
 	"time"
+
+	"github.com/wasmrunner/wasmrunner/internal/varexpand"
 )
 
 // maxExtendsDepth is how many levels of extends: GitLab allows.
@@ -24,7 +27,7 @@ const (
 // unsupportedTopLevel are reserved top-level keywords that are ignored
 // with a warning.
 var unsupportedTopLevel = map[string]bool{
-	"include": true, "workflow": true, "services": true, "cache": true,
+	"include": true, "services": true, "cache": true,
 }
 
 // Keywords of default: that are supported, and those ignored with a
@@ -43,19 +46,21 @@ var (
 		"stage": true, kwImage: true, kwVariables: true, kwBeforeScript: true, "script": true,
 		kwAfterScript: true, "artifacts": true, "needs": true, "dependencies": true,
 		"timeout": true, "allow_failure": true, "when": true, "extends": true, "inherit": true,
+		"rules": true, "only": true, "except": true, "start_in": true,
 	}
 	unsupportedJobKeys = map[string]bool{
-		"rules": true, "only": true, "except": true, "cache": true, "services": true,
+		"cache": true, "services": true,
 		"tags": true, "retry": true, "interruptible": true, "parallel": true,
 		"environment": true, "coverage": true, "resource_group": true, "release": true,
 		"trigger": true, "pages": true, "id_tokens": true, "secrets": true,
-		"hooks": true, "identity": true, "start_in": true, "manual_confirmation": true,
+		"hooks": true, "identity": true, "manual_confirmation": true,
 		"dast_configuration": true, "run": true,
 	}
 )
 
 // parser holds the state of one Parse call.
 type parser struct {
+	opts     Options
 	warnings []string
 	seen     map[string]bool
 
@@ -104,7 +109,7 @@ func (p *parser) parse(root *value) (*Pipeline, error) {
 	top := scope{p: p}
 
 	var jobs []entry
-	var stagesV, varsV, defaultV *value
+	var stagesV, varsV, defaultV, workflowV *value
 	deprecated := map[string]*value{}
 	for i, k := range root.keys {
 		v := root.vals[i]
@@ -115,6 +120,8 @@ func (p *parser) parse(root *value) (*Pipeline, error) {
 			varsV = v
 		case k == kwDefault:
 			defaultV = v
+		case k == "workflow":
+			workflowV = v
 		case k == kwImage || k == kwBeforeScript || k == kwAfterScript:
 			deprecated[k] = v
 		case unsupportedTopLevel[k]:
@@ -143,11 +150,15 @@ func (p *parser) parse(root *value) (*Pipeline, error) {
 		return nil, err
 	}
 	p.globalVars = vars
+	name, err := p.workflow(workflowV)
+	if err != nil {
+		return nil, err
+	}
 	if err := p.parseDefaults(defaultV, deprecated); err != nil {
 		return nil, err
 	}
 
-	var all []*Job
+	var all, excluded []*Job
 	for i, e := range jobs {
 		m, err := p.resolve(e.name, nil)
 		if err != nil {
@@ -164,6 +175,10 @@ func (p *parser) parse(root *value) (*Pipeline, error) {
 		}
 		j.fileIdx = i
 		j.Line = e.v.line
+		if j.excluded != "" {
+			excluded = append(excluded, j)
+			continue
+		}
 		if j.skip == "" {
 			for _, w := range s.warnings {
 				p.warn(w)
@@ -171,7 +186,82 @@ func (p *parser) parse(root *value) (*Pipeline, error) {
 		}
 		all = append(all, j)
 	}
-	return p.link(all)
+	pl, err := p.link(all, excluded)
+	if err != nil {
+		return nil, err
+	}
+	pl.Name, pl.Variables = name, p.globalVars
+	return pl, nil
+}
+
+// workflow applies workflow: (docs: ci/yaml "workflow"): the first
+// matching rule's variables join the global ones, a rule with when: never
+// or no matching rule keeps the pipeline from being created. It returns
+// the pipeline's name.
+func (p *parser) workflow(v *value) (string, error) {
+	if v.isNull() {
+		return "", nil
+	}
+	s := &scope{p: p, label: "workflow"}
+	if v.kind != kMap {
+		return "", s.errf(v, "must be a map")
+	}
+	name := ""
+	var rulesV *value
+	for i, k := range v.keys {
+		x := v.vals[i]
+		switch k {
+		case "name":
+			n, err := s.str(x, "name")
+			if err != nil {
+				return "", err
+			}
+			name = n
+		case "rules":
+			rulesV = x
+		case "auto_cancel":
+			s.unsupported("auto_cancel")
+		default:
+			return "", s.errf(x, "unknown keyword %q", k)
+		}
+	}
+	ev := p.evaluator(s, p.globalVars)
+	if !rulesV.isNull() {
+		res, err := ev.evalRules(rulesV, "rules", true)
+		if err != nil {
+			return "", err
+		}
+		if !res.matched || res.when == "never" {
+			why := "no rule matches"
+			if res.matched {
+				why = "a rule with when: never matches"
+			}
+			return "", &Error{Line: rulesV.line, Msg: fmt.Sprintf("workflow:rules: %s: the pipeline is not created", why), Err: ErrFiltered}
+		}
+		p.globalVars = append(p.globalVars, res.variables...)
+		ev = p.evaluator(s, p.globalVars)
+	}
+	for _, w := range s.warnings {
+		p.warn(w)
+	}
+	return ev.vars.Expand(name), nil
+}
+
+// evaluator returns an evaluator over the variables a job or the
+// workflow sees, in GitLab's order of precedence: predefined, then vars
+// (the global variables inherited and the job's own), then the pipeline
+// variables.
+func (p *parser) evaluator(s *scope, vars []Variable) *evaluator {
+	var all []varexpand.Var
+	add := func(vs []Variable) {
+		for _, v := range vs {
+			all = append(all, varexpand.Var{Key: v.Key, Value: v.Value, Raw: v.Raw})
+		}
+	}
+	add(p.opts.Predefined)
+	add(vars)
+	add(p.opts.PipelineVars)
+	return &evaluator{s: s, opts: &p.opts, vars: varexpand.New(all)}
 }
 
 // parseStages reads stages:, keeping ".pre" first and ".post" last.

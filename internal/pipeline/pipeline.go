@@ -23,10 +23,18 @@ var ErrUnknownJob = errors.New("unknown job")
 
 // Pipeline is a resolved .gitlab-ci.yml.
 type Pipeline struct {
+	// Name is workflow:name with variables expanded; "" when not given.
+	Name string
+	// Variables are the global variables (the configuration's, then those
+	// of the matching workflow:rules), in order; each job's Variables
+	// starts with those it inherits.
+	Variables []Variable
 	// Stages lists the stages in order, ".pre" first and ".post" last.
 	Stages []string
-	// Jobs holds the jobs that run, in run order. Hidden jobs (".name"),
-	// templates, manual and never jobs, and trigger jobs are left out.
+	// Jobs holds the jobs of the pipeline, in run order: manual and
+	// delayed ones included (see Job.When). Hidden jobs (".name"),
+	// templates, jobs that rules: or only/except leave out, and trigger
+	// jobs are not.
 	Jobs []*Job
 	// Warnings lists, once each, every keyword that is not supported and
 	// every job that is left out, naming the job and keyword concerned.
@@ -40,6 +48,8 @@ type Pipeline struct {
 type Variable struct {
 	Key   string
 	Value string
+	// Raw: the value is not expanded (`expand: false`).
+	Raw bool
 }
 
 // Artifacts describes the files a job uploads when it ends.
@@ -95,8 +105,11 @@ type Job struct {
 	AllowFailure          bool
 	AllowFailureExitCodes []int
 
-	// When is "on_success" (the default), "on_failure" or "always".
-	When string
+	// When is "on_success" (the default), "on_failure", "always",
+	// "manual" (runs only when started by hand) or "delayed" (runs
+	// StartIn after it could have started), after rules: are applied.
+	When    string
+	StartIn time.Duration
 
 	// Line is the line of the job's definition.
 	Line int
@@ -105,16 +118,26 @@ type Job struct {
 	needsLine, depsLine int
 	optional            map[string]bool
 	skip                string // why the job does not run; "" when it runs
+	excluded            string // why rules or only/except leave the job out of the pipeline
 }
 
 // Parse resolves the content of a .gitlab-ci.yml file. Errors are of type
 // *Error and name the line, job and keyword concerned.
 func Parse(data []byte) (*Pipeline, error) {
+	return ParseWith(data, Options{})
+}
+
+// ParseWith resolves the content of a .gitlab-ci.yml file for the
+// pipeline opts describes: rules:, workflow:rules and only/except are
+// evaluated, and jobs they leave out are not in the pipeline. When
+// workflow:rules keep the pipeline from being created, the error wraps
+// [ErrFiltered].
+func ParseWith(data []byte, opts Options) (*Pipeline, error) {
 	root, warnings, err := load(data)
 	if err != nil {
 		return nil, err
 	}
-	p := &parser{seen: map[string]bool{}}
+	p := &parser{seen: map[string]bool{}, opts: opts}
 	for _, w := range warnings {
 		p.warn(w)
 	}
@@ -178,6 +201,10 @@ func isSpecHeader(doc *yaml.Node) bool {
 	m := doc.Content[0]
 	return m.Kind == yaml.MappingNode && len(m.Content) == 2 && m.Content[0].Value == "spec"
 }
+
+// NameVar returns the pipeline's name (CI_PIPELINE_NAME), if
+// workflow:name gives one.
+func (p *Pipeline) NameVar() (string, bool) { return p.Name, p.Name != "" }
 
 // Select returns the named jobs and every job they need, transitively, in
 // run order. A job's needs: are followed; for a job without needs:, its

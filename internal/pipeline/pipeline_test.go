@@ -150,7 +150,7 @@ all:
 	}
 	some := getJob(t, p, "some")
 	if some.Image != "" || !slices.Equal(some.Script, []string{"setup", "x"}) ||
-		!slices.Equal(some.Variables, []Variable{{"B", "2"}}) {
+		!slices.Equal(some.Variables, []Variable{{Key: "B", Value: "2"}}) {
 		t.Errorf("some = %+v", *some)
 	}
 	all := getJob(t, p, "all")
@@ -190,7 +190,7 @@ from_job:
 	p := mustParse(t, src)
 	single := getJob(t, p, "single")
 	assertEqual(t, "single.Image", single.Image, "base")
-	if !slices.Equal(single.Variables, []Variable{{"A", "mine"}, {"B", "base"}}) {
+	if !slices.Equal(single.Variables, []Variable{{Key: "A", Value: "mine"}, {Key: "B", Value: "base"}}) {
 		t.Errorf("single.Variables = %v", single.Variables)
 	}
 	// Hashes merge: paths replaced (arrays are not merged), when kept.
@@ -200,7 +200,7 @@ from_job:
 	assertStrings(t, "single.Script", single.Script, []string{"base"})
 
 	multiple := getJob(t, p, "multiple")
-	if !slices.Equal(multiple.Variables, []Variable{{"A", "base"}, {"B", "other"}, {"C", "other"}}) {
+	if !slices.Equal(multiple.Variables, []Variable{{Key: "A", Value: "base"}, {Key: "B", Value: "other"}, {Key: "C", Value: "other"}}) {
 		t.Errorf("multiple.Variables = %v", multiple.Variables)
 	}
 	assertStrings(t, "multiple.Script", multiple.Script, []string{"other", "mine"})
@@ -211,7 +211,7 @@ from_job:
 
 	fromJob := getJob(t, p, "from_job")
 	assertEqual(t, "from_job.Stage", fromJob.Stage, "build")
-	if !slices.Equal(fromJob.Variables, []Variable{{"A", "mine"}, {"B", "base"}}) {
+	if !slices.Equal(fromJob.Variables, []Variable{{Key: "A", Value: "mine"}, {Key: "B", Value: "base"}}) {
 		t.Errorf("from_job.Variables = %v", fromJob.Variables)
 	}
 	assertStrings(t, "Jobs", jobNames(p.Jobs), []string{"from_job", "single", "multiple", "nested"})
@@ -285,7 +285,7 @@ listed:
 	assertEqual(t, "Image", a.Image, "img")
 	assertStrings(t, "Script", a.Script, []string{"echo shared"})
 	// Explicit keys win; among merged maps the first listed wins.
-	if !slices.Equal(a.Variables, []Variable{{"A", "explicit"}, {"B", "anchor"}, {"C", "more"}}) {
+	if !slices.Equal(a.Variables, []Variable{{Key: "A", Value: "explicit"}, {Key: "B", Value: "anchor"}, {Key: "C", Value: "more"}}) {
 		t.Errorf("Variables = %v", a.Variables)
 	}
 	assertStrings(t, "listed.Script", getJob(t, p, "listed").Script, []string{"echo shared", "echo own"})
@@ -342,14 +342,14 @@ job:
 `
 	p := mustParse(t, src)
 	want := []Variable{
-		{"STR", "text"}, {"INT", "42"}, {"FLOAT", "1.5"}, {"BOOL", "true"}, {"EMPTY", ""}, {"QUOTED", "007"},
-		{"FULL", "from map"}, {"RAW", "$NOT_EXPANDED"},
-		{"STR", "job wins"}, {"NUM", "0x1F"}, {"OWN", "3"},
+		{Key: "STR", Value: "text"}, {Key: "INT", Value: "42"}, {Key: "FLOAT", Value: "1.5"}, {Key: "BOOL", Value: "true"}, {Key: "EMPTY", Value: ""}, {Key: "QUOTED", Value: "007"},
+		{Key: "FULL", Value: "from map"}, {Key: "RAW", Value: "$NOT_EXPANDED", Raw: true},
+		{Key: "STR", Value: "job wins"}, {Key: "NUM", Value: "0x1F"}, {Key: "OWN", Value: "3"},
 	}
 	if got := getJob(t, p, "job").Variables; !slices.Equal(got, want) {
 		t.Errorf("Variables =\n%v\nwant\n%v", got, want)
 	}
-	assertStrings(t, "Warnings", p.Warnings, []string{`variable "RAW": "expand: false" is not supported; the value may be expanded`})
+	assertStrings(t, "Warnings", p.Warnings, nil)
 
 	errs := []struct{ name, src, want string }{
 		{"list value", "variables:\n  A: [1]\njob:\n  script: x\n",
@@ -558,10 +558,10 @@ alone:
 			`.gitlab-ci.yml:4: job "b": needs ".a", which is not a job of the pipeline`},
 		{"later stage", "a:\n  stage: deploy\n  script: x\nb:\n  stage: build\n  needs: [a]\n  script: x\n",
 			`.gitlab-ci.yml:6: job "b": needs "a", which is in a later stage (deploy)`},
-		{"manual", "a:\n  when: manual\n  script: x\nb:\n  needs: [a]\n  script: x\n",
-			`.gitlab-ci.yml:5: job "b": needs "a", which does not run (when: manual)`},
-		{"never", "a:\n  when: never\n  script: x\nb:\n  needs: [{job: a}]\n  script: x\n",
-			`.gitlab-ci.yml:5: job "b": needs "a", which does not run (when: never)`},
+		{"never", "a:\n  rules: [{when: never}]\n  script: x\nb:\n  needs: [{job: a}]\n  script: x\n",
+			`.gitlab-ci.yml:5: job "b": needs "a", which is not in the pipeline (a rule with when: never matches)`},
+		{"no rule", "a:\n  rules: [{if: $NOPE}]\n  script: x\nb:\n  needs: [{job: a}]\n  script: x\n",
+			`.gitlab-ci.yml:5: job "b": needs "a", which is not in the pipeline (no rule matches)`},
 		{"wrong type", "a:\n  needs: a\n  script: x\n",
 			`.gitlab-ci.yml:2: job "a": needs must be a list of job names or maps with a job`},
 		{"map without job", "a:\n  needs: [{artifacts: true}]\n  script: x\n",
@@ -576,15 +576,18 @@ alone:
 		})
 	}
 
-	t.Run("optional need on a manual job", func(t *testing.T) {
-		p := mustParse(t, "a:\n  when: manual\n  script: x\nb:\n  needs: [{job: a, optional: true}]\n  script: x\n")
+	// docs: ci/yaml "needs:optional": an optional need on a job rules
+	// leave out is dropped.
+	t.Run("optional need on an excluded job", func(t *testing.T) {
+		p := mustParse(t, "a:\n  rules: [{when: never}]\n  script: x\nb:\n  needs: [{job: a, optional: true}]\n  script: x\n")
 		b := getJob(t, p, "b")
 		if !b.NeedsSet || len(b.Needs) != 0 || len(b.NeedsArtifacts) != 0 {
 			t.Errorf("b = %+v", *b)
 		}
-		if n := countWarnings(p, `job "b": optional need "a" does not run (when: manual); ignored`); n != 1 {
-			t.Errorf("Warnings = %q", p.Warnings)
-		}
+	})
+	t.Run("need on a manual job", func(t *testing.T) {
+		p := mustParse(t, "a:\n  when: manual\n  script: x\nb:\n  needs: [a]\n  script: x\n")
+		assertStrings(t, "b.Needs", getJob(t, p, "b").Needs, []string{"a"})
 	})
 }
 
@@ -595,8 +598,7 @@ build:
   script: x
 docs:
   stage: build
-  when: manual
-  script: x
+  trigger: x
 test:
   dependencies: [build, docs]
   script: x
@@ -614,7 +616,7 @@ same_stage:
 	if !test.DependenciesSet || !slices.Equal(test.Dependencies, []string{"build"}) {
 		t.Errorf("test: %v %q", test.DependenciesSet, test.Dependencies)
 	}
-	if n := countWarnings(p, `job "test": dependency "docs" does not run (when: manual)`); n != 1 {
+	if n := countWarnings(p, `job "test": dependency "docs" does not run (keyword "trigger")`); n != 1 {
 		t.Errorf("Warnings = %q", p.Warnings)
 	}
 	none := getJob(t, p, "none")
@@ -678,6 +680,8 @@ b: {stage: build, script: x}
 	}
 }
 
+// TestSkippedJobs follows docs.gitlab.com/ee/ci/yaml/#when: manual and
+// delayed jobs are in the pipeline, when: never only in rules.
 func TestSkippedJobs(t *testing.T) {
 	src := `
 .hidden:
@@ -705,43 +709,38 @@ bridge:
   needs: [manual]
 `
 	p := mustParse(t, src)
-	assertStrings(t, "Jobs", jobNames(p.Jobs), []string{"delayed", "always", "failure"})
-	assertEqual(t, "delayed.When", getJob(t, p, "delayed").When, "on_success")
+	assertStrings(t, "Jobs", jobNames(p.Jobs), []string{"manual", "delayed", "always", "failure"})
+	assertEqual(t, "manual.When", getJob(t, p, "manual").When, "manual")
+	assertEqual(t, "manual.AllowFailure", getJob(t, p, "manual").AllowFailure, true)
+	assertEqual(t, "delayed.When", getJob(t, p, "delayed").When, "delayed")
+	assertEqual(t, "delayed.StartIn", getJob(t, p, "delayed").StartIn, 5*time.Minute)
 	assertEqual(t, "always.When", getJob(t, p, "always").When, "always")
 	assertEqual(t, "failure.When", getJob(t, p, "failure").When, "on_failure")
-	want := []string{
-		`job "manual": "when: manual" jobs are not run; job skipped`,
-		`job "never": "when: never" jobs are not run; job skipped`,
-		`job "delayed": keyword "start_in" is not supported; ignored`,
-		`job "delayed": "when: delayed" is not supported; the job runs without waiting for start_in`,
-		`job "bridge": keyword "trigger" is not supported; job skipped`,
-	}
-	assertStrings(t, "Warnings", p.Warnings, want)
+	assertStrings(t, "Warnings", p.Warnings, []string{`job "bridge": keyword "trigger" is not supported; job skipped`})
 
-	t.Run("bad when", func(t *testing.T) {
-		assertEqual(t, "error", parseErr(t, "a:\n  when: later\n  script: x\n"),
-			`.gitlab-ci.yml:2: job "a": when must be one of on_success, on_failure, always, manual, delayed or never`)
-	})
-	t.Run("needs on a trigger job", func(t *testing.T) {
-		assertEqual(t, "error", parseErr(t, "a:\n  trigger: x\nb:\n  needs: [a]\n  script: x\n"),
-			`.gitlab-ci.yml:4: job "b": needs "a", which does not run (keyword "trigger")`)
-	})
-	t.Run("only skipped jobs", func(t *testing.T) {
-		p := mustParse(t, "a:\n  when: manual\n  script: x\n")
-		if len(p.Jobs) != 0 {
-			t.Errorf("Jobs = %v", jobNames(p.Jobs))
-		}
-	})
-	t.Run("no visible job", func(t *testing.T) {
-		assertEqual(t, "error", parseErr(t, ".a:\n  script: x\nvariables: {}\n"), ".gitlab-ci.yml:1: the configuration has no visible job")
-	})
+	for _, tt := range []struct{ name, src, want string }{
+		{"bad when", "a:\n  when: later\n  script: x\n",
+			`.gitlab-ci.yml:2: job "a": when must be one of on_success, on_failure, always, manual, delayed or never`},
+		{"when never without rules", "a:\n  when: never\n  script: x\n",
+			`.gitlab-ci.yml:2: job "a": when: never is only allowed in rules (when must be one of on_success, on_failure, always, manual or delayed)`},
+		{"delayed without start_in", "a:\n  when: delayed\n  script: x\n", `.gitlab-ci.yml:2: job "a": start_in is required with when: delayed`},
+		{"start_in without delayed", "a:\n  start_in: 1 hour\n  script: x\n", `.gitlab-ci.yml:2: job "a": start_in can only be used with when: delayed`},
+		{"start_in too long", "a:\n  when: delayed\n  start_in: 8 days\n  script: x\n", `.gitlab-ci.yml:3: job "a": start_in must not exceed 1 week`},
+		{"needs on a trigger job", "a:\n  trigger: x\nb:\n  needs: [a]\n  script: x\n",
+			`.gitlab-ci.yml:4: job "b": needs "a", which does not run (keyword "trigger")`},
+		{"no visible job", ".a:\n  script: x\nvariables: {}\n", ".gitlab-ci.yml:1: the configuration has no visible job"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			assertEqual(t, "error", parseErr(t, tt.src), tt.want)
+		})
+	}
 }
 
 func TestUnsupportedKeywords(t *testing.T) {
 	keys := []string{
-		"rules", "only", "except", "cache", "services", "tags", "retry", "interruptible", "parallel",
+		"cache", "services", "tags", "retry", "interruptible", "parallel",
 		"environment", "coverage", "resource_group", "release", "pages", "id_tokens", "secrets",
-		"hooks", "identity", "start_in", "manual_confirmation", "dast_configuration", "run",
+		"hooks", "identity", "manual_confirmation", "dast_configuration", "run",
 	}
 	for _, k := range keys {
 		t.Run(k, func(t *testing.T) {
@@ -761,10 +760,9 @@ func TestUnsupportedKeywords(t *testing.T) {
 		})
 	}
 	t.Run("top level", func(t *testing.T) {
-		p := mustParse(t, "include: a.yml\nworkflow: {rules: []}\nservices: [x]\ncache: {}\njob:\n  script: x\n")
+		p := mustParse(t, "include: a.yml\nservices: [x]\ncache: {}\njob:\n  script: x\n")
 		assertStrings(t, "Warnings", p.Warnings, []string{
 			`keyword "include" is not supported; ignored`,
-			`keyword "workflow" is not supported; ignored`,
 			`keyword "services" is not supported; ignored`,
 			`keyword "cache" is not supported; ignored`,
 		})
@@ -787,9 +785,9 @@ other:
 			}
 		}
 	})
-	t.Run("skipped jobs are not warned about their keywords", func(t *testing.T) {
-		p := mustParse(t, "a:\n  when: manual\n  tags: [x]\n  script: x\nb:\n  script: x\n")
-		assertStrings(t, "Warnings", p.Warnings, []string{`job "a": "when: manual" jobs are not run; job skipped`})
+	t.Run("excluded jobs are not warned about their keywords", func(t *testing.T) {
+		p := mustParse(t, "a:\n  rules: [{when: never}]\n  tags: [x]\n  script: x\nb:\n  script: x\n")
+		assertStrings(t, "Warnings", p.Warnings, nil)
 	})
 	t.Run("unknown keyword", func(t *testing.T) {
 		assertEqual(t, "error", parseErr(t, "job:\n  scirpt: x\n  script: x\n"), `.gitlab-ci.yml:2: job "job": unknown keyword "scirpt"`)
@@ -822,8 +820,8 @@ job:
 }
 
 func TestReferenceInUnsupportedKeyword(t *testing.T) {
-	p := mustParse(t, "job:\n  rules: [!reference [.r, rules]]\n  script: x\n")
-	assertStrings(t, "Warnings", p.Warnings, []string{`job "job": keyword "rules" is not supported; ignored`})
+	p := mustParse(t, "job:\n  cache: [!reference [.r, cache]]\n  script: x\n")
+	assertStrings(t, "Warnings", p.Warnings, []string{`job "job": keyword "cache" is not supported; ignored`})
 }
 
 func TestWarningsOncePerKey(t *testing.T) {
@@ -860,13 +858,15 @@ d: {dependencies: [b], script: x}
 e: {stage: deploy, needs: [c], script: x}
 f: {stage: deploy, script: x}
 m: {when: manual, script: x}
+r: {rules: [{if: $NOPE}], script: x}
 `
 	p := mustParse(t, src)
 	tests := []struct {
 		names []string
 		want  []string
 	}{
-		{nil, []string{"a", "b", "c", "d", "e", "f"}},
+		{nil, []string{"a", "b", "c", "d", "m", "e", "f"}},
+		{[]string{"m"}, []string{"m"}},
 		{[]string{"e"}, []string{"a", "c", "e"}},
 		{[]string{"d"}, []string{"b", "d"}},
 		{[]string{"f", "a"}, []string{"a", "f"}},
@@ -880,7 +880,7 @@ m: {when: manual, script: x}
 		assertStrings(t, fmt.Sprintf("Select(%q)", tt.names), jobNames(got), tt.want)
 	}
 	_, err := p.Select("a", "zz")
-	assertEqual(t, "error", fmt.Sprint(err), `unknown job "zz"; available jobs: a, b, c, d, e, f`)
-	_, err = p.Select("m")
-	assertEqual(t, "error", fmt.Sprint(err), `unknown job: job "m" does not run (when: manual); available jobs: a, b, c, d, e, f`)
+	assertEqual(t, "error", fmt.Sprint(err), `unknown job "zz"; available jobs: a, b, c, d, m, e, f`)
+	_, err = p.Select("r")
+	assertEqual(t, "error", fmt.Sprint(err), `unknown job: job "r" does not run (no rule matches); available jobs: a, b, c, d, m, e, f`)
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/pelletier/go-toml/v2/unstable"
 
@@ -26,6 +27,7 @@ import (
 var (
 	sizeType         = reflect.TypeFor[Size]()
 	durationType     = reflect.TypeFor[Duration]()
+	timeType         = reflect.TypeFor[time.Time]()
 	textUnmarshalerT = reflect.TypeFor[encoding.TextUnmarshaler]()
 )
 
@@ -126,6 +128,15 @@ func (c *typeChecker) value(line int, key string, f field, v *unstable.Node) {
 		default:
 			c.typeError(line, key, f, tomlKind(kind))
 		}
+	case t == timeType:
+		// A TOML date-time (with its offset), or a string of one.
+		switch kind {
+		case unstable.DateTime:
+		case unstable.String:
+			c.text(line, key, t, v.Data)
+		default:
+			c.typeError(line, key, f, tomlKind(kind))
+		}
 	case reflect.PointerTo(t).Implements(textUnmarshalerT):
 		// As the decoder does: strings give their value, other scalars
 		// their text.
@@ -183,6 +194,8 @@ func (c *typeChecker) value(line int, key string, f field, v *unstable.Node) {
 func (c *typeChecker) fits(t reflect.Type, n *unstable.Node) bool {
 	t = deref(t)
 	switch {
+	case t == timeType:
+		return n.Kind == unstable.DateTime || n.Kind == unstable.String
 	case t.Kind() == reflect.Interface, reflect.PointerTo(t).Implements(textUnmarshalerT):
 		return true
 	case t.Kind() == reflect.String:

@@ -1,22 +1,36 @@
-//! `shell`: a tiny POSIX-like shell as a wasmrunner handler.
+//! `shell`: a POSIX shell (with the bash extensions CI scripts use) as a
+//! wasmrunner handler.
 //!
-//! Each script line is a command line, run with builtins only in the
-//! job's build dir (the sandbox's `/`). Lines are echoed as GitLab
-//! runners do, and the script stops at the first line that fails, as with
-//! `set -e`. See README.md for the language and the commands.
+//! Each step's script runs in one shell, as GitLab Runner runs it with
+//! bash: each script line is echoed, then run, under `set -eo pipefail`
+//! (a failing command stops the script with its status). Every command is
+//! a builtin (see `builtins.rs` and `utils.rs`); files are the job's build
+//! dir, the sandbox's `/`. See README.md for the language and commands.
+//!
+//! The guest is single-threaded: a pipeline's commands run one after the
+//! other, each stage's output buffered for the next. Buffers (pipes,
+//! `$(...)`, files read by `<`) are bounded per job by [`MAX_BUFFERED`];
+//! nesting of commands, calls and substitutions by [`parse::MAX_DEPTH`]
+//! and [`MAX_CALL_DEPTH`]; so a script cannot exhaust the module's memory
+//! or its 64 KiB stack on its own.
 
+mod arith;
 mod builtins;
+mod expand;
+mod glob;
 mod parse;
+mod regex;
+mod utils;
 
-use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::rc::Rc;
 
 use wasmrunner::{outputln, Handler, Phase};
 
-use crate::parse::{AndOr, Command, Connector, Param, Part, Pipeline, Target, Word};
+use crate::parse::{AndOr, Assign, Command, Compound, Connector, List, Pipeline, RedirOp, Redirect};
 
 wasmrunner::register_handler!(ShellHandler::default());
 
@@ -40,9 +54,132 @@ impl Handler for ShellHandler {
 /// being cancelled.
 pub(crate) const STATUS_CANCELED: i32 = 130;
 
-/// Control flow out of a command: the shell stops with this status.
+/// How many bytes all of a job's buffers (pipes, command substitutions,
+/// input files and here-documents) may hold at once.
+pub(crate) const MAX_BUFFERED: usize = 16 << 20;
+
+/// How deep function calls, `eval`, `source` and substitutions may nest
+/// at run time.
+pub(crate) const MAX_CALL_DEPTH: usize = 100;
+
+/// What a pipe holds in Linux: a writer more than this ahead of its
+/// reader blocks, and is killed by SIGPIPE when the reader exits.
+const PIPE_CAPACITY: usize = 64 << 10;
+
+/// The longest value a variable may hold.
+pub(crate) const MAX_VAR: usize = 8 << 20;
+
+/// How much of the module's 64 KiB stack the shell may use (the rest is
+/// for the commands it runs at the deepest level): deeper nesting is an
+/// error ("nesting too deep"), never a stack overflow.
+#[cfg(target_arch = "wasm32")]
+const STACK_LIMIT: usize = 40 << 10;
+#[cfg(not(target_arch = "wasm32"))]
+const STACK_LIMIT: usize = 1 << 20;
+
+thread_local! {
+    static BUFFERED: Cell<usize> = Cell::new(0);
+    static STACK_BASE: Cell<usize> = Cell::new(0);
+}
+
+/// An address on the stack of the caller.
+#[inline(never)]
+fn stack_pointer() -> usize {
+    let marker = 0u8;
+    &marker as *const u8 as usize
+}
+
+/// Records where the stack starts (at the start of a step).
+fn mark_stack_base() {
+    let sp = stack_pointer();
+    STACK_BASE.with(|b| b.set(sp));
+}
+
+/// Whether the stack has room for one more level of nesting.
+pub(crate) fn stack_ok() -> bool {
+    let sp = stack_pointer();
+    STACK_BASE.with(|b| {
+        let base = b.get();
+        base == 0 || base.saturating_sub(sp) < STACK_LIMIT
+    })
+}
+
+/// Control flow out of a command.
 #[derive(Debug)]
-pub(crate) struct Exit(pub i32);
+pub(crate) enum Flow {
+    /// The shell stops with this status (`exit`, `set -e`, a fatal error).
+    Exit(i32),
+    /// `return` from a function (or a sourced file).
+    Return(i32),
+    Break(u32),
+    Continue(u32),
+}
+
+pub(crate) type Status = Result<i32, Flow>;
+
+/// Bytes that count against [`MAX_BUFFERED`] while they live.
+#[derive(Default)]
+pub(crate) struct Buf {
+    data: Vec<u8>,
+}
+
+impl Buf {
+    pub(crate) fn push(&mut self, b: &[u8]) -> io::Result<()> {
+        BUFFERED.with(|t| {
+            if t.get() + b.len() > MAX_BUFFERED {
+                return Err(io::Error::new(
+                    io::ErrorKind::Other,
+                    format!("buffer limit exceeded (pipes, $(...) and inputs hold at most {} MiB in all)", MAX_BUFFERED >> 20),
+                ));
+            }
+            t.set(t.get() + b.len());
+            Ok(())
+        })?;
+        self.data.extend_from_slice(b);
+        Ok(())
+    }
+
+    pub(crate) fn from_vec(v: Vec<u8>) -> io::Result<Buf> {
+        let mut b = Buf::default();
+        BUFFERED.with(|t| {
+            if t.get() + v.len() > MAX_BUFFERED {
+                return Err(io::Error::new(
+                    io::ErrorKind::Other,
+                    format!("buffer limit exceeded (pipes, $(...) and inputs hold at most {} MiB in all)", MAX_BUFFERED >> 20),
+                ));
+            }
+            t.set(t.get() + v.len());
+            Ok(())
+        })?;
+        b.data = v;
+        Ok(b)
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.data
+    }
+
+    fn take(&mut self) -> Vec<u8> {
+        let v = std::mem::take(&mut self.data);
+        BUFFERED.with(|t| t.set(t.get() - v.len()));
+        v
+    }
+}
+
+impl Drop for Buf {
+    fn drop(&mut self) {
+        let n = self.data.len();
+        BUFFERED.with(|t| t.set(t.get() - n));
+    }
+}
+
+/// A command's standard input: bytes and how far they have been read.
+pub(crate) struct Input {
+    pub buf: Buf,
+    pub pos: usize,
+}
+
+pub(crate) type Stdin = Rc<RefCell<Input>>;
 
 /// Where a command's output goes.
 #[derive(Clone)]
@@ -52,36 +189,57 @@ pub(crate) enum Sink {
     /// Nowhere (`/dev/null`).
     Null,
     File(Rc<RefCell<File>>),
-    /// The next command of a pipeline.
-    Pipe(Rc<RefCell<Vec<u8>>>),
+    /// A pipe to the next command, or a command substitution.
+    Buf(Rc<RefCell<Buf>>),
 }
 
 impl Sink {
     pub(crate) fn write_all(&self, b: &[u8]) -> io::Result<()> {
         match self {
-            Sink::Log => wasmrunner::log_write(b).map_err(io::Error::from),
-            Sink::Null => Ok(()),
-            Sink::File(f) => f.borrow_mut().write_all(b),
-            Sink::Pipe(p) => {
-                p.borrow_mut().extend_from_slice(b);
+            Sink::Log => {
+                // The log takes at most MAX_LOG_WRITE bytes a call.
+                for chunk in b.chunks(wasmrunner::MAX_LOG_WRITE) {
+                    wasmrunner::log_write(chunk).map_err(io::Error::from)?;
+                }
                 Ok(())
             }
+            Sink::Null => Ok(()),
+            Sink::File(f) => f.borrow_mut().write_all(b),
+            Sink::Buf(p) => p.borrow_mut().push(b),
         }
     }
 }
 
 /// A command's standard input, output and error.
+#[derive(Clone)]
 pub(crate) struct Io {
-    /// What the previous command of a pipeline wrote; None without a pipe.
-    pub stdin: Option<Vec<u8>>,
+    pub stdin: Option<Stdin>,
     pub out: Sink,
     pub err: Sink,
 }
 
 impl Io {
-    /// Writes to standard output, ignoring errors (like a closed pipe).
+    fn log() -> Io {
+        Io {
+            stdin: None,
+            out: Sink::Log,
+            err: Sink::Log,
+        }
+    }
+
+    /// Writes to standard output; false on an error (reported).
     pub(crate) fn print(&self, s: &str) -> bool {
-        self.out.write_all(s.as_bytes()).is_ok()
+        self.write(s.as_bytes())
+    }
+
+    pub(crate) fn write(&self, b: &[u8]) -> bool {
+        match self.out.write_all(b) {
+            Ok(()) => true,
+            Err(e) => {
+                self.error(&format!("write error: {}", builtins::message(&e)));
+                false
+            }
+        }
     }
 
     /// Writes a line to standard error.
@@ -91,18 +249,103 @@ impl Io {
         line.push('\n');
         let _ = self.err.write_all(line.as_bytes());
     }
+
+    /// All of standard input that is left.
+    pub(crate) fn read_all(&self) -> Vec<u8> {
+        match &self.stdin {
+            None => Vec::new(),
+            Some(i) => {
+                let mut i = i.borrow_mut();
+                let pos = i.pos;
+                let v = i.buf.bytes()[pos..].to_vec();
+                i.pos = i.buf.bytes().len();
+                v
+            }
+        }
+    }
+
+    /// The rest of standard input, left unread (see [`Io::consume`]).
+    pub(crate) fn peek_all(&self) -> Vec<u8> {
+        match &self.stdin {
+            None => Vec::new(),
+            Some(i) => {
+                let i = i.borrow();
+                i.buf.bytes()[i.pos..].to_vec()
+            }
+        }
+    }
+
+    /// Marks n more bytes of standard input read.
+    pub(crate) fn consume(&self, n: usize) {
+        if let Some(i) = &self.stdin {
+            let mut i = i.borrow_mut();
+            i.pos = (i.pos + n).min(i.buf.bytes().len());
+        }
+    }
+
+    /// One line of standard input (without its newline, which the bool
+    /// says was there), or None at its end.
+    pub(crate) fn read_line(&self, delim: u8) -> Option<(Vec<u8>, bool)> {
+        let i = self.stdin.as_ref()?;
+        let mut i = i.borrow_mut();
+        let pos = i.pos;
+        let data = &i.buf.bytes()[pos..];
+        if data.is_empty() {
+            return None;
+        }
+        match data.iter().position(|&b| b == delim) {
+            Some(n) => {
+                let line = data[..n].to_vec();
+                i.pos += n + 1;
+                Some((line, true))
+            }
+            None => {
+                let line = data.to_vec();
+                i.pos += line.len();
+                Some((line, false))
+            }
+        }
+    }
+}
+
+/// A shell variable.
+#[derive(Clone, Debug)]
+pub(crate) struct Var {
+    /// None once unset (hiding a job variable of that name).
+    pub value: Option<String>,
+    pub exported: bool,
 }
 
 /// The state of one shell: a step of the job.
+#[derive(Clone)]
 pub(crate) struct Shell {
     /// The working dir: a normalised path relative to the build dir ("" is
     /// the build dir itself).
     pub cwd: String,
     /// `$?`.
     pub status: i32,
-    /// Variables set by the script: Some(value), or None once unset
-    /// (hiding a job variable of that name).
-    pub vars: BTreeMap<String, Option<String>>,
+    /// Variables set by the script (job variables are read through).
+    pub vars: BTreeMap<String, Var>,
+    /// `$1`...
+    pub args: Vec<String>,
+    pub functions: HashMap<String, Rc<Command>>,
+    /// Saved variables of the running functions' `local`s.
+    pub locals: Vec<Vec<(String, Option<Var>)>>,
+    pub errexit: bool,
+    pub nounset: bool,
+    pub xtrace: bool,
+    pub pipefail: bool,
+    /// > 0 where a failure must not stop the shell (conditions, the left
+    /// of && and ||).
+    pub no_errexit: usize,
+    /// How deep calls and substitutions nest now.
+    pub depth: usize,
+    /// How many loops enclose the running command.
+    pub loops: u32,
+    /// The `trap ... EXIT` command.
+    pub exit_trap: Option<String>,
+    /// The status of the last command substitution (for `x=$(false)`).
+    pub subst_status: i32,
     /// Where the sandbox's `/` is for the file system calls: empty in the
     /// handler, where the build dir is `/`; a temporary dir in unit tests,
     /// which run outside the sandbox.
@@ -115,239 +358,646 @@ impl Shell {
             cwd: String::new(),
             status: 0,
             vars: BTreeMap::new(),
+            args: Vec::new(),
+            functions: HashMap::new(),
+            locals: Vec::new(),
+            errexit: true,
+            nounset: false,
+            xtrace: false,
+            pipefail: true,
+            no_errexit: 0,
+            depth: 0,
+            loops: 0,
+            exit_trap: None,
+            subst_status: 0,
             root: String::new(),
         }
     }
 
     /// Runs the script lines; Err(status) if one failed.
     fn run_script(&mut self, script: &[String]) -> Result<(), i32> {
+        mark_stack_base();
+        let mut result = Ok(());
         for line in script {
             if wasmrunner::is_canceled() {
                 return Err(STATUS_CANCELED);
             }
-            match self.run_line(line) {
-                Ok(()) => {}
-                Err(Exit(0)) => return Ok(()),
-                Err(Exit(code)) => return Err(code),
+            echo_command(line);
+            match self.run_source(line, &Io::log()) {
+                Ok(_) => {}
+                Err(Flow::Exit(0)) => break,
+                Err(Flow::Exit(code)) => {
+                    result = Err(code);
+                    break;
+                }
+                Err(_) => {}
             }
         }
-        Ok(())
+        if let Some(trap) = self.exit_trap.take() {
+            let saved = self.status;
+            if let Err(code) = &result {
+                self.status = *code;
+            }
+            self.errexit = false;
+            let _ = self.run_source(&trap, &Io::log());
+            self.status = saved;
+        }
+        result
     }
 
-    /// Echoes and runs one script line (which may hold several lines).
-    /// Err when the shell must stop: `exit`, or a failing command (set -e).
-    pub(crate) fn run_line(&mut self, line: &str) -> Result<(), Exit> {
-        echo_command(line);
-        let list = match parse::parse(line) {
+    /// Parses and runs source text in this shell.
+    pub(crate) fn run_source(&mut self, src: &str, io: &Io) -> Status {
+        let list = match parse::parse(src) {
             Ok(l) => l,
             Err(msg) => {
-                outputln!("shell: syntax error: {msg}");
+                io.error(&format!("sh: {}", msg));
                 self.status = 2;
-                return Err(Exit(2));
+                return Err(Flow::Exit(2));
             }
         };
-        for and_or in &list {
-            self.run_and_or(and_or)?;
+        self.run_list(&list, io)
+    }
+
+    pub(crate) fn run_list(&mut self, list: &List, io: &Io) -> Status {
+        let mut status = 0;
+        for ao in list {
+            if wasmrunner::is_canceled() {
+                return Err(Flow::Exit(STATUS_CANCELED));
+            }
+            status = self.run_and_or(ao, io)?;
         }
-        Ok(())
+        Ok(status)
+    }
+
+    /// Runs a list as a condition: failures do not stop the shell.
+    fn run_cond(&mut self, list: &List, io: &Io) -> Status {
+        self.no_errexit += 1;
+        let r = self.run_list(list, io);
+        self.no_errexit -= 1;
+        r
     }
 
     /// Runs an and-or list. As with `set -e`, a failure stops the shell
     /// unless it comes from a pipeline on the left of `&&` or `||`, or a
-    /// negated one.
-    fn run_and_or(&mut self, ao: &AndOr) -> Result<(), Exit> {
-        let mut status = self.run_pipeline(&ao.first)?;
+    /// negated one, or the shell is in a condition.
+    fn run_and_or(&mut self, ao: &AndOr, io: &Io) -> Status {
+        let guarded = !ao.rest.is_empty();
+        if guarded {
+            self.no_errexit += 1;
+        }
+        let r = self.run_pipeline(&ao.first, io);
+        if guarded {
+            self.no_errexit -= 1;
+        }
+        let mut status = r?;
         self.status = status;
-        let mut checked = ao.rest.is_empty() && !ao.first.negate;
+        let mut checked = !ao.first.negate && !guarded;
         for (i, (conn, p)) in ao.rest.iter().enumerate() {
             let run = match conn {
                 Connector::And => status == 0,
                 Connector::Or => status != 0,
             };
             if run {
-                status = self.run_pipeline(p)?;
+                let last = i == ao.rest.len() - 1;
+                if !last {
+                    self.no_errexit += 1;
+                }
+                let r = self.run_pipeline(p, io);
+                if !last {
+                    self.no_errexit -= 1;
+                }
+                status = r?;
                 self.status = status;
-                checked = i == ao.rest.len() - 1 && !p.negate;
-            }
-        }
-        if status != 0 && checked {
-            return Err(Exit(status));
-        }
-        Ok(())
-    }
-
-    fn run_pipeline(&mut self, p: &Pipeline) -> Result<i32, Exit> {
-        let mut stdin = None;
-        let mut status = 0;
-        let last = p.commands.len() - 1;
-        for (i, c) in p.commands.iter().enumerate() {
-            let pipe = Rc::new(RefCell::new(Vec::new()));
-            let out = if i == last {
-                Sink::Log
+                checked = last && !p.negate;
             } else {
-                Sink::Pipe(pipe.clone())
-            };
-            let io = Io {
-                stdin: stdin.take(),
-                out,
-                err: Sink::Log,
-            };
-            status = self.run_command(c, io)?;
-            if i != last {
-                stdin = Some(std::mem::take(&mut *pipe.borrow_mut()));
+                checked = false;
             }
         }
-        if p.negate {
-            status = (status == 0) as i32;
+        if status != 0 && checked && self.errexit && self.no_errexit == 0 {
+            return Err(Flow::Exit(status));
         }
         Ok(status)
     }
 
-    fn run_command(&mut self, c: &Command, mut io: Io) -> Result<i32, Exit> {
-        // Redirections first, in order, as sh does.
-        for r in &c.redirects {
-            let sink = match &r.target {
-                Target::Dup(1) => io.out.clone(),
-                Target::Dup(_) => io.err.clone(),
-                Target::File { word, append } => {
-                    let fields = self.expand(word);
-                    if fields.len() != 1 {
-                        io.error("shell: ambiguous redirect");
-                        return Ok(1);
+    fn run_pipeline(&mut self, p: &Pipeline, io: &Io) -> Status {
+        let status = if p.commands.len() == 1 {
+            if p.negate {
+                self.no_errexit += 1;
+            }
+            let r = self.run_command(&p.commands[0], io);
+            if p.negate {
+                self.no_errexit -= 1;
+            }
+            r?
+        } else {
+            // Each command in a subshell, one after the other, the
+            // output of each buffered for the next.
+            let mut stdin = io.stdin.clone();
+            let mut statuses = Vec::new();
+            let last = p.commands.len() - 1;
+            for (i, c) in p.commands.iter().enumerate() {
+                let pipe = Rc::new(RefCell::new(Buf::default()));
+                let out = if i == last {
+                    io.out.clone()
+                } else {
+                    Sink::Buf(pipe.clone())
+                };
+                let cio = Io {
+                    stdin: stdin.take(),
+                    out,
+                    err: io.err.clone(),
+                };
+                let mut sub = self.clone();
+                if p.negate {
+                    sub.no_errexit += 1;
+                }
+                let s = match sub.run_command(c, &cio) {
+                    Ok(s) => s,
+                    Err(Flow::Exit(s)) | Err(Flow::Return(s)) => s,
+                    Err(_) => 0,
+                };
+                statuses.push(s);
+                // A writer whose reader left more than a pipe's capacity
+                // unread would have been killed by SIGPIPE: status 141.
+                if let Some(input) = &cio.stdin {
+                    if i > 0 && io.stdin.as_ref().map(|s| !Rc::ptr_eq(s, input)).unwrap_or(true) {
+                        let input = input.borrow();
+                        if input.buf.bytes().len() - input.pos > PIPE_CAPACITY && statuses[i - 1] == 0 {
+                            statuses[i - 1] = 141;
+                        }
                     }
-                    let name = &fields[0];
-                    if name == "/dev/null" {
-                        Sink::Null
-                    } else {
-                        let path = self.resolve(name);
-                        let mut opts = OpenOptions::new();
-                        opts.create(true);
-                        if *append {
-                            opts.append(true);
-                        } else {
-                            opts.write(true).truncate(true);
+                }
+                if i != last {
+                    let data = pipe.borrow_mut().take();
+                    let buf = Buf::from_vec(data).unwrap_or_default();
+                    stdin = Some(Rc::new(RefCell::new(Input { buf, pos: 0 })));
+                }
+            }
+            if self.pipefail {
+                statuses.iter().rev().copied().find(|&s| s != 0).unwrap_or(0)
+            } else {
+                statuses[last]
+            }
+        };
+        Ok(if p.negate { (status == 0) as i32 } else { status })
+    }
+
+    fn enter(&mut self, io: &Io) -> Result<(), Flow> {
+        if self.depth >= MAX_CALL_DEPTH {
+            io.error(&format!(
+                "sh: maximum nesting of function calls and substitutions ({}) exceeded",
+                MAX_CALL_DEPTH
+            ));
+            return Err(Flow::Exit(2));
+        }
+        self.depth += 1;
+        Ok(())
+    }
+
+    pub(crate) fn run_command(&mut self, c: &Command, io: &Io) -> Status {
+        if !stack_ok() {
+            io.error("sh: nesting too deep (the shell's stack is used up)");
+            return Err(Flow::Exit(2));
+        }
+        match c {
+            Command::Simple {
+                assigns,
+                words,
+                redirects,
+            } => self.run_simple(assigns, words, redirects, io),
+            Command::Function(name, body) => {
+                self.functions.insert(name.clone(), body.clone());
+                Ok(0)
+            }
+            Command::Compound(comp, redirects) => {
+                let cio = match self.redirect(redirects, io)? {
+                    Some(cio) => cio,
+                    None => return Ok(1),
+                };
+                self.run_compound(comp, &cio)
+            }
+        }
+    }
+
+    fn run_compound(&mut self, c: &Compound, io: &Io) -> Status {
+        match c {
+            Compound::Brace(l) => self.run_list(l, io),
+            Compound::Subshell(l) => {
+                let mut sub = self.clone();
+                sub.loops = 0;
+                match sub.run_list(l, io) {
+                    Ok(s) => Ok(s),
+                    Err(Flow::Exit(s)) if s == STATUS_CANCELED && wasmrunner::is_canceled() => {
+                        Err(Flow::Exit(s))
+                    }
+                    Err(Flow::Exit(s)) | Err(Flow::Return(s)) => Ok(s),
+                    Err(_) => Ok(0),
+                }
+            }
+            Compound::If {
+                branches,
+                otherwise,
+            } => {
+                for (cond, body) in branches {
+                    if self.run_cond(cond, io)? == 0 {
+                        return self.run_list(body, io);
+                    }
+                }
+                match otherwise {
+                    Some(l) => self.run_list(l, io),
+                    None => Ok(0),
+                }
+            }
+            Compound::For { var, words, body } => {
+                let items = match words {
+                    Some(ws) => {
+                        let mut items = Vec::new();
+                        for w in ws {
+                            items.extend(self.expand(w, io)?);
                         }
-                        match opts.open(&path) {
-                            Ok(f) => Sink::File(Rc::new(RefCell::new(f))),
-                            Err(e) => {
-                                io.error(&format!("shell: {}: {}", name, builtins::message(&e)));
-                                return Ok(1);
+                        items
+                    }
+                    None => self.args.clone(),
+                };
+                let mut status = 0;
+                self.loops += 1;
+                let r = (|| {
+                    for item in items {
+                        self.set_var(var, item, io)?;
+                        match self.run_list(body, io) {
+                            Ok(s) => status = s,
+                            Err(Flow::Break(n)) => {
+                                if n > 1 {
+                                    return Err(Flow::Break(n - 1));
+                                }
+                                break;
                             }
+                            Err(Flow::Continue(n)) => {
+                                if n > 1 {
+                                    return Err(Flow::Continue(n - 1));
+                                }
+                            }
+                            Err(e) => return Err(e),
                         }
+                    }
+                    Ok(status)
+                })();
+                self.loops -= 1;
+                r
+            }
+            Compound::While { until, cond, body } => {
+                let mut status = 0;
+                self.loops += 1;
+                let r = (|| {
+                    loop {
+                        if wasmrunner::is_canceled() {
+                            return Err(Flow::Exit(STATUS_CANCELED));
+                        }
+                        let c = self.run_cond(cond, io);
+                        let c = match c {
+                            Ok(c) => c,
+                            Err(Flow::Break(n)) => {
+                                if n > 1 {
+                                    return Err(Flow::Break(n - 1));
+                                }
+                                break;
+                            }
+                            Err(Flow::Continue(n)) => {
+                                if n > 1 {
+                                    return Err(Flow::Continue(n - 1));
+                                }
+                                continue;
+                            }
+                            Err(e) => return Err(e),
+                        };
+                        if (c == 0) == *until {
+                            break;
+                        }
+                        match self.run_list(body, io) {
+                            Ok(s) => status = s,
+                            Err(Flow::Break(n)) => {
+                                if n > 1 {
+                                    return Err(Flow::Break(n - 1));
+                                }
+                                break;
+                            }
+                            Err(Flow::Continue(n)) => {
+                                if n > 1 {
+                                    return Err(Flow::Continue(n - 1));
+                                }
+                            }
+                            Err(e) => return Err(e),
+                        }
+                    }
+                    Ok(status)
+                })();
+                self.loops -= 1;
+                r
+            }
+            Compound::Case { word, arms } => {
+                let subject = self.expand_string(word, io)?;
+                for (pats, body) in arms {
+                    for p in pats {
+                        let pat = self.expand_pattern(p, io)?;
+                        if glob::matches(&pat, &subject) {
+                            return self.run_list(body, io);
+                        }
+                    }
+                }
+                Ok(0)
+            }
+            Compound::Cond(c) => {
+                if self.xtrace {
+                    io.error("+ [[ ... ]]");
+                }
+                match self.eval_cond(c, io)? {
+                    Ok(b) => Ok(if b { 0 } else { 1 }),
+                    Err(msg) => {
+                        io.error(&format!("sh: {}", msg));
+                        Ok(2)
+                    }
+                }
+            }
+            Compound::Arith(w) => {
+                let text = self.expand_string(w, io)?;
+                match arith::eval(self, &text) {
+                    Ok(v) => Ok(if v != 0 { 0 } else { 1 }),
+                    Err(msg) => {
+                        io.error(&format!("sh: {}", msg));
+                        Ok(1)
+                    }
+                }
+            }
+        }
+    }
+
+    fn run_simple(
+        &mut self,
+        assigns: &[Assign],
+        words: &[parse::Word],
+        redirects: &[Redirect],
+        io: &Io,
+    ) -> Status {
+        self.subst_status = 0;
+        let mut args = Vec::new();
+        let decl = words
+            .first()
+            .and_then(|w| match w.parts.as_slice() {
+                [parse::Part::Lit(s)] => Some(s.as_str()),
+                _ => None,
+            })
+            .map(|s| matches!(s, "export" | "local" | "readonly" | "declare" | "typeset"))
+            .unwrap_or(false);
+        for (k, w) in words.iter().enumerate() {
+            // The NAME=value arguments of export and local are not split.
+            if decl && k > 0 && is_assignment_word(w) {
+                args.push(self.expand_string(w, io)?);
+            } else {
+                args.extend(self.expand(w, io)?);
+            }
+        }
+        let mut values = Vec::new();
+        for a in assigns {
+            let mut v = self.expand_string(&a.value, io)?;
+            if a.append {
+                v = self.var(&a.name).unwrap_or_default() + &v;
+            }
+            values.push((a.name.clone(), v));
+        }
+        if self.xtrace {
+            let mut line = String::from("+");
+            for (n, v) in &values {
+                line.push(' ');
+                line.push_str(n);
+                line.push('=');
+                line.push_str(&trace_quote(v));
+            }
+            for a in &args {
+                line.push(' ');
+                line.push_str(&trace_quote(a));
+            }
+            io.error(&line);
+        }
+        let cio = match self.redirect(redirects, io)? {
+            Some(cio) => cio,
+            None => return Ok(1),
+        };
+        if args.is_empty() {
+            let status = if words.is_empty() { self.subst_status } else { 0 };
+            for (n, v) in values {
+                self.set_var(&n, v, &cio)?;
+            }
+            return Ok(status);
+        }
+        if values.is_empty() {
+            return self.run_args(&args, &cio);
+        }
+        // NAME=value cmd: the variables for the command only (kept by
+        // special builtins and functions, as in POSIX sh... and bash
+        // keeps them for neither; so restore).
+        let saved: Vec<(String, Option<Var>)> =
+            values.iter().map(|(n, _)| (n.clone(), self.vars.get(n).cloned())).collect();
+        for (n, v) in values {
+            self.set_var(&n, v, &cio)?;
+            if let Some(var) = self.vars.get_mut(&n) {
+                var.exported = true;
+            }
+        }
+        let r = self.run_args(&args, &cio);
+        for (n, old) in saved {
+            match old {
+                Some(v) => {
+                    self.vars.insert(n, v);
+                }
+                None => {
+                    self.vars.remove(&n);
+                }
+            }
+        }
+        r
+    }
+
+    /// Runs a command given as fields: a function, else a builtin.
+    pub(crate) fn run_args(&mut self, args: &[String], io: &Io) -> Status {
+        if let Some(body) = self.functions.get(&args[0]).cloned() {
+            return self.call(&body, args, io);
+        }
+        builtins::run(self, args, io)
+    }
+
+    fn call(&mut self, body: &Command, args: &[String], io: &Io) -> Status {
+        self.enter(io)?;
+        let saved_args = std::mem::replace(&mut self.args, args[1..].to_vec());
+        self.locals.push(Vec::new());
+        let saved_loops = std::mem::replace(&mut self.loops, 0);
+        let r = self.run_command(body, io);
+        self.loops = saved_loops;
+        if let Some(frame) = self.locals.pop() {
+            for (n, old) in frame.into_iter().rev() {
+                match old {
+                    Some(v) => {
+                        self.vars.insert(n, v);
+                    }
+                    None => {
+                        self.vars.remove(&n);
+                    }
+                }
+            }
+        }
+        self.args = saved_args;
+        self.depth -= 1;
+        match r {
+            Err(Flow::Return(s)) => Ok(s),
+            r => r,
+        }
+    }
+
+    /// Applies redirections to io; None (after reporting) if one failed.
+    pub(crate) fn redirect(&mut self, redirects: &[Redirect], io: &Io) -> Result<Option<Io>, Flow> {
+        if redirects.is_empty() {
+            return Ok(Some(io.clone()));
+        }
+        let mut cio = io.clone();
+        for r in redirects {
+            if r.op == RedirOp::Here {
+                let text = self.expand_string(&r.target, io)?;
+                let buf = match Buf::from_vec(text.into_bytes()) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        io.error(&format!("sh: {}", builtins::message(&e)));
+                        return Ok(None);
+                    }
+                };
+                if r.fd == 0 {
+                    cio.stdin = Some(Rc::new(RefCell::new(Input { buf, pos: 0 })));
+                }
+                continue;
+            }
+            let fields = self.expand(&r.target, io)?;
+            if fields.len() != 1 {
+                io.error(&format!("sh: {}: ambiguous redirect", fields.join(" ")));
+                return Ok(None);
+            }
+            let name = &fields[0];
+            if r.op == RedirOp::Dup {
+                let sink = match name.as_str() {
+                    "1" => cio.out.clone(),
+                    "2" => cio.err.clone(),
+                    "-" => Sink::Null,
+                    "0" if r.fd == 0 => continue,
+                    _ => {
+                        io.error(&format!("sh: {}: Bad file descriptor", name));
+                        return Ok(None);
+                    }
+                };
+                match r.fd {
+                    1 => cio.out = sink,
+                    2 => cio.err = sink,
+                    0 => {}
+                    _ => {}
+                }
+                continue;
+            }
+            if r.op == RedirOp::In {
+                let data = if name == "/dev/null" {
+                    Ok(Vec::new())
+                } else {
+                    read_limited(&self.resolve(name))
+                };
+                let buf = match data.and_then(Buf::from_vec) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        io.error(&format!("sh: {}: {}", name, builtins::message(&e)));
+                        return Ok(None);
+                    }
+                };
+                if r.fd == 0 {
+                    cio.stdin = Some(Rc::new(RefCell::new(Input { buf, pos: 0 })));
+                }
+                continue;
+            }
+            let sink = if name == "/dev/null" {
+                Sink::Null
+            } else if name == "/dev/stderr" {
+                cio.err.clone()
+            } else if name == "/dev/stdout" {
+                cio.out.clone()
+            } else {
+                let append = matches!(r.op, RedirOp::Append | RedirOp::AppendErr);
+                let mut opts = OpenOptions::new();
+                opts.create(true);
+                if append {
+                    opts.append(true);
+                } else {
+                    opts.write(true).truncate(true);
+                }
+                match opts.open(self.resolve(name)) {
+                    Ok(f) => Sink::File(Rc::new(RefCell::new(f))),
+                    Err(e) => {
+                        io.error(&format!("sh: {}: {}", name, builtins::message(&e)));
+                        return Ok(None);
                     }
                 }
             };
-            if r.fd == 2 {
-                io.err = sink;
-            } else {
-                io.out = sink;
-            }
-        }
-
-        // Assignments alone (NAME=value ...) set shell variables.
-        if !c.words.is_empty() && c.words.iter().all(|w| w.assignment().is_some()) {
-            for w in &c.words {
-                if let Some((name, value)) = w.assignment() {
-                    let v = self.expand_joined(&value);
-                    self.vars.insert(name, Some(v));
+            match (r.op, r.fd) {
+                (RedirOp::OutErr, _) | (RedirOp::AppendErr, _) => {
+                    cio.out = sink.clone();
+                    cio.err = sink;
                 }
+                (_, 2) => cio.err = sink,
+                (_, 1) => cio.out = sink,
+                _ => {}
             }
-            return Ok(0);
         }
-
-        let mut args = Vec::new();
-        for w in &c.words {
-            args.extend(self.expand(w));
-        }
-        if args.is_empty() {
-            return Ok(0);
-        }
-        builtins::run(self, &args, &io)
+        Ok(Some(cio))
     }
 
     /// The value of a variable: the script's own, else the job's.
     pub(crate) fn var(&self, name: &str) -> Option<String> {
         match self.vars.get(name) {
-            Some(v) => v.clone(),
+            Some(v) => v.value.clone(),
             None => wasmrunner::var(name),
         }
     }
 
-    fn param(&self, p: &Param) -> String {
-        match p {
-            Param::Status => self.status.to_string(),
-            Param::Positional(0) => "shell".to_string(),
-            Param::Positional(_) => String::new(),
-            Param::Var { name, default } => match (self.var(name), default) {
-                (Some(v), Some(d)) if v.is_empty() => d.clone(),
-                (Some(v), _) => v,
-                (None, Some(d)) => d.clone(),
-                (None, None) => String::new(),
+    /// Whether a variable is exported (job variables are).
+    pub(crate) fn exported(&self, name: &str) -> bool {
+        match self.vars.get(name) {
+            Some(v) => v.exported && v.value.is_some(),
+            None => wasmrunner::var(name).is_some(),
+        }
+    }
+
+    /// Sets a variable, keeping whether it is exported.
+    pub(crate) fn set_var(&mut self, name: &str, value: String, io: &Io) -> Result<(), Flow> {
+        if value.len() > MAX_VAR {
+            io.error(&format!(
+                "sh: {}: value too long (variables hold at most {} MiB)",
+                name,
+                MAX_VAR >> 20
+            ));
+            return Err(Flow::Exit(1));
+        }
+        let exported = self.exported(name);
+        self.vars.insert(
+            name.to_string(),
+            Var {
+                value: Some(value),
+                exported,
             },
-        }
+        );
+        Ok(())
     }
 
-    /// Expands a word into fields: parameters are substituted, and the
-    /// values of unquoted ones split at blanks.
-    pub(crate) fn expand(&self, w: &Word) -> Vec<String> {
-        let mut fields = Vec::new();
-        let mut cur = String::new();
-        let mut has = false; // whether cur is a field, even if empty
-        for part in &w.parts {
-            match part {
-                Part::Text { s, .. } => {
-                    cur.push_str(s);
-                    has = true;
-                }
-                Part::Param {
-                    param,
-                    quoted: true,
-                } => {
-                    cur.push_str(&self.param(param));
-                    has = true;
-                }
-                Part::Param {
-                    param,
-                    quoted: false,
-                } => {
-                    let v = self.param(param);
-                    let blank = |c: char| c == ' ' || c == '\t' || c == '\n';
-                    if v.starts_with(blank) && has {
-                        fields.push(std::mem::take(&mut cur));
-                        has = false;
-                    }
-                    let mut pieces = v.split(blank).filter(|s| !s.is_empty()).peekable();
-                    let any = pieces.peek().is_some();
-                    while let Some(piece) = pieces.next() {
-                        cur.push_str(piece);
-                        has = true;
-                        if pieces.peek().is_some() {
-                            fields.push(std::mem::take(&mut cur));
-                        }
-                    }
-                    if any && v.ends_with(blank) {
-                        fields.push(std::mem::take(&mut cur));
-                        has = false;
-                    }
-                }
+    /// Makes name local to the running function.
+    pub(crate) fn make_local(&mut self, name: &str) {
+        let old = self.vars.get(name).cloned();
+        if let Some(frame) = self.locals.last_mut() {
+            if frame.iter().any(|(n, _)| n == name) {
+                return;
             }
+            frame.push((name.to_string(), old));
         }
-        if has {
-            fields.push(cur);
-        }
-        fields
-    }
-
-    /// Expands a word into one string, without splitting (assignments).
-    fn expand_joined(&self, w: &Word) -> String {
-        let mut s = String::new();
-        for part in &w.parts {
-            match part {
-                Part::Text { s: t, .. } => s.push_str(t),
-                Part::Param { param, .. } => s.push_str(&self.param(param)),
-            }
-        }
-        s
     }
 
     /// The path for the file system of a path given to a command: the
@@ -361,6 +1011,7 @@ impl Shell {
     /// dir (and the sandbox would not let it anyway).
     pub(crate) fn guest_path(&self, p: &str) -> String {
         let mut parts: Vec<&str> = Vec::new();
+        let p = self.strip_project_dir(p);
         if !p.starts_with('/') {
             parts.extend(self.cwd.split('/').filter(|s| !s.is_empty()));
         }
@@ -374,6 +1025,70 @@ impl Shell {
             }
         }
         format!("/{}", parts.join("/"))
+    }
+
+    /// A path under $CI_PROJECT_DIR (what pwd shows) as a sandbox path.
+    fn strip_project_dir<'a>(&self, p: &'a str) -> std::borrow::Cow<'a, str> {
+        if let Some(base) = self.var("CI_PROJECT_DIR") {
+            let base = base.trim_end_matches('/');
+            if !base.is_empty() {
+                if p == base {
+                    return "/".into();
+                }
+                if let Some(rest) = p.strip_prefix(base) {
+                    if rest.starts_with('/') {
+                        return rest.to_string().into();
+                    }
+                }
+            }
+        }
+        p.into()
+    }
+
+    /// The working dir as pwd shows it (under $CI_PROJECT_DIR).
+    pub(crate) fn pwd(&self) -> String {
+        let base = self
+            .var("CI_PROJECT_DIR")
+            .filter(|d| !d.is_empty())
+            .unwrap_or_else(|| "/".to_string());
+        if self.cwd.is_empty() {
+            base
+        } else {
+            format!("{}/{}", base.trim_end_matches('/'), self.cwd)
+        }
+    }
+}
+
+/// Reads a file for `<`, at most what the buffers may still hold.
+fn read_limited(path: &str) -> io::Result<Vec<u8>> {
+    let f = File::open(path)?;
+    if f.metadata()?.is_dir() {
+        return Err(io::Error::new(io::ErrorKind::Other, "Is a directory"));
+    }
+    let mut v = Vec::new();
+    f.take(MAX_BUFFERED as u64 + 1).read_to_end(&mut v)?;
+    Ok(v)
+}
+
+fn is_assignment_word(w: &parse::Word) -> bool {
+    match w.parts.first() {
+        Some(parse::Part::Lit(s)) => match s.find('=') {
+            Some(i) => parse::is_name(s[..i].trim_end_matches('+')),
+            None => false,
+        },
+        _ => false,
+    }
+}
+
+/// Quotes a field for `set -x` as bash does.
+fn trace_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-./=:,+@%^".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
     }
 }
 
@@ -394,32 +1109,6 @@ mod handler_tests;
 mod tests {
     use super::*;
 
-    fn fields(sh: &Shell, line: &str) -> Vec<String> {
-        let list = parse::parse(line).unwrap();
-        let c = &list[0].first.commands[0];
-        c.words.iter().flat_map(|w| sh.expand(w)).collect()
-    }
-
-    #[test]
-    fn expansion() {
-        let mut sh = Shell::new();
-        sh.vars.insert("A".into(), Some(" x  y ".into()));
-        sh.vars.insert("E".into(), Some(String::new()));
-        sh.vars.insert("U".into(), None);
-        sh.status = 3;
-        assert_eq!(fields(&sh, "echo $A"), vec!["echo", "x", "y"]);
-        assert_eq!(fields(&sh, "echo \"$A\""), vec!["echo", " x  y "]);
-        assert_eq!(fields(&sh, "echo a${A}b"), vec!["echo", "a", "x", "y", "b"]);
-        assert_eq!(fields(&sh, "echo $E $U"), vec!["echo"]);
-        assert_eq!(fields(&sh, "echo \"$E\" ''"), vec!["echo", "", ""]);
-        assert_eq!(fields(&sh, "echo $? ${?}x"), vec!["echo", "3", "3x"]);
-        assert_eq!(
-            fields(&sh, "echo ${U:-def} ${E:-d2} ${A:-no}"),
-            vec!["echo", "def", "d2", "x", "y"]
-        );
-        assert_eq!(fields(&sh, "echo '$A' \\$A"), vec!["echo", "$A", "$A"]);
-    }
-
     #[test]
     fn paths() {
         let mut sh = Shell::new();
@@ -431,5 +1120,15 @@ mod tests {
         assert_eq!(sh.resolve("../f/./g/"), "/d/f/g");
         assert_eq!(sh.resolve("/top"), "/top");
         assert_eq!(sh.resolve(".."), "/d");
+    }
+
+    #[test]
+    fn buffers_are_bounded() {
+        let mut b = Buf::default();
+        assert!(b.push(&vec![0u8; MAX_BUFFERED / 2]).is_ok());
+        let mut c = Buf::default();
+        assert!(c.push(&vec![0u8; MAX_BUFFERED / 2 + 1]).is_err());
+        drop(b);
+        assert!(c.push(&vec![0u8; MAX_BUFFERED / 2 + 1]).is_ok());
     }
 }

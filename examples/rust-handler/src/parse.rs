@@ -1,121 +1,176 @@
-//! The shell's grammar: a command line becomes a list of and-or lists of
-//! pipelines of simple commands. Words keep their quoting so that they
-//! can be expanded when their command runs (after `$?` has changed).
+//! The shell's grammar: POSIX shell commands (with a few bash extensions
+//! CI scripts use: `[[ ]]`, `(( ))`, `function`, `<<<`, `&>`), parsed into
+//! a tree whose words keep their quoting, so that they are expanded when
+//! their command runs.
 //!
 //! ```text
-//! list     := and_or ((';' | '\n') and_or)* [';' | '\n']
-//! and_or   := pipeline (('&&' | '||') pipeline)*
-//! pipeline := ['!'] command ('|' command)*
-//! command  := (word | redirect)+
-//! redirect := ['1' | '2'] ('>' | '>>') word | '2>&1' | '>&2'
+//! list      := and_or ((';' | '&' | '\n') and_or)*
+//! and_or    := pipeline (('&&' | '||') '\n'* pipeline)*
+//! pipeline  := ['!'] command ('|' '\n'* command)*
+//! command   := simple | compound redirect* | NAME '(' ')' compound
+//! compound  := '{' list '}' | '(' list ')' | if | for | while | until
+//!            | case | '[[' cond ']]' | '((' arith '))'
 //! ```
 //!
-//! Not supported, and reported as syntax errors: command substitution,
-//! subshells and groups, background jobs, input redirection, here
-//! documents. There is no globbing: `*` is an ordinary character.
+//! Nesting (of commands, substitutions and expressions) is bounded by
+//! [`MAX_DEPTH`]: deeper input is a syntax error, never a stack overflow
+//! of the module's 64 KiB stack.
+
+use std::rc::Rc;
+
+/// How deep constructs may nest in the parser (and, in lib.rs, calls and
+/// substitutions in the evaluator).
+pub const MAX_DEPTH: usize = 40;
 
 /// A piece of a word.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Part {
-    /// Text taken literally. `quoted` is true for text from quotes or
-    /// escapes: an empty quoted text still makes a field (`""`).
-    Text { s: String, quoted: bool },
-    /// A parameter expansion; unquoted ones are split into fields.
-    Param { param: Param, quoted: bool },
+    /// Unquoted text: split by nothing, but its `*`, `?`, `[` glob.
+    Lit(String),
+    /// Text from quotes or escapes: taken literally.
+    Quoted(String),
+    /// `~` at the start of a word: $HOME.
+    Tilde,
+    /// A parameter expansion; the bool says whether it is double-quoted.
+    Param(Box<ParamExp>, bool),
+    /// `$(...)` or `` `...` ``.
+    Command(Rc<List>, bool),
+    /// `$((...))`: the expression, expanded as in double quotes first.
+    Arith(Word, bool),
 }
 
-/// What a `$` expansion names.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Param {
-    /// `$NAME`, `${NAME}`, or `${NAME:-default}` (the default taken
-    /// literally) when `default` is set.
-    Var {
-        name: String,
-        default: Option<String>,
-    },
-    /// `$?`: the exit status of the last command.
-    Status,
-    /// `$0`..`$9`: a script line has no arguments, so this is `$0` (the
-    /// shell's name) or empty.
-    Positional(u8),
-}
-
-/// A word of a command: parts concatenated, then split into fields.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// A word: parts concatenated, then split into fields and globbed.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Word {
     pub parts: Vec<Part>,
 }
 
 impl Word {
-    fn push_char(&mut self, c: char, quoted: bool) {
-        if let Some(Part::Text { s, quoted: q }) = self.parts.last_mut() {
-            if *q == quoted {
-                s.push(c);
-                return;
-            }
+    fn push_lit(&mut self, c: char) {
+        if let Some(Part::Lit(s)) = self.parts.last_mut() {
+            s.push(c);
+            return;
         }
-        self.parts.push(Part::Text {
-            s: c.to_string(),
-            quoted,
-        });
+        self.parts.push(Part::Lit(c.to_string()));
     }
 
-    /// The word's text if it is a plain unquoted literal.
-    pub fn literal(&self) -> Option<&str> {
-        match self.parts.as_slice() {
-            [Part::Text { s, quoted: false }] => Some(s),
-            _ => None,
+    fn push_quoted(&mut self, c: char) {
+        if let Some(Part::Quoted(s)) = self.parts.last_mut() {
+            s.push(c);
+            return;
         }
-    }
-
-    /// If the word is an assignment `NAME=value` (the name unquoted), the
-    /// name and the word holding the value.
-    pub fn assignment(&self) -> Option<(String, Word)> {
-        let (first, rest) = self.parts.split_first()?;
-        let s = match first {
-            Part::Text { s, quoted: false } => s,
-            _ => return None,
-        };
-        let (name, value) = s.split_once('=')?;
-        if !is_name(name) {
-            return None;
-        }
-        let mut parts = Vec::new();
-        if !value.is_empty() {
-            parts.push(Part::Text {
-                s: value.to_string(),
-                quoted: true,
-            });
-        }
-        parts.extend(rest.iter().cloned());
-        Some((name.to_string(), Word { parts }))
+        self.parts.push(Part::Quoted(c.to_string()));
     }
 }
 
-/// Where a redirection sends a file descriptor (1 or 2).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
-    /// `> word` (truncate) or `>> word` (append).
-    File { word: Word, append: bool },
-    /// `>&N`: the same place as file descriptor N.
-    Dup(u8),
+/// What a `${...}` does with its parameter.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ParamOp {
+    Plain,
+    /// `${#NAME}`.
+    Len,
+    /// `${NAME-w}` `${NAME=w}` `${NAME?w}` `${NAME+w}`, with ':' also
+    /// for an empty value.
+    Test { op: char, colon: bool, word: Word },
+    /// `${NAME#p}` `${NAME##p}` (prefix) `${NAME%p}` `${NAME%%p}` (suffix).
+    Trim { suffix: bool, longest: bool, pat: Word },
+    /// `${NAME/p/r}` `${NAME//p/r}` `${NAME/#p/r}` `${NAME/%p/r}`.
+    Replace { all: bool, anchor: Option<char>, pat: Word, rep: Word },
+    /// `${NAME:off}` `${NAME:off:len}`.
+    Substr { off: Word, len: Option<Word> },
+    /// `${NAME^^}` `${NAME,,}` `${NAME^}` `${NAME,}`.
+    Case { upper: bool, all: bool },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParamExp {
+    /// A variable name, a digit string, or one of `? # @ * $ ! - 0`.
+    pub name: String,
+    pub op: ParamOp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedirOp {
+    /// `<`
+    In,
+    /// `>` (and `>|`)
+    Out,
+    /// `>>`
+    Append,
+    /// `>&N`, `<&N` (the target a digit string or `-`)
+    Dup,
+    /// `&>` (both outputs)
+    OutErr,
+    /// `&>>`
+    AppendErr,
+    /// `<<`, `<<-`, `<<<`: the target is the text itself.
+    Here,
+}
+
+#[derive(Debug, Clone, PartialEq)]
 pub struct Redirect {
-    pub fd: u8,
-    pub target: Target,
+    pub fd: u32,
+    pub op: RedirOp,
+    pub target: Word,
 }
 
-/// A simple command: its words and redirections.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Command {
-    pub words: Vec<Word>,
-    pub redirects: Vec<Redirect>,
+#[derive(Debug, Clone, PartialEq)]
+pub struct Assign {
+    pub name: String,
+    pub append: bool,
+    pub value: Word,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    Simple {
+        assigns: Vec<Assign>,
+        words: Vec<Word>,
+        redirects: Vec<Redirect>,
+    },
+    Compound(Box<Compound>, Vec<Redirect>),
+    Function(String, Rc<Command>),
+}
+
+/// A `[[ ]]` expression.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cond {
+    And(Box<Cond>, Box<Cond>),
+    Or(Box<Cond>, Box<Cond>),
+    Not(Box<Cond>),
+    Unary(String, Word),
+    Binary(Word, String, Word),
+    Word(Word),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Compound {
+    Brace(List),
+    Subshell(List),
+    If {
+        branches: Vec<(List, List)>,
+        otherwise: Option<List>,
+    },
+    For {
+        var: String,
+        words: Option<Vec<Word>>,
+        body: List,
+    },
+    While {
+        until: bool,
+        cond: List,
+        body: List,
+    },
+    Case {
+        word: Word,
+        arms: Vec<(Vec<Word>, List)>,
+    },
+    Cond(Cond),
+    Arith(Word),
 }
 
 /// Commands connected by pipes; `!` negates the status.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Pipeline {
     pub negate: bool,
     pub commands: Vec<Command>,
@@ -128,32 +183,24 @@ pub enum Connector {
 }
 
 /// Pipelines connected by `&&` and `||`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AndOr {
     pub first: Pipeline,
     pub rest: Vec<(Connector, Pipeline)>,
 }
 
-/// A parsed command line: and-or lists run one after the other.
+/// And-or lists run one after the other.
 pub type List = Vec<AndOr>;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Token {
-    Word(Word),
-    And,
-    Or,
-    Pipe,
-    Sep,
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    /// A word and its source text.
+    Word(Word, String),
+    Op(&'static str),
+    /// A file descriptor number right before a redirection.
+    IoNum(u32),
     Newline,
-    Bang,
-    Redirect(u8, RedirOp),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum RedirOp {
-    Truncate,
-    Append,
-    Dup(u8),
+    Eof,
 }
 
 /// Whether s is a variable name.
@@ -161,252 +208,6 @@ pub fn is_name(s: &str) -> bool {
     let mut cs = s.chars();
     matches!(cs.next(), Some(c) if c == '_' || c.is_ascii_alphabetic())
         && cs.all(|c| c == '_' || c.is_ascii_alphanumeric())
-}
-
-struct Lexer {
-    cs: Vec<char>,
-    i: usize,
-}
-
-impl Lexer {
-    fn peek(&self) -> Option<char> {
-        self.cs.get(self.i).copied()
-    }
-
-    fn peek_at(&self, n: usize) -> Option<char> {
-        self.cs.get(self.i + n).copied()
-    }
-
-    fn tokens(mut self) -> Result<Vec<Token>, String> {
-        let mut out = Vec::new();
-        loop {
-            while matches!(self.peek(), Some(' ') | Some('\t') | Some('\r')) {
-                self.i += 1;
-            }
-            let c = match self.peek() {
-                Some(c) => c,
-                None => return Ok(out),
-            };
-            match c {
-                '\n' => {
-                    self.i += 1;
-                    out.push(Token::Newline);
-                }
-                ';' => {
-                    if self.peek_at(1) == Some(';') {
-                        return Err("unexpected ';;'".into());
-                    }
-                    self.i += 1;
-                    out.push(Token::Sep);
-                }
-                '&' => {
-                    if self.peek_at(1) != Some('&') {
-                        return Err("background jobs ('&') are not supported".into());
-                    }
-                    self.i += 2;
-                    out.push(Token::And);
-                }
-                '|' => {
-                    if self.peek_at(1) == Some('|') {
-                        self.i += 2;
-                        out.push(Token::Or);
-                    } else {
-                        self.i += 1;
-                        out.push(Token::Pipe);
-                    }
-                }
-                '>' => out.push(self.redirect(1)?),
-                '<' => return Err("input redirection ('<') is not supported".into()),
-                '(' | ')' => {
-                    return Err(format!("subshells and groups ('{}') are not supported", c))
-                }
-                '{' | '}' if self.word_ends_at(1) => {
-                    return Err(format!("subshells and groups ('{}') are not supported", c))
-                }
-                '#' => {
-                    while !matches!(self.peek(), None | Some('\n')) {
-                        self.i += 1;
-                    }
-                }
-                '!' if self.word_ends_at(1) => {
-                    self.i += 1;
-                    out.push(Token::Bang);
-                }
-                _ => {
-                    let w = self.word()?;
-                    // "2>file", "1>>file": a file descriptor number.
-                    if self.peek() == Some('>') {
-                        if let Some(fd @ ("1" | "2")) = w.literal() {
-                            let fd = if fd == "1" { 1 } else { 2 };
-                            out.push(self.redirect(fd)?);
-                            continue;
-                        }
-                    }
-                    out.push(Token::Word(w));
-                }
-            }
-        }
-    }
-
-    /// Whether a word would end n characters ahead.
-    fn word_ends_at(&self, n: usize) -> bool {
-        match self.peek_at(n) {
-            None => true,
-            Some(c) => is_meta(c),
-        }
-    }
-
-    /// Lexes '>' or '>>' (at self.i) and an optional '&N'.
-    fn redirect(&mut self, fd: u8) -> Result<Token, String> {
-        self.i += 1;
-        if self.peek() == Some('>') {
-            self.i += 1;
-            return Ok(Token::Redirect(fd, RedirOp::Append));
-        }
-        if self.peek() == Some('&') {
-            return match (self.peek_at(1), self.word_ends_at(2)) {
-                (Some('1'), true) => {
-                    self.i += 2;
-                    Ok(Token::Redirect(fd, RedirOp::Dup(1)))
-                }
-                (Some('2'), true) => {
-                    self.i += 2;
-                    Ok(Token::Redirect(fd, RedirOp::Dup(2)))
-                }
-                _ => Err("only '>&1' and '>&2' are supported after '>&'".into()),
-            };
-        }
-        Ok(Token::Redirect(fd, RedirOp::Truncate))
-    }
-
-    fn word(&mut self) -> Result<Word, String> {
-        let mut w = Word::default();
-        while let Some(c) = self.peek() {
-            if is_meta(c) {
-                break;
-            }
-            self.i += 1;
-            match c {
-                '\\' => match self.peek() {
-                    Some('\n') => self.i += 1, // a line continuation
-                    Some(n) => {
-                        self.i += 1;
-                        w.push_char(n, true);
-                    }
-                    None => w.push_char('\\', true),
-                },
-                '\'' => {
-                    let start = self.i;
-                    while self.peek() != Some('\'') {
-                        if self.peek().is_none() {
-                            return Err("unterminated single quote".into());
-                        }
-                        self.i += 1;
-                    }
-                    let s: String = self.cs[start..self.i].iter().collect();
-                    self.i += 1;
-                    w.parts.push(Part::Text { s, quoted: true });
-                }
-                '"' => self.double_quoted(&mut w)?,
-                '$' => self.dollar(&mut w, false)?,
-                '`' => return Err("command substitution ('`') is not supported".into()),
-                _ => w.push_char(c, false),
-            }
-        }
-        Ok(w)
-    }
-
-    /// The inside of "...", after the opening quote.
-    fn double_quoted(&mut self, w: &mut Word) -> Result<(), String> {
-        // An empty "" still makes a field.
-        w.parts.push(Part::Text {
-            s: String::new(),
-            quoted: true,
-        });
-        loop {
-            let c = match self.peek() {
-                Some(c) => c,
-                None => return Err("unterminated double quote".into()),
-            };
-            self.i += 1;
-            match c {
-                '"' => return Ok(()),
-                '\\' => match self.peek() {
-                    Some(n @ ('$' | '`' | '"' | '\\')) => {
-                        self.i += 1;
-                        w.push_char(n, true);
-                    }
-                    Some('\n') => self.i += 1,
-                    _ => w.push_char('\\', true),
-                },
-                '$' => self.dollar(w, true)?,
-                '`' => return Err("command substitution ('`') is not supported".into()),
-                _ => w.push_char(c, true),
-            }
-        }
-    }
-
-    /// An expansion after '$'.
-    fn dollar(&mut self, w: &mut Word, quoted: bool) -> Result<(), String> {
-        let param = match self.peek() {
-            Some('{') => {
-                self.i += 1;
-                let start = self.i;
-                while self.peek() != Some('}') {
-                    if self.peek().is_none() {
-                        return Err("missing '}'".into());
-                    }
-                    self.i += 1;
-                }
-                let inner: String = self.cs[start..self.i].iter().collect();
-                self.i += 1;
-                braced(&inner)?
-            }
-            Some('?') => {
-                self.i += 1;
-                Param::Status
-            }
-            Some(c) if c.is_ascii_digit() => {
-                self.i += 1;
-                Param::Positional(c as u8 - b'0')
-            }
-            Some(c) if c == '_' || c.is_ascii_alphabetic() => {
-                let start = self.i;
-                while matches!(self.peek(), Some(c) if c == '_' || c.is_ascii_alphanumeric()) {
-                    self.i += 1;
-                }
-                Param::Var {
-                    name: self.cs[start..self.i].iter().collect(),
-                    default: None,
-                }
-            }
-            Some('(') => return Err("command substitution ('$(') is not supported".into()),
-            _ => {
-                w.push_char('$', quoted);
-                return Ok(());
-            }
-        };
-        w.parts.push(Part::Param { param, quoted });
-        Ok(())
-    }
-}
-
-/// The inside of ${...}.
-fn braced(inner: &str) -> Result<Param, String> {
-    if inner == "?" {
-        return Ok(Param::Status);
-    }
-    let (name, default) = match inner.split_once(":-") {
-        Some((n, d)) => (n, Some(d.to_string())),
-        None => (inner, None),
-    };
-    if !is_name(name) {
-        return Err(format!("${{{}}}: bad substitution", inner));
-    }
-    Ok(Param::Var {
-        name: name.to_string(),
-        default,
-    })
 }
 
 /// Characters that end an unquoted word.
@@ -417,336 +218,1179 @@ fn is_meta(c: char) -> bool {
     )
 }
 
-/// Parses a command line.
-pub fn parse(line: &str) -> Result<List, String> {
-    let tokens = Lexer {
-        cs: line.chars().collect(),
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// A command word: ends at a metacharacter.
+    Normal,
+    /// The operand of `${NAME op word}`: ends at the '}'.
+    Brace,
+    /// A `=~` operand in `[[ ]]`: ends at a blank; parens are text.
+    Regex,
+    /// Inside "...": ends at '"'.
+    DQuote,
+    /// A here-document body or an arithmetic expression: all of it.
+    Text,
+}
+
+const OPS: &[&str] = &[
+    "&>>", "<<-", "<<<", "&&", "||", ";;", ">>", "<<", ">&", "<&", ">|", "&>", "<>", "((", ";",
+    "&", "|", "<", ">", "(", ")",
+];
+
+struct Parser {
+    cs: Vec<char>,
+    i: usize,
+    depth: usize,
+    peeked: Option<(Tok, usize)>,
+    /// A here-document's body: when the lexer reaches the newline at
+    /// .0, it goes on at .1.
+    skip: Option<(usize, usize)>,
+}
+
+/// Parses a script.
+pub fn parse(src: &str) -> Result<List, String> {
+    parse_at(src, 0)
+}
+
+fn parse_at(src: &str, depth: usize) -> Result<List, String> {
+    let mut p = Parser {
+        cs: src.chars().collect(),
         i: 0,
-    }
-    .tokens()?;
-    let mut p = Parser { tokens, i: 0 };
-    let mut list = Vec::new();
-    loop {
-        while matches!(p.peek(), Some(Token::Sep) | Some(Token::Newline)) {
-            p.i += 1;
-        }
-        if p.peek().is_none() {
-            return Ok(list);
-        }
-        list.push(p.and_or()?);
-        match p.peek() {
-            None | Some(Token::Sep) | Some(Token::Newline) => {}
-            Some(t) => return Err(format!("unexpected {}", describe(t))),
-        }
+        depth,
+        peeked: None,
+        skip: None,
+    };
+    let l = p.list(&[])?;
+    match p.peek()? {
+        Tok::Eof => Ok(l),
+        t => Err(format!("syntax error near unexpected token `{}'", describe(&t))),
     }
 }
 
-struct Parser {
-    tokens: Vec<Token>,
-    i: usize,
+fn describe(t: &Tok) -> String {
+    match t {
+        Tok::Word(_, raw) => raw.clone(),
+        Tok::Op(o) => o.to_string(),
+        Tok::IoNum(n) => n.to_string(),
+        Tok::Newline => "newline".into(),
+        Tok::Eof => "end of file".into(),
+    }
 }
 
 impl Parser {
-    fn peek(&self) -> Option<&Token> {
-        self.tokens.get(self.i)
+    fn enter(&mut self) -> Result<(), String> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH || !crate::stack_ok() {
+            return Err("nesting too deep".into());
+        }
+        Ok(())
+    }
+
+    fn at(&self, n: usize) -> Option<char> {
+        self.cs.get(self.i + n).copied()
+    }
+
+    fn starts_with(&self, s: &str) -> bool {
+        s.chars().enumerate().all(|(k, c)| self.at(k) == Some(c))
+    }
+
+    fn peek(&mut self) -> Result<Tok, String> {
+        if let Some((t, _)) = &self.peeked {
+            return Ok(t.clone());
+        }
+        let t = self.lex()?;
+        self.peeked = Some((t.clone(), self.i));
+        Ok(t)
+    }
+
+    fn next(&mut self) -> Result<Tok, String> {
+        let t = self.peek()?;
+        self.peeked = None;
+        Ok(t)
+    }
+
+    fn peek_word(&mut self, w: &str) -> Result<bool, String> {
+        Ok(matches!(self.peek()?, Tok::Word(_, ref raw) if raw == w))
+    }
+
+    fn expect_word(&mut self, w: &str) -> Result<(), String> {
+        match self.next()? {
+            Tok::Word(_, ref raw) if raw == w => Ok(()),
+            t => Err(format!(
+                "syntax error near unexpected token `{}' (expected `{}')",
+                describe(&t),
+                w
+            )),
+        }
+    }
+
+    fn expect_op(&mut self, o: &str) -> Result<(), String> {
+        match self.next()? {
+            Tok::Op(x) if x == o => Ok(()),
+            t => Err(format!(
+                "syntax error near unexpected token `{}' (expected `{}')",
+                describe(&t),
+                o
+            )),
+        }
+    }
+
+    fn skip_blanks(&mut self) {
+        loop {
+            match self.at(0) {
+                Some(' ') | Some('\t') | Some('\r') => self.i += 1,
+                Some('\\') if self.at(1) == Some('\n') => self.i += 2,
+                _ => return,
+            }
+        }
+    }
+
+    fn lex(&mut self) -> Result<Tok, String> {
+        self.skip_blanks();
+        let c = match self.at(0) {
+            None => return Ok(Tok::Eof),
+            Some(c) => c,
+        };
+        if c == '#' {
+            while !matches!(self.at(0), None | Some('\n')) {
+                self.i += 1;
+            }
+            return self.lex();
+        }
+        if c == '\n' {
+            match self.skip {
+                Some((at, to)) if at == self.i => {
+                    self.i = to;
+                    self.skip = None;
+                }
+                _ => self.i += 1,
+            }
+            return Ok(Tok::Newline);
+        }
+        for op in OPS {
+            if self.starts_with(op) {
+                self.i += op.chars().count();
+                return Ok(Tok::Op(op));
+            }
+        }
+        if c.is_ascii_digit() {
+            let mut k = 0;
+            while matches!(self.at(k), Some(d) if d.is_ascii_digit()) {
+                k += 1;
+            }
+            if matches!(self.at(k), Some('<') | Some('>')) && k < 4 {
+                let n: String = self.cs[self.i..self.i + k].iter().collect();
+                self.i += k;
+                return Ok(Tok::IoNum(n.parse().unwrap_or(0)));
+            }
+        }
+        let start = self.i;
+        let w = self.word(Mode::Normal)?;
+        let raw: String = self.cs[start..self.i].iter().collect();
+        Ok(Tok::Word(w, raw))
+    }
+
+    /// Lexes a word from self.i in mode.
+    fn word(&mut self, mode: Mode) -> Result<Word, String> {
+        self.enter()?;
+        let mut w = Word::default();
+        let start = self.i;
+        let mut parens = 0usize;
+        loop {
+            let c = match self.at(0) {
+                Some(c) => c,
+                None => match mode {
+                    Mode::Brace => return Err("missing `}'".into()),
+                    Mode::DQuote => return Err("unexpected EOF while looking for matching `\"'".into()),
+                    _ => break,
+                },
+            };
+            match mode {
+                Mode::Normal if is_meta(c) => break,
+                Mode::Regex if parens == 0 && matches!(c, ' ' | '\t' | '\n') => break,
+                Mode::Brace if c == '}' => break,
+                Mode::DQuote if c == '"' => break,
+                _ => {}
+            }
+            if mode == Mode::Regex {
+                if c == '(' {
+                    parens += 1;
+                } else if c == ')' {
+                    parens = parens.saturating_sub(1);
+                }
+            }
+            let quoted_ctx = matches!(mode, Mode::DQuote | Mode::Text);
+            self.i += 1;
+            match c {
+                '\\' => {
+                    let n = self.at(0);
+                    match n {
+                        Some('\n') => self.i += 1,
+                        Some(n) if !quoted_ctx || matches!(n, '$' | '`' | '"' | '\\') => {
+                            if mode == Mode::Text && n == '"' {
+                                w.push_quoted('\\');
+                            }
+                            self.i += 1;
+                            w.push_quoted(n);
+                        }
+                        _ => w.push_quoted('\\'),
+                    }
+                }
+                '\'' if !quoted_ctx => {
+                    let s = self.i;
+                    while self.at(0) != Some('\'') {
+                        if self.at(0).is_none() {
+                            return Err("unexpected EOF while looking for matching `''".into());
+                        }
+                        self.i += 1;
+                    }
+                    let text: String = self.cs[s..self.i].iter().collect();
+                    self.i += 1;
+                    w.parts.push(Part::Quoted(text));
+                }
+                '"' if !quoted_ctx => {
+                    w.parts.push(Part::Quoted(String::new()));
+                    let inner = self.word(Mode::DQuote)?;
+                    self.i += 1; // the closing quote
+                    w.parts.extend(inner.parts);
+                }
+                '$' => self.dollar(&mut w, quoted_ctx)?,
+                '`' => {
+                    let s = self.i;
+                    let mut body = String::new();
+                    loop {
+                        match self.at(0) {
+                            None => {
+                                return Err(
+                                    "unexpected EOF while looking for matching ``'".into()
+                                )
+                            }
+                            Some('`') => break,
+                            Some('\\') if matches!(self.at(1), Some('$') | Some('`') | Some('\\')) => {
+                                body.push(self.at(1).unwrap());
+                                self.i += 2;
+                            }
+                            Some(ch) => {
+                                body.push(ch);
+                                self.i += 1;
+                            }
+                        }
+                    }
+                    let _ = s;
+                    self.i += 1;
+                    let list = parse_at(&body, self.depth)?;
+                    w.parts.push(Part::Command(Rc::new(list), quoted_ctx));
+                }
+                '~' if mode == Mode::Normal && self.i - 1 == start && matches!(self.at(0), None | Some('/')) => {
+                    w.parts.push(Part::Tilde);
+                }
+                _ => {
+                    if quoted_ctx {
+                        w.push_quoted(c)
+                    } else {
+                        w.push_lit(c)
+                    }
+                }
+            }
+        }
+        self.depth -= 1;
+        Ok(w)
+    }
+
+    /// An expansion after '$'.
+    fn dollar(&mut self, w: &mut Word, quoted: bool) -> Result<(), String> {
+        let c = self.at(0);
+        match c {
+            Some('(') if self.at(1) == Some('(') => {
+                // $(( expr )): the text up to the matching "))".
+                self.i += 2;
+                let s = self.i;
+                let mut depth = 0usize;
+                loop {
+                    match self.at(0) {
+                        None => return Err("unexpected EOF while looking for matching `))'".into()),
+                        Some('(') => depth += 1,
+                        Some(')') if depth == 0 && self.at(1) == Some(')') => break,
+                        Some(')') => depth = depth.saturating_sub(1),
+                        _ => {}
+                    }
+                    self.i += 1;
+                }
+                let text: String = self.cs[s..self.i].iter().collect();
+                self.i += 2;
+                let expr = sub_word(&text, self.depth)?;
+                w.parts.push(Part::Arith(expr, quoted));
+            }
+            Some('(') => {
+                self.i += 1;
+                self.enter()?;
+                let saved = self.peeked.take();
+                let list = self.list(&[])?;
+                self.expect_op(")")?;
+                self.peeked = saved;
+                self.depth -= 1;
+                w.parts.push(Part::Command(Rc::new(list), quoted));
+            }
+            Some('{') => {
+                self.i += 1;
+                let p = self.braced()?;
+                w.parts.push(Part::Param(Box::new(p), quoted));
+            }
+            Some(ch) if ch == '_' || ch.is_ascii_alphabetic() => {
+                let s = self.i;
+                while matches!(self.at(0), Some(c) if c == '_' || c.is_ascii_alphanumeric()) {
+                    self.i += 1;
+                }
+                let name: String = self.cs[s..self.i].iter().collect();
+                w.parts.push(Part::Param(
+                    Box::new(ParamExp {
+                        name,
+                        op: ParamOp::Plain,
+                    }),
+                    quoted,
+                ));
+            }
+            Some(ch) if ch.is_ascii_digit() || "?#@*$!-".contains(ch) => {
+                self.i += 1;
+                w.parts.push(Part::Param(
+                    Box::new(ParamExp {
+                        name: ch.to_string(),
+                        op: ParamOp::Plain,
+                    }),
+                    quoted,
+                ));
+            }
+            _ => {
+                if quoted {
+                    w.push_quoted('$')
+                } else {
+                    w.push_lit('$')
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The inside of ${...}, after the '{'.
+    fn braced(&mut self) -> Result<ParamExp, String> {
+        let bad = |p: &Parser| {
+            let end = (p.i..p.cs.len()).find(|&k| p.cs[k] == '}').unwrap_or(p.cs.len());
+            let s: String = p.cs[p.i..end].iter().collect();
+            Err(format!("${{{}}}: bad substitution", s))
+        };
+        let mut len = false;
+        if self.at(0) == Some('#') && !matches!(self.at(1), Some('}') | None) {
+            len = true;
+            self.i += 1;
+        }
+        let s = self.i;
+        match self.at(0) {
+            Some(c) if c == '_' || c.is_ascii_alphabetic() => {
+                while matches!(self.at(0), Some(c) if c == '_' || c.is_ascii_alphanumeric()) {
+                    self.i += 1;
+                }
+                // NAME[N]: an element, as BASH_REMATCH[1].
+                if self.at(0) == Some('[') {
+                    let mut k = 1;
+                    while matches!(self.at(k), Some(d) if d.is_ascii_digit() || d == '@' || d == '*') {
+                        k += 1;
+                    }
+                    if k > 1 && self.at(k) == Some(']') {
+                        self.i += k + 1;
+                    }
+                }
+            }
+            Some(c) if c.is_ascii_digit() => {
+                while matches!(self.at(0), Some(c) if c.is_ascii_digit()) {
+                    self.i += 1;
+                }
+            }
+            Some(c) if "?#@*$!-".contains(c) => self.i += 1,
+            _ => return bad(self),
+        }
+        let name: String = self.cs[s..self.i].iter().collect();
+        if len {
+            if self.at(0) != Some('}') {
+                return bad(self);
+            }
+            self.i += 1;
+            return Ok(ParamExp {
+                name,
+                op: ParamOp::Len,
+            });
+        }
+        let c = match self.at(0) {
+            Some(c) => c,
+            None => return Err("missing `}'".into()),
+        };
+        self.i += 1;
+        let op = match c {
+            '}' => {
+                return Ok(ParamExp {
+                    name,
+                    op: ParamOp::Plain,
+                })
+            }
+            ':' if matches!(self.at(0), Some('-') | Some('=') | Some('?') | Some('+')) => {
+                let op = self.at(0).unwrap();
+                self.i += 1;
+                ParamOp::Test {
+                    op,
+                    colon: true,
+                    word: self.word(Mode::Brace)?,
+                }
+            }
+            ':' => {
+                let off = self.until_colon()?;
+                let len = if self.at(0) == Some(':') {
+                    self.i += 1;
+                    Some(self.word(Mode::Brace)?)
+                } else {
+                    None
+                };
+                ParamOp::Substr { off, len }
+            }
+            '-' | '=' | '?' | '+' => ParamOp::Test {
+                op: c,
+                colon: false,
+                word: self.word(Mode::Brace)?,
+            },
+            '#' | '%' => {
+                let longest = self.at(0) == Some(c);
+                if longest {
+                    self.i += 1;
+                }
+                ParamOp::Trim {
+                    suffix: c == '%',
+                    longest,
+                    pat: self.word(Mode::Brace)?,
+                }
+            }
+            '/' => {
+                let mut all = false;
+                let mut anchor = None;
+                match self.at(0) {
+                    Some('/') => {
+                        all = true;
+                        self.i += 1
+                    }
+                    Some(a @ ('#' | '%')) => {
+                        anchor = Some(a);
+                        self.i += 1
+                    }
+                    _ => {}
+                }
+                let pat = self.until_slash()?;
+                let rep = if self.at(0) == Some('/') {
+                    self.i += 1;
+                    self.word(Mode::Brace)?
+                } else {
+                    Word::default()
+                };
+                ParamOp::Replace {
+                    all,
+                    anchor,
+                    pat,
+                    rep,
+                }
+            }
+            '^' | ',' => {
+                let all = self.at(0) == Some(c);
+                if all {
+                    self.i += 1;
+                }
+                ParamOp::Case {
+                    upper: c == '^',
+                    all,
+                }
+            }
+            _ => {
+                self.i -= 1;
+                return bad(self);
+            }
+        };
+        if self.at(0) != Some('}') {
+            return bad(self);
+        }
+        self.i += 1;
+        Ok(ParamExp { name, op })
+    }
+
+    /// A Brace word that also ends at an unquoted '/' (a replacement's
+    /// pattern).
+    fn until_slash(&mut self) -> Result<Word, String> {
+        self.until_char('/')
+    }
+
+    fn until_colon(&mut self) -> Result<Word, String> {
+        self.until_char(':')
+    }
+
+    /// Reads a brace operand up to an unquoted stop char or '}' by
+    /// cutting the text there and lexing it as a Brace word.
+    fn until_char(&mut self, stop: char) -> Result<Word, String> {
+        let s = self.i;
+        let mut k = self.i;
+        let mut depth = 0;
+        while k < self.cs.len() {
+            let c = self.cs[k];
+            if c == '\\' {
+                k += 2;
+                continue;
+            }
+            if c == '{' {
+                depth += 1;
+            }
+            if c == '}' {
+                if depth == 0 {
+                    break;
+                }
+                depth -= 1;
+            }
+            if c == stop && depth == 0 {
+                break;
+            }
+            k += 1;
+        }
+        let mut text: String = self.cs[s..k.min(self.cs.len())].iter().collect();
+        self.i = k.min(self.cs.len());
+        text.push('}');
+        let mut p = Parser {
+            cs: text.chars().collect(),
+            i: 0,
+            depth: self.depth,
+            peeked: None,
+            skip: None,
+        };
+        let w = p.word(Mode::Brace)?;
+        Ok(w)
+    }
+
+    /// list: and-or lists up to EOF, ')', ';;' or one of the words
+    /// `stops` in command position.
+    fn list(&mut self, stops: &[&str]) -> Result<List, String> {
+        self.enter()?;
+        let mut l = Vec::new();
+        loop {
+            loop {
+                match self.peek()? {
+                    Tok::Newline | Tok::Op(";") | Tok::Op("&") => {
+                        self.next()?;
+                    }
+                    _ => break,
+                }
+            }
+            match self.peek()? {
+                Tok::Eof | Tok::Op(")") | Tok::Op(";;") => break,
+                Tok::Word(_, ref raw) if stops.contains(&raw.as_str()) => break,
+                _ => {}
+            }
+            l.push(self.and_or()?);
+            match self.peek()? {
+                Tok::Newline | Tok::Op(";") | Tok::Op("&") => {}
+                _ => break,
+            }
+        }
+        self.depth -= 1;
+        Ok(l)
+    }
+
+    fn skip_newlines(&mut self) -> Result<(), String> {
+        while self.peek()? == Tok::Newline {
+            self.next()?;
+        }
+        Ok(())
     }
 
     fn and_or(&mut self) -> Result<AndOr, String> {
         let first = self.pipeline()?;
         let mut rest = Vec::new();
         loop {
-            let c = match self.peek() {
-                Some(Token::And) => Connector::And,
-                Some(Token::Or) => Connector::Or,
+            let c = match self.peek()? {
+                Tok::Op("&&") => Connector::And,
+                Tok::Op("||") => Connector::Or,
                 _ => return Ok(AndOr { first, rest }),
             };
-            self.i += 1;
-            self.skip_newlines();
+            self.next()?;
+            self.skip_newlines()?;
             rest.push((c, self.pipeline()?));
-        }
-    }
-
-    /// Skips line breaks, which may follow '&&', '||' and '|'.
-    fn skip_newlines(&mut self) {
-        while self.peek() == Some(&Token::Newline) {
-            self.i += 1;
         }
     }
 
     fn pipeline(&mut self) -> Result<Pipeline, String> {
         let mut p = Pipeline::default();
-        if self.peek() == Some(&Token::Bang) {
-            self.i += 1;
-            p.negate = true;
+        while self.peek_word("!")? {
+            self.next()?;
+            p.negate = !p.negate;
         }
         p.commands.push(self.command()?);
-        while self.peek() == Some(&Token::Pipe) {
-            self.i += 1;
-            self.skip_newlines();
+        while self.peek()? == Tok::Op("|") {
+            self.next()?;
+            self.skip_newlines()?;
             p.commands.push(self.command()?);
         }
         Ok(p)
     }
 
     fn command(&mut self) -> Result<Command, String> {
-        let mut c = Command::default();
-        loop {
-            match self.peek().cloned() {
-                Some(Token::Word(w)) => {
-                    self.i += 1;
-                    c.words.push(w);
-                }
-                Some(Token::Redirect(fd, op)) => {
-                    self.i += 1;
-                    let target = match op {
-                        RedirOp::Dup(n) => Target::Dup(n),
-                        RedirOp::Truncate | RedirOp::Append => match self.peek().cloned() {
-                            Some(Token::Word(word)) => {
-                                self.i += 1;
-                                Target::File {
-                                    word,
-                                    append: op == RedirOp::Append,
-                                }
-                            }
-                            Some(t) => {
-                                return Err(format!("unexpected {} after '>'", describe(&t)))
-                            }
-                            None => return Err("missing file name after '>'".into()),
-                        },
-                    };
-                    c.redirects.push(Redirect { fd, target });
-                }
-                Some(Token::Bang) if !c.words.is_empty() => {
-                    // "!" after a command word is an ordinary argument.
-                    self.i += 1;
-                    c.words.push(Word {
-                        parts: vec![Part::Text {
-                            s: "!".into(),
-                            quoted: false,
-                        }],
-                    });
-                }
-                t => {
-                    if c.words.is_empty() && c.redirects.is_empty() {
-                        return Err(match t {
-                            Some(t) => format!("unexpected {}", describe(&t)),
-                            None => "unexpected end of line".into(),
-                        });
+        self.enter()?;
+        let c = self.command_inner();
+        self.depth -= 1;
+        c
+    }
+
+    fn command_inner(&mut self) -> Result<Command, String> {
+        let t = self.peek()?;
+        let compound = match &t {
+            Tok::Op("(") => {
+                self.next()?;
+                let l = self.list(&[])?;
+                self.expect_op(")")?;
+                Compound::Subshell(l)
+            }
+            Tok::Op("((") => {
+                self.next()?;
+                let s = self.i;
+                let mut depth = 0usize;
+                loop {
+                    match self.at(0) {
+                        None => return Err("unexpected EOF while looking for matching `))'".into()),
+                        Some('(') => depth += 1,
+                        Some(')') if depth == 0 && self.at(1) == Some(')') => break,
+                        Some(')') => depth = depth.saturating_sub(1),
+                        _ => {}
                     }
-                    return Ok(c);
+                    self.i += 1;
+                }
+                let text: String = self.cs[s..self.i].iter().collect();
+                self.i += 2;
+                Compound::Arith(sub_word(&text, self.depth)?)
+            }
+            Tok::Word(_, raw) => match raw.as_str() {
+                "{" => {
+                    self.next()?;
+                    let l = self.list(&["}"])?;
+                    self.expect_word("}")?;
+                    Compound::Brace(l)
+                }
+                "if" => self.if_()?,
+                "while" | "until" => {
+                    self.next()?;
+                    let cond = self.list(&["do"])?;
+                    self.expect_word("do")?;
+                    let body = self.list(&["done"])?;
+                    self.expect_word("done")?;
+                    Compound::While {
+                        until: raw == "until",
+                        cond,
+                        body,
+                    }
+                }
+                "for" => self.for_()?,
+                "case" => self.case()?,
+                "[[" => {
+                    self.next()?;
+                    let c = self.cond_or()?;
+                    self.expect_word("]]")?;
+                    Compound::Cond(c)
+                }
+                "function" => {
+                    self.next()?;
+                    let name = match self.next()? {
+                        Tok::Word(_, n) => n,
+                        t => return Err(format!("syntax error near unexpected token `{}'", describe(&t))),
+                    };
+                    if self.peek()? == Tok::Op("(") {
+                        self.next()?;
+                        self.expect_op(")")?;
+                    }
+                    return self.function_body(name);
+                }
+                "then" | "else" | "elif" | "fi" | "do" | "done" | "esac" | "}" | "in" | "]]" => {
+                    return Err(format!("syntax error near unexpected token `{}'", raw))
+                }
+                _ => return self.simple(),
+            },
+            Tok::IoNum(_) | Tok::Op("<") | Tok::Op(">") | Tok::Op(">>") | Tok::Op("<<")
+            | Tok::Op("<<-") | Tok::Op("<<<") | Tok::Op(">&") | Tok::Op("<&") | Tok::Op(">|")
+            | Tok::Op("&>") | Tok::Op("&>>") | Tok::Op("<>") => return self.simple(),
+            t => return Err(format!("syntax error near unexpected token `{}'", describe(t))),
+        };
+        let mut redirects = Vec::new();
+        while let Some(r) = self.redirect()? {
+            redirects.push(r);
+        }
+        Ok(Command::Compound(Box::new(compound), redirects))
+    }
+
+    fn function_body(&mut self, name: String) -> Result<Command, String> {
+        self.skip_newlines()?;
+        let body = self.command()?;
+        if !matches!(body, Command::Compound(..)) {
+            return Err(format!("syntax error: the body of function `{}' must be a compound command", name));
+        }
+        Ok(Command::Function(name, Rc::new(body)))
+    }
+
+    fn if_(&mut self) -> Result<Compound, String> {
+        self.next()?; // if
+        let mut branches = Vec::new();
+        let mut otherwise = None;
+        loop {
+            let cond = self.list(&["then"])?;
+            self.expect_word("then")?;
+            let body = self.list(&["elif", "else", "fi"])?;
+            branches.push((cond, body));
+            match self.next()? {
+                Tok::Word(_, ref raw) if raw == "elif" => continue,
+                Tok::Word(_, ref raw) if raw == "else" => {
+                    otherwise = Some(self.list(&["fi"])?);
+                    self.expect_word("fi")?;
+                    break;
+                }
+                Tok::Word(_, ref raw) if raw == "fi" => break,
+                t => return Err(format!("syntax error near unexpected token `{}' (expected `fi')", describe(&t))),
+            }
+        }
+        Ok(Compound::If {
+            branches,
+            otherwise,
+        })
+    }
+
+    fn for_(&mut self) -> Result<Compound, String> {
+        self.next()?; // for
+        let var = match self.next()? {
+            Tok::Word(_, raw) if is_name(&raw) => raw,
+            t => return Err(format!("`{}': not a valid identifier", describe(&t))),
+        };
+        self.skip_newlines()?;
+        let mut words = None;
+        if self.peek_word("in")? {
+            self.next()?;
+            let mut ws = Vec::new();
+            loop {
+                match self.peek()? {
+                    Tok::Word(w, _) => {
+                        self.next()?;
+                        ws.push(w);
+                    }
+                    _ => break,
+                }
+            }
+            words = Some(ws);
+        }
+        match self.peek()? {
+            Tok::Op(";") | Tok::Newline => {
+                self.next()?;
+            }
+            _ => {}
+        }
+        self.skip_newlines()?;
+        self.expect_word("do")?;
+        let body = self.list(&["done"])?;
+        self.expect_word("done")?;
+        Ok(Compound::For { var, words, body })
+    }
+
+    fn case(&mut self) -> Result<Compound, String> {
+        self.next()?; // case
+        let word = match self.next()? {
+            Tok::Word(w, _) => w,
+            t => return Err(format!("syntax error near unexpected token `{}'", describe(&t))),
+        };
+        self.skip_newlines()?;
+        self.expect_word("in")?;
+        let mut arms = Vec::new();
+        loop {
+            self.skip_newlines()?;
+            if self.peek_word("esac")? {
+                self.next()?;
+                break;
+            }
+            if self.peek()? == Tok::Op("(") {
+                self.next()?;
+            }
+            let mut pats = Vec::new();
+            loop {
+                match self.next()? {
+                    Tok::Word(w, _) => pats.push(w),
+                    t => return Err(format!("syntax error near unexpected token `{}' in case pattern", describe(&t))),
+                }
+                match self.next()? {
+                    Tok::Op("|") => continue,
+                    Tok::Op(")") => break,
+                    t => return Err(format!("syntax error near unexpected token `{}' in case pattern", describe(&t))),
+                }
+            }
+            let body = self.list(&["esac"])?;
+            arms.push((pats, body));
+            match self.peek()? {
+                Tok::Op(";;") => {
+                    self.next()?;
+                }
+                Tok::Word(_, ref raw) if raw == "esac" => {}
+                t => return Err(format!("syntax error near unexpected token `{}' in case", describe(&t))),
+            }
+        }
+        Ok(Compound::Case { word, arms })
+    }
+
+    fn cond_or(&mut self) -> Result<Cond, String> {
+        self.enter()?;
+        let mut l = self.cond_and()?;
+        while self.peek()? == Tok::Op("||") {
+            self.next()?;
+            self.skip_newlines()?;
+            l = Cond::Or(Box::new(l), Box::new(self.cond_and()?));
+        }
+        self.depth -= 1;
+        Ok(l)
+    }
+
+    fn cond_and(&mut self) -> Result<Cond, String> {
+        let mut l = self.cond_not()?;
+        while self.peek()? == Tok::Op("&&") {
+            self.next()?;
+            self.skip_newlines()?;
+            l = Cond::And(Box::new(l), Box::new(self.cond_not()?));
+        }
+        Ok(l)
+    }
+
+    fn cond_not(&mut self) -> Result<Cond, String> {
+        self.skip_newlines()?;
+        if self.peek_word("!")? {
+            self.next()?;
+            self.enter()?;
+            let c = self.cond_not()?;
+            self.depth -= 1;
+            return Ok(Cond::Not(Box::new(c)));
+        }
+        if self.peek()? == Tok::Op("(") {
+            self.next()?;
+            let c = self.cond_or()?;
+            self.expect_op(")")?;
+            return Ok(c);
+        }
+        let (w, raw) = match self.next()? {
+            Tok::Word(w, raw) => (w, raw),
+            t => return Err(format!("syntax error in conditional expression near `{}'", describe(&t))),
+        };
+        if raw.len() == 2 && raw.starts_with('-') && raw != "]]" {
+            if let Tok::Word(arg, araw) = self.peek()? {
+                if araw != "]]" {
+                    self.next()?;
+                    return Ok(Cond::Unary(raw, arg));
                 }
             }
         }
+        // A binary operator?
+        let op = match self.peek()? {
+            Tok::Word(_, ref r)
+                if matches!(
+                    r.as_str(),
+                    "==" | "=" | "!=" | "=~" | "-eq" | "-ne" | "-lt" | "-le" | "-gt" | "-ge" | "-nt" | "-ot"
+                ) =>
+            {
+                r.clone()
+            }
+            Tok::Op("<") => "<".into(),
+            Tok::Op(">") => ">".into(),
+            _ => return Ok(Cond::Word(w)),
+        };
+        self.next()?;
+        let rhs = if op == "=~" {
+            self.skip_blanks();
+            self.word(Mode::Regex)?
+        } else {
+            match self.next()? {
+                Tok::Word(r, _) => r,
+                t => return Err(format!("syntax error in conditional expression near `{}'", describe(&t))),
+            }
+        };
+        Ok(Cond::Binary(w, op, rhs))
+    }
+
+    /// A redirection, if one comes next.
+    fn redirect(&mut self) -> Result<Option<Redirect>, String> {
+        let mut fd = None;
+        if let Tok::IoNum(n) = self.peek()? {
+            self.next()?;
+            fd = Some(n);
+        }
+        let op = match self.peek()? {
+            Tok::Op(o @ ("<" | ">" | ">>" | ">|" | "<<" | "<<-" | "<<<" | ">&" | "<&" | "&>" | "&>>" | "<>")) => o,
+            t => {
+                if fd.is_some() {
+                    return Err(format!("syntax error near unexpected token `{}'", describe(&t)));
+                }
+                return Ok(None);
+            }
+        };
+        self.next()?;
+        if op == "<<" || op == "<<-" {
+            return Ok(Some(self.heredoc(fd.unwrap_or(0), op == "<<-")?));
+        }
+        let (target, raw) = match self.next()? {
+            Tok::Word(w, raw) => (w, raw),
+            t => return Err(format!("syntax error near unexpected token `{}'", describe(&t))),
+        };
+        let (fd, op) = match op {
+            "<" | "<>" => (fd.unwrap_or(0), RedirOp::In),
+            ">" | ">|" => (fd.unwrap_or(1), RedirOp::Out),
+            ">>" => (fd.unwrap_or(1), RedirOp::Append),
+            "<<<" => (fd.unwrap_or(0), RedirOp::Here),
+            ">&" if raw.chars().all(|c| c.is_ascii_digit()) || raw == "-" => (fd.unwrap_or(1), RedirOp::Dup),
+            ">&" => (fd.unwrap_or(1), RedirOp::OutErr),
+            "<&" => (fd.unwrap_or(0), RedirOp::Dup),
+            "&>" => (1, RedirOp::OutErr),
+            _ => (1, RedirOp::AppendErr),
+        };
+        let target = if op == RedirOp::Here {
+            // <<< word: the word and a newline.
+            let mut t = target;
+            t.parts.push(Part::Quoted("\n".into()));
+            t
+        } else {
+            target
+        };
+        Ok(Some(Redirect { fd, op, target }))
+    }
+
+    /// A here-document: its body is read from the line after the current
+    /// one (after earlier here-documents of the line).
+    fn heredoc(&mut self, fd: u32, strip: bool) -> Result<Redirect, String> {
+        let raw = match self.next()? {
+            Tok::Word(_, raw) => raw,
+            t => return Err(format!("syntax error near unexpected token `{}'", describe(&t))),
+        };
+        let quoted = raw.contains('\'') || raw.contains('"') || raw.contains('\\');
+        let delim: String = raw.chars().filter(|c| !matches!(c, '\'' | '"' | '\\')).collect();
+        let (nl, start) = match self.skip {
+            Some((nl, end)) => (nl, end),
+            None => {
+                let mut k = self.i;
+                while k < self.cs.len() && self.cs[k] != '\n' {
+                    k += 1;
+                }
+                (k, (k + 1).min(self.cs.len()))
+            }
+        };
+        let mut body = String::new();
+        let mut k = start;
+        let mut end = self.cs.len();
+        while k < self.cs.len() {
+            let mut e = k;
+            while e < self.cs.len() && self.cs[e] != '\n' {
+                e += 1;
+            }
+            let mut line: String = self.cs[k..e].iter().collect();
+            if strip {
+                line = line.trim_start_matches('\t').to_string();
+            }
+            let next = (e + 1).min(self.cs.len());
+            if line == delim {
+                end = next;
+                break;
+            }
+            body.push_str(&line);
+            if e < self.cs.len() {
+                body.push('\n');
+            }
+            k = next;
+        }
+        if k >= self.cs.len() {
+            end = self.cs.len();
+        }
+        self.skip = Some((nl, end));
+        let target = if quoted {
+            Word {
+                parts: vec![Part::Quoted(body)],
+            }
+        } else {
+            let mut w = sub_word(&body, self.depth)?;
+            if w.parts.is_empty() {
+                w.parts.push(Part::Quoted(String::new()));
+            }
+            w
+        };
+        Ok(Redirect {
+            fd,
+            op: RedirOp::Here,
+            target,
+        })
+    }
+
+    fn simple(&mut self) -> Result<Command, String> {
+        let mut assigns = Vec::new();
+        let mut words: Vec<Word> = Vec::new();
+        let mut redirects = Vec::new();
+        loop {
+            if let Some(r) = self.redirect()? {
+                redirects.push(r);
+                continue;
+            }
+            match self.peek()? {
+                Tok::Word(w, raw) => {
+                    if words.is_empty() {
+                        if let Some(a) = assignment(&w, &raw) {
+                            self.next()?;
+                            assigns.push(a);
+                            continue;
+                        }
+                    }
+                    self.next()?;
+                    if words.is_empty() && assigns.is_empty() && redirects.is_empty() && self.peek()? == Tok::Op("(") {
+                        // NAME() compound: a function.
+                        self.next()?;
+                        self.expect_op(")")?;
+                        if !is_fname(&raw) {
+                            return Err(format!("`{}': not a valid identifier", raw));
+                        }
+                        return self.function_body(raw);
+                    }
+                    words.push(w);
+                }
+                _ => break,
+            }
+        }
+        if words.is_empty() && assigns.is_empty() && redirects.is_empty() {
+            let t = self.peek()?;
+            return Err(format!("syntax error near unexpected token `{}'", describe(&t)));
+        }
+        Ok(Command::Simple {
+            assigns,
+            words,
+            redirects,
+        })
     }
 }
 
-fn describe(t: &Token) -> &'static str {
-    match t {
-        Token::Word(_) => "word",
-        Token::And => "'&&'",
-        Token::Or => "'||'",
-        Token::Pipe => "'|'",
-        Token::Sep => "';'",
-        Token::Newline => "line break",
-        Token::Bang => "'!'",
-        Token::Redirect(..) => "'>'",
+fn is_fname(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c == '_' || c == '-' || c == '.' || c == ':' || c.is_ascii_alphanumeric())
+}
+
+/// Parses text as a word whose `$`, `` ` `` and `\` work as in double
+/// quotes (here-document bodies, arithmetic).
+fn sub_word(text: &str, depth: usize) -> Result<Word, String> {
+    let mut p = Parser {
+        cs: text.chars().collect(),
+        i: 0,
+        depth,
+        peeked: None,
+        skip: None,
+    };
+    p.word(Mode::Text)
+}
+
+/// If the word is an assignment NAME=value or NAME+=value (the name
+/// unquoted), the assignment.
+fn assignment(w: &Word, raw: &str) -> Option<Assign> {
+    let eq = raw.find('=')?;
+    let (name, append) = match raw[..eq].strip_suffix('+') {
+        Some(n) => (n, true),
+        None => (&raw[..eq], false),
+    };
+    if !is_name(name) {
+        return None;
     }
+    let first = match w.parts.first() {
+        Some(Part::Lit(s)) => s,
+        _ => return None,
+    };
+    let cut = first.find('=')? + 1;
+    let mut parts = Vec::new();
+    if cut < first.len() {
+        parts.push(Part::Lit(first[cut..].to_string()));
+    }
+    parts.extend(w.parts[1..].iter().cloned());
+    Some(Assign {
+        name: name.to_string(),
+        append,
+        value: Word { parts },
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn text(s: &str, quoted: bool) -> Part {
-        Part::Text {
-            s: s.into(),
-            quoted,
+    fn simple(src: &str) -> (Vec<Assign>, Vec<Word>, Vec<Redirect>) {
+        let l = parse(src).unwrap();
+        match &l[0].first.commands[0] {
+            Command::Simple {
+                assigns,
+                words,
+                redirects,
+            } => (assigns.clone(), words.clone(), redirects.clone()),
+            c => panic!("{:?}", c),
         }
     }
 
-    fn var(name: &str, quoted: bool) -> Part {
-        Part::Param {
-            param: Param::Var {
-                name: name.into(),
-                default: None,
-            },
-            quoted,
-        }
-    }
-
-    fn words(line: &str) -> Vec<Word> {
-        let list = parse(line).unwrap();
-        assert_eq!(list.len(), 1, "{:?}", list);
-        assert!(list[0].rest.is_empty());
-        list[0].first.commands[0].words.clone()
+    #[test]
+    fn words_and_quotes() {
+        let (_, w, _) = simple(r#"echo a'b c'"d $X" \$"#);
+        assert_eq!(w.len(), 3);
+        assert_eq!(
+            w[1].parts,
+            vec![
+                Part::Lit("a".into()),
+                Part::Quoted("b c".into()),
+                Part::Quoted("".into()),
+                Part::Quoted("d ".into()),
+                Part::Param(
+                    Box::new(ParamExp {
+                        name: "X".into(),
+                        op: ParamOp::Plain
+                    }),
+                    true
+                )
+            ]
+        );
+        assert_eq!(w[2].parts, vec![Part::Quoted("$".into())]);
+        let (a, w, _) = simple("A=1 B+=x cmd C=2");
+        assert_eq!(a.len(), 2);
+        assert!(a[1].append);
+        assert_eq!(w.len(), 2);
     }
 
     #[test]
-    fn quoting() {
-        assert_eq!(
-            words("echo a  b"),
-            vec![
-                Word {
-                    parts: vec![text("echo", false)]
-                },
-                Word {
-                    parts: vec![text("a", false)]
-                },
-                Word {
-                    parts: vec![text("b", false)]
-                }
-            ]
-        );
-        let w = words(r#"x'a b'"c $V ${W}"\ d\$"#);
-        assert_eq!(
-            w[0].parts,
-            vec![
-                text("x", false),
-                text("a b", true),
-                text("c ", true),
-                var("V", true),
-                text(" ", true),
-                var("W", true),
-                text(" ", true),
-                text("d", false),
-                text("$", true),
-            ]
-        );
-        assert_eq!(words(r#"'$HOME'"#)[0].parts, vec![text("$HOME", true)]);
-        assert_eq!(words(r#""\"\\\a""#)[0].parts, vec![text("\"\\\\a", true)]);
-        assert_eq!(words(r#""""#)[0].parts, vec![text("", true)]);
-        assert_eq!(words("a$ b$")[1].parts, vec![text("b$", false)]);
-        assert_eq!(
-            words("$? ${?} $0")[0].parts,
-            vec![Part::Param {
-                param: Param::Status,
-                quoted: false
-            }]
-        );
-        assert_eq!(
-            words("${X:-a b}")[0].parts,
-            vec![Part::Param {
-                param: Param::Var {
-                    name: "X".into(),
-                    default: Some("a b".into())
-                },
-                quoted: false
-            }]
-        );
-        assert_eq!(words("a\\\nb")[0].parts, vec![text("ab", false)]);
-        assert_eq!(words("a # comment")[0].parts, vec![text("a", false)]);
-        assert_eq!(words("a#b").len(), 1);
+    fn compound() {
+        let src = "if a; then b; elif c\nthen d; else e; fi\nfor x in 1 2; do echo $x; done\nwhile false; do :; done\ncase $x in a|b) echo 1;; *) echo 2;; esac\nf() { echo hi; }\n( cd x ) > out\n[[ -n $x && $y == a* ]]\n((i++))";
+        let l = parse(src).unwrap();
+        assert_eq!(l.len(), 8);
     }
 
     #[test]
-    fn lists() {
-        let l = parse("true && echo a || echo b; false\necho c ;").unwrap();
+    fn heredoc() {
+        let l = parse("cat <<EOF > x\nhello $N\nEOF\necho after\ncat <<-'E'\n\t$lit\n\tE\n").unwrap();
         assert_eq!(l.len(), 3);
-        assert_eq!(
-            l[0].rest.iter().map(|r| r.0).collect::<Vec<_>>(),
-            vec![Connector::And, Connector::Or]
-        );
-        let l = parse("seq 3 | head -n 1 | wc -l").unwrap();
-        assert_eq!(l[0].first.commands.len(), 3);
-        let l = parse("! false").unwrap();
-        assert!(l[0].first.negate);
-        assert_eq!(parse("").unwrap().len(), 0);
-        assert_eq!(parse("   # only a comment").unwrap().len(), 0);
-        assert_eq!(parse("echo a &&\n echo b").unwrap().len(), 1);
-        assert_eq!(parse("echo a |\n wc -l").unwrap().len(), 1);
-        assert!(parse("echo a && ; echo b").is_err());
-    }
-
-    #[test]
-    fn redirects() {
-        let l = parse("echo hi >out.txt 2>&1 >> log 2> err").unwrap();
-        let c = &l[0].first.commands[0];
-        assert_eq!(c.words.len(), 2);
-        let r: Vec<(u8, Target)> = c
-            .redirects
-            .iter()
-            .map(|r| (r.fd, r.target.clone()))
-            .collect();
-        assert_eq!(
-            r,
-            vec![
-                (
-                    1,
-                    Target::File {
-                        word: Word {
-                            parts: vec![text("out.txt", false)]
-                        },
-                        append: false
-                    }
-                ),
-                (2, Target::Dup(1)),
-                (
-                    1,
-                    Target::File {
-                        word: Word {
-                            parts: vec![text("log", false)]
-                        },
-                        append: true
-                    }
-                ),
-                (
-                    2,
-                    Target::File {
-                        word: Word {
-                            parts: vec![text("err", false)]
-                        },
-                        append: false
-                    }
-                ),
-            ]
-        );
-        // Only a bare 1 or 2 right before '>' is a descriptor.
-        let l = parse("echo 12>x").unwrap();
-        assert_eq!(l[0].first.commands[0].words.len(), 2);
-        assert_eq!(l[0].first.commands[0].redirects[0].fd, 1);
+        match &l[0].first.commands[0] {
+            Command::Simple { redirects, .. } => {
+                assert_eq!(redirects[0].op, RedirOp::Here);
+                assert_eq!(redirects[1].op, RedirOp::Out);
+            }
+            c => panic!("{:?}", c),
+        }
+        match &l[2].first.commands[0] {
+            Command::Simple { redirects, .. } => {
+                assert_eq!(redirects[0].target.parts, vec![Part::Quoted("$lit\n".into())]);
+            }
+            c => panic!("{:?}", c),
+        }
     }
 
     #[test]
     fn errors() {
-        for (line, want) in [
-            ("echo 'a", "unterminated single quote"),
-            ("echo \"a", "unterminated double quote"),
-            ("echo $(ls)", "command substitution"),
-            ("echo `ls`", "command substitution"),
-            ("sleep 1 &", "background jobs"),
-            ("cat < x", "input redirection"),
-            ("(cd x)", "subshells"),
-            ("echo >", "missing file name"),
-            ("&& echo", "unexpected '&&'"),
-            ("echo a ||", "unexpected end of line"),
-            ("echo ${A B}", "bad substitution"),
-            ("echo ${A", "missing '}'"),
-            ("echo >&3", "only '>&1' and '>&2'"),
-            ("a | | b", "unexpected '|'"),
-        ] {
-            let err = parse(line).unwrap_err();
-            assert!(err.contains(want), "{:?}: {:?}", line, err);
+        for src in ["if true; then", "echo 'a", "echo \"a", "( echo", "echo $(ls", "case x in", "fi", "echo ${x", "a && ", "for 1 in x; do :; done"] {
+            assert!(parse(src).is_err(), "{}", src);
         }
-    }
-
-    #[test]
-    fn assignments() {
-        let w = &words("A=1")[0];
-        assert_eq!(
-            w.assignment(),
-            Some((
-                "A".into(),
-                Word {
-                    parts: vec![text("1", true)]
-                }
-            ))
-        );
-        let w = &words("B=x\"$Y\"")[0];
-        let (n, v) = w.assignment().unwrap();
-        assert_eq!(n, "B");
-        assert_eq!(v.parts[0], text("x", true));
-        assert_eq!(words("'A'=1")[0].assignment(), None);
-        assert_eq!(words("1A=1")[0].assignment(), None);
-        assert_eq!(words("=1")[0].assignment(), None);
+        let deep = "( ".repeat(1000) + &")".repeat(1000);
+        assert!(parse(&deep).unwrap_err().contains("nesting too deep"));
+        let deep = "$(".repeat(1000);
+        assert!(parse(&deep).unwrap_err().contains("nesting too deep"));
+        let deep = "${x:-".repeat(1000);
+        assert!(parse(&deep).unwrap_err().contains("nesting too deep"));
     }
 }

@@ -1,0 +1,713 @@
+//! Word expansion: parameters (with their `${...}` operators), command
+//! substitution, arithmetic, `~`, field splitting at $IFS, pathname
+//! expansion (globbing) and quote removal; and `[[ ]]` expressions.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use crate::parse::{Cond, ParamExp, ParamOp, Part, Word};
+use crate::{arith, builtins, glob, regex, Buf, Flow, Io, Shell, Sink};
+
+/// A field being built: its text, the same as a glob pattern (quoted
+/// characters escaped), and whether an unquoted glob character is in it.
+#[derive(Default, Clone)]
+struct Field {
+    s: String,
+    pat: String,
+    glob: bool,
+}
+
+#[derive(Default)]
+struct Fields {
+    done: Vec<Field>,
+    cur: Field,
+    /// Whether cur is a field even if empty (quotes make one).
+    has: bool,
+    /// A blank of $IFS ended the last field: the next text starts one.
+    pending: bool,
+}
+
+impl Fields {
+    fn quoted(&mut self, t: &str) {
+        self.flush_pending();
+        self.cur.s.push_str(t);
+        self.cur.pat.push_str(&glob::escape(t));
+        self.has = true;
+    }
+
+    fn unquoted(&mut self, t: &str) {
+        if t.is_empty() {
+            return;
+        }
+        self.flush_pending();
+        self.cur.s.push_str(t);
+        self.cur.pat.push_str(t);
+        if glob::has_meta(t) {
+            self.cur.glob = true;
+        }
+        self.has = true;
+    }
+
+    fn flush_pending(&mut self) {
+        if self.pending {
+            self.pending = false;
+            self.end();
+        }
+    }
+
+    fn end(&mut self) {
+        self.done.push(std::mem::take(&mut self.cur));
+        self.has = false;
+    }
+
+    /// Adds an unquoted expansion's value, split at the IFS characters.
+    fn split(&mut self, v: &str, ifs: &str) {
+        if ifs.is_empty() {
+            self.unquoted(v);
+            return;
+        }
+        let mut piece = String::new();
+        for c in v.chars() {
+            if ifs.contains(c) {
+                if !piece.is_empty() {
+                    self.unquoted(&piece);
+                    piece.clear();
+                }
+                if c == ' ' || c == '\t' || c == '\n' {
+                    if self.has {
+                        self.pending = true;
+                    }
+                } else {
+                    self.pending = false;
+                    self.end();
+                }
+            } else {
+                piece.push(c);
+            }
+        }
+        if !piece.is_empty() {
+            self.unquoted(&piece);
+        }
+    }
+
+    fn finish(mut self) -> Vec<Field> {
+        if self.has && !self.pending {
+            self.done.push(self.cur);
+        } else if self.has {
+            self.done.push(self.cur);
+        }
+        self.done
+    }
+}
+
+impl Shell {
+    fn ifs(&self) -> String {
+        self.var("IFS").unwrap_or_else(|| " \t\n".to_string())
+    }
+
+    /// Expands a word into fields: split, globbed, unquoted.
+    pub(crate) fn expand(&mut self, w: &Word, io: &Io) -> Result<Vec<String>, Flow> {
+        let mut f = Fields::default();
+        self.expand_parts(&w.parts, &mut f, false, io)?;
+        let mut out = Vec::new();
+        for field in f.finish() {
+            if field.glob {
+                let matches = glob::expand(self, &field.pat);
+                if !matches.is_empty() {
+                    out.extend(matches);
+                    continue;
+                }
+            }
+            out.push(field.s);
+        }
+        Ok(out)
+    }
+
+    /// Expands a word into one string, without splitting or globbing.
+    pub(crate) fn expand_string(&mut self, w: &Word, io: &Io) -> Result<String, Flow> {
+        let mut f = Fields::default();
+        self.expand_parts(&w.parts, &mut f, true, io)?;
+        let fields = f.finish();
+        Ok(fields
+            .into_iter()
+            .map(|f| f.s)
+            .collect::<Vec<_>>()
+            .join(" "))
+    }
+
+    /// Expands a word into a glob pattern: quoted characters escaped.
+    pub(crate) fn expand_pattern(&mut self, w: &Word, io: &Io) -> Result<String, Flow> {
+        let mut pat = String::new();
+        for p in &w.parts {
+            match p {
+                Part::Lit(s) => pat.push_str(s),
+                Part::Quoted(s) => pat.push_str(&glob::escape(s)),
+                Part::Param(_, false) | Part::Command(_, false) | Part::Arith(_, false) => {
+                    let mut f = Fields::default();
+                    self.expand_parts(std::slice::from_ref(p), &mut f, true, io)?;
+                    for fl in f.finish() {
+                        pat.push_str(&fl.s);
+                    }
+                }
+                _ => {
+                    let mut f = Fields::default();
+                    self.expand_parts(std::slice::from_ref(p), &mut f, true, io)?;
+                    for fl in f.finish() {
+                        pat.push_str(&glob::escape(&fl.s));
+                    }
+                }
+            }
+        }
+        Ok(pat)
+    }
+
+    /// Expands a word into an extended regular expression for `=~`:
+    /// quoted characters match themselves.
+    fn expand_regex(&mut self, w: &Word, io: &Io) -> Result<String, Flow> {
+        let mut re = String::new();
+        for p in &w.parts {
+            match p {
+                Part::Lit(s) => re.push_str(s),
+                Part::Quoted(s) => re.push_str(&regex::escape(s)),
+                _ => {
+                    let quoted = matches!(
+                        p,
+                        Part::Param(_, true) | Part::Command(_, true) | Part::Arith(_, true)
+                    );
+                    let mut f = Fields::default();
+                    self.expand_parts(std::slice::from_ref(p), &mut f, true, io)?;
+                    for fl in f.finish() {
+                        if quoted {
+                            re.push_str(&regex::escape(&fl.s));
+                        } else {
+                            re.push_str(&fl.s);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(re)
+    }
+
+    /// Adds the expansions of parts to f; `all_quoted` treats them as
+    /// double-quoted (no splitting, no globbing).
+    fn expand_parts(&mut self, parts: &[Part], f: &mut Fields, all_quoted: bool, io: &Io) -> Result<(), Flow> {
+        for p in parts {
+            match p {
+                Part::Lit(s) => {
+                    if all_quoted {
+                        f.quoted(s)
+                    } else {
+                        f.unquoted(s)
+                    }
+                }
+                Part::Quoted(s) => f.quoted(s),
+                Part::Tilde => {
+                    let home = self.var("HOME").unwrap_or_else(|| "/".into());
+                    f.quoted(&home);
+                }
+                Part::Param(pe, quoted) => self.expand_param(pe, *quoted || all_quoted, f, io)?,
+                Part::Command(list, quoted) => {
+                    let out = self.command_output(list, io)?;
+                    self.add_value(&out, *quoted || all_quoted, f);
+                }
+                Part::Arith(w, quoted) => {
+                    let text = self.expand_string(w, io)?;
+                    let v = match arith::eval(self, &text) {
+                        Ok(v) => v,
+                        Err(msg) => {
+                            io.error(&format!("sh: {}: {}", text.trim(), msg));
+                            return Err(Flow::Exit(1));
+                        }
+                    };
+                    self.add_value(&v.to_string(), *quoted || all_quoted, f);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn add_value(&self, v: &str, quoted: bool, f: &mut Fields) {
+        if quoted {
+            f.quoted(v);
+        } else {
+            let ifs = self.ifs();
+            f.split(v, &ifs);
+        }
+    }
+
+    /// Runs a command substitution: its output without trailing newlines.
+    pub(crate) fn command_output(&mut self, list: &crate::parse::List, io: &Io) -> Result<String, Flow> {
+        self.enter_subst(io)?;
+        let buf = Rc::new(RefCell::new(Buf::default()));
+        let cio = Io {
+            stdin: io.stdin.clone(),
+            out: Sink::Buf(buf.clone()),
+            err: io.err.clone(),
+        };
+        let mut sub = self.clone();
+        sub.loops = 0;
+        let status = match sub.run_list(list, &cio) {
+            Ok(s) => s,
+            Err(Flow::Exit(s)) | Err(Flow::Return(s)) => s,
+            Err(_) => 0,
+        };
+        self.depth -= 1;
+        if status == crate::STATUS_CANCELED && wasmrunner::is_canceled() {
+            return Err(Flow::Exit(status));
+        }
+        self.subst_status = status;
+        self.status = status;
+        let mut b = buf.borrow_mut();
+        let mut s = String::from_utf8_lossy(b.bytes()).into_owned();
+        drop(b.take());
+        while s.ends_with('\n') {
+            s.pop();
+        }
+        Ok(s)
+    }
+
+    fn enter_subst(&mut self, io: &Io) -> Result<(), Flow> {
+        if self.depth >= crate::MAX_CALL_DEPTH || !crate::stack_ok() {
+            io.error(&format!(
+                "sh: maximum nesting of function calls and substitutions ({}) exceeded",
+                crate::MAX_CALL_DEPTH
+            ));
+            return Err(Flow::Exit(2));
+        }
+        self.depth += 1;
+        Ok(())
+    }
+
+    /// The value of a parameter; None if unset.
+    fn param_value(&self, name: &str) -> Option<String> {
+        match name {
+            "?" => Some(self.status.to_string()),
+            "#" => Some(self.args.len().to_string()),
+            "@" | "*" => {
+                if self.args.is_empty() {
+                    None
+                } else {
+                    let sep = self.ifs().chars().next().map(|c| c.to_string()).unwrap_or_default();
+                    Some(self.args.join(if name == "*" { &sep } else { " " }))
+                }
+            }
+            "$" => Some("1".into()),
+            "!" => None,
+            "-" => {
+                let mut s = String::new();
+                if self.errexit {
+                    s.push('e');
+                }
+                if self.nounset {
+                    s.push('u');
+                }
+                if self.xtrace {
+                    s.push('x');
+                }
+                Some(s)
+            }
+            "0" => Some("sh".into()),
+            n if n.chars().all(|c| c.is_ascii_digit()) => {
+                let i: usize = n.parse().ok()?;
+                self.args.get(i - 1).cloned()
+            }
+            n => self.var(n),
+        }
+    }
+
+    fn expand_param(&mut self, pe: &ParamExp, quoted: bool, f: &mut Fields, io: &Io) -> Result<(), Flow> {
+        let name = pe.name.as_str();
+        // "$@": one field per argument.
+        if (name == "@" || (name == "*" && !quoted)) && pe.op == ParamOp::Plain {
+            let args = self.args.clone();
+            if quoted {
+                for (i, a) in args.iter().enumerate() {
+                    if i > 0 {
+                        f.end();
+                    }
+                    f.quoted(a);
+                }
+            } else {
+                let ifs = self.ifs();
+                for (i, a) in args.iter().enumerate() {
+                    if i > 0 && f.has {
+                        f.pending = true;
+                    }
+                    f.split(a, &ifs);
+                }
+            }
+            return Ok(());
+        }
+        // ${@:off:len}: a slice of the arguments ($0 first).
+        if let (ParamOp::Substr { off, len }, true) = (&pe.op, name == "@" || name == "*") {
+            let mut all = vec!["sh".to_string()];
+            all.extend(self.args.iter().cloned());
+            let off_s = self.expand_string(off, io)?;
+            let mut o = self.arith_or_exit(&off_s, io)?;
+            let n = all.len() as i64;
+            if o < 0 {
+                o = (n + o).max(0);
+            }
+            let o = o.min(n) as usize;
+            let end = match len {
+                None => all.len(),
+                Some(l) => {
+                    let ls = self.expand_string(l, io)?;
+                    (o as i64 + self.arith_or_exit(&ls, io)?.max(0)).min(n) as usize
+                }
+            };
+            let items = &all[o..end.max(o)];
+            if quoted && name == "@" {
+                for (i, a) in items.iter().enumerate() {
+                    if i > 0 {
+                        f.end();
+                    }
+                    f.quoted(a);
+                }
+            } else {
+                let v = items.join(" ");
+                self.add_value(&v, quoted, f);
+            }
+            return Ok(());
+        }
+        let value = self.param_value(name);
+        let unbound = |sh: &Shell| {
+            if sh.nounset && !matches!(name, "@" | "*") {
+                io.error(&format!("sh: {}: unbound variable", name));
+                return Err(Flow::Exit(1));
+            }
+            Ok(())
+        };
+        let v = match &pe.op {
+            ParamOp::Plain => {
+                if value.is_none() {
+                    unbound(self)?;
+                }
+                value.unwrap_or_default()
+            }
+            ParamOp::Len => {
+                if value.is_none() {
+                    unbound(self)?;
+                }
+                let n = if name == "@" || name == "*" {
+                    self.args.len()
+                } else {
+                    value.unwrap_or_default().chars().count()
+                };
+                n.to_string()
+            }
+            ParamOp::Test { op, colon, word } => {
+                let set = match &value {
+                    None => false,
+                    Some(v) => !(*colon && v.is_empty()),
+                };
+                match op {
+                    '-' => {
+                        if set {
+                            value.unwrap_or_default()
+                        } else {
+                            return self.expand_parts(&word.parts, f, quoted, io);
+                        }
+                    }
+                    '+' => {
+                        if set {
+                            return self.expand_parts(&word.parts, f, quoted, io);
+                        }
+                        String::new()
+                    }
+                    '=' => {
+                        if set {
+                            value.unwrap_or_default()
+                        } else {
+                            let v = self.expand_string(word, io)?;
+                            if !crate::parse::is_name(name) {
+                                io.error(&format!("sh: ${}: cannot assign in this way", name));
+                                return Err(Flow::Exit(1));
+                            }
+                            self.set_var(name, v.clone(), io)?;
+                            v
+                        }
+                    }
+                    _ => {
+                        if set {
+                            value.unwrap_or_default()
+                        } else {
+                            let msg = self.expand_string(word, io)?;
+                            let msg = if msg.is_empty() {
+                                "parameter null or not set".to_string()
+                            } else {
+                                msg
+                            };
+                            io.error(&format!("sh: {}: {}", name, msg));
+                            return Err(Flow::Exit(1));
+                        }
+                    }
+                }
+            }
+            ParamOp::Trim { suffix, longest, pat } => {
+                if value.is_none() {
+                    unbound(self)?;
+                }
+                let v = value.unwrap_or_default();
+                let pat = self.expand_pattern(pat, io)?;
+                trim(&v, &pat, *suffix, *longest)
+            }
+            ParamOp::Replace { all, anchor, pat, rep } => {
+                if value.is_none() {
+                    unbound(self)?;
+                }
+                let v = value.unwrap_or_default();
+                let pat = self.expand_pattern(pat, io)?;
+                let rep = self.expand_string(rep, io)?;
+                replace(&v, &pat, &rep, *all, *anchor)
+            }
+            ParamOp::Substr { off, len } => {
+                if value.is_none() {
+                    unbound(self)?;
+                }
+                let v: Vec<char> = value.unwrap_or_default().chars().collect();
+                let n = v.len() as i64;
+                let off_s = self.expand_string(off, io)?;
+                let mut o = self.arith_or_exit(&off_s, io)?;
+                if o < 0 {
+                    o = (n + o).max(0);
+                }
+                let o = o.min(n);
+                let end = match len {
+                    None => n,
+                    Some(l) => {
+                        let ls = self.expand_string(l, io)?;
+                        let l = self.arith_or_exit(&ls, io)?;
+                        if l < 0 {
+                            (n + l).max(o)
+                        } else {
+                            (o + l).min(n)
+                        }
+                    }
+                };
+                v[o as usize..end.max(o) as usize].iter().collect()
+            }
+            ParamOp::Case { upper, all } => {
+                if value.is_none() {
+                    unbound(self)?;
+                }
+                let v = value.unwrap_or_default();
+                let conv = |c: char| {
+                    if *upper {
+                        c.to_uppercase().collect::<String>()
+                    } else {
+                        c.to_lowercase().collect::<String>()
+                    }
+                };
+                if *all {
+                    v.chars().map(conv).collect()
+                } else {
+                    let mut cs = v.chars();
+                    match cs.next() {
+                        Some(c) => conv(c) + cs.as_str(),
+                        None => String::new(),
+                    }
+                }
+            }
+        };
+        self.add_value(&v, quoted, f);
+        Ok(())
+    }
+
+    fn arith_or_exit(&mut self, text: &str, io: &Io) -> Result<i64, Flow> {
+        match arith::eval(self, text) {
+            Ok(v) => Ok(v),
+            Err(msg) => {
+                io.error(&format!("sh: {}: {}", text.trim(), msg));
+                Err(Flow::Exit(1))
+            }
+        }
+    }
+
+    /// Evaluates a `[[ ]]` expression: Ok(Err(message)) for a bad one.
+    pub(crate) fn eval_cond(&mut self, c: &Cond, io: &Io) -> Result<Result<bool, String>, Flow> {
+        Ok(match c {
+            Cond::And(a, b) => match self.eval_cond(a, io)? {
+                Ok(true) => self.eval_cond(b, io)?,
+                r => r,
+            },
+            Cond::Or(a, b) => match self.eval_cond(a, io)? {
+                Ok(false) => self.eval_cond(b, io)?,
+                r => r,
+            },
+            Cond::Not(a) => self.eval_cond(a, io)?.map(|b| !b),
+            Cond::Word(w) => Ok(!self.expand_string(w, io)?.is_empty()),
+            Cond::Unary(op, w) => {
+                let arg = self.expand_string(w, io)?;
+                builtins::unary_test(self, op, &arg)
+            }
+            Cond::Binary(l, op, r) => {
+                let lhs = self.expand_string(l, io)?;
+                match op.as_str() {
+                    "==" | "=" | "!=" => {
+                        let pat = self.expand_pattern(r, io)?;
+                        let m = glob::matches(&pat, &lhs);
+                        Ok(if op == "!=" { !m } else { m })
+                    }
+                    "=~" => {
+                        let re = self.expand_regex(r, io)?;
+                        match regex::Regex::new(&re, regex::Syntax::Extended, false) {
+                            Err(e) => return Ok(Err(format!("{}: {}", re, e))),
+                            Ok(re) => {
+                                let chars: Vec<char> = lhs.chars().collect();
+                                match re.find_at(&chars, 0) {
+                                    Some(caps) => {
+                                        for k in 0..10 {
+                                            let name = format!("BASH_REMATCH[{}]", k);
+                                            let v = caps
+                                                .get(k)
+                                                .and_then(|c| *c)
+                                                .map(|(s, e)| chars[s..e].iter().collect::<String>());
+                                            match v {
+                                                Some(v) => {
+                                                    if k == 0 {
+                                                        self.set_var("BASH_REMATCH", v.clone(), io)?;
+                                                    }
+                                                    self.set_var(&name, v, io)?;
+                                                }
+                                                None => {
+                                                    self.vars.remove(&name);
+                                                }
+                                            }
+                                        }
+                                        Ok(true)
+                                    }
+                                    None => Ok(false),
+                                }
+                            }
+                        }
+                    }
+                    "<" | ">" => {
+                        let rhs = self.expand_string(r, io)?;
+                        Ok(if op == "<" { lhs < rhs } else { lhs > rhs })
+                    }
+                    _ => {
+                        let rhs = self.expand_string(r, io)?;
+                        if op == "-nt" || op == "-ot" {
+                            return Ok(builtins::binary_test(self, &lhs, op, &rhs));
+                        }
+                        let a = self.arith_or_exit(&lhs, io)?;
+                        let b = self.arith_or_exit(&rhs, io)?;
+                        Ok(match op.as_str() {
+                            "-eq" => a == b,
+                            "-ne" => a != b,
+                            "-lt" => a < b,
+                            "-le" => a <= b,
+                            "-gt" => a > b,
+                            _ => a >= b,
+                        })
+                    }
+                }
+            }
+        })
+    }
+}
+
+/// ${v#pat} and friends.
+pub(crate) fn trim(v: &str, pat: &str, suffix: bool, longest: bool) -> String {
+    let cs: Vec<char> = v.chars().collect();
+    let n = cs.len();
+    let sub = |a: usize, b: usize| cs[a..b].iter().collect::<String>();
+    let p = glob::Pattern::new(pat);
+    if !suffix {
+        let range: Box<dyn Iterator<Item = usize>> = if longest { Box::new((0..=n).rev()) } else { Box::new(0..=n) };
+        for i in range {
+            if p.matches_chars(&cs[..i]) {
+                return sub(i, n);
+            }
+        }
+    } else {
+        let range: Box<dyn Iterator<Item = usize>> = if longest { Box::new(0..=n) } else { Box::new((0..=n).rev()) };
+        for i in range {
+            if p.matches_chars(&cs[i..]) {
+                return sub(0, i);
+            }
+        }
+    }
+    v.to_string()
+}
+
+/// ${v/pat/rep} and friends: the longest match at each place.
+pub(crate) fn replace(v: &str, pat: &str, rep: &str, all: bool, anchor: Option<char>) -> String {
+    let cs: Vec<char> = v.chars().collect();
+    let n = cs.len();
+    let p = glob::Pattern::new(pat);
+    if pat.is_empty() {
+        return v.to_string();
+    }
+    let mut out = String::new();
+    let mut i = 0;
+    let mut replaced = false;
+    while i <= n {
+        if (anchor == Some('#') && i > 0) || (replaced && !all) {
+            break;
+        }
+        let mut found = None;
+        if anchor == Some('%') {
+            if p.matches_chars(&cs[i..]) {
+                found = Some(n);
+            }
+        } else {
+            for j in (i..=n).rev() {
+                if p.matches_chars(&cs[i..j]) {
+                    found = Some(j);
+                    break;
+                }
+            }
+        }
+        match found {
+            Some(j) => {
+                out.push_str(rep);
+                replaced = true;
+                if j == i {
+                    if i < n {
+                        out.push(cs[i]);
+                    }
+                    i += 1;
+                } else {
+                    i = j;
+                }
+            }
+            None => {
+                if i < n {
+                    out.push(cs[i]);
+                }
+                i += 1;
+            }
+        }
+    }
+    while i < n {
+        out.push(cs[i]);
+        i += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trims() {
+        assert_eq!(trim("a/b/c.tar.gz", "*/", false, false), "b/c.tar.gz");
+        assert_eq!(trim("a/b/c.tar.gz", "*/", false, true), "c.tar.gz");
+        assert_eq!(trim("a/b/c.tar.gz", ".*", true, false), "a/b/c.tar");
+        assert_eq!(trim("a/b/c.tar.gz", ".*", true, true), "a/b/c");
+        assert_eq!(trim("abc", "x", true, true), "abc");
+    }
+
+    #[test]
+    fn replaces() {
+        assert_eq!(replace("a-b-c", "-", "_", false, None), "a_b-c");
+        assert_eq!(replace("a-b-c", "-", "_", true, None), "a_b_c");
+        assert_eq!(replace("v1.2.3", "v", "", false, Some('#')), "1.2.3");
+        assert_eq!(replace("x.txt", ".txt", ".md", false, Some('%')), "x.md");
+        assert_eq!(replace("aaa", "a*", "b", true, None), "b");
+    }
+}

@@ -1,0 +1,3 @@
+echo one
+grep -q nothing-like-this README.md
+echo never

@@ -1,0 +1,3 @@
+echo start
+definitely-not-a-command --version
+echo unreachable

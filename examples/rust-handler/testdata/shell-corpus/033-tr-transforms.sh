@@ -1,0 +1,5 @@
+echo "Hello World" | tr '[:lower:]' '[:upper:]'
+echo "Hello World" | tr 'A-Z' 'a-z'
+echo "a,b,,c" | tr -s ','
+echo "remove digits 123 here 456" | tr -d '0-9'
+echo "feature/Add_Login" | tr '/_' '--' | tr '[:upper:]' '[:lower:]'

@@ -1,0 +1,5 @@
+set -u
+DEFINED=yes
+echo "$DEFINED ${UNDEFINED:-fallback}"
+echo "$UNDEFINED"
+echo unreachable

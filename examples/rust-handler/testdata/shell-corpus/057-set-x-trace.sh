@@ -1,0 +1,5 @@
+set -x
+NAME=demo
+echo "hello $NAME"
+set +x
+echo untraced

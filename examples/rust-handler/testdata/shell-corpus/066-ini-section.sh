@@ -1,0 +1,2 @@
+section=database
+sed -n "/^\[$section\]/,/^\[/p" config/settings.ini | grep '=' | sed 's/ *= */=/'

@@ -1,0 +1,3 @@
+cleanup() { echo "cleanup ran"; }
+trap cleanup EXIT
+echo "working"

@@ -1,0 +1,5 @@
+cmd="echo evaluated"
+eval "$cmd"
+var_name=GREETING
+eval "$var_name=hi"
+echo "$GREETING"

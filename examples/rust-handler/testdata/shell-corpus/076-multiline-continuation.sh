@@ -1,0 +1,8 @@
+echo one \
+  two \
+  three
+ls src \
+  | sort \
+  | head -1
+true &&
+  echo "continued after &&"

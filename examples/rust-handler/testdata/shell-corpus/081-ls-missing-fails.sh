@@ -1,0 +1,3 @@
+ls src
+ls does-not-exist
+echo unreachable

@@ -1,0 +1,3 @@
+mkdir out
+mkdir out
+echo unreachable

@@ -1,0 +1,2 @@
+cat VERSION
+cat nope.txt

@@ -1,0 +1,5 @@
+set +o pipefail
+false | true
+echo "without pipefail: $?"
+set -o pipefail
+false | true || echo "with pipefail: $?"

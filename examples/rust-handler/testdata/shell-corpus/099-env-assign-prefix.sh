@@ -1,0 +1,5 @@
+show() { echo "MODE=${MODE:-none}"; }
+MODE=inline show
+show
+MODE=fixed
+show

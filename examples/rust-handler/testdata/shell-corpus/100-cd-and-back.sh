@@ -1,0 +1,8 @@
+cd src
+ls
+cd app
+ls
+cd ../..
+ls -d src
+cd - > /dev/null
+ls

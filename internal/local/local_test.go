@@ -1,0 +1,184 @@
+package local
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/wasmrunner/wasmrunner/gitlab"
+	"github.com/wasmrunner/wasmrunner/internal/pipeline"
+)
+
+func TestParseVariables(t *testing.T) {
+	vars, err := ParseVariables([]byte("# comment\n\nA=1\nexport B = two words \nC=\"quoted value\"\nD='x'\nE=\n"), "f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := ""
+	for _, v := range vars {
+		got += v.Key + "=" + v.Value + ";"
+	}
+	if want := "A=1;B=two words;C=quoted value;D=x;E=;"; got != want {
+		t.Errorf("got %s, want %s", got, want)
+	}
+	for _, bad := range []string{"novalue\n", "=x\n", "1A=x\n", "A B=x\n"} {
+		if _, err := ParseVariables([]byte(bad), "f"); err == nil || !strings.Contains(err.Error(), "f:1") {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+}
+
+func FuzzParseVariables(f *testing.F) {
+	f.Add([]byte("A=1\n# x\nB='y'\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		vars, err := ParseVariables(data, "f")
+		if err != nil {
+			return
+		}
+		for _, v := range vars {
+			if !validKey(v.Key) {
+				t.Fatalf("invalid key %q", v.Key)
+			}
+		}
+	})
+}
+
+// TestSlug follows predefined_variables: CI_COMMIT_REF_SLUG.
+func TestSlug(t *testing.T) {
+	for in, want := range map[string]string{
+		"main": "main", "feature/New_Thing": "feature-new-thing", "-x-": "x",
+		strings.Repeat("a", 70): strings.Repeat("a", 63), "v1.2.3": "v1-2-3",
+	} {
+		if got := Slug(in); got != want {
+			t.Errorf("Slug(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// take asks for a job as the engine does, and ends it with state.
+func take(t *testing.T, s *Source) *gitlab.Job {
+	t.Helper()
+	res, err := s.RequestJob(context.Background(), gitlab.JobRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Job
+}
+
+func finish(t *testing.T, s *Source, j *gitlab.Job, state gitlab.JobState) {
+	t.Helper()
+	if _, err := s.UpdateJob(context.Background(), j.ID, gitlab.UpdateJobRequest{State: state}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func job(id int64, name string) *gitlab.Job {
+	return &gitlab.Job{ID: id, JobInfo: gitlab.JobInfo{Name: name, Stage: "test"}}
+}
+
+// TestSourceParallel: independent jobs are handed out together; a job
+// waits for its upstream jobs (docs: ci/yaml "needs", "stages").
+func TestSourceParallel(t *testing.T) {
+	var log bytes.Buffer
+	s := New(&log, t.TempDir())
+	s.Add(job(1, "a"), Rule{})
+	s.Add(job(2, "b"), Rule{})
+	s.Add(job(3, "c"), Rule{After: []int64{1}, ByNeeds: true})
+	s.Add(job(4, "d"), Rule{After: []int64{1, 2}})
+	a, b := take(t, s), take(t, s)
+	if a == nil || b == nil || a.ID != 1 || b.ID != 2 {
+		t.Fatalf("first two: %v %v", a, b)
+	}
+	if j := take(t, s); j != nil {
+		t.Fatalf("handed out %q before its upstream ended", j.JobInfo.Name)
+	}
+	finish(t, s, a, gitlab.StateSuccess)
+	c := take(t, s)
+	if c == nil || c.ID != 3 {
+		t.Fatalf("c: %v", c)
+	}
+	finish(t, s, b, gitlab.StateFailed)
+	if j := take(t, s); j != nil {
+		t.Fatalf("d ran after b failed: %v", j)
+	}
+	finish(t, s, c, gitlab.StateSuccess)
+	take(t, s)
+	select {
+	case <-s.Done():
+	default:
+		t.Fatal("not done")
+	}
+	if r := s.Result(4); r == nil || r.State != gitlab.StateSkipped {
+		t.Errorf("d: %+v", r)
+	}
+	if !strings.Contains(log.String(), `Skipping job "d": "b" failed`) {
+		t.Errorf("log:\n%s", log.String())
+	}
+}
+
+// TestSourceManual follows ci/yaml "when: manual": a manual job not
+// started does not run; allowed to fail (the default), it does not hold
+// later stages, but a job that needs it waits for it forever.
+func TestSourceManual(t *testing.T) {
+	s := New(&bytes.Buffer{}, t.TempDir())
+	s.Add(job(1, "deploy"), Rule{When: "manual", AllowFailure: true})
+	s.Add(job(2, "later-stage"), Rule{After: []int64{1}})
+	s.Add(job(3, "needs-it"), Rule{After: []int64{1}, ByNeeds: true})
+	s.Add(job(4, "blocking"), Rule{When: "manual"})
+	s.Add(job(5, "after-blocking"), Rule{After: []int64{4}})
+	j := take(t, s)
+	if j == nil || j.ID != 2 {
+		t.Fatalf("got %v, want later-stage", j)
+	}
+	finish(t, s, j, gitlab.StateSuccess)
+	take(t, s)
+	for id, want := range map[int64]gitlab.JobState{1: StateManual, 3: gitlab.StateSkipped, 4: StateManual, 5: gitlab.StateSkipped} {
+		if r := s.Result(id); r == nil || r.State != want {
+			t.Errorf("job %d: %+v, want %s", id, r, want)
+		}
+	}
+}
+
+// TestSourceDelayed follows ci/yaml "when: delayed": the job starts
+// start_in after it could have started (a fake clock, synctest).
+func TestSourceDelayed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := New(&bytes.Buffer{}, t.TempDir())
+		s.Add(job(1, "first"), Rule{})
+		s.Add(job(2, "delayed"), Rule{When: "delayed", StartIn: 30 * time.Minute, After: []int64{1}})
+		first := take(t, s)
+		time.Sleep(time.Hour) // the delay counts from when the job could start
+		finish(t, s, first, gitlab.StateSuccess)
+		start := time.Now()
+		if j := take(t, s); j != nil {
+			t.Fatal("delayed job handed out at once")
+		}
+		time.Sleep(29 * time.Minute)
+		if j := take(t, s); j != nil {
+			t.Fatal("delayed job handed out early")
+		}
+		time.Sleep(time.Minute)
+		j := take(t, s)
+		if j == nil || j.ID != 2 || time.Since(start) != 30*time.Minute {
+			t.Fatalf("got %v after %s", j, time.Since(start))
+		}
+	})
+}
+
+func TestPlay(t *testing.T) {
+	mk := func(name string) Planned {
+		return Planned{Job: &pipeline.Job{Name: name, When: "manual"}, Rule: Rule{When: "manual"}}
+	}
+	planned := []Planned{mk("a"), mk("b")}
+	Play(planned, []string{"b"}, false)
+	if planned[0].Rule.When != "manual" || planned[1].Rule.When != "on_success" {
+		t.Errorf("named: %+v", planned)
+	}
+	Play(planned, nil, true)
+	if planned[0].Rule.When != "on_success" {
+		t.Errorf("all: %+v", planned)
+	}
+}

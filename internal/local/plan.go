@@ -1,0 +1,303 @@
+package local
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wasmrunner/wasmrunner/gitlab"
+	"github.com/wasmrunner/wasmrunner/internal/gitinfo"
+	"github.com/wasmrunner/wasmrunner/internal/pipeline"
+)
+
+// Project describes the project and pipeline a local run stands for: what
+// GitLab's predefined variables say.
+type Project struct {
+	// Dir is the project directory (the working tree's root).
+	Dir string
+	// Name and Path are the project's name and path ("group/name").
+	Name, Path string
+	// Commit is the commit the pipeline runs for. Its Branch or Tag is
+	// the pipeline's ref.
+	Commit gitinfo.Commit
+	// Source is the pipeline source (CI_PIPELINE_SOURCE): push, web,
+	// schedule, merge_request_event, ...
+	Source string
+	// PipelineID is the pipeline's id and iid.
+	PipelineID int64
+	// Created is when the pipeline was created.
+	Created time.Time
+	// ConfigPath is the configuration's path relative to Dir.
+	ConfigPath string
+}
+
+// Predefined returns the pipeline-level predefined variables GitLab sets
+// (docs: ci/variables/predefined_variables), for rules and for every job.
+func Predefined(pr Project) []pipeline.Variable {
+	c := pr.Commit
+	ref := c.Branch
+	if ref == "" {
+		ref = c.Tag
+	}
+	vars := []pipeline.Variable{
+		{Key: "CI", Value: "true"},
+		{Key: "GITLAB_CI", Value: "true"},
+		{Key: "CI_SERVER", Value: "yes"},
+		{Key: "CI_SERVER_NAME", Value: "GitLab"},
+		{Key: "WASMRUNNER_EXEC", Value: "true"},
+		{Key: "CI_PIPELINE_ID", Value: strconv.FormatInt(pr.PipelineID, 10)},
+		{Key: "CI_PIPELINE_IID", Value: strconv.FormatInt(pr.PipelineID, 10)},
+		{Key: "CI_PIPELINE_SOURCE", Value: pr.Source},
+		{Key: "CI_PIPELINE_CREATED_AT", Value: pr.Created.UTC().Format(time.RFC3339)},
+		{Key: "CI_CONFIG_PATH", Value: pr.ConfigPath},
+		{Key: "CI_PROJECT_ID", Value: "1"},
+		{Key: "CI_PROJECT_NAME", Value: pr.Name},
+		{Key: "CI_PROJECT_TITLE", Value: pr.Name},
+		{Key: "CI_PROJECT_PATH", Value: pr.Path},
+		{Key: "CI_PROJECT_PATH_SLUG", Value: Slug(pr.Path)},
+		{Key: "CI_PROJECT_NAMESPACE", Value: namespace(pr.Path)},
+		{Key: "CI_PROJECT_ROOT_NAMESPACE", Value: strings.Split(pr.Path, "/")[0]},
+		{Key: "CI_DEFAULT_BRANCH", Value: c.DefaultBranch},
+		{Key: "CI_COMMIT_SHA", Value: c.SHA},
+		{Key: "CI_COMMIT_SHORT_SHA", Value: c.SHA[:min(8, len(c.SHA))]},
+		{Key: "CI_COMMIT_BEFORE_SHA", Value: c.BeforeSHA},
+		{Key: "CI_COMMIT_REF_NAME", Value: ref},
+		{Key: "CI_COMMIT_REF_SLUG", Value: Slug(ref)},
+		{Key: "CI_COMMIT_REF_PROTECTED", Value: "false"},
+		{Key: "CI_COMMIT_MESSAGE", Value: c.Message},
+		{Key: "CI_COMMIT_TITLE", Value: c.Title},
+		{Key: "CI_COMMIT_DESCRIPTION", Value: c.Description},
+		{Key: "CI_COMMIT_AUTHOR", Value: c.Author},
+		{Key: "GITLAB_USER_NAME", Value: authorName(c.Author)},
+		{Key: "GITLAB_USER_EMAIL", Value: authorEmail(c.Author)},
+	}
+	if !c.Timestamp.IsZero() {
+		vars = append(vars, pipeline.Variable{Key: "CI_COMMIT_TIMESTAMP", Value: c.Timestamp.Format(time.RFC3339)})
+	}
+	if c.Branch != "" {
+		vars = append(vars, pipeline.Variable{Key: "CI_COMMIT_BRANCH", Value: c.Branch})
+	}
+	if c.Tag != "" {
+		vars = append(vars, pipeline.Variable{Key: "CI_COMMIT_TAG", Value: c.Tag})
+	}
+	for i := range vars {
+		vars[i].Raw = true // predefined values are not expanded
+	}
+	return vars
+}
+
+func namespace(path string) string {
+	if i := strings.LastIndexByte(path, '/'); i >= 0 {
+		return path[:i]
+	}
+	return path
+}
+
+func authorName(a string) string {
+	name, _, _ := strings.Cut(a, " <")
+	return name
+}
+
+func authorEmail(a string) string {
+	_, email, ok := strings.Cut(a, " <")
+	if !ok {
+		return ""
+	}
+	return strings.TrimSuffix(email, ">")
+}
+
+// Slug is GitLab's slug of a ref or path: lowercased, every character
+// other than 0-9 and a-z replaced with -, at most 63 bytes, no leading or
+// trailing -.
+func Slug(s string) string {
+	b := []byte(strings.ToLower(s))
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+			b[i] = '-'
+		}
+	}
+	out := string(b[:min(63, len(b))])
+	return strings.Trim(out, "-")
+}
+
+// PlanConfig is what Plan needs besides the jobs.
+type PlanConfig struct {
+	Pipeline *pipeline.Pipeline
+	// Predefined are the pipeline's predefined variables ([Predefined]).
+	Predefined []pipeline.Variable
+	// Extra are the pipeline variables (--var, --masked-var,
+	// --variables-file): they override every other.
+	Extra []gitlab.Variable
+	// ProjectName names the project in payloads.
+	ProjectName string
+}
+
+// Planned is one job ready to be queued.
+type Planned struct {
+	Job     *pipeline.Job
+	Payload *gitlab.Job
+	Rule    Rule
+}
+
+// Plan builds the payloads GitLab would send for jobs (in run order) and
+// the rules that decide when each runs.
+func Plan(cfg PlanConfig, jobs []*pipeline.Job) []Planned {
+	ids := make(map[string]int64, len(jobs))
+	for i, j := range jobs {
+		ids[j.Name] = int64(i + 1)
+	}
+	stage := map[string]int{}
+	for i, s := range cfg.Pipeline.Stages {
+		stage[s] = i
+	}
+	out := make([]Planned, 0, len(jobs))
+	for i, j := range jobs {
+		id := ids[j.Name]
+		pl := payloadFor(id, j, cfg)
+		rule := Rule{When: j.When, AllowFailure: j.AllowFailure, AllowFailureExitCodes: j.AllowFailureExitCodes, StartIn: j.StartIn, ByNeeds: j.NeedsSet}
+		for _, up := range upstreamOf(j, jobs[:i], stage) {
+			rule.After = append(rule.After, ids[up])
+		}
+		for _, dep := range dependenciesOf(j, jobs[:i], stage) {
+			if depID, ok := ids[dep]; ok {
+				pl.Dependencies = append(pl.Dependencies, gitlab.Dependency{ID: depID, Name: dep, Token: pl.Token})
+			}
+		}
+		out = append(out, Planned{Job: j, Payload: pl, Rule: rule})
+	}
+	return out
+}
+
+// JobVariables returns the variables of a job's payload, in GitLab's order
+// of precedence (later entries win): predefined, job-level predefined,
+// the configuration's (global, job, rules), then the pipeline variables.
+func JobVariables(id int64, j *pipeline.Job, cfg PlanConfig) gitlab.Variables {
+	vars := make(gitlab.Variables, 0, len(cfg.Predefined)+len(j.Variables)+len(cfg.Extra)+8)
+	for _, v := range cfg.Predefined {
+		vars = append(vars, gitlab.Variable{Key: v.Key, Value: v.Value, Public: true, Raw: v.Raw})
+	}
+	pre := [][2]string{
+		{"CI_JOB_ID", strconv.FormatInt(id, 10)},
+		{"CI_JOB_NAME", j.Name},
+		{"CI_JOB_NAME_SLUG", Slug(j.Name)},
+		{"CI_JOB_STAGE", j.Stage},
+		{"CI_NODE_TOTAL", "1"},
+	}
+	if j.When == "manual" {
+		pre = append(pre, [2]string{"CI_JOB_MANUAL", "true"})
+	}
+	for _, kv := range pre {
+		vars = append(vars, gitlab.Variable{Key: kv[0], Value: kv[1], Public: true, Raw: true})
+	}
+	if n, ok := cfg.Pipeline.NameVar(); ok {
+		vars = append(vars, gitlab.Variable{Key: "CI_PIPELINE_NAME", Value: n, Public: true, Raw: true})
+	}
+	for _, v := range j.Variables {
+		vars = append(vars, gitlab.Variable{Key: v.Key, Value: v.Value, Public: true, Raw: v.Raw})
+	}
+	return append(vars, cfg.Extra...)
+}
+
+// payloadFor builds the job payload GitLab would send for j.
+func payloadFor(id int64, j *pipeline.Job, cfg PlanConfig) *gitlab.Job {
+	timeout := int64(j.Timeout / time.Second)
+	if timeout <= 0 {
+		timeout = 3600
+	}
+	steps := []gitlab.Step{{Name: gitlab.StepScript, Script: j.Script, Timeout: timeout, When: gitlab.StepWhenOnSuccess}}
+	if len(j.AfterScript) > 0 {
+		steps = append(steps, gitlab.Step{Name: gitlab.StepAfterScript, Script: j.AfterScript, Timeout: 300, When: gitlab.StepWhenAlways, AllowFailure: true})
+	}
+	pl := &gitlab.Job{
+		ID: id, Token: NewToken(),
+		JobInfo:    gitlab.JobInfo{Name: j.Name, Stage: j.Stage, ProjectID: 1, ProjectName: cfg.ProjectName},
+		RunnerInfo: gitlab.RunnerInfo{Timeout: timeout},
+		Variables:  JobVariables(id, j, cfg), Steps: steps, Image: gitlab.Image{Name: j.Image},
+		Features: gitlab.JobFeatures{FailureReasons: []string{
+			string(gitlab.ScriptFailure), string(gitlab.RunnerSystemFailure), string(gitlab.JobExecutionTimeout),
+			string(gitlab.JobCanceled), string(gitlab.UnknownFailure),
+		}},
+	}
+	if a := j.Artifacts; a != nil {
+		pl.Artifacts = []gitlab.ArtifactSpec{{
+			Name: a.Name, Paths: a.Paths, Exclude: a.Exclude, When: gitlab.ArtifactWhen(a.When),
+			ExpireIn: a.ExpireIn, Untracked: a.Untracked, Type: "archive", Format: gitlab.FormatZip,
+		}}
+	}
+	return pl
+}
+
+// upstreamOf names the jobs whose results decide whether j runs: its
+// needs, else every job of an earlier stage.
+func upstreamOf(j *pipeline.Job, earlier []*pipeline.Job, stage map[string]int) []string {
+	if j.NeedsSet {
+		return j.Needs
+	}
+	var out []string
+	for _, e := range earlier {
+		if stage[e.Stage] < stage[j.Stage] {
+			out = append(out, e.Name)
+		}
+	}
+	return out
+}
+
+// dependenciesOf names the jobs whose artifacts j receives: its needs
+// (with artifacts), else its dependencies, else every earlier-stage job.
+func dependenciesOf(j *pipeline.Job, earlier []*pipeline.Job, stage map[string]int) []string {
+	switch {
+	case j.NeedsSet:
+		var out []string
+		for _, n := range j.Needs {
+			if art, ok := j.NeedsArtifacts[n]; !ok || art {
+				out = append(out, n)
+			}
+		}
+		return out
+	case j.DependenciesSet:
+		return j.Dependencies
+	}
+	return upstreamOf(j, earlier, stage)
+}
+
+// String describes a planned job for messages.
+func (p Planned) String() string { return fmt.Sprintf("%s (stage %s)", p.Job.Name, p.Job.Stage) }
+
+// Discover describes the project a pipeline file belongs to: the git
+// repository holding it (its working tree's root is the project
+// directory, HEAD the pipeline's commit), else the file's directory, on a
+// branch named main with no commit. repo is nil outside a repository.
+func Discover(configFile, source string, created time.Time) (Project, *gitinfo.Repo, error) {
+	abs, err := filepath.Abs(configFile)
+	if err != nil {
+		return Project{}, nil, err
+	}
+	pr := Project{Dir: filepath.Dir(abs), Source: source, PipelineID: 1, Created: created}
+	repo, err := gitinfo.Open(pr.Dir)
+	switch {
+	case errors.Is(err, gitinfo.ErrNotRepository):
+		pr.Commit = gitinfo.Commit{SHA: gitinfo.ZeroSHA, BeforeSHA: gitinfo.ZeroSHA, Branch: "main", DefaultBranch: "main"}
+		repo = nil
+	case err != nil:
+		return Project{}, nil, err
+	default:
+		pr.Dir = repo.Root()
+		if pr.Commit, err = repo.Head(); err != nil {
+			return Project{}, nil, err
+		}
+		if pr.Commit.Branch == "" && pr.Commit.Tag == "" {
+			// A detached HEAD without a tag: GitLab runs pipelines for
+			// refs; the default branch stands in.
+			pr.Commit.Branch = pr.Commit.DefaultBranch
+		}
+	}
+	pr.Name = filepath.Base(pr.Dir)
+	pr.Path = "local/" + pr.Name
+	if rel, err := filepath.Rel(pr.Dir, abs); err == nil {
+		pr.ConfigPath = filepath.ToSlash(rel)
+	}
+	return pr, repo, nil
+}
