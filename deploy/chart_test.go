@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -488,28 +487,4 @@ func TestPlainManifests(t *testing.T) {
 		t.Error("the plain manifests hold a Secret")
 	}
 	one(t, "Deployments", o.deploys)
-}
-
-// TestRunnerExports: what the chart relies on exists in the runner: the
-// metric the HPA scales on, the probes' paths and the image's stop
-// signal, read from the runner's sources.
-func TestRunnerExports(t *testing.T) {
-	read := func(p string) string {
-		b, err := os.ReadFile(filepath.Join("..", "cmd", "wasmrunner", p))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(b)
-	}
-	hpa := one(t, "HPAs", render(t, "tokens: {default: x}\nautoscaling: {enabled: true}").hpas)
-	metric := hpa.Spec.Metrics[0].Pods.Metric.Name
-	if !strings.Contains(read("metrics.go"), `"`+metric+`"`) {
-		t.Errorf("the runner exports no %s", metric)
-	}
-	serve := read("serve.go")
-	for _, p := range []string{`"/healthz"`, `"/readyz"`, "syscall.SIGQUIT"} {
-		if !strings.Contains(serve, p) {
-			t.Errorf("serve.go has no %s", p)
-		}
-	}
 }
