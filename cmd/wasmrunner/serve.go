@@ -377,6 +377,10 @@ func serveSet(ctx context.Context, set runnerSet, logger *slog.Logger, sigs <-ch
 	}
 	proc := resource.NewProcess(resource.ProcessConfig{Jobs: global.concurrency, Compile: global.compile})
 	m.watchProcess(proc)
+	if ok, need, limit := resource.FilesFor(global.concurrency); !ok {
+		logger.Warn("the descriptor limit is low for this concurrency: with every job slot busy, jobs would fail to open files; raise it (ulimit -n, systemd LimitNOFILE, the container runtime's nofile)",
+			"concurrency", global.concurrency, "descriptors_needed", need, "limit", limit)
+	}
 	compiler, err := modules.SelfCompiler()
 	if err != nil {
 		return fmt.Errorf("finding the compiler (this executable): %w", err)

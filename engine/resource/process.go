@@ -82,6 +82,22 @@ func NewProcess(cfg ProcessConfig) *Process {
 	}
 }
 
+// DescriptorsPerJob is how many descriptors a running job holds besides
+// its guest's own files: its build dir's root, its guest's pre-opened
+// directory, and its share of the connections to GitLab.
+const DescriptorsPerJob = 3
+
+// FilesFor reports whether the process's descriptor limit leaves room
+// for jobs running at once: half of it is the guests' budget (see
+// ProcessConfig.OpenFiles), and the other half must hold what the jobs
+// hold on the host (DescriptorsPerJob each) and 256 more for the runner.
+// It returns what that takes and the limit.
+func FilesFor(jobs int) (ok bool, need, limit int64) {
+	limit = FileLimit()
+	need = 2 * (int64(jobs)*DescriptorsPerJob + 256)
+	return need <= limit, need, limit
+}
+
 // FileLimit returns the process's descriptor limit (Go raises the soft
 // limit to the hard one at start-up).
 func FileLimit() int64 {

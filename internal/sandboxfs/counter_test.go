@@ -396,8 +396,10 @@ func TestOpenFilesCloseFails(t *testing.T) {
 	}
 }
 
-// wazero's lazy open of a pre-opened directory is never refused (wazero
-// would panic); it takes a unit when there is one. Any other open is.
+// wazero's lazy open of a pre-opened directory (at every guest's start,
+// for fd_prestat_get) holds no descriptor until the guest uses the
+// directory itself; then it is never refused (wazero would panic) and
+// takes a unit when there is one. Any other open at the limit is refused.
 func TestOpenFilesLazyPreopen(t *testing.T) {
 	fx := newFixture(t)
 	c := newTestCounter(t, 1)
@@ -410,12 +412,27 @@ func TestOpenFilesLazyPreopen(t *testing.T) {
 	if errno != 0 {
 		t.Fatal(errno)
 	}
+	if isDir, errno := root.IsDir(); !isDir || errno != 0 {
+		t.Errorf("IsDir = %v, %v", isDir, errno)
+	}
+	if st, errno := root.Stat(); errno != 0 || !st.Mode.IsDir() {
+		t.Errorf("Stat = %v, %v", st.Mode, errno)
+	}
+	if d := root.(*preopenDir); d.f != nil || c.Used() != 0 {
+		t.Errorf("after IsDir and Stat the pre-open holds a descriptor (%v) or a unit (%d)", d.f != nil, c.Used())
+	}
+	if _, errno := root.Readdir(-1); errno != 0 {
+		t.Fatal(errno)
+	}
 	if c.Used() != 1 {
-		t.Errorf("with room, the pre-open took %d", c.Used())
+		t.Errorf("with room, the pre-open read took %d", c.Used())
 	}
 	root2, errno := fsys.OpenFile(".", experimentalsys.O_RDONLY, 0)
 	if errno != 0 {
 		t.Fatalf("pre-open at the limit: %v", errno)
+	}
+	if _, errno := root2.Readdir(-1); errno != 0 {
+		t.Fatalf("pre-open read at the limit: %v", errno)
 	}
 	if fsys.OpenFilesHit() || c.Used() != 1 || fsys.OpenFiles() != 1 {
 		t.Errorf("pre-open at the limit: hit %v, counter %d, FS %d", fsys.OpenFilesHit(), c.Used(), fsys.OpenFiles())
@@ -444,5 +461,8 @@ func TestOpenFilesLazyPreopen(t *testing.T) {
 	root.Close()
 	if c.Used() != 0 || fsys.OpenFiles() != 0 {
 		t.Errorf("after closing both: counter %d, FS %d", c.Used(), fsys.OpenFiles())
+	}
+	if _, errno := root.Stat(); errno != experimentalsys.EBADF {
+		t.Errorf("Stat after Close: %v", errno)
 	}
 }

@@ -162,10 +162,11 @@ func (f *FS) OpenFile(p string, flag experimentalsys.Oflag, perm fs.FileMode) (e
 			return nil, experimentalsys.ELOOP
 		}
 	}
-	var fdHeld bool
 	if lazyPreopen {
-		fdHeld = f.fds.tryTake(1, false) == 1 // opened anyway: see WithOpenFiles
-	} else if fdHeld = f.fds.take(1, false) == 1; !fdHeld {
+		return &preopenDir{fs: f}, 0
+	}
+	fdHeld := f.fds.take(1, false) == 1
+	if !fdHeld {
 		return nil, errOpenFiles
 	}
 	fl, errno := f.openFile(p, flag, perm)

@@ -106,7 +106,9 @@ func startRunner(b *testing.B, srv *gitlabtest.Server, concurrency int) *runner 
 	addr := ln.Addr().String()
 	ln.Close()
 	r := &runner{b: b, addr: addr}
-	r.cmd = exec.Command(bin, "--log-level", "warn", "serve", "--url", srv.URL, "--token", srv.RunnerToken,
+	// Thousands of jobs hold thousands of descriptors (see
+	// resource.FilesFor): raise the limit where allowed (as root).
+	r.cmd = exec.Command("/bin/sh", "-c", `ulimit -n 65536 2>/dev/null; exec "$0" "$@"`, bin, "--log-level", "warn", "serve", "--url", srv.URL, "--token", srv.RunnerToken,
 		"--modules", mods, "--builds-dir", filepath.Join(root, "builds"), "--listen", addr, "--pprof",
 		"--concurrency", strconv.Itoa(concurrency), "--check-interval", "100ms")
 	r.cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+filepath.Join(root, "cache"))
@@ -289,6 +291,11 @@ func BenchmarkWaitingJobs(b *testing.B) {
 	for deadline := time.Now().Add(30 * time.Minute); ; time.Sleep(time.Second) {
 		if int(r.metric("gitlab_runner_jobs")) >= n && strings.Contains(string(srv.Job(ids[n-1]).Trace), "waiting") {
 			break
+		}
+		for _, id := range ids {
+			if rec := srv.Job(id); rec.State == gitlab.StateFailed {
+				b.Fatalf("job %d failed (%s):\n%s", id, rec.FailureReason, rec.Trace)
+			}
 		}
 		if time.Now().After(deadline) {
 			b.Fatalf("only %v of %d jobs running", r.metric("gitlab_runner_jobs"), n)
