@@ -128,7 +128,7 @@ func TestChart(t *testing.T) {
 				t.Errorf("replicas %v", d.Spec.Replicas)
 			}
 			for _, want := range []string{`modules = "/usr/share/wasmrunner/modules"`, `token_file = "/etc/wasmrunner/tokens/default"`,
-				`url = "https://gitlab.example.com"`, `default_handler = "shell"`, "concurrency = 4\n"} {
+				`url = "https://gitlab.example.com"`, `default_handler = "shell"`, "concurrency = 4\n", "token_rotation = false\n"} {
 				if !strings.Contains(config, want) {
 					t.Errorf("config lacks %s", want)
 				}

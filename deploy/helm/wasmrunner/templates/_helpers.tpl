@@ -58,6 +58,9 @@ shutdown_timeout = {{ int .Values.drain.timeoutSeconds }}
 reload_interval = {{ .Values.config.reloadInterval | toJson }}
 log_level = {{ .Values.config.logLevel | toJson }}
 log_format = {{ .Values.config.logFormat | toJson }}
+# The replicas share each runner's token: none may replace it on its own
+# (the first reset would invalidate the others'); the Secret is read-only.
+token_rotation = false
 {{- if eq .Values.handlers.source "oci" }}
 pull_interval = {{ .Values.handlers.oci.pullInterval | toJson }}
 {{- with .Values.handlers.oci.insecureRegistries }}
