@@ -17,6 +17,7 @@ import (
 	"github.com/wasmrunner/wasmrunner/engine"
 	"github.com/wasmrunner/wasmrunner/engine/modules"
 	"github.com/wasmrunner/wasmrunner/gitlab"
+	"github.com/wasmrunner/wasmrunner/internal/gitinfo"
 	"github.com/wasmrunner/wasmrunner/internal/local"
 	"github.com/wasmrunner/wasmrunner/internal/pipeline"
 )
@@ -53,6 +54,7 @@ Examples:
 			&cli.StringFlag{Name: "variables-file", Usage: "read pipeline variables from a file of KEY=VALUE lines (--var wins)"},
 			&cli.StringFlag{Name: "pipeline-source", Value: "push", Usage: "CI_PIPELINE_SOURCE: push, web, schedule, merge_request_event, api, trigger, ..."},
 			&cli.StringFlag{Name: "compare-to", Usage: "git revision that rules:changes and only:changes compare with (default: HEAD's parent)"},
+			&cli.BoolFlag{Name: "no-project-files", Usage: "start each job with an empty build dir instead of the project's files"},
 			&cli.BoolFlag{Name: "manual", Usage: "run manual jobs too (named jobs always run)"},
 			&cli.IntFlag{Name: "concurrency", Usage: "most jobs run at once (default: the number of CPUs)"},
 			&cli.BoolFlag{Name: "list", Usage: "list the jobs of the pipeline (after rules) and exit"},
@@ -130,7 +132,7 @@ func runExec(c *cli.Context) error {
 	for _, w := range p.Warnings {
 		fmt.Fprintf(out, "\x1b[33;1mWARNING: %s\x1b[0;m\n", w)
 	}
-	cfg := local.PlanConfig{Pipeline: p, Predefined: opts.Predefined, Extra: extra, ProjectName: project.Name}
+	cfg := local.PlanConfig{Pipeline: p, Predefined: opts.Predefined, Extra: extra, ProjectName: project.Name, ProjectFiles: !c.Bool("no-project-files")}
 	if c.Bool("list") {
 		return local.List(out, jobs)
 	}
@@ -168,6 +170,13 @@ func runExec(c *cli.Context) error {
 	}
 
 	src := local.New(out, c.String("artifacts-dir"))
+	if cfg.ProjectFiles {
+		zipPath := filepath.Join(buildsDir, ".project-files.zip")
+		if err := writeProjectFiles(ctx, zipPath, project, repo, c.String("artifacts-dir"), c.String("builds-dir")); err != nil {
+			return cli.Exit(err.Error(), exitFailure)
+		}
+		src.SetProjectFiles(zipPath)
+	}
 	for _, pj := range planned {
 		src.Add(pj.Payload, pj.Rule)
 	}
@@ -199,6 +208,19 @@ func runExec(c *cli.Context) error {
 		return cli.Exit(fmt.Sprintf("%d job(s) did not succeed", failed), exitFailure)
 	}
 	return nil
+}
+
+// writeProjectFiles archives the project's files for the jobs.
+func writeProjectFiles(ctx context.Context, path string, pr local.Project, repo *gitinfo.Repo, skip ...string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	_, err = local.WriteProjectFiles(ctx, f, pr, repo, skip...)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // printVariables prints the variables a job starts with.
