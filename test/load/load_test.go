@@ -289,7 +289,7 @@ func BenchmarkWaitingJobs(b *testing.B) {
 			Script("echo waiting", "sleep 100000").Timeout(24 * time.Hour))
 	}
 	for deadline := time.Now().Add(30 * time.Minute); ; time.Sleep(time.Second) {
-		if int(r.metric("gitlab_runner_jobs")) >= n && strings.Contains(string(srv.Job(ids[n-1]).Trace), "waiting") {
+		if int(r.metric("wasmrunner_job_slots_used")) >= n && strings.Contains(string(srv.Job(ids[n-1]).Trace), "waiting") {
 			break
 		}
 		for _, id := range ids {
@@ -298,7 +298,7 @@ func BenchmarkWaitingJobs(b *testing.B) {
 			}
 		}
 		if time.Now().After(deadline) {
-			b.Fatalf("only %v of %d jobs running", r.metric("gitlab_runner_jobs"), n)
+			b.Fatalf("only %v of %d jobs running", r.metric("wasmrunner_job_slots_used"), n)
 		}
 	}
 	// Let every job's first log patch and keep-alive go out, then collect
