@@ -33,6 +33,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Writer:    stdout,
 		ErrWriter: stderr,
 		Suggest:   true,
+		// Shell completion (see completion.go).
+		EnableBashCompletion: true,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "operator log level: debug, info, warn, error (default: the config file's log_level, else info)", EnvVars: []string{"WASMRUNNER_LOG_LEVEL"}},
 			&cli.StringFlag{Name: "log-format", Value: "auto", Usage: "operator log format: text, json, or auto (text on a terminal, else JSON) (default: the config file's log_format, else auto)", EnvVars: []string{"WASMRUNNER_LOG_FORMAT"}},
@@ -46,6 +48,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			unregisterCommand(),
 			listCommand(),
 			versionCommand(),
+			completionCommand(),
 		},
 		Before: func(c *cli.Context) error {
 			if _, err := parseLogLevel(c.String("log-level")); err != nil {

@@ -113,8 +113,13 @@ func runExec(c *cli.Context) error {
 	opts := local.Options(project, repo, extra, c.String("compare-to"))
 	p, err := pipeline.ParseWith(data, opts)
 	if err != nil {
-		// Parse errors name the file and line already.
-		return cli.Exit(strings.Replace(err.Error(), pipeline.FileName, file, 1), exitFailure)
+		// Parse errors name the file and line already; errors of the
+		// main file say .gitlab-ci.yml, included files their path.
+		msg := err.Error()
+		if strings.HasPrefix(msg, pipeline.FileName+":") {
+			msg = file + msg[len(pipeline.FileName):]
+		}
+		return cli.Exit(msg, exitFailure)
 	}
 	names := c.Args().Slice()
 	jobs, err := p.Select(names...)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"os"
 	"testing"
 
@@ -13,6 +14,11 @@ import (
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == modules.CompilerCommand {
 		os.Exit(modules.RunCompiler(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
+	}
+	// The test binary as wasmrunner itself, for tests that run it from a
+	// shell (completion).
+	if os.Getenv("WASMRUNNER_TEST_AS_CLI") == "1" {
+		os.Exit(run(context.Background(), os.Args, os.Stdout, os.Stderr))
 	}
 	// serve and exec keep compiled modules under the user cache dir: a
 	// temporary one for the tests.

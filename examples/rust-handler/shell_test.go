@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -464,50 +466,21 @@ func BenchmarkShellJob(b *testing.B) {
 	})
 	b.Run("instance", func(b *testing.B) {
 		ctx := context.Background()
-		rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler().
-			WithMemoryLimitPages(2048).WithCloseOnContextDone(true))
-		defer rt.Close(ctx)
-		if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := hostfuncs.Instantiate(ctx, rt); err != nil {
-			b.Fatal(err)
-		}
-		compiled, err := rt.CompileModule(ctx, wasm)
-		if err != nil {
-			b.Fatal(err)
-		}
-		fsys, err := sandboxfs.New(b.TempDir())
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer fsys.Close()
-		var log bytes.Buffer
-		env := &hostfuncs.Env{Log: &log, Script: []string{"echo hello"}, Stop: ctx}
-		callCtx := hostfuncs.WithEnv(ctx, env)
-		cfg := wazero.NewModuleConfig().WithName("").WithStdout(io.Discard).WithStderr(io.Discard).
-			WithFSConfig(sandboxfs.Mount(wazero.NewFSConfig(), fsys, "/")).
-			WithStartFunctions(abi.ExportInitialize)
+		inst := newInstances(b, wasm)
 		b.ReportAllocs()
 		b.ResetTimer()
+		var log string
 		for range b.N {
-			log.Reset()
-			inst, err := rt.InstantiateModule(callCtx, compiled, cfg)
-			if err != nil {
-				b.Fatal(err)
+			var code uint64
+			var err error
+			code, log, err = inst.run(ctx, "echo hello")
+			if err != nil || code != 0 {
+				b.Fatalf("step: %v %v\n%s", code, err, log)
 			}
-			res, err := inst.ExportedFunction(abi.ExportStep).Call(callCtx, uint64(abi.PhaseScript))
-			if err != nil || res[0] != 0 {
-				b.Fatalf("step: %v %v\n%s", res, err, log.String())
-			}
-			if _, err := inst.ExportedFunction(abi.ExportCleanup).Call(callCtx); err != nil {
-				b.Fatal(err)
-			}
-			inst.Close(ctx)
 		}
 		b.StopTimer()
-		if !strings.HasSuffix(log.String(), "\nhello\n") {
-			b.Fatalf("log: %q", log.String())
+		if !strings.HasSuffix(log, "\nhello\n") {
+			b.Fatalf("log: %q", log)
 		}
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
 		b.ReportMetric(float64(len(wasm)), "wasm-bytes")
@@ -560,4 +533,97 @@ func TestShellHostile(t *testing.T) {
 			}
 		})
 	}
+}
+
+// instances runs one-step jobs of a module directly on wazero, as the
+// engine does (WASI, the host functions, the sandboxed build dir), one
+// instance per run.
+type instances struct {
+	rt       wazero.Runtime
+	compiled wazero.CompiledModule
+	fsys     *sandboxfs.FS
+}
+
+func newInstances(tb testing.TB, wasm []byte) *instances {
+	tb.Helper()
+	ctx := context.Background()
+	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler().
+		WithMemoryLimitPages(2048).WithCloseOnContextDone(true))
+	tb.Cleanup(func() { rt.Close(ctx) })
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := hostfuncs.Instantiate(ctx, rt); err != nil {
+		tb.Fatal(err)
+	}
+	compiled, err := rt.CompileModule(ctx, wasm)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	fsys, err := sandboxfs.New(tb.TempDir())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { fsys.Close() })
+	return &instances{rt: rt, compiled: compiled, fsys: fsys}
+}
+
+// run instantiates the module, runs a script step and closes it: the
+// step's result, the log, and an error if the instance failed (a trap, or
+// ctx ending).
+func (in *instances) run(ctx context.Context, script string) (uint64, string, error) {
+	var log bytes.Buffer
+	env := &hostfuncs.Env{Log: &log, Script: []string{script}, Stop: ctx}
+	callCtx := hostfuncs.WithEnv(ctx, env)
+	cfg := wazero.NewModuleConfig().WithName("").WithStdout(io.Discard).WithStderr(io.Discard).
+		WithFSConfig(sandboxfs.Mount(wazero.NewFSConfig(), in.fsys, "/")).
+		WithStartFunctions(abi.ExportInitialize)
+	inst, err := in.rt.InstantiateModule(callCtx, in.compiled, cfg)
+	if err != nil {
+		return 0, log.String(), err
+	}
+	defer inst.Close(context.Background())
+	res, err := inst.ExportedFunction(abi.ExportStep).Call(callCtx, uint64(abi.PhaseScript))
+	if err != nil {
+		return 0, log.String(), err
+	}
+	if _, err := inst.ExportedFunction(abi.ExportCleanup).Call(callCtx); err != nil {
+		return 0, log.String(), err
+	}
+	return res[0], log.String(), nil
+}
+
+// FuzzShell runs arbitrary scripts in shell.wasm: whatever the script,
+// the module must end the step with a status (or be stopped by the
+// step's deadline, for endless loops), never trap (a panic, a stack
+// overflow, running out of memory). The seeds are the differential
+// corpus and hostile nesting.
+func FuzzShell(f *testing.F) {
+	wasm := runnertest.Module(f, shellPath, "bash examples/rust-handler/build.sh")
+	paths, _ := filepath.Glob(filepath.Join(corpusDir, "*.sh"))
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(string(b))
+	}
+	for _, s := range []string{
+		strings.Repeat("( ", 300), strings.Repeat("$(", 300), strings.Repeat("${x:-", 300), "f() { f; }; f",
+		"echo ${x:1é}", "sleep 1é", "printf '%é'", "echo é | tr é-a x", "[[ é =~ (é ]]", "case é in [é-) ;; esac",
+		"cat <<EOF\n$(", "echo $((1<<63)) $((-9223372036854775807-1)) $(( (-9223372036854775807-1) / -1 ))",
+		"head -c -5 /dev/null; tail -c +0", "seq 9223372036854775806 9223372036854775807", "cut -f 9223372036854775807",
+		"printf '%*d' 99999999999 1", "echo x | sed 's/x/\\9/'", "x=é; echo ${x:0:1} ${#x} ${x^^}",
+	} {
+		f.Add(s)
+	}
+	inst := newInstances(f, wasm)
+	f.Fuzz(func(t *testing.T, script string) {
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+		defer cancel()
+		_, log, err := inst.run(ctx, script)
+		if err != nil && ctx.Err() == nil {
+			t.Fatalf("the step failed: %v\nlog:\n%s", err, log)
+		}
+	})
 }

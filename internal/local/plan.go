@@ -184,7 +184,11 @@ func JobVariables(id int64, j *pipeline.Job, cfg PlanConfig) gitlab.Variables {
 		{"CI_JOB_NAME", j.Name},
 		{"CI_JOB_NAME_SLUG", Slug(j.Name)},
 		{"CI_JOB_STAGE", j.Stage},
-		{"CI_NODE_TOTAL", "1"},
+	}
+	if j.NodeTotal > 0 {
+		pre = append(pre, [2]string{"CI_NODE_INDEX", strconv.Itoa(j.NodeIndex)}, [2]string{"CI_NODE_TOTAL", strconv.Itoa(j.NodeTotal)})
+	} else {
+		pre = append(pre, [2]string{"CI_NODE_TOTAL", "1"})
 	}
 	if j.When == "manual" {
 		pre = append(pre, [2]string{"CI_JOB_MANUAL", "true"})

@@ -12,6 +12,7 @@ const FileName = ".gitlab-ci.yml"
 // Error is an invalid configuration: bad YAML, a value of the wrong type, a
 // reference to an unknown job, a cycle, and the like.
 type Error struct {
+	File string // the included file concerned; "" for the main one
 	Line int    // 1-based line of the offending value; 0 when not known
 	Job  string // job or template concerned; "" for the top level or default:
 	Msg  string // what is wrong, without the location
@@ -21,7 +22,11 @@ type Error struct {
 // Error formats the error as `.gitlab-ci.yml:LINE: job "NAME": MESSAGE`.
 func (e *Error) Error() string {
 	var b strings.Builder
-	b.WriteString(FileName)
+	if e.File != "" {
+		b.WriteString(e.File)
+	} else {
+		b.WriteString(FileName)
+	}
 	if e.Line > 0 {
 		b.WriteByte(':')
 		b.WriteString(strconv.Itoa(e.Line))
@@ -41,7 +46,7 @@ func (e *Error) Unwrap() error { return e.Err }
 func errAt(v *value, job, format string, args ...any) *Error {
 	e := &Error{Job: job, Msg: fmt.Sprintf(format, args...)}
 	if v != nil {
-		e.Line = v.line
+		e.Line, e.File = v.line, v.file
 	}
 	return e
 }

@@ -15,6 +15,7 @@ const maxTimeout = month
 // collects the warnings that concern it.
 type scope struct {
 	p        *parser
+	inst     instance // the parallel: job being built
 	job      string // job name, for jobs
 	label    string // "default" for default:; "" at the top level
 	warnings []string
@@ -49,25 +50,6 @@ func (s *scope) errf(v *value, format string, args ...any) *Error {
 		e.Msg = s.label + ": " + e.Msg
 	}
 	return e
-}
-
-// walkRefs warns about every !reference tag in v, the value of keyword key.
-func (s *scope) walkRefs(v *value, key string) {
-	if v == nil {
-		return
-	}
-	switch v.kind {
-	case kRef:
-		s.warnf("!reference %s in %q is not supported; treated as empty", v.text, key)
-	case kList:
-		for _, x := range v.list {
-			s.walkRefs(x, key)
-		}
-	case kMap:
-		for _, x := range v.vals {
-			s.walkRefs(x, key)
-		}
-	}
 }
 
 // str decodes a string; a null or !reference value gives "".
@@ -389,8 +371,22 @@ func (s *scope) needs(j *Job, v *value) error {
 	if v.kind != kList {
 		return s.errf(v, "needs must be a list of job names or maps with a job")
 	}
-	for _, x := range v.list {
+	// Lists nested by !reference are flattened.
+	var items []*value
+	var flatten func(l *value)
+	flatten = func(l *value) {
+		for _, x := range l.list {
+			if x.kind == kList {
+				flatten(x)
+			} else {
+				items = append(items, x)
+			}
+		}
+	}
+	flatten(v)
+	for _, x := range items {
 		name, artifacts, optional := "", true, false
+		var matrix [][]Variable
 		switch x.kind {
 		case kRef:
 			continue
@@ -417,7 +413,11 @@ func (s *scope) needs(j *Job, v *value) error {
 				case "pipeline", "project", "ref":
 					skip = true
 				case "parallel":
-					s.unsupported("needs:parallel")
+					if y.kind != kMap || len(y.keys) != 1 || y.keys[0] != "matrix" {
+						err = s.errf(y, "needs:parallel must be a map with matrix")
+						break
+					}
+					matrix, err = s.matrix(y.vals[0], "needs:parallel:matrix")
 				default:
 					err = s.errf(y, "needs: unknown keyword %q", k)
 				}
@@ -434,6 +434,12 @@ func (s *scope) needs(j *Job, v *value) error {
 			}
 		default:
 			return s.errf(x, "needs must be a list of job names or maps with a job")
+		}
+		if matrix != nil {
+			if j.needsMatrix == nil {
+				j.needsMatrix = map[string][][]Variable{}
+			}
+			j.needsMatrix[name] = append(j.needsMatrix[name], matrix...)
 		}
 		if _, dup := j.NeedsArtifacts[name]; dup {
 			continue
@@ -502,11 +508,6 @@ func (s *scope) buildJob(name string, m *value) (*Job, error) {
 			s.unsupported(k)
 		default:
 			return nil, s.errf(m.vals[i], "unknown keyword %q", k)
-		}
-	}
-	for i, k := range m.keys {
-		if supportedJobKeys[k] {
-			s.walkRefs(m.vals[i], k)
 		}
 	}
 
@@ -598,6 +599,8 @@ func (s *scope) buildJob(name string, m *value) (*Job, error) {
 		}
 		j.Variables = append(j.Variables, vars...)
 	}
+	j.Variables = append(j.Variables, s.inst.vars...)
+	j.Parallel, j.Matrix, j.NodeIndex, j.NodeTotal = s.inst.base, s.inst.matrix, s.inst.index, s.inst.tot
 
 	if v, ok := own(kwBeforeScript, true); ok {
 		if j.Script, err = s.script(v, kwBeforeScript); err != nil {

@@ -17,12 +17,24 @@ func (p *parser) link(all, excluded []*Job) (*Pipeline, error) {
 		out[j.Name] = j.excluded
 	}
 	byName := make(map[string]*Job, len(all))
+	groups := map[string][]*Job{} // parallel: jobs by the name of the job they come from
 	for _, j := range all {
 		byName[j.Name] = j
+		if j.Parallel != "" {
+			groups[j.Parallel] = append(groups[j.Parallel], j)
+		}
+	}
+	for _, j := range excluded {
+		if j.Parallel != "" && len(groups[j.Parallel]) == 0 {
+			out[j.Parallel] = j.excluded
+		}
 	}
 	for _, j := range all {
 		if j.skip != "" && strings.HasPrefix(j.skip, "keyword") {
 			continue // trigger or run job: nothing else was read
+		}
+		if err := j.expandParallelRefs(byName, groups); err != nil {
+			return nil, err
 		}
 		warnf := func(format string, args ...any) {
 			if j.skip == "" {
@@ -192,4 +204,63 @@ func (h *intHeap) Pop() any {
 	x := old[len(old)-1]
 	*h = old[:len(old)-1]
 	return x
+}
+
+// expandParallelRefs replaces, in needs: and dependencies:, the name of a
+// job that parallel: made several of with those jobs (docs: ci/yaml
+// "needs:parallel:matrix"): all of them, or those whose matrix values
+// match needs:parallel:matrix.
+func (j *Job) expandParallelRefs(byName map[string]*Job, groups map[string][]*Job) error {
+	if j.NeedsSet {
+		var needs []string
+		for _, n := range j.Needs {
+			g, isGroup := groups[n]
+			if _, exact := byName[n]; exact || !isGroup {
+				if _, ok := j.needsMatrix[n]; ok && !isGroup {
+					return errAt(&value{line: j.needsLine}, j.Name, "needs %q with parallel:matrix, but %q is not a parallel:matrix job", n, n)
+				}
+				needs = append(needs, n)
+				continue
+			}
+			art, opt := j.NeedsArtifacts[n], j.optional[n]
+			delete(j.NeedsArtifacts, n)
+			filters, filtered := j.needsMatrix[n]
+			found := 0
+			for _, inst := range g {
+				if filtered && !slices.ContainsFunc(filters, func(f []Variable) bool { return matches(inst.Matrix, f) }) {
+					continue
+				}
+				if _, dup := j.NeedsArtifacts[inst.Name]; dup {
+					continue
+				}
+				found++
+				needs = append(needs, inst.Name)
+				j.NeedsArtifacts[inst.Name] = art
+				if opt {
+					j.optional[inst.Name] = true
+				}
+			}
+			if found == 0 && !opt {
+				return errAt(&value{line: j.needsLine}, j.Name, "needs %q with parallel:matrix values that none of its jobs has", n)
+			}
+		}
+		j.Needs = needs
+	}
+	if j.DependenciesSet {
+		var deps []string
+		for _, d := range j.Dependencies {
+			if g, ok := groups[d]; ok && byName[d] == nil {
+				for _, inst := range g {
+					deps = append(deps, inst.Name)
+				}
+				continue
+			}
+			deps = append(deps, d)
+		}
+		if deps == nil {
+			deps = []string{}
+		}
+		j.Dependencies = deps
+	}
+	return nil
 }

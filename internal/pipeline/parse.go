@@ -46,11 +46,11 @@ var (
 		"stage": true, kwImage: true, kwVariables: true, kwBeforeScript: true, "script": true,
 		kwAfterScript: true, "artifacts": true, "needs": true, "dependencies": true,
 		"timeout": true, "allow_failure": true, "when": true, "extends": true, "inherit": true,
-		"rules": true, "only": true, "except": true, "start_in": true,
+		"rules": true, "only": true, "except": true, "start_in": true, "parallel": true,
 	}
 	unsupportedJobKeys = map[string]bool{
 		"cache": true, "services": true,
-		"tags": true, "retry": true, "interruptible": true, "parallel": true,
+		"tags": true, "retry": true, "interruptible": true,
 		"environment": true, "coverage": true, "resource_group": true, "release": true,
 		"trigger": true, "pages": true, "id_tokens": true, "secrets": true,
 		"hooks": true, "identity": true, "manual_confirmation": true,
@@ -144,7 +144,6 @@ func (p *parser) parse(root *value) (*Pipeline, error) {
 	if err := p.parseStages(stagesV); err != nil {
 		return nil, err
 	}
-	top.walkRefs(varsV, kwVariables)
 	vars, err := top.variables(varsV)
 	if err != nil {
 		return nil, err
@@ -168,23 +167,29 @@ func (p *parser) parse(root *value) (*Pipeline, error) {
 		if p.work > maxWork {
 			return nil, errAt(e.v, e.name, "the configuration is too large once extends: is applied")
 		}
-		s := &scope{p: p, job: e.name}
-		j, err := s.buildJob(e.name, m)
+		insts, err := p.instances(e.name, m)
 		if err != nil {
 			return nil, err
 		}
-		j.fileIdx = i
-		j.Line = e.v.line
-		if j.excluded != "" {
-			excluded = append(excluded, j)
-			continue
-		}
-		if j.skip == "" {
-			for _, w := range s.warnings {
-				p.warn(w)
+		for _, in := range insts {
+			s := &scope{p: p, job: in.name, inst: in}
+			j, err := s.buildJob(in.name, m)
+			if err != nil {
+				return nil, err
 			}
+			j.fileIdx = i
+			j.Line = e.v.line
+			if j.excluded != "" {
+				excluded = append(excluded, j)
+				continue
+			}
+			if j.skip == "" {
+				for _, w := range s.warnings {
+					p.warn(w)
+				}
+			}
+			all = append(all, j)
 		}
-		all = append(all, j)
 	}
 	pl, err := p.link(all, excluded)
 	if err != nil {
@@ -302,7 +307,6 @@ func (p *parser) parseDefaults(v *value, deprecated map[string]*value) error {
 		for i, k := range v.keys {
 			switch {
 			case contains(defaultKeys, k):
-				s.walkRefs(v.vals[i], k)
 				m.set(k, v.vals[i])
 			case unsupportedDefaultKeys[k]:
 				s.unsupported(k)
@@ -319,7 +323,6 @@ func (p *parser) parseDefaults(v *value, deprecated map[string]*value) error {
 		if _, both := m.get(k); both {
 			return errAt(dv, "", "%s is defined in top-level and `default:` entry", k)
 		}
-		(&scope{p: p}).walkRefs(dv, k)
 		m.set(k, dv)
 	}
 	for i, k := range m.keys {

@@ -114,11 +114,19 @@ type Job struct {
 	// Line is the line of the job's definition.
 	Line int
 
+	// Parallel is the name of the job parallel: made this one of ("" for
+	// other jobs); NodeIndex (from 1) and NodeTotal are its
+	// CI_NODE_INDEX and CI_NODE_TOTAL, Matrix its parallel:matrix values.
+	Parallel             string
+	NodeIndex, NodeTotal int
+	Matrix               map[string]string
+
 	fileIdx, stageIdx   int
 	needsLine, depsLine int
 	optional            map[string]bool
 	skip                string // why the job does not run; "" when it runs
 	excluded            string // why rules or only/except leave the job out of the pipeline
+	needsMatrix         map[string][][]Variable // needs:parallel:matrix filters, by need
 }
 
 // Parse resolves the content of a .gitlab-ci.yml file. Errors are of type
@@ -133,11 +141,17 @@ func Parse(data []byte) (*Pipeline, error) {
 // workflow:rules keep the pipeline from being created, the error wraps
 // [ErrFiltered].
 func ParseWith(data []byte, opts Options) (*Pipeline, error) {
-	root, warnings, err := load(data)
+	root, warnings, err := load(data, "")
 	if err != nil {
 		return nil, err
 	}
 	p := &parser{seen: map[string]bool{}, opts: opts}
+	if root, err = p.include(root, 0, map[string]bool{}); err != nil {
+		return nil, err
+	}
+	if root, err = resolveReferences(root); err != nil {
+		return nil, err
+	}
 	for _, w := range warnings {
 		p.warn(w)
 	}
@@ -159,7 +173,16 @@ func yamlError(err error) error {
 
 // load decodes the YAML document. A leading `spec:` header document, as
 // used by CI/CD components, is skipped with a warning.
-func load(data []byte) (*value, []string, error) {
+func load(data []byte, file string) (*value, []string, error) {
+	root, warnings, err := loadDoc(data, file)
+	var e *Error
+	if errors.As(err, &e) && e.File == "" {
+		e.File = file
+	}
+	return root, warnings, err
+}
+
+func loadDoc(data []byte, file string) (*value, []string, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
@@ -180,6 +203,7 @@ func load(data []byte) (*value, []string, error) {
 		}
 	}
 	c := newConverter()
+	c.file = file
 	root, err := c.convert(&doc)
 	if err != nil {
 		return nil, nil, err
@@ -207,15 +231,20 @@ func isSpecHeader(doc *yaml.Node) bool {
 func (p *Pipeline) NameVar() (string, bool) { return p.Name, p.Name != "" }
 
 // Select returns the named jobs and every job they need, transitively, in
-// run order. A job's needs: are followed; for a job without needs:, its
+// run order. The name of a job that parallel: made several of names them
+// all. A job's needs: are followed; for a job without needs:, its
 // dependencies:. Without names it returns all jobs.
 func (p *Pipeline) Select(names ...string) ([]*Job, error) {
 	if len(names) == 0 {
 		return slices.Clone(p.Jobs), nil
 	}
 	byName := make(map[string]*Job, len(p.Jobs))
+	groups := map[string][]string{}
 	for _, j := range p.Jobs {
 		byName[j.Name] = j
+		if j.Parallel != "" {
+			groups[j.Parallel] = append(groups[j.Parallel], j.Name)
+		}
 	}
 	want := map[string]bool{}
 	todo := slices.Clone(names)
@@ -226,6 +255,11 @@ func (p *Pipeline) Select(names ...string) ([]*Job, error) {
 			continue
 		}
 		j, ok := byName[n]
+		if !ok && len(groups[n]) > 0 {
+			// The name of a parallel: job stands for all its jobs.
+			todo = append(todo, groups[n]...)
+			continue
+		}
 		if !ok {
 			return nil, p.unknownJob(n)
 		}

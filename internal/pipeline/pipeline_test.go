@@ -738,7 +738,7 @@ bridge:
 
 func TestUnsupportedKeywords(t *testing.T) {
 	keys := []string{
-		"cache", "services", "tags", "retry", "interruptible", "parallel",
+		"cache", "services", "tags", "retry", "interruptible",
 		"environment", "coverage", "resource_group", "release", "pages", "id_tokens", "secrets",
 		"hooks", "identity", "manual_confirmation", "dast_configuration", "run",
 	}
@@ -760,9 +760,8 @@ func TestUnsupportedKeywords(t *testing.T) {
 		})
 	}
 	t.Run("top level", func(t *testing.T) {
-		p := mustParse(t, "include: a.yml\nservices: [x]\ncache: {}\njob:\n  script: x\n")
+		p := mustParse(t, "services: [x]\ncache: {}\njob:\n  script: x\n")
 		assertStrings(t, "Warnings", p.Warnings, []string{
-			`keyword "include" is not supported; ignored`,
 			`keyword "services" is not supported; ignored`,
 			`keyword "cache" is not supported; ignored`,
 		})
@@ -772,14 +771,14 @@ func TestUnsupportedKeywords(t *testing.T) {
 job:
   image: {name: a, entrypoint: [""], pull_policy: always}
   artifacts: {paths: [a], reports: {dotenv: x}, expose_as: A}
-  needs: [{job: other, parallel: {matrix: []}}]
+  needs: [other]
   script: x
 other:
   stage: build
   script: x
 `
 		p := mustParse(t, src)
-		for _, k := range []string{"image:entrypoint", "image:pull_policy", "artifacts:reports", "artifacts:expose_as", "needs:parallel"} {
+		for _, k := range []string{"image:entrypoint", "image:pull_policy", "artifacts:reports", "artifacts:expose_as"} {
 			if n := countWarnings(p, fmt.Sprintf(`job "job": keyword %q is not supported; ignored`, k)); n != 1 {
 				t.Errorf("%s: Warnings = %q", k, p.Warnings)
 			}
@@ -794,33 +793,73 @@ other:
 	})
 }
 
+// TestReference follows ci/yaml "!reference tags": scripts, variables
+// and rules reused from other jobs, nested references, and a reference to
+// a key that does not exist.
 func TestReference(t *testing.T) {
 	src := `
 .setup:
-  script: [echo setup]
+  script: [echo setup, echo more]
+.vars:
+  variables:
+    A: from vars
+    B: b
+.nested:
+  script:
+    - !reference [.setup, script]
+    - echo nested
+.rules:
+  rules:
+    - if: $NOPE
+      when: never
 job:
   before_script: !reference [.setup, script]
   script:
-    - !reference [.setup, script]
+    - !reference [.nested, script]
     - echo own
   variables:
-    A: !reference [.vars, A]
+    A: !reference [.vars, variables, A]
+  rules:
+    - !reference [.rules, rules]
+    - when: always
+whole:
+  variables: !reference [.vars, variables]
+  script: !reference [.setup, script]
+.needs: {needs: [job]}
+needing:
+  stage: deploy
+  needs: [!reference [.needs, needs], whole]
+  script: x
 `
 	p := mustParse(t, src)
 	j := getJob(t, p, "job")
-	assertStrings(t, "Script", j.Script, []string{"echo own"})
-	if len(j.Variables) != 0 {
+	assertStrings(t, "Script", j.Script, []string{"echo setup", "echo more", "echo setup", "echo more", "echo nested", "echo own"})
+	assertEqual(t, "When", j.When, "always")
+	if !slices.Equal(j.Variables, []Variable{{Key: "A", Value: "from vars"}}) {
 		t.Errorf("Variables = %v", j.Variables)
 	}
-	assertStrings(t, "Warnings", p.Warnings, []string{
-		`job "job": !reference [.setup, script] in "before_script" is not supported; treated as empty`,
-		`job "job": !reference [.setup, script] in "script" is not supported; treated as empty`,
-		`job "job": !reference [.vars, A] in "variables" is not supported; treated as empty`,
-	})
+	w := getJob(t, p, "whole")
+	assertStrings(t, "whole.Script", w.Script, []string{"echo setup", "echo more"})
+	if len(w.Variables) != 2 {
+		t.Errorf("whole.Variables = %v", w.Variables)
+	}
+	assertStrings(t, "Warnings", p.Warnings, nil)
+	assertStrings(t, "needing.Needs", getJob(t, p, "needing").Needs, []string{"job", "whole"})
+
+	for _, tt := range []struct{ name, src, want string }{
+		{"missing", "job:\n  script: !reference [.nope, script]\n", `.gitlab-ci.yml:2: !reference [.nope, script] could not be found`},
+		{"scalar", "job:\n  script: !reference x\n", `.gitlab-ci.yml:2: !reference x: a reference must be a sequence such as [.job, script]`},
+		{"cycle", ".a:\n  script: !reference [.b, script]\n.b:\n  script: !reference [.a, script]\njob:\n  script: !reference [.a, script]\n",
+			`.gitlab-ci.yml:2: !reference [.b, script]: references nested deeper than 10 levels`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			assertEqual(t, "error", parseErr(t, tt.src), tt.want)
+		})
+	}
 }
 
 func TestReferenceInUnsupportedKeyword(t *testing.T) {
-	p := mustParse(t, "job:\n  cache: [!reference [.r, cache]]\n  script: x\n")
+	p := mustParse(t, ".r:\n  cache: {paths: [a]}\njob:\n  cache: [!reference [.r, cache]]\n  script: x\n")
 	assertStrings(t, "Warnings", p.Warnings, []string{`job "job": keyword "cache" is not supported; ignored`})
 }
 

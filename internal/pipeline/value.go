@@ -22,7 +22,7 @@ const (
 	kBool
 	kList
 	kMap
-	kRef // a !reference tag, which is not supported
+	kRef // a !reference tag, resolved before the configuration is read
 )
 
 // value is an immutable YAML value with aliases and merge keys resolved.
@@ -31,6 +31,8 @@ type value struct {
 	kind  kind
 	line  int
 	text  string   // scalars: the literal text; kRef: the reference, e.g. "[.a, script]"
+	ref   []string // kRef: the path the reference names
+	file  string   // the file the value comes from; "" for the main one
 	list  []*value // kList
 	keys  []string // kMap, in order
 	vals  []*value // kMap, parallel to keys
@@ -100,6 +102,7 @@ func deepMerge(base, over *value) *value {
 		return over
 	}
 	out := newMap(over.line)
+	out.file = over.file
 	for i, k := range base.keys {
 		out.set(k, base.vals[i])
 	}
@@ -115,6 +118,7 @@ func deepMerge(base, over *value) *value {
 
 // converter turns a yaml.Node tree into values.
 type converter struct {
+	file     string
 	done     map[*yaml.Node]*value
 	active   map[*yaml.Node]bool
 	warnings []string
@@ -140,6 +144,9 @@ func (c *converter) convert(n *yaml.Node) (*value, error) {
 	if v.size > maxNodes {
 		return nil, &Error{Line: n.Line, Msg: fmt.Sprintf("the configuration is too large once aliases are expanded (more than %d values)", maxNodes)}
 	}
+	if v.file == "" {
+		v.file = c.file
+	}
 	c.done[n] = v
 	return v, nil
 }
@@ -158,7 +165,7 @@ func (c *converter) convertNode(n *yaml.Node) (*value, error) {
 		return c.convert(n.Alias)
 	case yaml.ScalarNode:
 		if n.Tag == "!reference" {
-			return &value{kind: kRef, line: n.Line, text: n.Value, size: 1}, nil
+			return nil, &Error{Line: n.Line, Msg: fmt.Sprintf("!reference %s: a reference must be a sequence such as [.job, script]", n.Value)}
 		}
 		v := &value{line: n.Line, text: n.Value, size: 1}
 		switch n.ShortTag() {
@@ -176,7 +183,17 @@ func (c *converter) convertNode(n *yaml.Node) (*value, error) {
 		return v, nil
 	case yaml.SequenceNode:
 		if n.Tag == "!reference" {
-			return &value{kind: kRef, line: n.Line, text: referenceText(n), size: 1}, nil
+			v := &value{kind: kRef, line: n.Line, text: referenceText(n), size: 1}
+			for _, c := range n.Content {
+				if c.Kind != yaml.ScalarNode {
+					return nil, &Error{Line: c.Line, Msg: fmt.Sprintf("!reference %s: each element must be a name", v.text)}
+				}
+				v.ref = append(v.ref, c.Value)
+			}
+			if len(v.ref) == 0 {
+				return nil, &Error{Line: n.Line, Msg: "!reference []: a reference names at least a job or template"}
+			}
+			return v, nil
 		}
 		v := &value{kind: kList, line: n.Line, size: 1}
 		for _, item := range n.Content {
@@ -214,7 +231,11 @@ func (c *converter) convertMap(n *yaml.Node) (*value, error) {
 			return nil, err
 		}
 		if first, dup := firstLine[key]; dup {
-			c.warnings = append(c.warnings, fmt.Sprintf("%s:%d: key %q is defined more than once (first at line %d); the last definition wins", FileName, k.Line, key, first))
+			name := c.file
+			if name == "" {
+				name = FileName
+			}
+			c.warnings = append(c.warnings, fmt.Sprintf("%s:%d: key %q is defined more than once (first at line %d); the last definition wins", name, k.Line, key, first))
 		} else {
 			firstLine[key] = k.Line
 		}

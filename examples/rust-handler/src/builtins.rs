@@ -18,6 +18,7 @@ const BUILTINS: &[(&str, Builtin)] = &[
     ("[", test),
     ("artifact", artifact),
     ("basename", basename),
+    ("bash", sh),
     ("break", break_),
     ("cat", cat),
     ("cd", cd),
@@ -57,6 +58,7 @@ const BUILTINS: &[(&str, Builtin)] = &[
     ("sed", utils::sed),
     ("seq", utils::seq),
     ("set", set),
+    ("sh", sh),
     ("sha256sum", utils::sha256sum),
     ("shift", shift),
     ("sleep", sleep),
@@ -199,6 +201,78 @@ macro_rules! opts_or_return {
     };
 }
 pub(crate) use opts_or_return;
+
+/// sh and bash: `-c 'commands' [NAME ARGS...]` or `FILE ARGS...` in a
+/// subshell, with options like -e, -u, -x, -o pipefail.
+fn sh(sh: &mut Shell, args: &[String], io: &Io) -> Status {
+    let mut opts = Vec::new();
+    let mut command = None;
+    let mut i = 1;
+    while i < args.len() {
+        let a = &args[i];
+        if a == "-c" {
+            i += 1;
+            match args.get(i) {
+                Some(c) => command = Some(c.clone()),
+                None => {
+                    io.error(&format!("{}: -c: option requires an argument", args[0]));
+                    return Ok(2);
+                }
+            }
+            i += 1;
+            break;
+        }
+        if a == "-o" || a == "+o" {
+            opts.push(a.clone());
+            opts.push(args.get(i + 1).cloned().unwrap_or_default());
+            i += 2;
+            continue;
+        }
+        if a == "--" {
+            i += 1;
+            break;
+        }
+        if (a.starts_with('-') || a.starts_with('+')) && a.len() > 1 && !a.starts_with("--") {
+            let flags: String = a[1..].chars().filter(|c| !matches!(c, 'l' | 'i' | 's' | 'c')).collect();
+            if !flags.is_empty() {
+                opts.push(format!("{}{}", &a[..1], flags));
+            }
+            i += 1;
+            if a.starts_with('-') && a.contains('c') {
+                // -ec 'commands'
+                match args.get(i) {
+                    Some(c) => command = Some(c.clone()),
+                    None => {
+                        io.error(&format!("{}: -c: option requires an argument", args[0]));
+                        return Ok(2);
+                    }
+                }
+                i += 1;
+                break;
+            }
+            continue;
+        }
+        if a.starts_with("--") {
+            i += 1;
+            continue;
+        }
+        break;
+    }
+    match command {
+        Some(c) => {
+            let rest = if i < args.len() { args[i + 1..].to_vec() } else { Vec::new() };
+            sh.run_sub(&c, &args[0], &rest, &opts, io)
+        }
+        None => match args.get(i) {
+            Some(file) => sh.run_file(file, &args[i + 1..], &opts, io),
+            None => {
+                // A script on standard input.
+                let src = String::from_utf8_lossy(&io.read_all()).into_owned();
+                sh.run_sub(&src, &args[0], &[], &opts, io)
+            }
+        },
+    }
+}
 
 fn true_(_: &mut Shell, _: &[String], _: &Io) -> Status {
     Ok(0)

@@ -822,7 +822,68 @@ impl Shell {
         if let Some(body) = self.functions.get(&args[0]).cloned() {
             return self.call(&body, args, io);
         }
+        if args[0].contains('/') {
+            return self.run_file(&args[0], &args[1..], &[], io);
+        }
         builtins::run(self, args, io)
+    }
+
+    /// Runs a shell script file in a subshell, as `./x.sh`, `sh x.sh` or
+    /// `bash x.sh` would: with its arguments, and `opts` (like "-e")
+    /// set first. Files that are not shell scripts cannot run here.
+    pub(crate) fn run_file(&mut self, path: &str, args: &[String], opts: &[String], io: &Io) -> Status {
+        let data = match builtins::read_file(&self.resolve(path)) {
+            Ok(d) => d,
+            Err(e) => {
+                io.error(&format!("sh: {}: {}", path, builtins::message(&e)));
+                return Ok(if e.kind() == io::ErrorKind::NotFound { 127 } else { 126 });
+            }
+        };
+        let src = String::from_utf8_lossy(&data).into_owned();
+        if let Some(first) = src.lines().next() {
+            if first.starts_with("#!") && !(first.contains("sh") || first.contains("bash")) {
+                io.error(&format!("sh: {}: cannot run {} here (only shell scripts run)", path, first[2..].trim()));
+                return Ok(126);
+            }
+        }
+        if data.contains(&0) {
+            io.error(&format!("sh: {}: cannot execute binary file", path));
+            return Ok(126);
+        }
+        self.run_sub(&src, path, args, opts, io)
+    }
+
+    /// Runs source text in a subshell as a new shell would: options off
+    /// but those given, `$0` and the arguments set.
+    pub(crate) fn run_sub(&mut self, src: &str, _name: &str, args: &[String], opts: &[String], io: &Io) -> Status {
+        self.enter(io)?;
+        let mut sub = self.clone();
+        sub.errexit = false;
+        sub.pipefail = false;
+        sub.nounset = false;
+        sub.xtrace = false;
+        sub.loops = 0;
+        sub.no_errexit = 0;
+        sub.locals.clear();
+        sub.functions.clear();
+        sub.args = args.to_vec();
+        // Only exported variables reach a new shell.
+        sub.vars.retain(|_, v| v.exported || v.value.is_none());
+        let mut set_args = vec!["set".to_string()];
+        set_args.extend(opts.iter().cloned());
+        let r = if opts.is_empty() {
+            sub.run_source(src, io)
+        } else {
+            match builtins::run(&mut sub, &set_args, io) {
+                Ok(0) => sub.run_source(src, io),
+                r => r,
+            }
+        };
+        self.depth -= 1;
+        match r {
+            Ok(s) | Err(Flow::Exit(s)) | Err(Flow::Return(s)) => Ok(s),
+            Err(_) => Ok(0),
+        }
     }
 
     fn call(&mut self, body: &Command, args: &[String], io: &Io) -> Status {

@@ -1,0 +1,3 @@
+export SHARED=visible
+PRIVATE=hidden
+bash -c 'echo "shared=[$SHARED] private=[$PRIVATE]"'
