@@ -54,6 +54,9 @@ type fileConfig struct {
 	PullInterval       tomlfile.Duration `toml:"pull_interval"`
 	InsecureRegistries []string          `toml:"insecure_registries"`
 	RegistryAuthFile   string            `toml:"registry_auth_file"`
+	// TokenRotation: runner tokens that expire are replaced before they
+	// do (default true; false where several processes share a token).
+	TokenRotation *bool `toml:"token_rotation"`
 	// Policy is the ceiling over every runner's handler manifests.
 	Policy  policyConfig   `toml:"policy"`
 	Runners []runnerConfig `toml:"runners"`
@@ -184,9 +187,11 @@ type runnerConfig struct {
 	// replaces the token before it expires.
 	TokenObtainedAt time.Time `toml:"token_obtained_at"`
 	TokenExpiresAt  time.Time `toml:"token_expires_at"`
-	Modules         string    `toml:"modules"`
-	Handlers        []string  `toml:"handlers"`
-	DefaultHandler  string    `toml:"default_handler"`
+	// TokenRotation replaces the file's token_rotation for this runner.
+	TokenRotation  *bool    `toml:"token_rotation"`
+	Modules        string   `toml:"modules"`
+	Handlers       []string `toml:"handlers"`
+	DefaultHandler string   `toml:"default_handler"`
 	// Concurrency bounds this runner's jobs (default: the global
 	// concurrency); Limit is GitLab Runner's name for it.
 	Concurrency *int `toml:"concurrency"`
@@ -537,6 +542,11 @@ func (r runnerConfig) options(c fileConfig, base serveOptions) serveOptions {
 	o.name = r.Name
 	o.url, o.token, o.modulesDir = r.URL, r.Token, r.Modules
 	o.tokenObtainedAt, o.tokenExpiresAt = r.TokenObtainedAt, r.TokenExpiresAt
+	for _, v := range []*bool{c.TokenRotation, r.TokenRotation} {
+		if v != nil {
+			o.rotateToken = *v
+		}
+	}
 	if r.DefaultHandler != "" {
 		o.defaultHandler = r.DefaultHandler
 	}

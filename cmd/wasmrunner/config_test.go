@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -254,5 +255,37 @@ func TestConfigUnits(t *testing.T) {
 		if (err == nil) != tt.ok || n != tt.want {
 			t.Errorf("parseKiBSize %q = %d, %v", tt.in, n, err)
 		}
+	}
+}
+
+// TestConfigTokenRotation: token_rotation, global and per runner, over
+// --token-rotation.
+func TestConfigTokenRotation(t *testing.T) {
+	mods := modulesDirWith(t, "shell.wasm")
+	entry := func(name, extra string) string {
+		return fmt.Sprintf("[[runners]]\nname = %q\nurl = \"https://gitlab.example.com\"\ntoken = \"glrt-%s\"\nmodules = %q\n%s", name, name, mods, extra)
+	}
+	for _, tc := range []struct {
+		name string
+		body string
+		flag bool
+		want []bool
+	}{
+		{"the flag's default", entry("a", ""), true, []bool{true}},
+		{"--token-rotation=false", entry("a", ""), false, []bool{false}},
+		{"off in the file, on for one runner", "token_rotation = false\n" + entry("a", "") + entry("b", "token_rotation = true\n"), true, []bool{false, true}},
+		{"on in the file over the flag", "token_rotation = true\n" + entry("a", ""), false, []bool{true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, runners, err := configSet(writeConfig(t, tc.body), serveOptions{rotateToken: tc.flag})()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, r := range runners {
+				if r.runner().RotateToken != tc.want[i] {
+					t.Errorf("%s: RotateToken %v, want %v", r.name, r.runner().RotateToken, tc.want[i])
+				}
+			}
+		})
 	}
 }

@@ -84,6 +84,7 @@ Examples:
 			&cli.StringFlag{Name: "output-limit", Value: "4MiB", Usage: "most bytes of each job's log: a size with a unit (4MiB), or a plain number of KiB as GitLab Runner's (4096)", EnvVars: []string{"WASMRUNNER_OUTPUT_LIMIT"}},
 			&cli.DurationFlag{Name: "shutdown-timeout", Value: 30 * time.Second, Usage: "after a signal, how long to wait for jobs before exiting", EnvVars: []string{"WASMRUNNER_SHUTDOWN_TIMEOUT"}},
 			&cli.StringFlag{Name: "listen", Usage: "address for /metrics, /healthz and /readyz (e.g. :9252); empty: none", EnvVars: []string{"WASMRUNNER_LISTEN"}},
+			&cli.BoolFlag{Name: "token-rotation", Value: true, Usage: "replace runner tokens that expire before they do, saving the new one (--token-rotation=false where several processes share a token)", EnvVars: []string{"WASMRUNNER_TOKEN_ROTATION"}},
 			&cli.BoolFlag{Name: "pprof", Usage: "also serve Go's runtime profiles under /debug/pprof/ on --listen (for profiling the runner; see docs/benchmarks.md)", EnvVars: []string{"WASMRUNNER_PPROF"}},
 			&cli.DurationFlag{Name: "reload-interval", Value: 5 * time.Second, Usage: "how often --modules is checked for changes", EnvVars: []string{"WASMRUNNER_RELOAD_INTERVAL"}},
 			&cli.StringFlag{Name: "max-module-size", Value: "32MiB", Usage: "largest .wasm file loaded; larger ones are refused unread", EnvVars: []string{"WASMRUNNER_MAX_MODULE_SIZE"}},
@@ -124,8 +125,10 @@ type serveOptions struct {
 	tls gitlab.TLSOptions
 	// pprof serves runtime profiles on listen.
 	pprof bool
-	// tokenObtainedAt and tokenExpiresAt are the token's times, if known.
+	// tokenObtainedAt and tokenExpiresAt are the token's times, if known;
+	// rotateToken replaces a token before it expires.
 	tokenObtainedAt, tokenExpiresAt time.Time
+	rotateToken                     bool
 	// saveToken (of the global options) saves a runner's replaced token.
 	saveToken func(runner string, t fleet.Token) error
 }
@@ -137,7 +140,7 @@ func serveFlags(c *cli.Context) (serveOptions, error) {
 		buildsDir: c.String("builds-dir"), defaultHandler: c.String("default-handler"), listen: c.String("listen"),
 		concurrency: c.Int("concurrency"), checkInterval: c.Duration("check-interval"),
 		shutdownTimeout: c.Duration("shutdown-timeout"), reloadInterval: c.Duration("reload-interval"),
-		pprof: c.Bool("pprof"),
+		pprof: c.Bool("pprof"), rotateToken: c.Bool("token-rotation"),
 	}
 	if o.concurrency < 0 {
 		return o, usageError(fmt.Sprintf("invalid --concurrency %d: it must be positive, or 0 for the number of CPUs", o.concurrency))
@@ -534,7 +537,7 @@ func (o serveOptions) runner() fleet.Runner {
 	}
 	return fleet.Runner{
 		Name: o.name, URL: o.url, Token: o.token, TLS: o.tls, Modules: o.modulesDir,
-		TokenObtainedAt: o.tokenObtainedAt, TokenExpiresAt: o.tokenExpiresAt,
+		TokenObtainedAt: o.tokenObtainedAt, TokenExpiresAt: o.tokenExpiresAt, RotateToken: o.rotateToken,
 		Registry: fleet.RegistryOptions{PullInterval: o.oci.pullInterval, Insecure: o.oci.insecure, AuthFile: o.oci.authFile},
 		Handlers: o.handlers, DefaultHandler: o.defaultHandler, BuildsDir: o.buildsDir, Concurrency: o.concurrency,
 		CheckInterval: o.checkInterval, UpdateInterval: o.updateInterval, OutputLimit: o.outputLimit,

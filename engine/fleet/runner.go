@@ -22,6 +22,10 @@ type Runner struct {
 	// that expires is replaced when three quarters of its life have
 	// passed (see [RotateAt]).
 	TokenObtainedAt, TokenExpiresAt time.Time
+	// RotateToken replaces a token that expires before it does. Several
+	// processes that share one token must not: the first reset makes the
+	// others' token invalid (see docs/deploy.md).
+	RotateToken bool
 	// TLS says how GitLab's certificate is checked and which client
 	// certificate is shown.
 	TLS gitlab.TLSOptions
@@ -74,7 +78,7 @@ type RegistryOptions struct {
 // allows no host).
 func (r Runner) Equal(o Runner) bool {
 	return r.Name == o.Name && r.URL == o.URL && r.Token == o.Token && r.TLS == o.TLS &&
-		r.TokenObtainedAt.Equal(o.TokenObtainedAt) && r.TokenExpiresAt.Equal(o.TokenExpiresAt) &&
+		r.TokenObtainedAt.Equal(o.TokenObtainedAt) && r.TokenExpiresAt.Equal(o.TokenExpiresAt) && r.RotateToken == o.RotateToken &&
 		r.Modules == o.Modules && r.Registry.equal(o.Registry) &&
 		slices.Equal(r.Handlers, o.Handlers) && r.DefaultHandler == o.DefaultHandler &&
 		r.BuildsDir == o.BuildsDir && r.Concurrency == o.Concurrency &&

@@ -52,7 +52,11 @@ func (f *Fleet) keepToken(ctx context.Context, inst *instance, client *gitlab.Cl
 	clock := f.cfg.Clock
 	f.mu.Lock()
 	tok := Token{Token: inst.opts.Token, ObtainedAt: inst.opts.TokenObtainedAt, ExpiresAt: inst.opts.TokenExpiresAt}
+	rotate := inst.opts.RotateToken
 	f.mu.Unlock()
+	if !rotate {
+		return
+	}
 	wait := func(d time.Duration) bool {
 		select {
 		case <-ctx.Done():

@@ -138,6 +138,7 @@ func TestTokenRotation(t *testing.T) {
 	old := srv.RunnerToken
 	// The entry says nothing of the expiry: GitLab's verify tells it.
 	entry := runnerOf(t, srv, "team-a", old, probeDir(t))
+	entry.RotateToken = true
 	if err := f.Apply([]fleet.Runner{entry}); err != nil {
 		t.Fatal(err)
 	}
