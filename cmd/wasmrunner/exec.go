@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -57,6 +58,7 @@ Examples:
 			&cli.BoolFlag{Name: "no-project-files", Usage: "start each job with an empty build dir instead of the project's files"},
 			&cli.BoolFlag{Name: "manual", Usage: "run manual jobs too (named jobs always run)"},
 			&cli.IntFlag{Name: "concurrency", Usage: "most jobs run at once (default: the number of CPUs)"},
+			&cli.StringFlag{Name: "output", Value: "auto", Usage: "how job logs are shown: raw, prefix (each line after its job's name), group (each job's log when it ends); auto: raw for one job at a time, else prefix on a terminal, group otherwise"},
 			&cli.BoolFlag{Name: "list", Usage: "list the jobs of the pipeline (after rules) and exit"},
 			&cli.StringFlag{Name: "print-variables", Usage: "print the variables job `JOB` starts with and exit"},
 		},
@@ -68,6 +70,13 @@ func runExec(c *cli.Context) error {
 	logger, err := loggerFor(c)
 	if err != nil {
 		return err
+	}
+	if !c.IsSet("log-level") {
+		// The job logs are what exec is for: the operator log (stderr)
+		// says only what goes wrong unless asked for more.
+		if logger, err = newLogger(c.App.ErrWriter, slog.LevelWarn, c.String("log-format")); err != nil {
+			return err
+		}
 	}
 	modulesDir := c.String("modules")
 	if modulesDir == "" {
@@ -129,8 +138,22 @@ func runExec(c *cli.Context) error {
 		return usageError(err.Error())
 	}
 	out := c.App.Writer
+	concurrency := c.Int("concurrency")
+	if concurrency <= 0 {
+		concurrency = runtime.NumCPU()
+	}
+	terminal := false
+	if f, ok := out.(*os.File); ok && isTerminal(f) {
+		terminal = true
+	}
+	style, err := outputStyle(c.String("output"), concurrency, terminal)
+	if err != nil {
+		return usageError(err.Error())
+	}
+	color := terminal && os.Getenv("NO_COLOR") == ""
+	output := local.NewOutput(out, style, color)
 	for _, w := range p.Warnings {
-		fmt.Fprintf(out, "\x1b[33;1mWARNING: %s\x1b[0;m\n", w)
+		output.Printf("\x1b[33;1mWARNING: %s\x1b[0;m\n", w)
 	}
 	cfg := local.PlanConfig{Pipeline: p, Predefined: opts.Predefined, Extra: extra, ProjectName: project.Name, ProjectFiles: !c.Bool("no-project-files")}
 	if c.Bool("list") {
@@ -166,10 +189,11 @@ func runExec(c *cli.Context) error {
 	}
 	defer reg.Close(bg)
 	for name, perr := range reg.Problems() {
-		fmt.Fprintf(out, "\x1b[33;1mWARNING: handler %s not loaded: %v\x1b[0;m\n", name, perr)
+		output.Printf("\x1b[33;1mWARNING: handler %s not loaded: %v\x1b[0;m\n", name, perr)
 	}
 
 	src := local.New(out, c.String("artifacts-dir"))
+	src.SetOutput(output)
 	if cfg.ProjectFiles {
 		zipPath := filepath.Join(buildsDir, ".project-files.zip")
 		if err := writeProjectFiles(ctx, zipPath, project, repo, c.String("artifacts-dir"), c.String("builds-dir")); err != nil {
@@ -179,10 +203,6 @@ func runExec(c *cli.Context) error {
 	}
 	for _, pj := range planned {
 		src.Add(pj.Payload, pj.Rule)
-	}
-	concurrency := c.Int("concurrency")
-	if concurrency <= 0 {
-		concurrency = runtime.NumCPU()
 	}
 	runner, err := engine.New(engine.Config{
 		Client: src, Token: "local", Handler: reg.Factory(), BuildsDir: buildsDir, Concurrency: concurrency,
@@ -208,6 +228,20 @@ func runExec(c *cli.Context) error {
 		return cli.Exit(fmt.Sprintf("%d job(s) did not succeed", failed), exitFailure)
 	}
 	return nil
+}
+
+// outputStyle picks how job logs are shown: as asked, else raw for one
+// job at a time, prefixed lines on a terminal, grouped per job otherwise.
+func outputStyle(flag string, concurrency int, terminal bool) (local.Style, error) {
+	switch {
+	case flag != "" && flag != "auto":
+		return local.ParseStyle(flag)
+	case concurrency == 1:
+		return local.Raw, nil
+	case terminal:
+		return local.Prefix, nil
+	}
+	return local.Group, nil
 }
 
 // writeProjectFiles archives the project's files for the jobs.

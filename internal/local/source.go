@@ -1,7 +1,12 @@
-// Package local is an in-process job source for running jobs without
-// GitLab: it hands the engine prepared job payloads one at a time, streams
-// their logs to a writer, keeps their artifacts on disk and serves them to
-// later jobs as dependency artifacts.
+// Package local is what `wasmrunner exec` runs a pipeline with, without
+// GitLab: it describes the project and its predefined variables
+// ([Discover], [Predefined]), turns the jobs of a parsed pipeline into the
+// payloads GitLab would send ([Plan]), and is an in-process job source
+// ([Source]) that hands them to the engine as their upstream jobs end
+// (several at once along the DAG), streams their logs ([Output]: raw,
+// prefixed or grouped), keeps their artifacts on disk and serves them,
+// their dotenv variables and the project's files to later jobs, retries
+// failed jobs and times delayed ones.
 package local
 
 import (
@@ -65,7 +70,7 @@ type Result struct {
 // Source serves jobs to an engine.Runner as GitLab would. Create it with
 // [New]; it is safe for concurrent use.
 type Source struct {
-	log          io.Writer
+	out          *Output
 	artifactsDir string
 
 	now func() time.Time
@@ -87,11 +92,12 @@ type Source struct {
 	wake    chan struct{}
 }
 
-// New returns a source that runs jobs one after the other, writing their
-// logs to log and their artifacts under artifactsDir/<job name>/.
+// New returns a source that hands out jobs as their upstream jobs end,
+// writing their logs to log (raw, see [Source.SetOutput]) and their
+// artifacts under artifactsDir/<job name>/.
 func New(log io.Writer, artifactsDir string) *Source {
 	return &Source{
-		log: log, artifactsDir: artifactsDir,
+		out: NewOutput(log, Raw, true), artifactsDir: artifactsDir,
 		now: time.Now, readyAt: map[int64]time.Time{}, started: map[int64]time.Time{},
 		current: map[int64]*gitlab.Job{}, results: map[int64]*Result{}, archive: map[int64]string{}, dotenv: map[int64]gitlab.Variables{}, orig: map[int64]int64{}, tries: map[int64]int{}, nextID: 1 << 40, rules: map[int64]Rule{}, names: map[int64]string{},
 		done: make(chan struct{}), wake: make(chan struct{}, 1),
@@ -117,7 +123,15 @@ func (s *Source) SetClock(now func() time.Time) {
 }
 
 func (s *Source) printf(format string, args ...any) {
-	fmt.Fprintf(s.log, format, args...)
+	s.out.Printf(format, args...)
+}
+
+// SetOutput makes the source write job logs and its messages through o
+// (by default, raw and coloured to the writer given to New).
+func (s *Source) SetOutput(o *Output) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.out = o
 }
 
 // NewToken returns a random job token.
@@ -193,7 +207,7 @@ func (s *Source) RequestJob(ctx context.Context, _ gitlab.JobRequest) (gitlab.Jo
 			}
 			s.current[job.ID] = job
 			s.started[job.ID] = s.now()
-			s.printf("\x1b[1mJob %q (stage %s)\x1b[0m\n", job.JobInfo.Name, job.JobInfo.Stage)
+			s.out.Start(job.ID, job.JobInfo.Name, fmt.Sprintf("\x1b[1mJob %q (stage %s)\x1b[0m\n", job.JobInfo.Name, job.JobInfo.Stage))
 			return gitlab.JobRequestResult{Job: job}, nil
 		}
 	}
@@ -361,7 +375,7 @@ func (s *Source) PatchTrace(_ context.Context, jobID int64, _ string, offset int
 	if _, ok := s.current[jobID]; !ok {
 		return gitlab.PatchResult{}, &gitlab.StatusError{Op: "patch trace", StatusCode: http.StatusNotFound}
 	}
-	_, _ = s.log.Write(content)
+	s.out.Write(jobID, content)
 	return gitlab.PatchResult{Accepted: true, Offset: offset + int64(len(content)), JobStatus: gitlab.StateRunning}, nil
 }
 
@@ -377,6 +391,7 @@ func (s *Source) UpdateJob(_ context.Context, jobID int64, req gitlab.UpdateJobR
 	}
 	job := s.current[jobID]
 	delete(s.current, jobID)
+	s.out.End(jobID)
 	id := s.idLocked(jobID)
 	if req.State == gitlab.StateFailed && s.retryLocked(id, req) {
 		s.tries[id]++
