@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"github.com/wasmrunner/wasmrunner/engine"
 	"github.com/wasmrunner/wasmrunner/engine/modules"
 	"github.com/wasmrunner/wasmrunner/gitlab"
+	"github.com/wasmrunner/wasmrunner/internal/gitinfo"
 	"github.com/wasmrunner/wasmrunner/internal/local"
 	"github.com/wasmrunner/wasmrunner/internal/pipeline"
 )
@@ -53,8 +55,10 @@ Examples:
 			&cli.StringFlag{Name: "variables-file", Usage: "read pipeline variables from a file of KEY=VALUE lines (--var wins)"},
 			&cli.StringFlag{Name: "pipeline-source", Value: "push", Usage: "CI_PIPELINE_SOURCE: push, web, schedule, merge_request_event, api, trigger, ..."},
 			&cli.StringFlag{Name: "compare-to", Usage: "git revision that rules:changes and only:changes compare with (default: HEAD's parent)"},
+			&cli.BoolFlag{Name: "no-project-files", Usage: "start each job with an empty build dir instead of the project's files"},
 			&cli.BoolFlag{Name: "manual", Usage: "run manual jobs too (named jobs always run)"},
 			&cli.IntFlag{Name: "concurrency", Usage: "most jobs run at once (default: the number of CPUs)"},
+			&cli.StringFlag{Name: "output", Value: "auto", Usage: "how job logs are shown: raw, prefix (each line after its job's name), group (each job's log when it ends); auto: raw for one job at a time, else prefix on a terminal, group otherwise"},
 			&cli.BoolFlag{Name: "list", Usage: "list the jobs of the pipeline (after rules) and exit"},
 			&cli.StringFlag{Name: "print-variables", Usage: "print the variables job `JOB` starts with and exit"},
 		},
@@ -66,6 +70,13 @@ func runExec(c *cli.Context) error {
 	logger, err := loggerFor(c)
 	if err != nil {
 		return err
+	}
+	if !c.IsSet("log-level") {
+		// The job logs are what exec is for: the operator log (stderr)
+		// says only what goes wrong unless asked for more.
+		if logger, err = newLogger(c.App.ErrWriter, slog.LevelWarn, c.String("log-format")); err != nil {
+			return err
+		}
 	}
 	modulesDir := c.String("modules")
 	if modulesDir == "" {
@@ -127,10 +138,24 @@ func runExec(c *cli.Context) error {
 		return usageError(err.Error())
 	}
 	out := c.App.Writer
-	for _, w := range p.Warnings {
-		fmt.Fprintf(out, "\x1b[33;1mWARNING: %s\x1b[0;m\n", w)
+	concurrency := c.Int("concurrency")
+	if concurrency <= 0 {
+		concurrency = runtime.NumCPU()
 	}
-	cfg := local.PlanConfig{Pipeline: p, Predefined: opts.Predefined, Extra: extra, ProjectName: project.Name}
+	terminal := false
+	if f, ok := out.(*os.File); ok && isTerminal(f) {
+		terminal = true
+	}
+	style, err := outputStyle(c.String("output"), concurrency, terminal)
+	if err != nil {
+		return usageError(err.Error())
+	}
+	color := terminal && os.Getenv("NO_COLOR") == ""
+	output := local.NewOutput(out, style, color)
+	for _, w := range p.Warnings {
+		output.Printf("\x1b[33;1mWARNING: %s\x1b[0;m\n", w)
+	}
+	cfg := local.PlanConfig{Pipeline: p, Predefined: opts.Predefined, Extra: extra, ProjectName: project.Name, ProjectFiles: !c.Bool("no-project-files")}
 	if c.Bool("list") {
 		return local.List(out, jobs)
 	}
@@ -164,16 +189,20 @@ func runExec(c *cli.Context) error {
 	}
 	defer reg.Close(bg)
 	for name, perr := range reg.Problems() {
-		fmt.Fprintf(out, "\x1b[33;1mWARNING: handler %s not loaded: %v\x1b[0;m\n", name, perr)
+		output.Printf("\x1b[33;1mWARNING: handler %s not loaded: %v\x1b[0;m\n", name, perr)
 	}
 
 	src := local.New(out, c.String("artifacts-dir"))
+	src.SetOutput(output)
+	if cfg.ProjectFiles {
+		zipPath := filepath.Join(buildsDir, ".project-files.zip")
+		if err := writeProjectFiles(ctx, zipPath, project, repo, c.String("artifacts-dir"), c.String("builds-dir")); err != nil {
+			return cli.Exit(err.Error(), exitFailure)
+		}
+		src.SetProjectFiles(zipPath)
+	}
 	for _, pj := range planned {
 		src.Add(pj.Payload, pj.Rule)
-	}
-	concurrency := c.Int("concurrency")
-	if concurrency <= 0 {
-		concurrency = runtime.NumCPU()
 	}
 	runner, err := engine.New(engine.Config{
 		Client: src, Token: "local", Handler: reg.Factory(), BuildsDir: buildsDir, Concurrency: concurrency,
@@ -199,6 +228,33 @@ func runExec(c *cli.Context) error {
 		return cli.Exit(fmt.Sprintf("%d job(s) did not succeed", failed), exitFailure)
 	}
 	return nil
+}
+
+// outputStyle picks how job logs are shown: as asked, else raw for one
+// job at a time, prefixed lines on a terminal, grouped per job otherwise.
+func outputStyle(flag string, concurrency int, terminal bool) (local.Style, error) {
+	switch {
+	case flag != "" && flag != "auto":
+		return local.ParseStyle(flag)
+	case concurrency == 1:
+		return local.Raw, nil
+	case terminal:
+		return local.Prefix, nil
+	}
+	return local.Group, nil
+}
+
+// writeProjectFiles archives the project's files for the jobs.
+func writeProjectFiles(ctx context.Context, path string, pr local.Project, repo *gitinfo.Repo, skip ...string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	_, err = local.WriteProjectFiles(ctx, f, pr, repo, skip...)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // printVariables prints the variables a job starts with.

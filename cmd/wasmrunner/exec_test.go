@@ -148,6 +148,11 @@ deploy:
 	if strings.Contains(out, "nightly job ran") || strings.Contains(out, "deployed") {
 		t.Errorf("a job ran that should not:\n%s", out)
 	}
+	// Not a terminal: no colours, no section markers, the operator log
+	// (stderr) only says what goes wrong.
+	if strings.Contains(out, "\x1b[") || strings.Contains(out, "section_start") || strings.Contains(errOut, "job started") {
+		t.Errorf("colours, section markers or info logs:\n%q\n%s", out, errOut)
+	}
 
 	code, out, errOut = runCLI(t, context.Background(), "exec", "--modules", modules, "--file", file, "--artifacts-dir", arts,
 		"--pipeline-source", "schedule", "--manual")

@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -34,6 +35,8 @@ type metrics struct {
 	denials     *prometheus.CounterVec
 	outlived    *prometheus.GaugeVec
 	cacheBytes  *prometheus.GaugeVec
+	// runningN is the jobs running, all runners: the saturation gauge reads it.
+	runningN atomic.Int64
 }
 
 var (
@@ -94,7 +97,17 @@ func newMetrics(concurrency int) *metrics {
 	versionInfo.WithLabelValues("wasmrunner", version, shortRevision(build.revision), build.time,
 		runtime.Version(), runtime.GOOS, runtime.GOARCH).Set(1)
 	m.concurrent.Set(float64(concurrency))
-	m.reg.MustRegister(m.running, m.jobsTotal, m.failedTotal, m.finished, m.duration, m.apiRequests,
+	// The saturation an autoscaler scales on (deploy/helm): a replica at
+	// 1 takes no more jobs, and GitLab's pending ones wait.
+	saturation := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "wasmrunner_saturation_ratio", Help: "Running jobs, all runners, over concurrency (sum of gitlab_runner_jobs / gitlab_runner_concurrent), 0 to 1.",
+	}, func() float64 {
+		if concurrency <= 0 {
+			return 0
+		}
+		return float64(m.runningN.Load()) / float64(concurrency)
+	})
+	m.reg.MustRegister(saturation, m.running, m.jobsTotal, m.failedTotal, m.finished, m.duration, m.apiRequests,
 		m.concurrent, m.compile, m.instantiate, m.cuts, m.denials, m.outlived, m.cacheBytes, versionInfo, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -124,12 +137,14 @@ func (m *metrics) observers(sources *sourceMetrics) func(string) fleet.Observers
 // JobStarted counts a started job.
 func (o runnerObserver) JobStarted(engine.JobEvent) {
 	o.running.WithLabelValues(o.runner).Inc()
+	o.runningN.Add(1)
 	o.jobsTotal.WithLabelValues(o.runner).Inc()
 }
 
 // JobFinished counts a finished job.
 func (o runnerObserver) JobFinished(ev engine.JobEvent) {
 	o.running.WithLabelValues(o.runner).Dec()
+	o.runningN.Add(-1)
 	o.duration.WithLabelValues(o.runner).Observe(ev.Duration.Seconds())
 	if ev.FailureReason != "" {
 		o.failedTotal.WithLabelValues(o.runner, string(ev.FailureReason)).Inc()

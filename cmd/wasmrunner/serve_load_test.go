@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/wasmrunner/wasmrunner/engine"
 	"github.com/wasmrunner/wasmrunner/engine/fleet"
 	"github.com/wasmrunner/wasmrunner/engine/modules"
 	"github.com/wasmrunner/wasmrunner/engine/resource"
@@ -319,3 +320,32 @@ modules = "."
 }
 
 func resourceDefaults() resource.CompileLimits { return resource.CompileLimits{}.WithDefaults() }
+
+// TestSaturationMetric: wasmrunner_saturation_ratio is running jobs over
+// concurrency, as jobs start and finish.
+func TestSaturationMetric(t *testing.T) {
+	tests := []struct {
+		concurrency, started, finished int
+		want                           string
+	}{
+		{4, 0, 0, "wasmrunner_saturation_ratio 0\n"},
+		{4, 1, 0, "wasmrunner_saturation_ratio 0.25\n"},
+		{4, 4, 0, "wasmrunner_saturation_ratio 1\n"},
+		{4, 4, 2, "wasmrunner_saturation_ratio 0.5\n"},
+		{0, 1, 0, "wasmrunner_saturation_ratio 0\n"},
+	}
+	for _, tt := range tests {
+		m := newMetrics(tt.concurrency)
+		for range tt.started {
+			m.forRunner("default").JobStarted(engine.JobEvent{})
+		}
+		for range tt.finished {
+			m.forRunner("default").JobFinished(engine.JobEvent{State: gitlab.StateSuccess})
+		}
+		rec := httptest.NewRecorder()
+		m.handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		if !strings.Contains(rec.Body.String(), tt.want) {
+			t.Errorf("concurrency %d, %d started, %d finished: metrics lack %q", tt.concurrency, tt.started, tt.finished, tt.want)
+		}
+	}
+}

@@ -8,12 +8,16 @@ package gitinfo
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/format/gitignore"
 	"github.com/go-git/go-git/v5/plumbing/object"
 )
 
@@ -190,4 +194,68 @@ func (r *Repo) Changes(base string) (files []string, ok bool, err error) {
 	}
 	slices.Sort(files)
 	return files, true, nil
+}
+
+// Files lists what a fresh checkout of the working tree holds: the
+// tracked files that are there, and the untracked ones .gitignore does
+// not ignore, slash-separated and relative to the root, sorted. Paths
+// under skip (relative to the root) are left out.
+func (r *Repo) Files(skip ...string) ([]string, error) {
+	idx, err := r.repo.Storer.Index()
+	if err != nil {
+		return nil, fmt.Errorf("reading the index: %w", err)
+	}
+	patterns, err := gitignore.ReadPatterns(r.wt.Filesystem, nil)
+	if err != nil {
+		return nil, fmt.Errorf("reading .gitignore files: %w", err)
+	}
+	matcher := gitignore.NewMatcher(patterns)
+	skipped := func(rel string) bool {
+		for _, s := range skip {
+			if s != "" && (rel == s || strings.HasPrefix(rel, s+"/")) {
+				return true
+			}
+		}
+		return false
+	}
+	seen := map[string]bool{}
+	var files []string
+	for _, e := range idx.Entries {
+		if skipped(e.Name) {
+			continue
+		}
+		if fi, err := os.Lstat(filepath.Join(r.root, filepath.FromSlash(e.Name))); err == nil && (fi.Mode().IsRegular() || fi.Mode()&fs.ModeSymlink != 0) {
+			seen[e.Name] = true
+			files = append(files, e.Name)
+		}
+	}
+	err = filepath.WalkDir(r.root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(r.root, p)
+		rel = filepath.ToSlash(rel)
+		if rel == "." {
+			return nil
+		}
+		parts := strings.Split(rel, "/")
+		if d.IsDir() {
+			if d.Name() == ".git" || skipped(rel) || matcher.Match(parts, true) {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if seen[rel] || skipped(rel) || matcher.Match(parts, false) {
+			return nil
+		}
+		if d.Type().IsRegular() || d.Type()&fs.ModeSymlink != 0 {
+			files = append(files, rel)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing the working tree: %w", err)
+	}
+	slices.Sort(files)
+	return files, nil
 }

@@ -144,3 +144,26 @@ func TestOpenOutsideRepository(t *testing.T) {
 		t.Errorf("Open = %v", err)
 	}
 }
+
+// TestFiles: tracked files, untracked ones not ignored (.gitignore at the
+// root and below), a tracked file that .gitignore matches, skip.
+func TestFiles(t *testing.T) {
+	r := newRepo(t)
+	r.commit("one", map[string]string{"a.txt": "a", "src/b.go": "b", ".gitignore": "*.log\nbuild/\n", "forced.log": "tracked anyway", "gone.txt": "x"})
+	r.write(map[string]string{"new.txt": "n", "x.log": "ignored", "build/out": "ignored", "src/.gitignore": "gen/\n", "src/gen/g.go": "ignored", "artifacts/a.zip": "skipped"})
+	if err := os.Remove(filepath.Join(r.dir, "gone.txt")); err != nil {
+		t.Fatal(err)
+	}
+	repo, err := Open(r.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := repo.Files("artifacts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{".gitignore", "a.txt", "forced.log", "new.txt", "src/.gitignore", "src/b.go"}
+	if !slices.Equal(files, want) {
+		t.Errorf("Files = %q, want %q", files, want)
+	}
+}

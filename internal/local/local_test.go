@@ -2,6 +2,7 @@ package local
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"strings"
 	"testing"
@@ -180,5 +181,103 @@ func TestPlay(t *testing.T) {
 	Play(planned, nil, true)
 	if planned[0].Rule.When != "on_success" {
 		t.Errorf("all: %+v", planned)
+	}
+}
+
+// TestSourceRetry follows ci/yaml "retry": a failed job runs again as a new
+// job up to max times when its failure kind (and exit code) is listed; its
+// dependents wait for the last attempt.
+func TestSourceRetry(t *testing.T) {
+	var log bytes.Buffer
+	s := New(&log, t.TempDir())
+	s.Add(job(1, "flaky"), Rule{Retry: pipeline.Retry{Max: 2}})
+	s.Add(job(2, "after"), Rule{After: []int64{1}})
+	s.Add(job(3, "only-exit-3"), Rule{Retry: pipeline.Retry{Max: 2, ExitCodes: []int{3}}})
+	s.Add(job(4, "only-timeouts"), Rule{Retry: pipeline.Retry{Max: 1, When: []string{"stuck_or_timeout_failure"}}})
+	fail := func(j *gitlab.Job, reason gitlab.FailureReason, code int) {
+		t.Helper()
+		if _, err := s.UpdateJob(context.Background(), j.ID, gitlab.UpdateJobRequest{State: gitlab.StateFailed, FailureReason: reason, ExitCode: code}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first := take(t, s)
+	fail(first, gitlab.ScriptFailure, 1)
+	second := take(t, s)
+	if second == nil || second.ID == first.ID || second.JobInfo.Name != "flaky" {
+		t.Fatalf("retry: %v", second)
+	}
+	fail(second, gitlab.ScriptFailure, 1)
+	third := take(t, s)
+	if third == nil || third.JobInfo.Name != "flaky" {
+		t.Fatalf("second retry: %v", third)
+	}
+	finish(t, s, third, gitlab.StateSuccess)
+	if r := s.Result(1); r == nil || r.State != gitlab.StateSuccess || r.Retries != 2 {
+		t.Errorf("flaky: %+v", r)
+	}
+	if !strings.Contains(log.String(), `Retrying job "flaky" (attempt 3 of 3)`) {
+		t.Errorf("log:\n%s", log.String())
+	}
+	next := take(t, s) // "after" or the others, in queue order
+	for next != nil && next.JobInfo.Name != "only-exit-3" {
+		finish(t, s, next, gitlab.StateSuccess)
+		next = take(t, s)
+	}
+	fail(next, gitlab.ScriptFailure, 1) // exit code 1 is not retried
+	if r := s.Result(3); r == nil || r.State != gitlab.StateFailed || r.Retries != 0 {
+		t.Errorf("only-exit-3: %+v", r)
+	}
+	to := take(t, s)
+	fail(to, gitlab.JobExecutionTimeout, 0)
+	to = take(t, s)
+	if to == nil || to.JobInfo.Name != "only-timeouts" {
+		t.Fatalf("timeout retry: %v", to)
+	}
+	fail(to, gitlab.JobExecutionTimeout, 0)
+	if r := s.Result(4); r == nil || r.State != gitlab.StateFailed || r.Retries != 1 {
+		t.Errorf("only-timeouts: %+v", r)
+	}
+}
+
+// TestSourceDotenv follows ci/yaml "artifacts:reports:dotenv": the
+// variables go to the jobs that receive the job's artifacts, before the
+// pipeline variables (which win).
+func TestSourceDotenv(t *testing.T) {
+	s := New(&bytes.Buffer{}, t.TempDir())
+	s.Add(job(1, "build"), Rule{})
+	consumer := job(2, "deploy")
+	consumer.Dependencies = []gitlab.Dependency{{ID: 1, Name: "build"}}
+	consumer.Variables = gitlab.Variables{{Key: "OWN", Value: "x"}, {Key: "PIPELINE", Value: "p"}}
+	s.Add(consumer, Rule{After: []int64{1}, PipelineVars: 1})
+	other := job(3, "other")
+	other.Variables = gitlab.Variables{{Key: "OWN", Value: "y"}}
+	s.Add(other, Rule{After: []int64{1}})
+
+	b := take(t, s)
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte("VERSION=1.2.3\nPIPELINE=from-dotenv\n"))
+	zw.Close()
+	up := gitlab.ArtifactUpload{Name: "dotenv", Type: "dotenv", Format: gitlab.FormatGzip}
+	if err := s.UploadArtifact(context.Background(), b.ID, "", up, bytes.NewReader(gz.Bytes()), int64(gz.Len())); err != nil {
+		t.Fatal(err)
+	}
+	finish(t, s, b, gitlab.StateSuccess)
+	d := take(t, s)
+	got := ""
+	for _, v := range d.Variables {
+		got += v.Key + "=" + v.Value + ";"
+	}
+	if want := "OWN=x;VERSION=1.2.3;PIPELINE=from-dotenv;PIPELINE=p;"; got != want {
+		t.Errorf("deploy variables %s, want %s", got, want)
+	}
+	o := take(t, s)
+	if len(o.Variables) != 1 {
+		t.Errorf("other received dotenv variables: %v", o.Variables)
+	}
+
+	big := strings.Repeat("A=1\n", 2000)
+	if _, err := readDotenv(strings.NewReader(big), gitlab.FormatRaw); err == nil {
+		t.Error("a large dotenv report was accepted")
 	}
 }

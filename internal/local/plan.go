@@ -1,14 +1,17 @@
 package local
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/wasmrunner/wasmrunner/gitlab"
+	"github.com/wasmrunner/wasmrunner/internal/archive"
 	"github.com/wasmrunner/wasmrunner/internal/gitinfo"
 	"github.com/wasmrunner/wasmrunner/internal/pipeline"
 )
@@ -133,7 +136,14 @@ type PlanConfig struct {
 	Extra []gitlab.Variable
 	// ProjectName names the project in payloads.
 	ProjectName string
+	// ProjectFiles: every job receives the project's files first, as the
+	// artifacts of a dependency named "project files" ([ProjectFilesID],
+	// see [Source.SetProjectFiles]).
+	ProjectFiles bool
 }
+
+// ProjectFilesID is the dependency id of the project's files.
+const ProjectFilesID = 0
 
 // Planned is one job ready to be queued.
 type Planned struct {
@@ -157,9 +167,12 @@ func Plan(cfg PlanConfig, jobs []*pipeline.Job) []Planned {
 	for i, j := range jobs {
 		id := ids[j.Name]
 		pl := payloadFor(id, j, cfg)
-		rule := Rule{When: j.When, AllowFailure: j.AllowFailure, AllowFailureExitCodes: j.AllowFailureExitCodes, StartIn: j.StartIn, ByNeeds: j.NeedsSet}
+		rule := Rule{PipelineVars: len(cfg.Extra), Retry: j.Retry, When: j.When, AllowFailure: j.AllowFailure, AllowFailureExitCodes: j.AllowFailureExitCodes, StartIn: j.StartIn, ByNeeds: j.NeedsSet}
 		for _, up := range upstreamOf(j, jobs[:i], stage) {
 			rule.After = append(rule.After, ids[up])
+		}
+		if cfg.ProjectFiles {
+			pl.Dependencies = append(pl.Dependencies, gitlab.Dependency{ID: ProjectFilesID, Name: "project files", Token: pl.Token})
 		}
 		for _, dep := range dependenciesOf(j, jobs[:i], stage) {
 			if depID, ok := ids[dep]; ok {
@@ -226,10 +239,19 @@ func payloadFor(id int64, j *pipeline.Job, cfg PlanConfig) *gitlab.Job {
 		}},
 	}
 	if a := j.Artifacts; a != nil {
-		pl.Artifacts = []gitlab.ArtifactSpec{{
-			Name: a.Name, Paths: a.Paths, Exclude: a.Exclude, When: gitlab.ArtifactWhen(a.When),
-			ExpireIn: a.ExpireIn, Untracked: a.Untracked, Type: "archive", Format: gitlab.FormatZip,
-		}}
+		if len(a.Paths) > 0 || a.Untracked {
+			pl.Artifacts = append(pl.Artifacts, gitlab.ArtifactSpec{
+				Name: a.Name, Paths: a.Paths, Exclude: a.Exclude, When: gitlab.ArtifactWhen(a.When),
+				ExpireIn: a.ExpireIn, Untracked: a.Untracked, Type: "archive", Format: gitlab.FormatZip,
+			})
+		}
+		// As GitLab sends a dotenv report: a gzip of the one file.
+		for _, f := range a.Dotenv {
+			pl.Artifacts = append(pl.Artifacts, gitlab.ArtifactSpec{
+				Name: "dotenv", Paths: []string{f}, When: gitlab.ArtifactWhen(a.When), ExpireIn: a.ExpireIn,
+				Type: "dotenv", Format: gitlab.FormatGzip,
+			})
+		}
 	}
 	return pl
 }
@@ -304,4 +326,40 @@ func Discover(configFile, source string, created time.Time) (Project, *gitinfo.R
 		pr.ConfigPath = filepath.ToSlash(rel)
 	}
 	return pr, repo, nil
+}
+
+// WriteProjectFiles writes to w a zip archive of what a fresh checkout of
+// the project's working tree holds: with a repository, the tracked files
+// and the untracked ones .gitignore does not ignore; without, every file
+// under the project's directory. Paths under skip (absolute or relative
+// to the project's directory: the artifacts and builds dirs) are left
+// out. It returns how many files it wrote.
+func WriteProjectFiles(ctx context.Context, w io.Writer, pr Project, repo *gitinfo.Repo, skip ...string) (int, error) {
+	var rel []string
+	for _, s := range skip {
+		if s == "" {
+			continue
+		}
+		abs, err := filepath.Abs(s)
+		if err != nil {
+			continue
+		}
+		if r, err := filepath.Rel(pr.Dir, abs); err == nil && r != "." && !strings.HasPrefix(r, "..") {
+			rel = append(rel, filepath.ToSlash(r))
+		}
+	}
+	var files []string
+	var err error
+	if repo != nil {
+		files, err = repo.Files(rel...)
+	} else {
+		files, err = archive.Collect(pr.Dir, []string{"."}, rel)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("listing the project's files: %w", err)
+	}
+	if err := archive.WriteZip(ctx, w, pr.Dir, files); err != nil {
+		return 0, fmt.Errorf("archiving the project's files: %w", err)
+	}
+	return len(files), nil
 }

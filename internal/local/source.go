@@ -1,10 +1,16 @@
-// Package local is an in-process job source for running jobs without
-// GitLab: it hands the engine prepared job payloads one at a time, streams
-// their logs to a writer, keeps their artifacts on disk and serves them to
-// later jobs as dependency artifacts.
+// Package local is what `wasmrunner exec` runs a pipeline with, without
+// GitLab: it describes the project and its predefined variables
+// ([Discover], [Predefined]), turns the jobs of a parsed pipeline into the
+// payloads GitLab would send ([Plan]), and is an in-process job source
+// ([Source]) that hands them to the engine as their upstream jobs end
+// (several at once along the DAG), streams their logs ([Output]: raw,
+// prefixed or grouped), keeps their artifacts on disk and serves them,
+// their dotenv variables and the project's files to later jobs, retries
+// failed jobs and times delayed ones.
 package local
 
 import (
+	"compress/gzip"
 	"context"
 	"crypto/rand"
 	"fmt"
@@ -17,6 +23,7 @@ import (
 	"time"
 
 	"github.com/wasmrunner/wasmrunner/gitlab"
+	"github.com/wasmrunner/wasmrunner/internal/pipeline"
 )
 
 // Rule says when a queued job runs, as GitLab decides from the jobs before
@@ -38,6 +45,13 @@ type Rule struct {
 	// exit codes.
 	AllowFailure          bool
 	AllowFailureExitCodes []int
+	// Retry says when a failed job runs again (as a new job, after
+	// "Retrying job").
+	Retry pipeline.Retry
+	// PipelineVars is how many of the payload's variables, at its end,
+	// are pipeline variables: the dotenv variables of its dependencies go
+	// before them (they win over the configuration's, not over those).
+	PipelineVars int
 }
 
 // Result is how a job ended.
@@ -47,14 +61,16 @@ type Result struct {
 	ExitCode      int
 	// Artifacts are the files the job uploaded, in ArtifactsDir.
 	Artifacts []string
-	// Duration is how long the job ran.
+	// Duration is how long the job ran (its last attempt).
 	Duration time.Duration
+	// Retries is how many times it was run again after a failure.
+	Retries int
 }
 
 // Source serves jobs to an engine.Runner as GitLab would. Create it with
 // [New]; it is safe for concurrent use.
 type Source struct {
-	log          io.Writer
+	out          *Output
 	artifactsDir string
 
 	now func() time.Time
@@ -67,20 +83,35 @@ type Source struct {
 	names   map[int64]string
 	current map[int64]*gitlab.Job
 	results map[int64]*Result
-	archive map[int64]string // job id -> its "archive" artifact (zip), for dependents
-	done    chan struct{}    // closed when the queue is empty and no job runs
+	archive map[int64]string           // job id -> its "archive" artifact (zip), for dependents
+	dotenv  map[int64]gitlab.Variables // job id -> its dotenv report's variables
+	orig    map[int64]int64            // retry's job id -> the id of the job it retries
+	tries   map[int64]int              // job id -> how many times it was retried
+	nextID  int64
+	done    chan struct{} // closed when the queue is empty and no job runs
 	wake    chan struct{}
 }
 
-// New returns a source that runs jobs one after the other, writing their
-// logs to log and their artifacts under artifactsDir/<job name>/.
+// New returns a source that hands out jobs as their upstream jobs end,
+// writing their logs to log (raw, see [Source.SetOutput]) and their
+// artifacts under artifactsDir/<job name>/.
 func New(log io.Writer, artifactsDir string) *Source {
 	return &Source{
-		log: log, artifactsDir: artifactsDir,
+		out: NewOutput(log, Raw, true), artifactsDir: artifactsDir,
 		now: time.Now, readyAt: map[int64]time.Time{}, started: map[int64]time.Time{},
-		current: map[int64]*gitlab.Job{}, results: map[int64]*Result{}, archive: map[int64]string{}, rules: map[int64]Rule{}, names: map[int64]string{},
+		current: map[int64]*gitlab.Job{}, results: map[int64]*Result{}, archive: map[int64]string{}, dotenv: map[int64]gitlab.Variables{}, orig: map[int64]int64{}, tries: map[int64]int{}, nextID: 1 << 40, rules: map[int64]Rule{}, names: map[int64]string{},
 		done: make(chan struct{}), wake: make(chan struct{}, 1),
 	}
+}
+
+// SetProjectFiles makes the zip archive at path the artifacts of the
+// "project files" dependency ([ProjectFilesID]) every job planned with
+// PlanConfig.ProjectFiles receives first.
+func (s *Source) SetProjectFiles(path string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.archive[ProjectFilesID] = path
+	s.names[ProjectFilesID] = "project files"
 }
 
 // SetClock replaces the clock that times delayed jobs and durations (for
@@ -92,7 +123,15 @@ func (s *Source) SetClock(now func() time.Time) {
 }
 
 func (s *Source) printf(format string, args ...any) {
-	fmt.Fprintf(s.log, format, args...)
+	s.out.Printf(format, args...)
+}
+
+// SetOutput makes the source write job logs and its messages through o
+// (by default, raw and coloured to the writer given to New).
+func (s *Source) SetOutput(o *Output) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.out = o
 }
 
 // NewToken returns a random job token.
@@ -156,6 +195,7 @@ func (s *Source) RequestJob(ctx context.Context, _ gitlab.JobRequest) (gitlab.Jo
 				}
 			}
 			s.queue = slices.Delete(s.queue, i, i+1)
+			s.addDotenvLocked(job, rule)
 			// Dependencies announce artifacts only if their job made some.
 			for i := range job.Dependencies {
 				d := &job.Dependencies[i]
@@ -167,12 +207,64 @@ func (s *Source) RequestJob(ctx context.Context, _ gitlab.JobRequest) (gitlab.Jo
 			}
 			s.current[job.ID] = job
 			s.started[job.ID] = s.now()
-			s.printf("\x1b[1mJob %q (stage %s)\x1b[0m\n", job.JobInfo.Name, job.JobInfo.Stage)
+			s.out.Start(job.ID, job.JobInfo.Name, fmt.Sprintf("\x1b[1mJob %q (stage %s)\x1b[0m\n", job.JobInfo.Name, job.JobInfo.Stage))
 			return gitlab.JobRequestResult{Job: job}, nil
 		}
 	}
 	s.closeDoneLocked()
 	return gitlab.JobRequestResult{}, nil
+}
+
+// idLocked returns the id of the job a retry stands for (jobID itself
+// for a first attempt).
+func (s *Source) idLocked(jobID int64) int64 {
+	if o, ok := s.orig[jobID]; ok {
+		return o
+	}
+	return jobID
+}
+
+// retryLocked reports whether a failed job is to run again (docs: ci/yaml
+// "retry", "retry:when", "retry:exit_codes").
+func (s *Source) retryLocked(id int64, req gitlab.UpdateJobRequest) bool {
+	r := s.rules[id].Retry
+	if s.tries[id] >= r.Max {
+		return false
+	}
+	if len(r.ExitCodes) > 0 && !slices.Contains(r.ExitCodes, req.ExitCode) {
+		return false
+	}
+	if len(r.When) == 0 || slices.Contains(r.When, "always") {
+		return true
+	}
+	reason := string(req.FailureReason)
+	if reason == "" {
+		reason = "unknown_failure"
+	}
+	for _, w := range r.When {
+		if w == reason || w == "stuck_or_timeout_failure" && reason == string(gitlab.JobExecutionTimeout) {
+			return true
+		}
+	}
+	return false
+}
+
+// addDotenvLocked gives the job the dotenv variables of its dependencies
+// (docs: ci/yaml "artifacts:reports:dotenv"), in their order, before its
+// pipeline variables.
+func (s *Source) addDotenvLocked(job *gitlab.Job, rule Rule) {
+	var add gitlab.Variables
+	for _, d := range job.Dependencies {
+		add = append(add, s.dotenv[d.ID]...)
+	}
+	if len(add) == 0 {
+		return
+	}
+	at := max(0, len(job.Variables)-rule.PipelineVars)
+	vars := make(gitlab.Variables, 0, len(job.Variables)+len(add))
+	vars = append(vars, job.Variables[:at]...)
+	vars = append(vars, add...)
+	job.Variables = append(vars, job.Variables[at:]...)
 }
 
 // StateManual is the state of a manual job that was not started.
@@ -283,7 +375,7 @@ func (s *Source) PatchTrace(_ context.Context, jobID int64, _ string, offset int
 	if _, ok := s.current[jobID]; !ok {
 		return gitlab.PatchResult{}, &gitlab.StatusError{Op: "patch trace", StatusCode: http.StatusNotFound}
 	}
-	_, _ = s.log.Write(content)
+	s.out.Write(jobID, content)
 	return gitlab.PatchResult{Accepted: true, Offset: offset + int64(len(content)), JobStatus: gitlab.StateRunning}, nil
 }
 
@@ -297,14 +389,29 @@ func (s *Source) UpdateJob(_ context.Context, jobID int64, req gitlab.UpdateJobR
 	if req.State == gitlab.StateRunning {
 		return gitlab.UpdateResult{StatusCode: http.StatusOK, JobStatus: gitlab.StateRunning}, nil
 	}
-	r := s.results[jobID]
+	job := s.current[jobID]
+	delete(s.current, jobID)
+	s.out.End(jobID)
+	id := s.idLocked(jobID)
+	if req.State == gitlab.StateFailed && s.retryLocked(id, req) {
+		s.tries[id]++
+		retry := *job
+		retry.ID, retry.Token = s.nextID, NewToken()
+		s.nextID++
+		s.orig[retry.ID] = id
+		delete(s.results, id)
+		s.queue = append([]*gitlab.Job{&retry}, s.queue...)
+		s.printf("\x1b[33;1mRetrying job %q (attempt %d of %d)\x1b[0;m\n", job.JobInfo.Name, s.tries[id]+1, s.rules[id].Retry.Max+1)
+		return gitlab.UpdateResult{StatusCode: http.StatusOK, JobStatus: req.State}, nil
+	}
+	r := s.results[id]
 	if r == nil {
 		r = &Result{}
-		s.results[jobID] = r
+		s.results[id] = r
 	}
 	r.State, r.FailureReason, r.ExitCode = req.State, req.FailureReason, req.ExitCode
 	r.Duration = s.now().Sub(s.started[jobID])
-	delete(s.current, jobID)
+	r.Retries = s.tries[id]
 	s.closeDoneLocked()
 	return gitlab.UpdateResult{StatusCode: http.StatusOK, JobStatus: req.State}, nil
 }
@@ -316,6 +423,16 @@ func (s *Source) UploadArtifact(ctx context.Context, jobID int64, _ string, up g
 	s.mu.Unlock()
 	if !ok {
 		return &gitlab.StatusError{Op: "upload artifacts", StatusCode: http.StatusNotFound}
+	}
+	if up.Type == "dotenv" {
+		vars, err := readDotenv(io.NewSectionReader(content, 0, size), up.Format)
+		if err != nil {
+			return fmt.Errorf("dotenv report: %w", err)
+		}
+		s.mu.Lock()
+		id := s.idLocked(jobID)
+		s.dotenv[id] = append(s.dotenv[id], vars...)
+		s.mu.Unlock()
 	}
 	dir := filepath.Join(s.artifactsDir, safeName(job.JobInfo.Name))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -348,25 +465,39 @@ func (s *Source) UploadArtifact(ctx context.Context, jobID int64, _ string, up g
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r := s.results[jobID]
+	id := s.idLocked(jobID)
+	r := s.results[id]
 	if r == nil {
 		r = &Result{}
-		s.results[jobID] = r
+		s.results[id] = r
 	}
 	r.Artifacts = append(r.Artifacts, path)
 	if (up.Type == "" || up.Type == "archive") && (up.Format == "" || up.Format == gitlab.FormatZip) {
-		s.archive[jobID] = path
+		s.archive[id] = path
 	}
 	return nil
 }
 
-// DownloadArtifactToFile copies a finished job's archive to path.
-func (s *Source) DownloadArtifactToFile(_ context.Context, jobID int64, _ string, path string, _ int64) (int64, error) {
+// DownloadArtifactToFile puts a finished job's archive at path: a hard
+// link when the file system allows (each dependent job gets the archive
+// without a copy), else a copy. An archive larger than max is
+// gitlab.ErrTooLarge.
+func (s *Source) DownloadArtifactToFile(_ context.Context, jobID int64, _ string, path string, max int64) (int64, error) {
 	s.mu.Lock()
 	src, ok := s.archive[jobID]
 	s.mu.Unlock()
 	if !ok {
 		return 0, &gitlab.StatusError{Op: "download artifacts", StatusCode: http.StatusNotFound}
+	}
+	fi, err := os.Stat(src)
+	if err != nil {
+		return 0, err
+	}
+	if max > 0 && fi.Size() > max {
+		return 0, fmt.Errorf("%w: %d bytes", gitlab.ErrTooLarge, fi.Size())
+	}
+	if err := os.Link(src, path); err == nil {
+		return fi.Size(), nil
 	}
 	in, err := os.Open(src)
 	if err != nil {
@@ -396,4 +527,37 @@ func safeName(s string) string {
 		return "_"
 	}
 	return string(b)
+}
+
+// Limits of a dotenv report (GitLab: 5 KB, 50 variables on GitLab.com).
+const (
+	maxDotenvBytes = 5 << 10
+	maxDotenvVars  = 50
+)
+
+// readDotenv reads a dotenv report: KEY=VALUE lines.
+func readDotenv(r io.Reader, format gitlab.ArtifactFormat) (gitlab.Variables, error) {
+	if format == gitlab.FormatGzip {
+		zr, err := gzip.NewReader(r)
+		if err != nil {
+			return nil, err
+		}
+		defer zr.Close()
+		r = zr
+	}
+	data, err := io.ReadAll(io.LimitReader(r, maxDotenvBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxDotenvBytes {
+		return nil, fmt.Errorf("larger than %d bytes", maxDotenvBytes)
+	}
+	vars, err := ParseVariables(data, "dotenv")
+	if err != nil {
+		return nil, err
+	}
+	if len(vars) > maxDotenvVars {
+		return nil, fmt.Errorf("more than %d variables", maxDotenvVars)
+	}
+	return vars, nil
 }

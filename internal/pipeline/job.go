@@ -16,8 +16,8 @@ const maxTimeout = month
 type scope struct {
 	p        *parser
 	inst     instance // the parallel: job being built
-	job      string // job name, for jobs
-	label    string // "default" for default:; "" at the top level
+	job      string   // job name, for jobs
+	label    string   // "default" for default:; "" at the top level
 	warnings []string
 }
 
@@ -292,7 +292,21 @@ func (s *scope) artifacts(v *value) (*Artifacts, error) {
 				err = s.errf(x, "artifacts:untracked must be true or false")
 			}
 			a.Untracked = isTrue(x)
-		case "reports", "expose_as", "public", "access":
+		case "reports":
+			if x.kind != kMap {
+				err = s.errf(x, "artifacts:reports must be a map")
+				break
+			}
+			for ri, rk := range x.keys {
+				if rk == "dotenv" {
+					if a.Dotenv, err = s.stringOrList(x.vals[ri], "artifacts:reports:dotenv"); err != nil {
+						break
+					}
+					continue
+				}
+				s.unsupported("artifacts:reports:" + rk)
+			}
+		case "expose_as", "public", "access":
 			s.unsupported("artifacts:" + k)
 		default:
 			err = s.errf(x, "artifacts: unknown keyword %q", k)
@@ -301,7 +315,7 @@ func (s *scope) artifacts(v *value) (*Artifacts, error) {
 			return nil, err
 		}
 	}
-	if len(a.Paths) == 0 && !a.Untracked {
+	if len(a.Paths) == 0 && !a.Untracked && len(a.Dotenv) == 0 {
 		return nil, nil
 	}
 	return a, nil
@@ -633,6 +647,14 @@ func (s *scope) buildJob(name string, m *value) (*Job, error) {
 		j.Artifacts = &a
 	}
 
+	if v, ok := own("retry", false); ok {
+		if j.Retry, err = s.retry(v); err != nil {
+			return nil, err
+		}
+	} else if useDefault("retry") {
+		j.Retry = def.retry
+	}
+
 	if v, ok := own("timeout", false); ok {
 		if j.Timeout, err = s.timeout(v); err != nil {
 			return nil, err
@@ -763,4 +785,69 @@ func (s *scope) applyRules(j *Job, m *value) error {
 		return s.errf(startIn, "start_in can only be used with when: delayed")
 	}
 	return nil
+}
+
+// retryWhen are the failure kinds retry:when accepts.
+var retryWhen = []string{
+	"always", "unknown_failure", "script_failure", "api_failure", "stuck_or_timeout_failure",
+	"runner_system_failure", "runner_unsupported", "stale_schedule", "job_execution_timeout",
+	"archived_failure", "unmet_prerequisites", "scheduler_failure", "data_integrity_failure",
+}
+
+// retry decodes retry: a number from 0 to 2, or a map with max, when and
+// exit_codes.
+func (s *scope) retry(v *value) (Retry, error) {
+	var r Retry
+	maxOf := func(x *value) (int, error) {
+		n, err := strconv.Atoi(x.text)
+		if x.kind != kInt || err != nil || n < 0 || n > 2 {
+			return 0, s.errf(x, "retry must be 0, 1 or 2")
+		}
+		return n, nil
+	}
+	switch {
+	case v.isNull():
+		return r, nil
+	case v.kind == kInt:
+		n, err := maxOf(v)
+		r.Max = n
+		return r, err
+	case v.kind != kMap:
+		return r, s.errf(v, "retry must be a number or a map with max, when and exit_codes")
+	}
+	for i, k := range v.keys {
+		x := v.vals[i]
+		var err error
+		switch k {
+		case "max":
+			r.Max, err = maxOf(x)
+		case "when":
+			if r.When, err = s.stringOrList(x, "retry:when"); err == nil {
+				for _, w := range r.When {
+					if !contains(retryWhen, w) {
+						err = s.errf(x, "retry:when: unknown failure kind %q", w)
+					}
+				}
+			}
+		case "exit_codes":
+			items := []*value{x}
+			if x.kind == kList {
+				items = x.list
+			}
+			for _, it := range items {
+				n, e := strconv.Atoi(it.text)
+				if it.kind != kInt || e != nil {
+					err = s.errf(it, "retry:exit_codes must be an integer or a list of integers")
+					break
+				}
+				r.ExitCodes = append(r.ExitCodes, n)
+			}
+		default:
+			err = s.errf(x, "retry: unknown keyword %q", k)
+		}
+		if err != nil {
+			return r, err
+		}
+	}
+	return r, nil
 }

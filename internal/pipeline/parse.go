@@ -33,9 +33,9 @@ var unsupportedTopLevel = map[string]bool{
 // Keywords of default: that are supported, and those ignored with a
 // warning.
 var (
-	defaultKeys            = []string{kwImage, kwBeforeScript, kwAfterScript, "timeout", "artifacts"}
+	defaultKeys            = []string{kwImage, kwBeforeScript, kwAfterScript, "timeout", "artifacts", "retry"}
 	unsupportedDefaultKeys = map[string]bool{
-		"cache": true, "services": true, "tags": true, "retry": true, "interruptible": true,
+		"cache": true, "services": true, "tags": true, "interruptible": true,
 		"hooks": true, "id_tokens": true, "identity": true,
 	}
 )
@@ -46,11 +46,11 @@ var (
 		"stage": true, kwImage: true, kwVariables: true, kwBeforeScript: true, "script": true,
 		kwAfterScript: true, "artifacts": true, "needs": true, "dependencies": true,
 		"timeout": true, "allow_failure": true, "when": true, "extends": true, "inherit": true,
-		"rules": true, "only": true, "except": true, "start_in": true, "parallel": true,
+		"rules": true, "only": true, "except": true, "start_in": true, "parallel": true, "retry": true,
 	}
 	unsupportedJobKeys = map[string]bool{
 		"cache": true, "services": true,
-		"tags": true, "retry": true, "interruptible": true,
+		"tags": true, "interruptible": true,
 		"environment": true, "coverage": true, "resource_group": true, "release": true,
 		"trigger": true, "pages": true, "id_tokens": true, "secrets": true,
 		"hooks": true, "identity": true, "manual_confirmation": true,
@@ -88,6 +88,7 @@ type defaults struct {
 	afterScript  []string
 	timeout      time.Duration
 	artifacts    *Artifacts
+	retry        Retry
 }
 
 func (p *parser) warn(msg string) {
@@ -339,6 +340,8 @@ func (p *parser) parseDefaults(v *value, deprecated map[string]*value) error {
 			p.def.timeout, err = s.timeout(x)
 		case "artifacts":
 			p.def.artifacts, err = s.artifacts(x)
+		case "retry":
+			p.def.retry, err = s.retry(x)
 		}
 		if err != nil {
 			return err

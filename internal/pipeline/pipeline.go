@@ -60,6 +60,22 @@ type Artifacts struct {
 	When      string // "on_success" (the default), "on_failure" or "always"
 	ExpireIn  string // as written, e.g. "1 week" or "never"; "" when not given
 	Untracked bool
+	// Dotenv are the files of artifacts:reports:dotenv: their variables
+	// go to the jobs that receive this job's artifacts.
+	Dotenv []string
+}
+
+// Retry is a job's retry: (docs: ci/yaml "retry").
+type Retry struct {
+	// Max is how many times the job is run again after a failure (0 to 2).
+	Max int
+	// When lists the failure kinds that are retried ("always" when not
+	// given: any failure): script_failure, runner_system_failure,
+	// job_execution_timeout, stuck_or_timeout_failure, unknown_failure, ...
+	When []string
+	// ExitCodes, when not empty, limits retries to script failures with
+	// those exit codes.
+	ExitCodes []int
 }
 
 // Job is one resolved job: extends:, default: and global variables are
@@ -114,6 +130,9 @@ type Job struct {
 	// Line is the line of the job's definition.
 	Line int
 
+	// Retry says when a failed job is run again.
+	Retry Retry
+
 	// Parallel is the name of the job parallel: made this one of ("" for
 	// other jobs); NodeIndex (from 1) and NodeTotal are its
 	// CI_NODE_INDEX and CI_NODE_TOTAL, Matrix its parallel:matrix values.
@@ -124,8 +143,8 @@ type Job struct {
 	fileIdx, stageIdx   int
 	needsLine, depsLine int
 	optional            map[string]bool
-	skip                string // why the job does not run; "" when it runs
-	excluded            string // why rules or only/except leave the job out of the pipeline
+	skip                string                  // why the job does not run; "" when it runs
+	excluded            string                  // why rules or only/except leave the job out of the pipeline
 	needsMatrix         map[string][][]Variable // needs:parallel:matrix filters, by need
 }
 

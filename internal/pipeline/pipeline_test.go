@@ -112,7 +112,7 @@ cleared:
 	})
 	t.Run("unsupported default keywords", func(t *testing.T) {
 		p := mustParse(t, "default:\n  tags: [a]\n  cache: {}\n  retry: 2\njob:\n  script: x\n")
-		for _, k := range []string{"tags", "cache", "retry"} {
+		for _, k := range []string{"tags", "cache"} {
 			want := fmt.Sprintf(`default: keyword %q is not supported; ignored`, k)
 			if !slices.Contains(p.Warnings, want) {
 				t.Errorf("missing warning %q in %q", want, p.Warnings)
@@ -471,7 +471,7 @@ reports_only:
 	if r := getJob(t, p, "reports_only").Artifacts; r != nil {
 		t.Errorf("reports_only.Artifacts = %+v, want nil", r)
 	}
-	assertStrings(t, "Warnings", p.Warnings, []string{`job "reports_only": keyword "artifacts:reports" is not supported; ignored`})
+	assertStrings(t, "Warnings", p.Warnings, []string{`job "reports_only": keyword "artifacts:reports:junit" is not supported; ignored`})
 
 	errs := []struct{ name, artifacts, want string }{
 		{"when", "{paths: [a], when: sometimes}", "artifacts:when must be on_success, on_failure or always"},
@@ -738,7 +738,7 @@ bridge:
 
 func TestUnsupportedKeywords(t *testing.T) {
 	keys := []string{
-		"cache", "services", "tags", "retry", "interruptible",
+		"cache", "services", "tags", "interruptible",
 		"environment", "coverage", "resource_group", "release", "pages", "id_tokens", "secrets",
 		"hooks", "identity", "manual_confirmation", "dast_configuration", "run",
 	}
@@ -770,7 +770,7 @@ func TestUnsupportedKeywords(t *testing.T) {
 		src := `
 job:
   image: {name: a, entrypoint: [""], pull_policy: always}
-  artifacts: {paths: [a], reports: {dotenv: x}, expose_as: A}
+  artifacts: {paths: [a], reports: {dotenv: x, junit: y}, expose_as: A}
   needs: [other]
   script: x
 other:
@@ -778,7 +778,7 @@ other:
   script: x
 `
 		p := mustParse(t, src)
-		for _, k := range []string{"image:entrypoint", "image:pull_policy", "artifacts:reports", "artifacts:expose_as"} {
+		for _, k := range []string{"image:entrypoint", "image:pull_policy", "artifacts:reports:junit", "artifacts:expose_as"} {
 			if n := countWarnings(p, fmt.Sprintf(`job "job": keyword %q is not supported; ignored`, k)); n != 1 {
 				t.Errorf("%s: Warnings = %q", k, p.Warnings)
 			}

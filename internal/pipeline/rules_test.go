@@ -366,3 +366,43 @@ func FuzzRules(f *testing.F) {
 		}
 	})
 }
+
+// TestRetryAndDotenv follows ci/yaml "retry" (a number or max/when/
+// exit_codes, default: inherited) and "artifacts:reports:dotenv".
+func TestRetryAndDotenv(t *testing.T) {
+	src := `
+default:
+  retry: 1
+a:
+  script: x
+b:
+  retry: {max: 2, when: [script_failure, stuck_or_timeout_failure], exit_codes: [1, 137]}
+  script: x
+  artifacts:
+    reports:
+      dotenv: [build.env, more.env]
+c:
+  retry: 0
+  script: x
+  artifacts: {reports: {dotenv: deploy.env}, paths: [out/]}
+`
+	p := mustParse(t, src)
+	assertEqual(t, "a.Retry.Max", getJob(t, p, "a").Retry.Max, 1)
+	b := getJob(t, p, "b")
+	if b.Retry.Max != 2 || !slices.Equal(b.Retry.When, []string{"script_failure", "stuck_or_timeout_failure"}) || !slices.Equal(b.Retry.ExitCodes, []int{1, 137}) {
+		t.Errorf("b.Retry = %+v", b.Retry)
+	}
+	if b.Artifacts == nil || !slices.Equal(b.Artifacts.Dotenv, []string{"build.env", "more.env"}) || len(b.Artifacts.Paths) != 0 {
+		t.Errorf("b.Artifacts = %+v", b.Artifacts)
+	}
+	c := getJob(t, p, "c")
+	assertEqual(t, "c.Retry.Max", c.Retry.Max, 0)
+	assertStrings(t, "c.Dotenv", c.Artifacts.Dotenv, []string{"deploy.env"})
+	for _, tt := range []struct{ src, want string }{
+		{"a:\n  retry: 3\n  script: x\n", `.gitlab-ci.yml:2: job "a": retry must be 0, 1 or 2`},
+		{"a:\n  retry: {when: [sometimes]}\n  script: x\n", `.gitlab-ci.yml:2: job "a": retry:when: unknown failure kind "sometimes"`},
+		{"a:\n  retry: {tries: 1}\n  script: x\n", `.gitlab-ci.yml:2: job "a": retry: unknown keyword "tries"`},
+	} {
+		assertEqual(t, "error", parseErr(t, tt.src), tt.want)
+	}
+}

@@ -17,12 +17,14 @@ const BUILTINS: &[(&str, Builtin)] = &[
     (":", true_),
     ("[", test),
     ("artifact", artifact),
+    ("base64", utils::base64),
     ("basename", basename),
     ("bash", sh),
     ("break", break_),
     ("cat", cat),
     ("cd", cd),
     ("chmod", chmod),
+    ("cmp", utils::cmp),
     ("command", command),
     ("continue", continue_),
     ("cp", cp),
@@ -36,6 +38,7 @@ const BUILTINS: &[(&str, Builtin)] = &[
     ("eval", eval),
     ("exit", exit),
     ("export", export),
+    ("expr", utils::expr),
     ("false", false_),
     ("find", find),
     ("grep", utils::grep),
@@ -50,9 +53,11 @@ const BUILTINS: &[(&str, Builtin)] = &[
     ("printf", utils::printf),
     ("pwd", pwd),
     ("read", read),
+    ("readlink", realpath),
     ("readonly", export),
     ("realpath", realpath),
     ("return", return_),
+    ("rev", utils::rev),
     ("rm", rm),
     ("rmdir", rmdir),
     ("sed", utils::sed),
@@ -67,6 +72,7 @@ const BUILTINS: &[(&str, Builtin)] = &[
     ("tail", utils::tail),
     ("tee", utils::tee),
     ("test", test),
+    ("timeout", timeout),
     ("touch", touch),
     ("tr", utils::tr),
     ("trap", trap),
@@ -272,6 +278,26 @@ fn sh(sh: &mut Shell, args: &[String], io: &Io) -> Status {
             }
         },
     }
+}
+
+/// timeout DURATION CMD...: runs CMD (the job's own timeout bounds it).
+fn timeout(sh: &mut Shell, args: &[String], io: &Io) -> Status {
+    let mut i = 1;
+    while i < args.len() && args[i].starts_with('-') {
+        if args[i] == "-s" || args[i] == "-k" {
+            i += 1;
+        }
+        i += 1;
+    }
+    if i + 1 >= args.len() {
+        io.error("timeout: missing operand");
+        return Ok(125);
+    }
+    if parse_duration(&args[i]).is_none() {
+        io.error(&format!("timeout: invalid time interval '{}'", args[i]));
+        return Ok(125);
+    }
+    sh.run_args(&args[i + 1..], io)
 }
 
 fn true_(_: &mut Shell, _: &[String], _: &Io) -> Status {
@@ -639,7 +665,7 @@ fn source(sh: &mut Shell, args: &[String], io: &Io) -> Status {
             return Ok(2);
         }
     };
-    let src = match read_file(&sh.resolve(file)) {
+    let src = match sh.read_path(file) {
         Ok(b) => String::from_utf8_lossy(&b).into_owned(),
         Err(e) => {
             io.error(&format!("sh: {}: {}", file, message(&e)));
@@ -921,7 +947,7 @@ pub(crate) fn inputs(sh: &Shell, name: &str, files: &[String], io: &Io, status: 
             out.push((f.clone(), io.read_all()));
             continue;
         }
-        match read_file(&sh.resolve(f)) {
+        match sh.read_path(f) {
             Ok(data) if too_many_lines(&data) => {
                 io.error(&format!("{}: {}: too many lines (commands handle at most {})", name, f, MAX_LINES));
                 *status = 1;

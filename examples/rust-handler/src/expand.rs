@@ -107,6 +107,17 @@ impl Shell {
 
     /// Expands a word into fields: split, globbed, unquoted.
     pub(crate) fn expand(&mut self, w: &Word, io: &Io) -> Result<Vec<String>, Flow> {
+        if let Some(words) = brace_expand(w) {
+            let mut out = Vec::new();
+            for w in &words {
+                out.extend(self.expand_one(w, io)?);
+            }
+            return Ok(out);
+        }
+        self.expand_one(w, io)
+    }
+
+    fn expand_one(&mut self, w: &Word, io: &Io) -> Result<Vec<String>, Flow> {
         let mut f = Fields::default();
         self.expand_parts(&w.parts, &mut f, false, io)?;
         let mut out = Vec::new();
@@ -211,6 +222,16 @@ impl Shell {
                     let out = self.command_output(list, io)?;
                     self.add_value(&out, *quoted || all_quoted, f);
                 }
+                Part::ProcSubst(list) => {
+                    let out = self.capture(list, io)?;
+                    let name = format!("/dev/fd/{}", 63 + self.proc_files.len());
+                    if self.proc_files.iter().map(|(_, d)| d.len()).sum::<usize>() + out.len() > crate::MAX_BUFFERED {
+                        io.error("sh: process substitution: buffer limit exceeded");
+                        return Err(Flow::Exit(1));
+                    }
+                    self.proc_files.push((name.clone(), Rc::new(out)));
+                    f.quoted(&name);
+                }
                 Part::Arith(w, quoted) => {
                     let text = self.expand_string(w, io)?;
                     let v = match arith::eval(self, &text) {
@@ -238,6 +259,42 @@ impl Shell {
 
     /// Runs a command substitution: its output without trailing newlines.
     pub(crate) fn command_output(&mut self, list: &crate::parse::List, io: &Io) -> Result<String, Flow> {
+        // $(< file): the file.
+        if let [ao] = list.as_slice() {
+            if let (true, [crate::parse::Command::Simple { assigns, words, redirects }]) =
+                (ao.rest.is_empty() && !ao.first.negate, ao.first.commands.as_slice())
+            {
+                if assigns.is_empty() && words.is_empty() && redirects.len() == 1 && redirects[0].op == crate::parse::RedirOp::In {
+                    let name = self.expand_string(&redirects[0].target, io)?;
+                    return match self.read_path(&name) {
+                        Ok(d) => {
+                            self.subst_status = 0;
+                            let mut s = String::from_utf8_lossy(&d).into_owned();
+                            while s.ends_with('\n') {
+                                s.pop();
+                            }
+                            Ok(s)
+                        }
+                        Err(e) => {
+                            io.error(&format!("sh: {}: {}", name, builtins::message(&e)));
+                            self.subst_status = 1;
+                            self.status = 1;
+                            Ok(String::new())
+                        }
+                    };
+                }
+            }
+        }
+        let out = self.capture(list, io)?;
+        let mut s = String::from_utf8_lossy(&out).into_owned();
+        while s.ends_with('\n') {
+            s.pop();
+        }
+        Ok(s)
+    }
+
+    /// Runs a list in a subshell and returns its output.
+    fn capture(&mut self, list: &crate::parse::List, io: &Io) -> Result<Vec<u8>, Flow> {
         self.enter_subst(io)?;
         let buf = Rc::new(RefCell::new(Buf::default()));
         let cio = Io {
@@ -258,13 +315,8 @@ impl Shell {
         }
         self.subst_status = status;
         self.status = status;
-        let mut b = buf.borrow_mut();
-        let mut s = String::from_utf8_lossy(b.bytes()).into_owned();
-        drop(b.take());
-        while s.ends_with('\n') {
-            s.pop();
-        }
-        Ok(s)
+        let out = buf.borrow_mut().take();
+        Ok(out)
     }
 
     fn enter_subst(&mut self, io: &Io) -> Result<(), Flow> {
@@ -609,6 +661,141 @@ impl Shell {
     }
 }
 
+/// How many words a brace expansion may make.
+const MAX_BRACE_WORDS: usize = 10_000;
+
+/// Brace expansion (`a{b,c}d`, `{1..5}`, `{a..e}`) of a word's unquoted
+/// text: the words, or None if it has none.
+fn brace_expand(w: &Word) -> Option<Vec<Word>> {
+    let mut out = Vec::new();
+    let mut todo = vec![w.clone()];
+    let mut any = false;
+    while let Some(w) = todo.pop() {
+        match brace_once(&w) {
+            Some(alts) if out.len() + todo.len() + alts.len() <= MAX_BRACE_WORDS => {
+                any = true;
+                todo.extend(alts.into_iter().rev());
+            }
+            _ => out.push(w),
+        }
+    }
+    if any {
+        Some(out)
+    } else {
+        None
+    }
+}
+
+/// Expands the first brace expression of a word's literal parts.
+fn brace_once(w: &Word) -> Option<Vec<Word>> {
+    for (k, p) in w.parts.iter().enumerate() {
+        let s = match p {
+            Part::Lit(s) => s,
+            _ => continue,
+        };
+        let cs: Vec<char> = s.chars().collect();
+        for open in 0..cs.len() {
+            if cs[open] != '{' || (open > 0 && cs[open - 1] == '$') {
+                continue;
+            }
+            let mut depth = 0;
+            let mut close = None;
+            let mut commas = Vec::new();
+            for (j, &c) in cs.iter().enumerate().skip(open) {
+                match c {
+                    '{' => depth += 1,
+                    '}' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            close = Some(j);
+                            break;
+                        }
+                    }
+                    ',' if depth == 1 => commas.push(j),
+                    _ => {}
+                }
+            }
+            let close = match close {
+                Some(c) => c,
+                None => continue,
+            };
+            let inner: String = cs[open + 1..close].iter().collect();
+            let alts: Vec<String> = if !commas.is_empty() {
+                let mut v = Vec::new();
+                let mut start = open + 1;
+                for &c in commas.iter().chain(std::iter::once(&close)) {
+                    v.push(cs[start..c].iter().collect());
+                    start = c + 1;
+                }
+                v
+            } else if let Some(seq) = sequence(&inner) {
+                seq
+            } else {
+                continue;
+            };
+            let pre: String = cs[..open].iter().collect();
+            let post: String = cs[close + 1..].iter().collect();
+            let words = alts
+                .into_iter()
+                .map(|a| {
+                    let mut parts = w.parts[..k].to_vec();
+                    parts.push(Part::Lit(format!("{}{}{}", pre, a, post)));
+                    parts.extend(w.parts[k + 1..].iter().cloned());
+                    Word { parts }
+                })
+                .collect();
+            return Some(words);
+        }
+    }
+    None
+}
+
+/// `1..5`, `1..10..2`, `a..e`: the items.
+fn sequence(s: &str) -> Option<Vec<String>> {
+    let parts: Vec<&str> = s.split("..").collect();
+    if parts.len() < 2 || parts.len() > 3 {
+        return None;
+    }
+    let step = match parts.get(2) {
+        Some(st) => st.parse::<i64>().ok()?.abs().max(1),
+        None => 1,
+    };
+    if let (Ok(a), Ok(b)) = (parts[0].parse::<i64>(), parts[1].parse::<i64>()) {
+        if (b - a).abs() / step > MAX_BRACE_WORDS as i64 {
+            return None;
+        }
+        let width = if (parts[0].starts_with('0') && parts[0].len() > 1) || (parts[1].starts_with('0') && parts[1].len() > 1) {
+            parts[0].len().max(parts[1].len())
+        } else {
+            0
+        };
+        let mut v = Vec::new();
+        let mut n = a;
+        loop {
+            v.push(format!("{:0w$}", n, w = width));
+            if n == b {
+                break;
+            }
+            n += if b > a { step } else { -step };
+            if (b > a && n > b) || (b < a && n < b) {
+                break;
+            }
+        }
+        return Some(v);
+    }
+    let (a, b) = (parts[0].chars().collect::<Vec<_>>(), parts[1].chars().collect::<Vec<_>>());
+    if a.len() == 1 && b.len() == 1 && a[0].is_ascii_alphabetic() && b[0].is_ascii_alphabetic() {
+        let (x, y) = (a[0] as u8, b[0] as u8);
+        let v: Vec<String> = if x <= y {
+            (x..=y).step_by(step as usize).map(|c| (c as char).to_string()).collect()
+        } else {
+            (y..=x).rev().step_by(step as usize).map(|c| (c as char).to_string()).collect()
+        };
+        return Some(v);
+    }
+    None
+}
+
 /// ${v#pat} and friends.
 pub(crate) fn trim(v: &str, pat: &str, suffix: bool, longest: bool) -> String {
     let cs: Vec<char> = v.chars().collect();
@@ -700,6 +887,32 @@ mod tests {
         assert_eq!(trim("a/b/c.tar.gz", ".*", true, false), "a/b/c.tar");
         assert_eq!(trim("a/b/c.tar.gz", ".*", true, true), "a/b/c");
         assert_eq!(trim("abc", "x", true, true), "abc");
+    }
+
+    #[test]
+    fn braces() {
+        let words = |s: &str| -> Vec<String> {
+            match brace_expand(&Word { parts: vec![Part::Lit(s.into())] }) {
+                None => vec![s.to_string()],
+                Some(ws) => ws
+                    .into_iter()
+                    .map(|w| match &w.parts[0] {
+                        Part::Lit(x) => x.clone(),
+                        _ => String::new(),
+                    })
+                    .collect(),
+            }
+        };
+        assert_eq!(words("a{b,c}d"), vec!["abd", "acd"]);
+        assert_eq!(words("{1..3}"), vec!["1", "2", "3"]);
+        assert_eq!(words("{3..1}"), vec!["3", "2", "1"]);
+        assert_eq!(words("{01..03}"), vec!["01", "02", "03"]);
+        assert_eq!(words("{a..c}"), vec!["a", "b", "c"]);
+        assert_eq!(words("x{a,b}{1,2}"), vec!["xa1", "xa2", "xb1", "xb2"]);
+        assert_eq!(words("{a,{b,c}}"), vec!["a", "b", "c"]);
+        assert_eq!(words("{}"), vec!["{}"]);
+        assert_eq!(words("{a}"), vec!["{a}"]);
+        assert_eq!(words("{1..100000000}"), vec!["{1..100000000}"]);
     }
 
     #[test]

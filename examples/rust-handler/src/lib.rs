@@ -346,6 +346,9 @@ pub(crate) struct Shell {
     pub exit_trap: Option<String>,
     /// The status of the last command substitution (for `x=$(false)`).
     pub subst_status: i32,
+    /// The outputs of process substitutions, by the names they expanded
+    /// to (/dev/fd/N), until the script line ends.
+    pub proc_files: Vec<(String, Rc<Vec<u8>>)>,
     /// Where the sandbox's `/` is for the file system calls: empty in the
     /// handler, where the build dir is `/`; a temporary dir in unit tests,
     /// which run outside the sandbox.
@@ -370,6 +373,7 @@ impl Shell {
             loops: 0,
             exit_trap: None,
             subst_status: 0,
+            proc_files: Vec::new(),
             root: String::new(),
         }
     }
@@ -383,7 +387,9 @@ impl Shell {
                 return Err(STATUS_CANCELED);
             }
             echo_command(line);
-            match self.run_source(line, &Io::log()) {
+            let r = self.run_source(line, &Io::log());
+            self.proc_files.clear();
+            match r {
                 Ok(_) => {}
                 Err(Flow::Exit(0)) => break,
                 Err(Flow::Exit(code)) => {
@@ -962,6 +968,8 @@ impl Shell {
             if r.op == RedirOp::In {
                 let data = if name == "/dev/null" {
                     Ok(Vec::new())
+                } else if let Some(d) = self.proc_file(name) {
+                    Ok(d.to_vec())
                 } else {
                     read_limited(&self.resolve(name))
                 };
@@ -1059,6 +1067,22 @@ impl Shell {
             }
             frame.push((name.to_string(), old));
         }
+    }
+
+    /// A process substitution's output, if name is one's.
+    pub(crate) fn proc_file(&self, name: &str) -> Option<Rc<Vec<u8>>> {
+        self.proc_files.iter().find(|(n, _)| n == name).map(|(_, d)| d.clone())
+    }
+
+    /// Reads a file named by a command (or a process substitution).
+    pub(crate) fn read_path(&self, name: &str) -> io::Result<Vec<u8>> {
+        if let Some(d) = self.proc_file(name) {
+            return Ok(d.to_vec());
+        }
+        if name == "/dev/null" {
+            return Ok(Vec::new());
+        }
+        builtins::read_file(&self.resolve(name))
     }
 
     /// The path for the file system of a path given to a command: the

@@ -37,6 +37,8 @@ pub enum Part {
     Command(Rc<List>, bool),
     /// `$((...))`: the expression, expanded as in double quotes first.
     Arith(Word, bool),
+    /// `<(...)`: a name for the command's output.
+    ProcSubst(Rc<List>),
 }
 
 /// A word: parts concatenated, then split into fields and globbed.
@@ -366,6 +368,24 @@ impl Parser {
                 _ => self.i += 1,
             }
             return Ok(Tok::Newline);
+        }
+        if self.starts_with("<(") {
+            // <(list): process substitution, a word of its own.
+            let start = self.i;
+            self.i += 2;
+            self.enter()?;
+            let saved = self.peeked.take();
+            let list = self.list(&[])?;
+            self.expect_op(")")?;
+            self.peeked = saved;
+            self.depth -= 1;
+            let raw: String = self.cs[start..self.i].iter().collect();
+            return Ok(Tok::Word(
+                Word {
+                    parts: vec![Part::ProcSubst(Rc::new(list))],
+                },
+                raw,
+            ));
         }
         for op in OPS {
             if self.starts_with(op) {

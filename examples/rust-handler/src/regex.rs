@@ -486,6 +486,11 @@ impl Regex {
         None
     }
 
+    /// The number of groups, with the whole match.
+    pub(crate) fn ncaps(&self) -> usize {
+        self.ncap
+    }
+
     pub(crate) fn is_match(&self, s: &[char]) -> bool {
         self.find_at(s, 0).is_some()
     }

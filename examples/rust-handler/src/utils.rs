@@ -4,7 +4,7 @@
 
 use std::fs;
 
-use crate::builtins::{inputs, message, opts_or_return, read_file};
+use crate::builtins::{inputs, message, opts_or_return};
 use crate::regex::{Regex, Syntax};
 use crate::{Flow, Io, Shell, Status};
 
@@ -606,7 +606,7 @@ pub(crate) fn grep(sh: &mut Shell, args: &[String], io: &Io) -> Status {
     let mut rest = o.rest.clone();
     let mut pats: Vec<String> = o.values('e').iter().map(|s| s.to_string()).collect();
     for f in o.values('f') {
-        match read_file(&sh.resolve(f)) {
+        match sh.read_path(f) {
             Ok(d) => pats.extend(lines(&d)),
             Err(e) => {
                 io.error(&format!("grep: {}: {}", f, message(&e)));
@@ -689,7 +689,7 @@ pub(crate) fn grep(sh: &mut Shell, args: &[String], io: &Io) -> Status {
                 v.push(("(standard input)".to_string(), io.read_all()));
                 continue;
             }
-            match read_file(&sh.resolve(f)) {
+            match sh.read_path(f) {
                 Ok(d) if crate::builtins::too_many_lines(&d) => {
                     io.error(&format!("grep: {}: too many lines (commands handle at most {})", f, crate::builtins::MAX_LINES));
                     status = 2;
@@ -1305,7 +1305,7 @@ pub(crate) fn sed(sh: &mut Shell, args: &[String], io: &Io) -> Status {
     let mut rest = o.rest.clone();
     let mut script = o.values('e').join("\n");
     for f in o.values('f') {
-        match read_file(&sh.resolve(f)) {
+        match sh.read_path(f) {
             Ok(d) => {
                 script.push('\n');
                 script.push_str(&String::from_utf8_lossy(&d));
@@ -1346,7 +1346,7 @@ pub(crate) fn sed(sh: &mut Shell, args: &[String], io: &Io) -> Status {
             return Ok(1);
         }
         for f in &rest {
-            let data = match read_file(&sh.resolve(f)) {
+            let data = match sh.read_path(f) {
                 Ok(d) => d,
                 Err(e) => {
                     io.error(&format!("sed: can't read {}: {}", f, message(&e)));
@@ -1843,7 +1843,7 @@ pub(crate) fn diff(sh: &mut Shell, args: &[String], io: &Io) -> Status {
         if f == "-" {
             return Ok(io.read_all());
         }
-        read_file(&sh.resolve(f)).map_err(|e| format!("diff: {}: {}", f, message(&e)))
+        sh.read_path(f).map_err(|e| format!("diff: {}: {}", f, message(&e)))
     };
     let (a, b) = match (read(&o.rest[0]), read(&o.rest[1])) {
         (Ok(a), Ok(b)) => (a, b),
@@ -2272,6 +2272,318 @@ fn xargs_words(text: &str) -> Vec<String> {
     out
 }
 
+pub(crate) fn rev(sh: &mut Shell, args: &[String], io: &Io) -> Status {
+    let mut status = 0;
+    let ins = inputs(sh, "rev", &args[1..], io, &mut status);
+    let mut out = String::new();
+    for (_, d) in ins {
+        for l in lines(&d) {
+            out.extend(l.chars().rev());
+            out.push('\n');
+        }
+    }
+    io.print(&out);
+    Ok(status)
+}
+
+/// cmp [-s] A B: status 0 same, 1 different.
+pub(crate) fn cmp(sh: &mut Shell, args: &[String], io: &Io) -> Status {
+    let o = opts_or_return!("cmp", args, "sl", true, io);
+    if o.rest.len() < 2 {
+        io.error(&format!("cmp: missing operand after '{}'", o.rest.first().map(|s| s.as_str()).unwrap_or("cmp")));
+        return Ok(2);
+    }
+    let read = |f: &str| if f == "-" { Ok(io.read_all()) } else { sh.read_path(f) };
+    let (a, b) = match (read(&o.rest[0]), read(&o.rest[1])) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) => {
+            io.error(&format!("cmp: {}: {}", o.rest[0], message(&e)));
+            return Ok(2);
+        }
+        (_, Err(e)) => {
+            io.error(&format!("cmp: {}: {}", o.rest[1], message(&e)));
+            return Ok(2);
+        }
+    };
+    if a == b {
+        return Ok(0);
+    }
+    if !o.has('s') {
+        match a.iter().zip(b.iter()).position(|(x, y)| x != y) {
+            Some(i) => {
+                let line = a[..i].iter().filter(|&&c| c == b'\n').count() + 1;
+                io.print(&format!("{} {} differ: byte {}, line {}\n", o.rest[0], o.rest[1], i + 1, line));
+            }
+            None => {
+                let (short, n) = if a.len() < b.len() { (&o.rest[0], a.len()) } else { (&o.rest[1], b.len()) };
+                io.error(&format!("cmp: EOF on {} after byte {}", short, n));
+            }
+        }
+    }
+    Ok(1)
+}
+
+const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// base64 [-d] [-w N] [FILE].
+pub(crate) fn base64(sh: &mut Shell, args: &[String], io: &Io) -> Status {
+    let o = opts_or_return!("base64", args, "diw:", true, io);
+    let data = if o.rest.is_empty() || o.rest[0] == "-" {
+        io.read_all()
+    } else {
+        match sh.read_path(&o.rest[0]) {
+            Ok(d) => d,
+            Err(e) => {
+                io.error(&format!("base64: {}: {}", o.rest[0], message(&e)));
+                return Ok(1);
+            }
+        }
+    };
+    if o.has('d') || o.long.iter().any(|l| l == "decode") {
+        let mut out = Vec::with_capacity(data.len() / 4 * 3);
+        let (mut acc, mut bits) = (0u32, 0);
+        for &c in &data {
+            let v = match c {
+                b'A'..=b'Z' => c - b'A',
+                b'a'..=b'z' => c - b'a' + 26,
+                b'0'..=b'9' => c - b'0' + 52,
+                b'+' | b'-' => 62,
+                b'/' | b'_' => 63,
+                b'=' | b'\n' | b'\r' | b' ' => continue,
+                _ => {
+                    if o.has('i') {
+                        continue;
+                    }
+                    io.write(&out);
+                    io.error("base64: invalid input");
+                    return Ok(1);
+                }
+            };
+            acc = (acc << 6) | v as u32;
+            bits += 6;
+            if bits >= 8 {
+                bits -= 8;
+                out.push((acc >> bits) as u8);
+                acc &= (1 << bits) - 1;
+            }
+        }
+        io.write(&out);
+        return Ok(0);
+    }
+    let wrap = o.value('w').and_then(|w| w.parse::<usize>().ok()).unwrap_or(76);
+    let mut enc = String::with_capacity(data.len() / 3 * 4 + 4);
+    for chunk in data.chunks(3) {
+        let n = (chunk[0] as u32) << 16 | (*chunk.get(1).unwrap_or(&0) as u32) << 8 | *chunk.get(2).unwrap_or(&0) as u32;
+        for k in 0..4 {
+            if k <= chunk.len() {
+                enc.push(B64[(n >> (18 - 6 * k) & 63) as usize] as char);
+            } else {
+                enc.push('=');
+            }
+        }
+    }
+    let mut out = String::with_capacity(enc.len() + enc.len() / 76 + 1);
+    if wrap == 0 {
+        out.push_str(&enc);
+    } else {
+        for (i, c) in enc.chars().enumerate() {
+            if i > 0 && i % wrap == 0 {
+                out.push('\n');
+            }
+            out.push(c);
+        }
+    }
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    io.print(&out);
+    Ok(0)
+}
+
+/// expr: integer arithmetic, comparisons, `:` matching, length, substr.
+pub(crate) fn expr(_: &mut Shell, args: &[String], io: &Io) -> Status {
+    let a: Vec<&str> = args[1..].iter().map(|s| s.as_str()).collect();
+    let mut p = ExprParser { a: &a, i: 0, depth: 0 };
+    let v = match p.or() {
+        Ok(v) if p.i == a.len() => v,
+        Ok(_) => {
+            io.error(&format!("expr: syntax error: unexpected argument '{}'", a[p.i]));
+            return Ok(2);
+        }
+        Err(e) => {
+            io.error(&format!("expr: {}", e));
+            return Ok(2);
+        }
+    };
+    io.print(&format!("{}\n", v));
+    Ok(if v.is_empty() || v == "0" { 1 } else { 0 })
+}
+
+struct ExprParser<'a> {
+    a: &'a [&'a str],
+    i: usize,
+    depth: usize,
+}
+
+impl<'a> ExprParser<'a> {
+    fn peek(&self) -> Option<&'a str> {
+        self.a.get(self.i).copied()
+    }
+
+    fn int(s: &str) -> Result<i64, String> {
+        s.parse().map_err(|_| "non-integer argument".to_string())
+    }
+
+    fn or(&mut self) -> Result<String, String> {
+        self.depth += 1;
+        if self.depth > 32 || !crate::stack_ok() {
+            return Err("expression nested too deeply".into());
+        }
+        let mut l = self.and()?;
+        while self.peek() == Some("|") {
+            self.i += 1;
+            let r = self.and()?;
+            if l.is_empty() || l == "0" {
+                l = if r.is_empty() || r == "0" { "0".into() } else { r };
+            }
+        }
+        self.depth -= 1;
+        Ok(l)
+    }
+
+    fn and(&mut self) -> Result<String, String> {
+        let mut l = self.cmp()?;
+        while self.peek() == Some("&") {
+            self.i += 1;
+            let r = self.cmp()?;
+            let null = |s: &str| s.is_empty() || s == "0";
+            l = if null(&l) || null(&r) { "0".into() } else { l };
+        }
+        Ok(l)
+    }
+
+    fn cmp(&mut self) -> Result<String, String> {
+        let mut l = self.add()?;
+        while let Some(op @ ("=" | "!=" | "<" | "<=" | ">" | ">=")) = self.peek() {
+            self.i += 1;
+            let r = self.add()?;
+            let ord = match (l.parse::<i64>(), r.parse::<i64>()) {
+                (Ok(x), Ok(y)) => x.cmp(&y),
+                _ => l.cmp(&r),
+            };
+            let b = match op {
+                "=" => ord.is_eq(),
+                "!=" => !ord.is_eq(),
+                "<" => ord.is_lt(),
+                "<=" => ord.is_le(),
+                ">" => ord.is_gt(),
+                _ => ord.is_ge(),
+            };
+            l = if b { "1".into() } else { "0".into() };
+        }
+        Ok(l)
+    }
+
+    fn add(&mut self) -> Result<String, String> {
+        let mut l = self.mul()?;
+        while let Some(op @ ("+" | "-")) = self.peek() {
+            self.i += 1;
+            let r = self.mul()?;
+            let (x, y) = (Self::int(&l)?, Self::int(&r)?);
+            l = if op == "+" { x.wrapping_add(y) } else { x.wrapping_sub(y) }.to_string();
+        }
+        Ok(l)
+    }
+
+    fn mul(&mut self) -> Result<String, String> {
+        let mut l = self.matchop()?;
+        while let Some(op @ ("*" | "/" | "%")) = self.peek() {
+            self.i += 1;
+            let r = self.matchop()?;
+            let (x, y) = (Self::int(&l)?, Self::int(&r)?);
+            if y == 0 && op != "*" {
+                return Err("division by zero".into());
+            }
+            l = match op {
+                "*" => x.wrapping_mul(y),
+                "/" => x.wrapping_div(y),
+                _ => x.wrapping_rem(y),
+            }
+            .to_string();
+        }
+        Ok(l)
+    }
+
+    fn matchop(&mut self) -> Result<String, String> {
+        let mut l = self.primary()?;
+        while self.peek() == Some(":") {
+            self.i += 1;
+            let r = self.primary()?;
+            l = expr_match(&l, &r)?;
+        }
+        Ok(l)
+    }
+
+    fn primary(&mut self) -> Result<String, String> {
+        let t = self.peek().ok_or("syntax error: missing argument")?;
+        self.i += 1;
+        match t {
+            "(" => {
+                let v = self.or()?;
+                if self.peek() != Some(")") {
+                    return Err("syntax error: expecting ')'".into());
+                }
+                self.i += 1;
+                Ok(v)
+            }
+            "length" => {
+                let s = self.primary()?;
+                Ok(s.chars().count().to_string())
+            }
+            "match" => {
+                let s = self.primary()?;
+                let r = self.primary()?;
+                expr_match(&s, &r)
+            }
+            "substr" => {
+                let s = self.primary()?;
+                let p = Self::int(&self.primary()?)?;
+                let n = Self::int(&self.primary()?)?;
+                if p < 1 || n < 1 {
+                    return Ok(String::new());
+                }
+                Ok(s.chars().skip(p as usize - 1).take(n as usize).collect())
+            }
+            "index" => {
+                let s = self.primary()?;
+                let cs = self.primary()?;
+                Ok(s.chars().position(|c| cs.contains(c)).map(|p| p + 1).unwrap_or(0).to_string())
+            }
+            t => Ok(t.to_string()),
+        }
+    }
+}
+
+/// expr STRING : REGEX: the \1 group, else the length of the match.
+fn expr_match(s: &str, re: &str) -> Result<String, String> {
+    let r = Regex::new(&format!("^{}", re), Syntax::Basic, false)?;
+    let cs: Vec<char> = s.chars().collect();
+    Ok(match r.find_at(&cs, 0) {
+        Some(c) => match c.get(1) {
+            Some(Some((a, b))) => cs[*a..*b].iter().collect(),
+            Some(None) => String::new(),
+            None => c[0].map(|(a, b)| b - a).unwrap_or(0).to_string(),
+        },
+        None => {
+            if Regex::new(&format!("^{}", re), Syntax::Basic, false)?.ncaps() > 1 {
+                String::new()
+            } else {
+                "0".into()
+            }
+        }
+    })
+}
+
 // ---- sha256sum ----
 
 fn sha256(data: &[u8]) -> [u8; 32] {
@@ -2351,7 +2663,7 @@ pub(crate) fn sha256sum(sh: &mut Shell, args: &[String], io: &Io) -> Status {
                     Some(v) => v,
                     None => continue,
                 };
-                match read_file(&sh.resolve(name)) {
+                match sh.read_path(name) {
                     Ok(data) => {
                         if hex(&sha256(&data)) == sum {
                             out.push_str(&format!("{}: OK\n", name));

@@ -1,0 +1,2 @@
+echo "a b c" | grep zzz | wc -l
+echo unreachable
