@@ -2,7 +2,9 @@ package modules
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
+	"os"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -15,6 +17,9 @@ import (
 type memImage struct {
 	fd   int
 	size uint64
+	// hot are the pages a step writes (see probeWrites): each instance
+	// gets its own copies of them up front.
+	hot []pageRun
 }
 
 func newMemImage(b []byte) (*memImage, error) {
@@ -84,4 +89,61 @@ func (r region) mapImage(img *memImage) error {
 		return fmt.Errorf("mapping the snapshot: %w", err)
 	}
 	return nil
+}
+
+// pageRun is a run of pages of an image: [first, first+n).
+type pageRun struct{ first, n uint32 }
+
+// copiedPages returns the runs of pages of b (the start of a memory that
+// mapped an image) that are the memory's own now, no longer the image's:
+// those its guest wrote (copy-on-write). /proc/self/pagemap says, per
+// page, whether it is present and whether it is a file's page.
+func copiedPages(b []byte) ([]pageRun, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	f, err := os.Open("/proc/self/pagemap")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	pages := (len(b) + pageSize - 1) / pageSize
+	entries := make([]byte, 8*pages)
+	start := uintptr(unsafe.Pointer(unsafe.SliceData(b))) / pageSize
+	if _, err := f.ReadAt(entries, int64(start)*8); err != nil {
+		return nil, fmt.Errorf("reading /proc/self/pagemap: %w", err)
+	}
+	const present, filePage = 1 << 63, 1 << 61
+	var runs []pageRun
+	for i := range pages {
+		e := binary.LittleEndian.Uint64(entries[8*i:])
+		if e&present == 0 || e&filePage != 0 {
+			continue
+		}
+		if n := len(runs); n > 0 && runs[n-1].first+runs[n-1].n == uint32(i) {
+			runs[n-1].n++
+		} else {
+			runs = append(runs, pageRun{uint32(i), 1})
+		}
+	}
+	return runs, nil
+}
+
+// populate makes the pages of runs r's own copies of the image's at once
+// (MADV_POPULATE_WRITE, Linux 5.14), before the guest writes them: a
+// write to a page the guest has read already is a copy-on-write fault
+// that flushes the page from the TLB of every CPU running the process's
+// other threads (an interrupt each), a copy made before anything mapped
+// the page is not. It is a hint: false when the kernel does not do it.
+func (r region) populate(runs []pageRun) bool {
+	for _, run := range runs {
+		from, to := uint64(run.first)*pageSize, uint64(run.first+run.n)*pageSize
+		if to > uint64(len(r)) {
+			return false
+		}
+		if unix.Madvise(r[from:to], unix.MADV_POPULATE_WRITE) != nil {
+			return false
+		}
+	}
+	return true
 }

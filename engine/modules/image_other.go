@@ -9,6 +9,7 @@ import "fmt"
 type memImage struct {
 	b    []byte
 	size uint64
+	hot  []pageRun
 }
 
 func newMemImage(b []byte) (*memImage, error) {
@@ -24,3 +25,11 @@ func (r region) mapImage(img *memImage) error {
 	copy(r, img.b)
 	return nil
 }
+
+// pageRun is a run of pages of an image: [first, first+n).
+type pageRun struct{ first, n uint32 }
+
+// copiedPages is not known elsewhere than on Linux.
+func copiedPages(b []byte) ([]pageRun, error) { return nil, nil }
+
+func (r region) populate(runs []pageRun) bool { return false }

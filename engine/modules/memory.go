@@ -53,6 +53,7 @@ func newLinearMemory(pool *resource.Pool, max uint64, img *memImage) *linearMemo
 			r.release()
 			return &linearMemory{pool: pool}
 		}
+		r.populate(img.hot)
 		return &linearMemory{pool: pool, r: r, img: true}
 	}
 	r := regions.get(max)
