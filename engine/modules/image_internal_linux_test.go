@@ -28,7 +28,8 @@ func TestImageMemory(t *testing.T) {
 	}
 	defer img.close()
 	pool := resource.NewPool("test", 1<<20, nil)
-	for round := range 4 {
+	var prev *byte
+	for round := range 6 {
 		if round >= 2 { // some pages copied up front, as a probe asks
 			img.hot = []pageRun{{0, 3}, {10, 1}}
 		}
@@ -38,6 +39,12 @@ func TestImageMemory(t *testing.T) {
 			t.Fatal("no memory")
 		}
 		b = m.Reallocate(size + 64<<10)
+		// From the second round on, the memory the previous one freed
+		// (and scribbled over) is reused, reset to the image.
+		if round > 0 && &b[0] != prev {
+			t.Errorf("round %d: the freed memory was not reused", round)
+		}
+		prev = &b[0]
 		if !bytes.Equal(b[:size], want) {
 			t.Fatalf("round %d: the memory is not the image", round)
 		}
@@ -47,8 +54,12 @@ func TestImageMemory(t *testing.T) {
 		if pool.Used() != size+64<<10 {
 			t.Fatalf("charged %d", pool.Used())
 		}
+		// A guest that writes all of its memory, or some pages here and
+		// there (the others stay mapped to the image, read).
 		for i := range b {
-			b[i] = 0xA5
+			if round%2 == 0 || (i/pageSize)%5 == 1 {
+				b[i] = 0xA5
+			}
 		}
 		m.Free()
 		if pool.Used() != 0 {

@@ -20,6 +20,8 @@ type memImage struct {
 	// hot are the pages a step writes (see probeWrites): each instance
 	// gets its own copies of them up front.
 	hot []pageRun
+	// kept are freed memories of its instances, reset to it.
+	kept imageRegions
 }
 
 func newMemImage(b []byte) (*memImage, error) {
@@ -69,10 +71,46 @@ func (img *memImage) fill(b []byte) error {
 
 func (img *memImage) close() {
 	if img != nil && img.fd >= 0 {
+		img.kept.close()
 		unix.Close(img.fd)
 		img.fd = -1
 	}
 }
+
+// resetImage makes the first n bytes of r, whose start maps img, what a
+// fresh mapping would read. MADV_DONTNEED drops the pages the instance
+// copied (a private file mapping then reads the file's again, from the
+// memfd that nothing can write) and those it wrote past the image (zeroes
+// again). Only the copied pages of the image are dropped (/proc/self/pagemap
+// says which): the others still map the image's pages, read-only, so the
+// next instance reads them without a page fault.
+func resetImage(r region, img *memImage, n uint64) bool {
+	n = min((n+pageSize-1)&^(pageSize-1), uint64(len(r)))
+	if n > img.size {
+		if unix.Madvise(r[img.size:n], unix.MADV_DONTNEED) != nil {
+			return false
+		}
+	}
+	runs, err := copiedPages(r[:min(n, img.size)])
+	if err != nil {
+		return unix.Madvise(r[:min(n, img.size)], unix.MADV_DONTNEED) == nil
+	}
+	if len(runs) > maxResetRuns {
+		// One call over them all: fewer TLB flushes.
+		first, last := runs[0], runs[len(runs)-1]
+		runs = []pageRun{{first.first, last.first + last.n - first.first}}
+	}
+	for _, run := range runs {
+		if unix.Madvise(r[uint64(run.first)*pageSize:uint64(run.first+run.n)*pageSize], unix.MADV_DONTNEED) != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// maxResetRuns: past this many runs of copied pages, resetImage drops
+// the span from the first to the last at once.
+const maxResetRuns = 16
 
 // mapImage maps img copy-on-write over the start of r: reading a page
 // reads the image's, writing one gives r its own copy.

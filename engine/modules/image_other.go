@@ -10,13 +10,24 @@ type memImage struct {
 	b    []byte
 	size uint64
 	hot  []pageRun
+	kept imageRegions
 }
 
 func newMemImage(b []byte) (*memImage, error) {
 	return &memImage{b: append([]byte(nil), b...), size: uint64(len(b))}, nil
 }
 
-func (img *memImage) close() {}
+func (img *memImage) close() { img.kept.close() }
+
+// resetImage copies img over r again and zeroes r past it, up to n bytes.
+func resetImage(r region, img *memImage, n uint64) bool {
+	n = min(n, uint64(len(r)))
+	copy(r, img.b)
+	if n > img.size {
+		clear(r[img.size:n])
+	}
+	return true
+}
 
 func (r region) mapImage(img *memImage) error {
 	if uint64(len(r)) < img.size {
