@@ -201,4 +201,3 @@ func makeRepo(t *testing.T, dir, branch, tag string, second, untracked map[strin
 	}
 	write(untracked)
 }
-

@@ -194,6 +194,29 @@ func (r *runner) memory() (rss, private int64) {
 	return rss, private
 }
 
+// cpu returns the CPU time the runner has used so far.
+func (r *runner) cpu() time.Duration {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", r.cmd.Process.Pid))
+	if err != nil {
+		r.b.Fatal(err)
+	}
+	// Fields after the command's closing parenthesis: utime and stime
+	// are the 12th and 13th, in clock ticks (100 per second on Linux).
+	s := string(data)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
+}
+
+// selfCPU returns the CPU time this process (the fake GitLab, mostly)
+// has used so far.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 // saveProfile stores a pprof endpoint's answer under -load.profile.
 func (r *runner) saveProfile(path, name string) {
 	if *profileDir == "" {
@@ -216,7 +239,8 @@ func (r *runner) saveProfile(path, name string) {
 
 // BenchmarkServeTrivialJobs measures trivial shell jobs end to end: from
 // queued in GitLab to their final state there, b.N of them, at
-// -load.concurrency. Reports jobs/s.
+// -load.concurrency. Reports jobs/s and the CPU time the runner and the
+// fake GitLab (this process) spent per job.
 func BenchmarkServeTrivialJobs(b *testing.B) {
 	srv := gitlabtest.NewServer()
 	defer srv.Close()
@@ -236,9 +260,10 @@ func BenchmarkServeTrivialJobs(b *testing.B) {
 		go func() { defer close(profiled); r.saveProfile("/debug/pprof/profile?seconds=5", "cpu.pprof") }()
 	}
 	b.ResetTimer()
-	start := time.Now()
+	start, runnerCPU, gitlabCPU := time.Now(), r.cpu(), selfCPU()
 	waitFinal(b, srv, ids, 10*time.Minute)
 	elapsed := time.Since(start)
+	runnerCPU, gitlabCPU = r.cpu()-runnerCPU, selfCPU()-gitlabCPU
 	b.StopTimer()
 	if profiled != nil {
 		<-profiled
@@ -250,6 +275,10 @@ func BenchmarkServeTrivialJobs(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "jobs/s")
+	// CPU per job says what a quiet machine can do whatever else this
+	// one is doing: jobs/s <= cores / (runner + GitLab CPU per job).
+	b.ReportMetric(float64(runnerCPU.Microseconds())/float64(b.N), "µs-cpu-runner/job")
+	b.ReportMetric(float64(gitlabCPU.Microseconds())/float64(b.N), "µs-cpu-gitlab/job")
 	b.ReportMetric(float64(len(srv.Requests()))/float64(b.N+1), "requests/job")
 }
 
@@ -268,7 +297,8 @@ func waitFinal(b *testing.B, srv *gitlabtest.Server, ids []int64, d time.Duratio
 // BenchmarkWaitingJobs holds -load.waiting shell jobs sleeping at once
 // (as jobs waiting on a hardware lab or a build service do) and reports
 // what each costs the runner: resident and private memory, Go heap and
-// goroutines per waiting job, above an idle runner's. b.N is ignored:
+// goroutines per waiting job, above an idle runner's; the rest of the
+// resident memory is mostly the guests' linear memory and wazero's. b.N is ignored:
 // run it with -benchtime 1x.
 func BenchmarkWaitingJobs(b *testing.B) {
 	n := *waiting
@@ -281,6 +311,7 @@ func BenchmarkWaitingJobs(b *testing.B) {
 	_, _ = r.get("/debug/pprof/heap?gc=1")
 	baseRSS, basePriv := r.memory()
 	baseHeap, baseG := r.metric("go_memstats_heap_inuse_bytes"), r.metric("go_goroutines")
+	baseStack, baseFDs := r.metric("go_memstats_stack_inuse_bytes"), r.metric("process_open_fds")
 
 	b.ResetTimer()
 	ids := make([]int64, n)
@@ -289,7 +320,7 @@ func BenchmarkWaitingJobs(b *testing.B) {
 			Script("echo waiting", "sleep 100000").Timeout(24 * time.Hour))
 	}
 	for deadline := time.Now().Add(30 * time.Minute); ; time.Sleep(time.Second) {
-		if int(r.metric("gitlab_runner_jobs")) >= n && strings.Contains(string(srv.Job(ids[n-1]).Trace), "waiting") {
+		if int(r.metric("wasmrunner_job_slots_used")) >= n && strings.Contains(string(srv.Job(ids[n-1]).Trace), "waiting") {
 			break
 		}
 		for _, id := range ids {
@@ -298,7 +329,7 @@ func BenchmarkWaitingJobs(b *testing.B) {
 			}
 		}
 		if time.Now().After(deadline) {
-			b.Fatalf("only %v of %d jobs running", r.metric("gitlab_runner_jobs"), n)
+			b.Fatalf("only %v of %d jobs running", r.metric("wasmrunner_job_slots_used"), n)
 		}
 	}
 	// Let every job's first log patch and keep-alive go out, then collect
@@ -307,6 +338,7 @@ func BenchmarkWaitingJobs(b *testing.B) {
 	_, _ = r.get("/debug/pprof/heap?gc=1")
 	rss, priv := r.memory()
 	heap, g := r.metric("go_memstats_heap_inuse_bytes"), r.metric("go_goroutines")
+	stack, fds := r.metric("go_memstats_stack_inuse_bytes"), r.metric("process_open_fds")
 	b.StopTimer()
 	r.saveProfile("/debug/pprof/heap", "heap.pprof")
 	r.saveProfile("/debug/pprof/goroutine", "goroutine.pprof")
@@ -316,7 +348,9 @@ func BenchmarkWaitingJobs(b *testing.B) {
 	b.ReportMetric(per(float64(rss), float64(baseRSS))/1024, "KiB-rss/job")
 	b.ReportMetric(per(float64(priv), float64(basePriv))/1024, "KiB-private/job")
 	b.ReportMetric(per(heap, baseHeap)/1024, "KiB-heap/job")
+	b.ReportMetric(per(stack, baseStack)/1024, "KiB-stacks/job")
 	b.ReportMetric(per(g, baseG), "goroutines/job")
+	b.ReportMetric(per(fds, baseFDs), "fds/job")
 	b.ReportMetric(float64(rss)/(1<<20), "MiB-rss-total")
 	for _, id := range ids {
 		srv.Cancel(id)
