@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -202,6 +203,10 @@ func TestJobFailures(t *testing.T) {
 			gitlab.RunnerSystemFailure, 0, "handler panicked: factory exploded"},
 		{"step panic", stepFunc(func(context.Context, *engine.Job, []string, engine.Phase) error { panic("step exploded") }),
 			gitlab.RunnerSystemFailure, 0, "handler panicked: step exploded"},
+		{"step panic, StepAbandoner", abandoning(func(context.Context, *engine.Job, []string, engine.Phase) error { panic("step exploded") }),
+			gitlab.RunnerSystemFailure, 0, "handler panicked: step exploded"},
+		{"exit code, StepAbandoner", abandoning(func(context.Context, *engine.Job, []string, engine.Phase) error { return engine.Exit(3) }),
+			gitlab.ScriptFailure, 3, "ERROR: Job failed: exit code 3"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -221,6 +226,43 @@ func TestJobFailures(t *testing.T) {
 				t.Error("next job not run")
 			}
 		})
+	}
+}
+
+// abandoningHandler is a funcHandler that says it abandons its own steps.
+type abandoningHandler struct{ funcHandler }
+
+func (*abandoningHandler) AbandonsStep() {}
+
+var _ engine.StepAbandoner = (*abandoningHandler)(nil)
+
+func abandoning(step func(ctx context.Context, job *engine.Job, script []string, phase engine.Phase) error) engine.HandlerFactory {
+	return func(_ context.Context, job *engine.Job) (engine.Handler, error) {
+		return &abandoningHandler{funcHandler{job: job, step: step}}, nil
+	}
+}
+
+// A StepAbandoner's step runs on the job's goroutine: a cancel reaches it
+// through its context and the job is reported once it returns.
+func TestStepAbandonerCanceled(t *testing.T) {
+	started := make(chan struct{})
+	var stacks atomic.Value
+	h := newHarness(t, abandoning(func(ctx context.Context, job *engine.Job, _ []string, _ engine.Phase) error {
+		buf := make([]byte, 64<<10)
+		stacks.Store(string(buf[:runtime.Stack(buf, false)]))
+		close(started)
+		<-ctx.Done()
+		return ctx.Err()
+	}), nil)
+	id := h.srv.Enqueue(gitlabtest.NewJob("wait"))
+	h.start()
+	<-started
+	h.srv.Cancel(id)
+	if rec := h.wait(id); rec.State != gitlab.StateCanceled && rec.State != gitlab.StateFailed {
+		t.Errorf("state %s", rec.State)
+	}
+	if st := stacks.Load().(string); !strings.Contains(st, "engine.(*Runner).runJob") {
+		t.Errorf("the step did not run on the job's goroutine:\n%s", st)
 	}
 }
 

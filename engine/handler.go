@@ -46,6 +46,18 @@ type Handler interface {
 	Cleanup(ctx context.Context)
 }
 
+// StepAbandoner is a [Handler] whose Step returns on its own soon after
+// its context ends, abandoning whatever does not stop (engine/modules'
+// WebAssembly handlers do, within resource.Stop.Interrupt and a little
+// more). The engine calls its Step on the job's own goroutine instead of
+// on one it could abandon: a goroutine fewer for every running job, which
+// counts when thousands of jobs wait at once.
+type StepAbandoner interface {
+	Handler
+	// AbandonsStep marks the handler; it does nothing.
+	AbandonsStep()
+}
+
 // HandlerFactory creates the handler of a job. An error fails the job as a
 // runner system failure, with the error's message in the job log.
 type HandlerFactory func(ctx context.Context, job *Job) (Handler, error)

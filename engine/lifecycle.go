@@ -373,6 +373,9 @@ func (jr *jobRun) cleanupHandler(h Handler) {
 // step runs one phase of the handler. It returns when the handler does,
 // or Stop.Abandon after ctx ends if the handler does not.
 func (jr *jobRun) step(ctx context.Context, h Handler, lines []string, phase Phase) error {
+	if _, ok := h.(StepAbandoner); ok {
+		return jr.stepHere(ctx, h, lines, phase)
+	}
 	done := make(chan error, 1)
 	go func() {
 		defer func() {
@@ -397,6 +400,16 @@ func (jr *jobRun) step(ctx context.Context, h Handler, lines []string, phase Pha
 		jr.job.Printf("\x1b[33;1mWARNING: the handler did not stop within %s; abandoning it\x1b[0;m", jr.r.cfg.Process.Stop.Abandon)
 		return context.Cause(ctx)
 	}
+}
+
+// stepHere runs the step of a StepAbandoner on the calling goroutine.
+func (jr *jobRun) stepHere(ctx context.Context, h Handler, lines []string, phase Phase) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = jr.panicked(p)
+		}
+	}()
+	return h.Step(ctx, lines, phase)
 }
 
 // afterScript runs after_script with CI_JOB_STATUS set; its result is

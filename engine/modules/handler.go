@@ -69,7 +69,12 @@ const GuestProjectDir = "/"
 // maxFileVariable bounds the content of one file variable a guest sees.
 const maxFileVariable = 1 << 20
 
-var _ engine.Handler = (*handler)(nil)
+var _ engine.StepAbandoner = (*handler)(nil)
+
+// AbandonsStep implements engine.StepAbandoner: Step returns at most
+// Stop.Interrupt and interruptSlack after its context ends, leaving a
+// guest that could not be interrupted behind.
+func (h *handler) AbandonsStep() {}
 
 // newHandler routes a job to its module and prepares its sandbox.
 func (r *Registry) newHandler(ctx context.Context, job *engine.Job) (engine.Handler, error) {

@@ -231,15 +231,16 @@ func senders() int {
 	}
 	n := 0
 	for g := range strings.SplitSeq(string(buf), "\n\n") {
-		// A goroutine that has not run yet shows only its wrapper.
-		if strings.Contains(g, "internal/trace.(*Trace).run(") || strings.Contains(g, "internal/trace.(*Trace).Start.gowrap") {
+		// The sender is a timer: a goroutine exists only while a tick
+		// runs.
+		if strings.Contains(g, "internal/trace.(*Trace).fire(") {
 			n++
 		}
 	}
 	return n
 }
 
-// waitNoSenders fails when sender goroutines remain.
+// waitNoSenders fails when ticks are still running.
 func waitNoSenders(t *testing.T) {
 	t.Helper()
 	eventually(t, 2*time.Second, "sender goroutines to exit", func() bool { return senders() == 0 })

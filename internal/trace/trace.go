@@ -120,11 +120,14 @@ type Trace struct {
 	gone     error // why GitLab no longer takes calls for the job
 	reported map[gitlab.JobState]bool
 
+	// The sender is a timer, not a goroutine: a job waiting for hours
+	// holds no goroutine for its log between ticks.
 	runMu   sync.Mutex
 	started bool
 	stopped bool
 	cancel  context.CancelFunc
-	done    chan struct{} // closed when the sender goroutine returns
+	timer   *time.Timer    // fires the next tick
+	ticking sync.WaitGroup // a tick in progress
 
 	finishMu sync.Mutex // serialises Finish
 	finished bool
@@ -246,45 +249,50 @@ func (t *Trace) Start(ctx context.Context) {
 	}
 	t.started = true
 	ctx, t.cancel = context.WithCancel(ctx)
-	t.done = make(chan struct{})
 	t.mu.Lock()
 	if t.contact.IsZero() {
 		t.contact = time.Now() // the job was just handed out
 	}
 	t.mu.Unlock()
-	go t.run(ctx)
+	t.timer = time.AfterFunc(t.period(), func() { t.fire(ctx) })
 }
 
-// stop ends the sender goroutine, if any, and waits for it. A call in
+// stop ends the sender and waits for a tick in progress. A call in
 // flight is abandoned; GitLab's replies to the next patch (416 with its
 // trace size) bring the offsets back in line.
 func (t *Trace) stop() {
 	t.runMu.Lock()
 	t.stopped = true
-	cancel, done := t.cancel, t.done
+	cancel, timer := t.cancel, t.timer
 	t.runMu.Unlock()
+	if timer != nil {
+		timer.Stop()
+	}
 	if cancel != nil {
 		cancel()
-		<-done
 	}
+	t.ticking.Wait()
 }
 
-// run is the sender goroutine.
-func (t *Trace) run(ctx context.Context) {
-	defer close(t.done)
-	timer := time.NewTimer(t.period())
-	defer timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-timer.C:
-		}
-		if !t.tick(ctx) {
-			return
-		}
-		timer.Reset(t.period())
+// fire runs a tick on the timer's goroutine and sets the timer for the
+// next one.
+func (t *Trace) fire(ctx context.Context) {
+	t.runMu.Lock()
+	if t.stopped || ctx.Err() != nil {
+		t.runMu.Unlock()
+		return
 	}
+	t.ticking.Add(1) // before stop's Wait: stop sets stopped first
+	t.runMu.Unlock()
+	defer t.ticking.Done()
+	if !t.tick(ctx) {
+		return
+	}
+	t.runMu.Lock()
+	if !t.stopped {
+		t.timer.Reset(t.period())
+	}
+	t.runMu.Unlock()
 }
 
 // tick sends what accumulated, or a keep-alive when there was nothing to

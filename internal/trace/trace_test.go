@@ -707,25 +707,6 @@ func TestFinishContextCanceled(t *testing.T) {
 	e.checkFinished(t, []byte("output\n"), gitlab.StateSuccess)
 }
 
-func TestStartTwiceAndAfterFinish(t *testing.T) {
-	e := newEnv(t)
-	tr := trace.New(e.client, e.config())
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	tr.Start(ctx)
-	tr.Start(ctx)
-	if n := senders(); n != 1 {
-		t.Errorf("%d senders after two Starts", n)
-	}
-	if err := tr.Finish(context.Background(), trace.Final{State: gitlab.StateSuccess}); err != nil {
-		t.Fatal(err)
-	}
-	tr.Start(ctx)
-	if n := senders(); n != 0 {
-		t.Errorf("%d senders after Start following Finish", n)
-	}
-}
-
 // A job canceled before Finish contacted GitLab: the final round learns it,
 // and a second Finish does not ask again.
 func TestCanceledBeforeFinish(t *testing.T) {

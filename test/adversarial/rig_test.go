@@ -399,14 +399,22 @@ func (r *rig) lookEvent(d time.Duration, match func(map[string]any) bool) map[st
 }
 
 // health returns /readyz's status, or 0 when the runner does not answer.
+//
+// A runner is ready once it has reached GitLab, which may come a moment
+// after it listens: health asks until /readyz answers 200, for up to
+// 20 s, and returns the last answer.
 func (r *rig) health() int {
 	c := http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get("http://" + r.addr + "/readyz")
-	if err != nil {
-		return 0
+	code := 0
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if resp, err := c.Get("http://" + r.addr + "/readyz"); err == nil {
+			resp.Body.Close()
+			code = resp.StatusCode
+		}
+		if code == http.StatusOK || r.dead() || time.Now().After(deadline) {
+			return code
+		}
 	}
-	resp.Body.Close()
-	return resp.StatusCode
 }
 
 // job returns a job of the attacker tenant for the handler image.

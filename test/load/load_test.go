@@ -268,7 +268,8 @@ func waitFinal(b *testing.B, srv *gitlabtest.Server, ids []int64, d time.Duratio
 // BenchmarkWaitingJobs holds -load.waiting shell jobs sleeping at once
 // (as jobs waiting on a hardware lab or a build service do) and reports
 // what each costs the runner: resident and private memory, Go heap and
-// goroutines per waiting job, above an idle runner's. b.N is ignored:
+// goroutines per waiting job, above an idle runner's; the rest of the
+// resident memory is mostly the guests' linear memory and wazero's. b.N is ignored:
 // run it with -benchtime 1x.
 func BenchmarkWaitingJobs(b *testing.B) {
 	n := *waiting
@@ -281,6 +282,7 @@ func BenchmarkWaitingJobs(b *testing.B) {
 	_, _ = r.get("/debug/pprof/heap?gc=1")
 	baseRSS, basePriv := r.memory()
 	baseHeap, baseG := r.metric("go_memstats_heap_inuse_bytes"), r.metric("go_goroutines")
+	baseStack, baseFDs := r.metric("go_memstats_stack_inuse_bytes"), r.metric("process_open_fds")
 
 	b.ResetTimer()
 	ids := make([]int64, n)
@@ -289,7 +291,7 @@ func BenchmarkWaitingJobs(b *testing.B) {
 			Script("echo waiting", "sleep 100000").Timeout(24 * time.Hour))
 	}
 	for deadline := time.Now().Add(30 * time.Minute); ; time.Sleep(time.Second) {
-		if int(r.metric("gitlab_runner_jobs")) >= n && strings.Contains(string(srv.Job(ids[n-1]).Trace), "waiting") {
+		if int(r.metric("wasmrunner_job_slots_used")) >= n && strings.Contains(string(srv.Job(ids[n-1]).Trace), "waiting") {
 			break
 		}
 		for _, id := range ids {
@@ -298,7 +300,7 @@ func BenchmarkWaitingJobs(b *testing.B) {
 			}
 		}
 		if time.Now().After(deadline) {
-			b.Fatalf("only %v of %d jobs running", r.metric("gitlab_runner_jobs"), n)
+			b.Fatalf("only %v of %d jobs running", r.metric("wasmrunner_job_slots_used"), n)
 		}
 	}
 	// Let every job's first log patch and keep-alive go out, then collect
@@ -307,6 +309,7 @@ func BenchmarkWaitingJobs(b *testing.B) {
 	_, _ = r.get("/debug/pprof/heap?gc=1")
 	rss, priv := r.memory()
 	heap, g := r.metric("go_memstats_heap_inuse_bytes"), r.metric("go_goroutines")
+	stack, fds := r.metric("go_memstats_stack_inuse_bytes"), r.metric("process_open_fds")
 	b.StopTimer()
 	r.saveProfile("/debug/pprof/heap", "heap.pprof")
 	r.saveProfile("/debug/pprof/goroutine", "goroutine.pprof")
@@ -316,7 +319,9 @@ func BenchmarkWaitingJobs(b *testing.B) {
 	b.ReportMetric(per(float64(rss), float64(baseRSS))/1024, "KiB-rss/job")
 	b.ReportMetric(per(float64(priv), float64(basePriv))/1024, "KiB-private/job")
 	b.ReportMetric(per(heap, baseHeap)/1024, "KiB-heap/job")
+	b.ReportMetric(per(stack, baseStack)/1024, "KiB-stacks/job")
 	b.ReportMetric(per(g, baseG), "goroutines/job")
+	b.ReportMetric(per(fds, baseFDs), "fds/job")
 	b.ReportMetric(float64(rss)/(1<<20), "MiB-rss-total")
 	for _, id := range ids {
 		srv.Cancel(id)
