@@ -111,9 +111,23 @@ func TestServeReplicasFollowATag(t *testing.T) {
 		}
 	}
 
+	logged := make([]int, len(replicas))
+	for i, r := range replicas {
+		logged[i] = len(r.log.String())
+	}
 	d2 := pushCLI(t, shellDir(t, manifestV2), tag)
-	for _, r := range replicas {
+	for i, r := range replicas {
 		eventually(t, r.name+" serving the pushed version", func() bool { return serves(r, d2) && !serves(r, d1) })
+		// The digest is exported once pulled; its handlers serve new
+		// jobs once the registry has loaded them.
+		eventually(t, r.name+" loading the pushed handlers", func() bool {
+			for _, line := range strings.Split(r.log.String()[logged[i]:], "\n") {
+				if strings.Contains(line, `"msg":"handler replaced"`) && strings.Contains(line, `"module":"shell"`) {
+					return true
+				}
+			}
+			return false
+		})
 	}
 	for _, v := range runJobs(6, "after") {
 		if v != "two" {
