@@ -194,6 +194,29 @@ func (r *runner) memory() (rss, private int64) {
 	return rss, private
 }
 
+// cpu returns the CPU time the runner has used so far.
+func (r *runner) cpu() time.Duration {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", r.cmd.Process.Pid))
+	if err != nil {
+		r.b.Fatal(err)
+	}
+	// Fields after the command's closing parenthesis: utime and stime
+	// are the 12th and 13th, in clock ticks (100 per second on Linux).
+	s := string(data)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
+}
+
+// selfCPU returns the CPU time this process (the fake GitLab, mostly)
+// has used so far.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 // saveProfile stores a pprof endpoint's answer under -load.profile.
 func (r *runner) saveProfile(path, name string) {
 	if *profileDir == "" {
@@ -216,7 +239,8 @@ func (r *runner) saveProfile(path, name string) {
 
 // BenchmarkServeTrivialJobs measures trivial shell jobs end to end: from
 // queued in GitLab to their final state there, b.N of them, at
-// -load.concurrency. Reports jobs/s.
+// -load.concurrency. Reports jobs/s and the CPU time the runner and the
+// fake GitLab (this process) spent per job.
 func BenchmarkServeTrivialJobs(b *testing.B) {
 	srv := gitlabtest.NewServer()
 	defer srv.Close()
@@ -236,9 +260,10 @@ func BenchmarkServeTrivialJobs(b *testing.B) {
 		go func() { defer close(profiled); r.saveProfile("/debug/pprof/profile?seconds=5", "cpu.pprof") }()
 	}
 	b.ResetTimer()
-	start := time.Now()
+	start, runnerCPU, gitlabCPU := time.Now(), r.cpu(), selfCPU()
 	waitFinal(b, srv, ids, 10*time.Minute)
 	elapsed := time.Since(start)
+	runnerCPU, gitlabCPU = r.cpu()-runnerCPU, selfCPU()-gitlabCPU
 	b.StopTimer()
 	if profiled != nil {
 		<-profiled
@@ -250,6 +275,10 @@ func BenchmarkServeTrivialJobs(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "jobs/s")
+	// CPU per job says what a quiet machine can do whatever else this
+	// one is doing: jobs/s <= cores / (runner + GitLab CPU per job).
+	b.ReportMetric(float64(runnerCPU.Microseconds())/float64(b.N), "µs-cpu-runner/job")
+	b.ReportMetric(float64(gitlabCPU.Microseconds())/float64(b.N), "µs-cpu-gitlab/job")
 	b.ReportMetric(float64(len(srv.Requests()))/float64(b.N+1), "requests/job")
 }
 

@@ -17,6 +17,7 @@ const BUILTINS: &[(&str, Builtin)] = &[
     (":", true_),
     ("[", test),
     ("artifact", artifact),
+    ("awk", crate::awk::awk),
     ("base64", utils::base64),
     ("basename", basename),
     ("bash", sh),

@@ -15,6 +15,7 @@
 //! or its 64 KiB stack on its own.
 
 mod arith;
+mod awk;
 mod builtins;
 mod expand;
 mod glob;

@@ -120,7 +120,7 @@ pub(crate) fn echo(_: &mut Shell, args: &[String], io: &Io) -> Status {
 }
 
 /// Formats one printf conversion.
-fn conv(spec: &str, conv: char, arg: Option<&str>, io: &Io, status: &mut i32) -> String {
+pub(crate) fn conv(spec: &str, conv: char, arg: Option<&str>, io: &Io, status: &mut i32) -> String {
     // spec: flags, width, precision (without '%' and the conversion).
     let mut flags = String::new();
     let mut rest = spec;

@@ -1,0 +1,6 @@
+echo "Hello World" | awk '{print toupper($1), tolower($2), length($0)}'
+echo "v1.4.2" | awk '{sub(/^v/, ""); split($0, p, "."); print p[1] "-" p[2] "-" p[3]}'
+echo "a-b-c" | awk '{n = gsub(/-/, "_"); print $0, n}'
+echo "version: 1.2.3" | awk -F': ' '{print substr($2, 1, 3), index($2, "2")}'
+awk 'BEGIN {printf "%05.1f|%-6s|%x\n", 3.14159, "ab", 255}'
+awk -v name=ci 'BEGIN {print "hello " name}'
