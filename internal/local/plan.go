@@ -170,7 +170,9 @@ func Plan(cfg PlanConfig, jobs []*pipeline.Job) []Planned {
 		pl := payloadFor(id, j, cfg)
 		rule := Rule{PipelineVars: len(cfg.Extra), Retry: j.Retry, When: j.When, AllowFailure: j.AllowFailure, AllowFailureExitCodes: j.AllowFailureExitCodes, StartIn: j.StartIn, ByNeeds: j.NeedsSet}
 		for _, up := range upstreamOf(j, jobs[:i], stage) {
-			rule.After = append(rule.After, ids[up])
+			if upID, ok := ids[up]; ok {
+				rule.After = append(rule.After, upID)
+			}
 		}
 		if cfg.ProjectFiles {
 			pl.Dependencies = append(pl.Dependencies, gitlab.Dependency{ID: ProjectFilesID, Name: "project files", Token: pl.Token})
