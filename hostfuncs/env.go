@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wasmrunner/wasmrunner/engine/resource"
@@ -236,6 +237,29 @@ type envKey struct{}
 func WithEnv(ctx context.Context, env *Env) context.Context {
 	return context.WithValue(ctx, envKey{}, env)
 }
+
+// initKey carries an *InitCalls: the module is being initialized outside
+// any job (see WithInit).
+type initKey struct{}
+
+// InitCalls records what a module's initialization outside any job asked
+// of the host.
+type InitCalls struct {
+	environ []string
+	calls   atomic.Int64
+}
+
+// WithInit returns a copy of ctx for initializing a module outside any
+// job (to take a snapshot of it): WASI's environment is environ, and the
+// runner's host functions fail with [abi.ErrPhase], counted in the
+// returned InitCalls.
+func WithInit(ctx context.Context, environ []string) (context.Context, *InitCalls) {
+	c := &InitCalls{environ: environ}
+	return context.WithValue(ctx, initKey{}, c), c
+}
+
+// HostCalls is how many calls of the runner's host functions were made.
+func (c *InitCalls) HostCalls() int64 { return c.calls.Load() }
 
 func envFrom(ctx context.Context) *Env {
 	e, _ := ctx.Value(envKey{}).(*Env)

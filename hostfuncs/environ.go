@@ -37,6 +37,9 @@ func environOf(ctx context.Context) []string {
 	if e := envFrom(ctx); e != nil {
 		return e.Environ
 	}
+	if c, ok := ctx.Value(initKey{}).(*InitCalls); ok {
+		return c.environ
+	}
 	return nil
 }
 

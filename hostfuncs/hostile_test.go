@@ -280,7 +280,8 @@ func TestNoEnv(t *testing.T) {
 	if len(defs) != 26 {
 		t.Fatalf("hostile.wat exports %d functions, want 26", len(defs))
 	}
-	for _, ctx := range []context.Context{context.Background(), hostfuncs.WithEnv(context.Background(), nil)} {
+	initCtx, calls := hostfuncs.WithInit(context.Background(), []string{"A=1"})
+	for _, ctx := range []context.Context{context.Background(), hostfuncs.WithEnv(context.Background(), nil), initCtx} {
 		for name, f := range defs {
 			got := g.call(ctx, name, make([]uint64, len(f.ParamTypes()))...)
 			phase := int64(abi.ErrPhase)
@@ -292,6 +293,10 @@ func TestNoEnv(t *testing.T) {
 				t.Errorf("%s without Env = %#x, want ErrPhase", name, got)
 			}
 		}
+	}
+	// During an initialization outside any job, each call is counted.
+	if n := calls.HostCalls(); n != int64(len(defs)) {
+		t.Errorf("WithInit counted %d host calls, want %d", n, len(defs))
 	}
 }
 

@@ -109,6 +109,8 @@ func (f *hostFunc) goFunc() api.GoModuleFunc {
 		r := int64(abi.ErrPhase)
 		if e != nil {
 			r = fn(ctx, e, m, stack)
+		} else if c, ok := ctx.Value(initKey{}).(*InitCalls); ok {
+			c.calls.Add(1)
 		}
 		setResult(stack, wide, r)
 	}

@@ -193,6 +193,7 @@ func runExec(c *cli.Context) error {
 	}
 
 	src := local.New(out, c.String("artifacts-dir"))
+	defer src.Close()
 	src.SetOutput(output)
 	if cfg.ProjectFiles {
 		zipPath := filepath.Join(buildsDir, ".project-files.zip")

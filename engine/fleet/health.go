@@ -116,18 +116,19 @@ func (f *Fleet) Status() []RunnerStatus {
 	return out
 }
 
-// Ready reports whether the fleet takes jobs: it is not shutting down, at
-// least one runner serves, and no serving runner's last job request found
-// GitLab unreachable or its token rejected. When not ready, why says why.
+// Ready reports whether the fleet takes jobs: it is not shutting down, a
+// runner serves or is loading its handlers, and no serving runner's last
+// job request found GitLab unreachable or its token rejected. When not
+// ready, why says why.
 func (f *Fleet) Ready() (ready bool, why string) {
 	f.mu.Lock()
-	stopping, n := f.stopping, len(f.live)
+	stopping, n := f.stopping, len(f.live)+len(f.loading)
 	f.mu.Unlock()
 	switch {
 	case stopping:
 		return false, "shutting down"
 	case n == 0:
-		return false, "no runner serving yet"
+		return false, "no runner: none configured, or none could load its handlers"
 	}
 	var bad []string
 	for _, s := range f.Status() {

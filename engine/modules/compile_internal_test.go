@@ -51,7 +51,7 @@ func TestCompileInChild(t *testing.T) {
 		if m.compileRSS <= 0 || m.fromCache {
 			t.Errorf("%s: compiled by a child %v (peak %d bytes), from the cache %v", name, m.compileRSS > 0, m.compileRSS, m.fromCache)
 		}
-		entry := entryPath(filepath.Join(cfg.CacheDir, m.version), mustCheck(t, mods[name]), m.limits.CPU != resource.CPUUninterrupted)
+		entry := entryPath(filepath.Join(cfg.CacheDir, m.version), compiledBytes(t, m, mods[name]), m.limits.CPU != resource.CPUUninterrupted)
 		id, ok := cachedEntry(entry)
 		if !ok {
 			t.Errorf("%s: no compiled module at %s", name, entry)
@@ -88,7 +88,7 @@ func TestCompileInChild(t *testing.T) {
 	}
 	for name := range mods {
 		m := r.modules[name]
-		id, _ := cachedEntry(entryPath(filepath.Join(cfg.CacheDir, m.version), mustCheck(t, mods[name]), true))
+		id, _ := cachedEntry(entryPath(filepath.Join(cfg.CacheDir, m.version), compiledBytes(t, m, mods[name]), true))
 		if id != entries[name] {
 			t.Errorf("%s: the compiled module was written again", name)
 		}
@@ -99,10 +99,19 @@ func TestCompileInChild(t *testing.T) {
 }
 
 // mustCheck is bin as the registry compiles it.
-func mustCheck(t *testing.T, bin []byte) []byte {
+// compiledBytes is what the registry compiled of bin for m: what Check
+// returned, rewritten by wasmbin.Snapshottable for a module that starts
+// from a snapshot.
+func compiledBytes(t *testing.T, m *module, bin []byte) []byte {
 	t.Helper()
-	out, _, err := wasmbin.Check(bin, wasmbin.Limits{})
+	out, info, err := wasmbin.Check(bin, wasmbin.Limits{})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if m.start == nil {
+		return out
+	}
+	if out, _, err = wasmbin.Snapshottable(out, info, globalExportPrefix); err != nil {
 		t.Fatal(err)
 	}
 	return out

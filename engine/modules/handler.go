@@ -3,7 +3,6 @@ package modules
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -378,25 +377,7 @@ func (h *handler) environ(vars []hostfuncs.Var) []string {
 
 // moduleConfig is the sandbox of one instance.
 func (h *handler) moduleConfig(stop context.Context, start string) wazero.ModuleConfig {
-	cfg := wazero.NewModuleConfig().
-		WithName("").
-		WithArgs(h.mod.name).
-		WithStdout(h.log).
-		WithStderr(h.log).
-		WithFSConfig(h.fsConfig()).
-		WithSysWalltime().
-		WithSysNanotime().
-		WithRandSource(rand.Reader).
-		WithNanosleep(func(ns int64) {
-			// WASI sleeps end when the job does.
-			t := time.NewTimer(time.Duration(ns))
-			defer t.Stop()
-			select {
-			case <-t.C:
-			case <-stop.Done():
-			}
-		}).
-		WithStartFunctions()
+	cfg := instanceConfig(stop, h.mod.name, h.log, h.fsConfig())
 	if start != "" {
 		cfg = cfg.WithStartFunctions(start)
 	}
@@ -404,14 +385,23 @@ func (h *handler) moduleConfig(stop context.Context, start string) wazero.Module
 }
 
 // fsConfig mounts the build dir as "/" and the file variables, if any,
-// read-only.
+// read-only (for a module that starts from a snapshot, always: see
+// snapshotFS).
 func (h *handler) fsConfig() wazero.FSConfig {
+	if h.mod.start != nil {
+		return snapshotFS(h.fsys, h.fileVars)
+	}
 	cfg := wazero.NewFSConfig()
 	if h.fileVars != nil {
-		ro := readOnlyFS{&sysfs.ReadFS{FS: &sysfs.AdaptFS{FS: h.fileVars}}}
-		cfg = cfg.(sysfs.FSConfig).WithSysFSMount(ro, FileVariablesPath)
+		cfg = mountFileVars(cfg, h.fileVars)
 	}
 	return sandboxfs.Mount(cfg, h.fsys, "/")
+}
+
+// mountFileVars mounts the file variables read-only.
+func mountFileVars(cfg wazero.FSConfig, fileVars fs.FS) wazero.FSConfig {
+	ro := readOnlyFS{&sysfs.ReadFS{FS: &sysfs.AdaptFS{FS: fileVars}}}
+	return cfg.(sysfs.FSConfig).WithSysFSMount(ro, FileVariablesPath)
 }
 
 // Step runs one phase in the guest.
@@ -432,7 +422,7 @@ func (h *handler) Step(ctx context.Context, script []string, phase engine.Phase)
 	// finish; Stop.Interrupt later it is interrupted wherever it is.
 	callCtx, cancel := graceContext(stepCtx, h.reg.proc.Stop.Interrupt)
 	defer cancel()
-	callCtx = withMemory(hostfuncs.WithEnv(callCtx, env), h.mem)
+	callCtx = withMemory(hostfuncs.WithEnv(callCtx, env), h.mem, h.mod.image())
 
 	if err := h.beginCall(); err != nil {
 		return err
@@ -549,18 +539,38 @@ func (h *handler) instantiate(callCtx context.Context, cfg wazero.ModuleConfig) 
 	return inst, err
 }
 
+// newInstance makes the reactor's instance, initialized: by its
+// _initialize, or from the module's snapshot.
+func (h *handler) newInstance(ctx, callCtx context.Context) (api.Module, error) {
+	st := h.mod.start
+	if st == nil {
+		start := ""
+		if _, ok := h.mod.compiled.ExportedFunctions()[abi.ExportInitialize]; ok {
+			start = abi.ExportInitialize
+		}
+		return h.instantiate(callCtx, h.moduleConfig(ctx, start))
+	}
+	inst, err := h.instantiate(callCtx, h.moduleConfig(ctx, ""))
+	if err != nil {
+		return nil, err
+	}
+	if err := st.start(callCtx, inst, h.log); err != nil {
+		inst.Close(context.Background())
+		if by, ok := h.mem.Refused(); ok {
+			err = fmt.Errorf("could not reserve the guest's memory: %s is used up", by.Name())
+		}
+		return nil, err
+	}
+	return inst, nil
+}
+
 func (h *handler) stepReactor(ctx, callCtx context.Context, phase engine.Phase) error {
 	h.mu.Lock()
 	inst := h.inst
 	h.mu.Unlock()
 	if inst == nil || inst.IsClosed() {
-		start := ""
-		if _, ok := h.mod.compiled.ExportedFunctions()[abi.ExportInitialize]; ok {
-			start = abi.ExportInitialize
-		}
 		var err error
-		inst, err = h.instantiate(callCtx, h.moduleConfig(ctx, start))
-		if err != nil {
+		if inst, err = h.newInstance(ctx, callCtx); err != nil {
 			return h.guestError(ctx, "starting", nil, err)
 		}
 		h.mu.Lock()
@@ -639,7 +649,7 @@ func (h *handler) Cleanup(ctx context.Context) {
 	defer h.endCall()
 	vars := h.visibleVars()
 	env := h.env(callCtx, nil, abi.PhaseAfterScript, vars)
-	callCtx = withMemory(hostfuncs.WithEnv(callCtx, env), h.mem)
+	callCtx = withMemory(hostfuncs.WithEnv(callCtx, env), h.mem, nil)
 	if _, err := inst.ExportedFunction(abi.ExportCleanup).Call(callCtx); err != nil {
 		h.job.Printf("\x1b[33;1mWARNING: handler %s cleanup failed: %v\x1b[0;m", h.mod.name, err)
 	}

@@ -19,6 +19,17 @@ type Manifest struct {
 	Variables VarPolicy  `toml:"variables"`
 	Env       EnvConfig  `toml:"env"`
 	Sources   Sources    `toml:"sources"`
+	Start     Start      `toml:"start"`
+}
+
+// Start says how the handler's instances start.
+type Start struct {
+	// Snapshot: a Go handler built on the SDK (a reactor) is initialized
+	// once, when it is loaded, and each job's instance starts from a
+	// copy-on-write snapshot of it instead of running Go's runtime start
+	// and the program's init functions again. Default true; false runs
+	// _initialize in each job's instance. Other handlers always run it.
+	Snapshot *bool `toml:"snapshot" example:"false"`
 }
 
 // Sources says whether the handler's jobs start with their sources.

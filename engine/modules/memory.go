@@ -13,28 +13,47 @@ import (
 // with it: each linear memory is charged, as it grows, to pool (the
 // instance's memory limit, whose parent is the process's guest memory
 // budget). A growth the pool refuses makes memory.grow return -1, as one
-// past the memory limit does.
-func withMemory(ctx context.Context, pool *resource.Pool) context.Context {
+// past the memory limit does. With an image (a snapshot's memory), the
+// memory's first img.size bytes are the image's, copy-on-write.
+func withMemory(ctx context.Context, pool *resource.Pool, img *memImage) context.Context {
 	return experimental.WithMemoryAllocator(ctx, experimental.MemoryAllocatorFunc(func(capacity, max uint64) experimental.LinearMemory {
-		return newLinearMemory(pool, max)
+		return newLinearMemory(pool, max, img)
 	}))
 }
 
 // linearMemory is a guest's linear memory. Its backing (see region) is
 // reserved for the memory's maximum at once, so growing never copies; when
 // it is freed, the backing is zeroed and kept for the next instance (see
-// regions), which saves the page faults a fresh mapping costs.
+// regions), which saves the page faults a fresh mapping costs. A memory
+// that starts from a snapshot's image is a fresh reservation with the
+// image mapped over its start, and is unmapped when freed: its pages are
+// never handed to another instance.
 type linearMemory struct {
 	pool *resource.Pool
 	r    region // nil when the reservation failed
 	used uint64 // bytes charged to pool and handed to the guest
+	img  bool   // r starts with a snapshot's image
 }
 
-func newLinearMemory(pool *resource.Pool, max uint64) *linearMemory {
+func newLinearMemory(pool *resource.Pool, max uint64, img *memImage) *linearMemory {
 	// The pool's limit (the handler's limits.memory) bounds the memory
 	// before wazero's (4 GiB): reserve no more than it allows.
 	if l := pool.Limit(); l > 0 && uint64(l) < max {
 		max = uint64(l) &^ 0xffff
+	}
+	if img != nil {
+		r, err := reserve(max)
+		if err != nil {
+			regions.drain()
+			if r, err = reserve(max); err != nil {
+				return &linearMemory{pool: pool}
+			}
+		}
+		if err := r.mapImage(img); err != nil {
+			r.release()
+			return &linearMemory{pool: pool}
+		}
+		return &linearMemory{pool: pool, r: r, img: true}
 	}
 	r := regions.get(max)
 	if r == nil {
@@ -70,10 +89,13 @@ func (m *linearMemory) Reallocate(size uint64) []byte {
 
 // Free implements experimental.LinearMemory.
 func (m *linearMemory) Free() {
-	if m.r != nil {
+	switch {
+	case m.r != nil && m.img:
+		m.r.release()
+	case m.r != nil:
 		regions.put(m.r, m.used)
-		m.r = nil
 	}
+	m.r = nil
 	m.pool.Give(int64(m.used))
 	m.used = 0
 }

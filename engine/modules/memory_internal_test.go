@@ -13,7 +13,7 @@ func TestReusedMemoryIsZero(t *testing.T) {
 	const max = 8 << 20
 	pool := resource.NewPool("test", max, nil)
 	for round := 0; round < 3; round++ {
-		m := newLinearMemory(pool, max)
+		m := newLinearMemory(pool, max, nil)
 		prev := 0
 		for _, size := range []uint64{65536, 3 << 20} {
 			b := m.Reallocate(size)
@@ -42,7 +42,7 @@ func TestReusedMemoryIsZero(t *testing.T) {
 func TestMemoryGrowthCharged(t *testing.T) {
 	proc := resource.NewPool("process", 1<<20, nil)
 	job := resource.NewPool("job", 4<<20, proc)
-	m := newLinearMemory(job, 4<<20)
+	m := newLinearMemory(job, 4<<20, nil)
 	defer m.Free()
 	if b := m.Reallocate(1 << 20); len(b) != 1<<20 {
 		t.Fatal("within the budget")

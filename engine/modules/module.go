@@ -75,6 +75,11 @@ type module struct {
 	compileRSS int64
 	fromCache  bool
 
+	// start: the module was loaded without its data segments; its
+	// instances start from its snapshot, or are initialized each (see
+	// snapshot.go). nil: instantiation initializes them.
+	start *startState
+
 	reactor    bool // exports wasmrunner_step
 	hasCleanup bool
 	compileDur time.Duration
@@ -145,7 +150,21 @@ func (r *Registry) loadModule(ctx context.Context, root *os.Root, id ref, stamp 
 	if r.cacheRoot != "" {
 		version = versionOf(bin, limits.CPU != resource.CPUUninterrupted)
 	}
-	c, err := r.compile(ctx, bin, limits, version)
+	// A Go reactor is compiled without its data segments, to start its
+	// jobs from a snapshot (snapshot.go); the cache version stays the
+	// module's.
+	compile := bin
+	var layout *wasmbin.Snapshot
+	eligible, noSnapshot := snapshotEligible(tc, man, limits)
+	if eligible {
+		out, l, err := wasmbin.Snapshottable(bin, info, globalExportPrefix)
+		if err != nil {
+			noSnapshot = err.Error()
+		} else {
+			compile, layout = out, l
+		}
+	}
+	c, err := r.compile(ctx, compile, limits, version)
 	if err != nil {
 		return nil, version, err
 	}
@@ -183,6 +202,19 @@ func (r *Registry) loadModule(ctx context.Context, root *os.Root, id ref, stamp 
 		m.problems = append(m.problems, Problem{Code: CodeHTTPAllowDropped, Message: fmt.Sprintf(
 			"the operator's policy drops every entry of its [http] allow (%s): its jobs get no HTTP at all; ask the operator to add them to http_allow, or list hosts inside it",
 			strings.Join(asked.HTTP.Allow, ", "))})
+	}
+	if layout != nil {
+		m.start = &startState{layout: layout}
+		if err := r.takeSnapshot(ctx, m); err != nil {
+			m.start.why = err.Error()
+		}
+		noSnapshot = m.start.why
+	}
+	switch {
+	case m.start != nil && m.start.snap != nil:
+		r.log.Debug("jobs start from a snapshot", "module", m.name, "bytes", m.start.snap.image.size, "took", m.start.snap.took)
+	case noSnapshot != "":
+		r.log.Info("jobs of a Go handler run its initialization each: no snapshot", "module", m.name, "reason", noSnapshot)
 	}
 	if n := limits.Instances; n > 0 {
 		m.slots = resource.NewSlots(fmt.Sprintf("handler %s's instance slots", m.name), n)
@@ -449,6 +481,7 @@ func (m *module) release() {
 // close releases the module once no job uses it.
 func (m *module) close() {
 	m.runtime.Close(context.Background())
+	m.start.close()
 	if m.cache != nil {
 		m.cache.Close(context.Background())
 	}

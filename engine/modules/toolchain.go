@@ -23,6 +23,9 @@ type toolchain struct {
 	commandExports bool
 	// exports are the names of the exported functions.
 	exports map[string]bool
+	// sdkRefreshEnv: the name section names the Go SDK's refreshEnv (see
+	// sdkRefreshEnv).
+	sdkRefreshEnv bool
 }
 
 // toolchainOf reads the custom sections of bin, a module wasmbin.Check
@@ -142,6 +145,8 @@ func (tc *toolchain) names(b []byte) {
 			switch {
 			case name == "__wasm_call_ctors":
 				tc.ctors = true
+			case name == sdkRefreshEnv:
+				tc.sdkRefreshEnv = true
 			case bytes.HasSuffix([]byte(name), []byte(".command_export")):
 				tc.commandExports = true
 			}

@@ -92,6 +92,13 @@ type Info struct {
 	ElementSegments int
 	LargestFunction int // bytes of the largest function body
 	MostLocals      int // most locals one function body declares
+	// DataInstructions: some function has a memory.init or data.drop (it
+	// reads the data segments after instantiation).
+	DataInstructions bool
+	// TableWrites: some function has an instruction that changes a table
+	// (table.set, table.grow, table.fill, table.copy, table.init,
+	// elem.drop).
+	TableWrites bool
 }
 
 // Table is a defined table's size, as it is in Check's output, and whether

@@ -283,6 +283,9 @@ func (c *checker) code(fn int, b []byte, base int) error {
 			continue
 		}
 		if k <= immLEB2 { // most immediates, mostly of one byte each
+			if op == 0x26 { // table.set
+				c.info.TableWrites = true
+			}
 			if i < len(b) && b[i] < 0x80 {
 				i++
 			} else {
@@ -347,6 +350,12 @@ func (c *checker) code(fn int, b []byte, base int) error {
 			var sub uint32
 			if sub, i = lebU32(b, i); i < 0 {
 				break
+			}
+			switch sub {
+			case miscMemoryInit, miscDataDrop:
+				c.info.DataInstructions = true
+			case miscTableInit, miscElemDrop, miscTableCopy, miscTableGrow, miscTableFill:
+				c.info.TableWrites = true
 			}
 			switch {
 			case sub <= miscTruncSatLast:

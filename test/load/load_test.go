@@ -154,22 +154,31 @@ func (r *runner) get(path string) ([]byte, error) {
 	return io.ReadAll(resp.Body)
 }
 
-// metric returns an unlabelled metric of /metrics, or -1.
+// metric returns a metric of /metrics (all its series added up), or -1.
 func (r *runner) metric(name string) float64 {
 	data, err := r.get("/metrics")
 	if err != nil {
 		return -1
 	}
+	// The sum of the series of name: gitlab_runner_jobs has one per
+	// runner ({runner="default"}).
+	sum, found := 0.0, false
 	sc := bufio.NewScanner(strings.NewReader(string(data)))
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err == nil {
-				return f
+		line := sc.Text()
+		if !strings.HasPrefix(line, name+" ") && !strings.HasPrefix(line, name+"{") {
+			continue
+		}
+		if i := strings.LastIndexByte(line, ' '); i > 0 {
+			if f, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
+				sum, found = sum+f, true
 			}
 		}
 	}
-	return -1
+	if !found {
+		return -1
+	}
+	return sum
 }
 
 // memory reads the runner's resident and private memory in bytes.

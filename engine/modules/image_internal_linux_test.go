@@ -1,0 +1,61 @@
+package modules
+
+import (
+	"bytes"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/wasmrunner/wasmrunner/engine/resource"
+)
+
+// A memory that starts from a snapshot's image reads the image; what its
+// guest writes (all of it) stays its own: the image, and so the next
+// instance, is unchanged. Its growth past the image is zeroes, and it is
+// charged as any memory.
+func TestImageMemory(t *testing.T) {
+	const size = 256 << 10
+	want := make([]byte, size)
+	for i := range want {
+		if i%8192 < 4096 { // every other page is zeroes (a hole of the image)
+			want[i] = byte(i*31 + 1)
+		}
+	}
+	img, err := newMemImage(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer img.close()
+	pool := resource.NewPool("test", 1<<20, nil)
+	for round := range 3 {
+		m := newLinearMemory(pool, 1<<20, img)
+		b := m.Reallocate(64 << 10)
+		if b == nil {
+			t.Fatal("no memory")
+		}
+		b = m.Reallocate(size + 64<<10)
+		if !bytes.Equal(b[:size], want) {
+			t.Fatalf("round %d: the memory is not the image", round)
+		}
+		if i := bytes.IndexFunc(b[size:], func(r rune) bool { return r != 0 }); i >= 0 {
+			t.Fatalf("round %d: byte %d past the image is not zero", round, size+i)
+		}
+		if pool.Used() != size+64<<10 {
+			t.Fatalf("charged %d", pool.Used())
+		}
+		for i := range b {
+			b[i] = 0xA5
+		}
+		m.Free()
+		if pool.Used() != 0 {
+			t.Fatalf("after Free, %d charged", pool.Used())
+		}
+	}
+	// Nothing that maps the image can write it.
+	if _, err := unix.Pwrite(img.fd, []byte{1}, 0); err == nil {
+		t.Error("the image's memfd is writable")
+	}
+	if _, err := unix.Mmap(img.fd, 0, pageSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED); err == nil {
+		t.Error("the image's memfd maps shared and writable")
+	}
+}

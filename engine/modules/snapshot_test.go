@@ -1,0 +1,195 @@
+package modules_test
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/wasmrunner/wasmrunner/engine"
+	"github.com/wasmrunner/wasmrunner/engine/modules"
+	"github.com/wasmrunner/wasmrunner/gitlab"
+	"github.com/wasmrunner/wasmrunner/gitlab/gitlabtest"
+	"github.com/wasmrunner/wasmrunner/internal/goguest"
+	"github.com/wasmrunner/wasmrunner/internal/runnertest"
+)
+
+// stateGuest is a Go handler that shows, at the start of each step, the
+// state a job could leave behind: a package variable, a heap object, a
+// map, a string literal and an array computed by an init function; its
+// environment (now and at init); and random bytes. Script lines: "set V"
+// puts V in all of them; "scribble" overwrites the literal, the array and
+// a megabyte of fresh heap (as a hostile guest writing its memory would);
+// "hold" waits until the job ends.
+const stateGuest = `package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"strings"
+	"time"
+	"unsafe"
+
+	wasmrunner "github.com/wasmrunner/wasmrunner/guest-sdk/go"
+)
+
+var (
+	counter int
+	secret  = "pristine"
+	heap    = &struct{ s string }{"pristine"}
+	table   = map[string]string{"k": "pristine"}
+	initEnv = os.Getenv("JOB_SECRET")
+	literal = "literal-0123456789abcdef"
+	pattern [1 << 16]byte
+)
+
+func init() {
+	for i := range pattern {
+		pattern[i] = byte(i * 7)
+	}
+	println("init ran")
+	wasmrunner.Handle(handler{})
+}
+
+func sum() (s int) {
+	for i, b := range pattern {
+		s += int(b) * (i + 1)
+	}
+	return s
+}
+
+type handler struct{}
+
+func (handler) Step(script []string, phase wasmrunner.Phase) int {
+	var r [8]byte
+	rand.Read(r[:])
+	wasmrunner.Printf("seen: counter=%d secret=%s heap=%s map=%s/%d literal=%s sum=%d\n",
+		counter, secret, heap.s, table["k"], len(table), literal, sum())
+	wasmrunner.Printf("env=%q init-env=%q cwd-ok=%v random=%s\n", os.Getenv("JOB_SECRET"), initEnv, cwdOK(), hex.EncodeToString(r[:]))
+	for _, line := range script {
+		switch {
+		case strings.HasPrefix(line, "set "):
+			v := strings.TrimPrefix(line, "set ")
+			counter++
+			secret, heap.s, table["k"], table[v] = v, v, v, v
+		case line == "scribble":
+			b := unsafe.Slice(unsafe.StringData(literal), len(literal))
+			for i := range b {
+				b[i] = 'X'
+			}
+			for i := range pattern {
+				pattern[i] = 0xff
+			}
+			junk := make([]byte, 1<<20)
+			for i := range junk {
+				junk[i] = 0xee
+			}
+			wasmrunner.Printf("scribbled %d\n", len(junk))
+		case line == "hold":
+			wasmrunner.Println("holding")
+			wasmrunner.Sleep(time.Hour)
+		}
+	}
+	return 0
+}
+
+func (handler) Cleanup() {}
+
+func cwdOK() bool {
+	if err := os.WriteFile("probe.txt", []byte("x"), 0o644); err != nil {
+		return false
+	}
+	_, err := os.Stat("/probe.txt")
+	return err == nil
+}
+
+func main() {}
+`
+
+var seenLine = regexp.MustCompile(`seen: [^\n]*`)
+var envLine = regexp.MustCompile(`env=[^\n]*`)
+
+// No state of one job reaches another, whether jobs start from the
+// module's snapshot or initialize their own instance: each job's first
+// step sees the values the program initialized, never a job's, even one
+// running at the same time or one that overwrote its memory; each sees
+// its own environment.
+func TestSnapshotIsolation(t *testing.T) {
+	wasm := goguest.Module(t, stateGuest, true)
+	dir := runnertest.ModulesDir(t, map[string][]byte{"snap": wasm, "fresh": wasm},
+		map[string]string{"fresh": "[start]\nsnapshot = false\n"})
+	e := runnertest.Start(t, dir, func(_ *modules.Config, c *engine.Config) { c.Concurrency = 3 })
+	if !modules.StartsFromSnapshot(e.Registry, "snap") {
+		t.Fatalf("no snapshot of the handler: %s", modules.NoSnapshotReason(e.Registry, "snap"))
+	}
+	if modules.StartsFromSnapshot(e.Registry, "fresh") {
+		t.Fatal("a snapshot despite [start] snapshot = false")
+	}
+	const pristine = "seen: counter=0 secret=pristine heap=pristine map=pristine/1 literal=literal-0123456789abcdef sum="
+	for _, image := range []string{"snap", "fresh"} {
+		t.Run(image, func(t *testing.T) {
+			run := func(secret string, script ...string) *gitlabtest.JobBuilder {
+				return gitlabtest.NewJob(image+"-"+secret).Image(image).Var("JOB_SECRET", secret).
+					Script(script...).AfterScript("after")
+			}
+			// A job holds its instance, with its secret set, while others
+			// run.
+			holder := e.Srv.Enqueue(run("holder", "set holder-secret", "hold"))
+			runnertest.WaitFor(t, 20e9, func() bool { return strings.Contains(string(e.Srv.Job(holder).Trace), "holding") }, "the holder to hold")
+			var seen []string
+			var randoms []string
+			for i, script := range [][]string{
+				{"set first-secret", "scribble"},
+				{"set second-secret"},
+				{"set third-secret"},
+			} {
+				secret := fmt.Sprintf("job%d", i)
+				rec := e.Wait(t, e.Srv.Enqueue(run(secret, script...)))
+				tr := string(rec.Trace)
+				if rec.State != gitlab.StateSuccess {
+					t.Fatalf("job %d: %s\n%s", i, rec.State, tr)
+				}
+				steps := seenLine.FindAllString(tr, -1)
+				envs := envLine.FindAllString(tr, -1)
+				if len(steps) != 2 || len(envs) != 2 {
+					t.Fatalf("job %d: %d steps seen:\n%s", i, len(steps), tr)
+				}
+				if !strings.HasPrefix(steps[0], pristine) {
+					t.Errorf("job %d started with %q, want %q...", i, steps[0], pristine)
+				}
+				// The job's own state persists from its script to its
+				// after_script: one instance per job, as before.
+				v := strings.TrimPrefix(script[0], "set ")
+				if want := fmt.Sprintf("counter=1 secret=%s heap=%s map=%s/2", v, v, v); !strings.Contains(steps[1], want) {
+					t.Errorf("job %d's after_script saw %q, want %q", i, steps[1], want)
+				}
+				// Init functions of a snapshot ran outside any job: they
+				// saw no job's variables.
+				initEnv := ""
+				if image == "fresh" {
+					initEnv = secret
+				}
+				if !strings.Contains(envs[0], fmt.Sprintf(`env=%q init-env=%q cwd-ok=true`, secret, initEnv)) {
+					t.Errorf("job %d: %s", i, envs[0])
+				}
+				if n := strings.Count(tr, "init ran"); n != 1 {
+					t.Errorf("job %d's log has the init output %d times:\n%s", i, n, tr)
+				}
+				seen = append(seen, steps[0])
+				randoms = append(randoms, envs[0][strings.Index(envs[0], "random="):])
+			}
+			if seen[1] != seen[0] || seen[2] != seen[0] {
+				t.Errorf("jobs started differently (after one scribbled its memory):\n%s", strings.Join(seen, "\n"))
+			}
+			if randoms[0] == randoms[1] || randoms[1] == randoms[2] {
+				t.Errorf("crypto/rand gave jobs the same bytes: %v", randoms)
+			}
+			e.Srv.Cancel(holder)
+			rec := e.Wait(t, holder)
+			if steps := seenLine.FindAllString(string(rec.Trace), -1); len(steps) == 0 || !strings.HasPrefix(steps[0], pristine) {
+				t.Errorf("the holder saw %q", steps)
+			}
+		})
+	}
+}
