@@ -667,7 +667,7 @@ fn eval(sh: &mut Shell, args: &[String], io: &Io) -> Status {
 fn sh_enter(sh: &mut Shell, io: &Io) -> Result<(), Flow> {
     if sh.depth >= crate::MAX_CALL_DEPTH || !crate::stack_ok() {
         io.error(&format!(
-            "sh: maximum nesting of function calls and substitutions ({}) exceeded",
+            "sh: nesting too deep (more than {} nested calls and substitutions)",
             crate::MAX_CALL_DEPTH
         ));
         return Err(Flow::Exit(2));

@@ -323,7 +323,7 @@ impl Shell {
     fn enter_subst(&mut self, io: &Io) -> Result<(), Flow> {
         if self.depth >= crate::MAX_CALL_DEPTH || !crate::stack_ok() {
             io.error(&format!(
-                "sh: maximum nesting of function calls and substitutions ({}) exceeded",
+                "sh: nesting too deep (more than {} nested calls and substitutions)",
                 crate::MAX_CALL_DEPTH
             ));
             return Err(Flow::Exit(2));

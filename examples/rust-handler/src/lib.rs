@@ -561,7 +561,7 @@ impl Shell {
     fn enter(&mut self, io: &Io) -> Result<(), Flow> {
         if self.depth >= MAX_CALL_DEPTH {
             io.error(&format!(
-                "sh: maximum nesting of function calls and substitutions ({}) exceeded",
+                "sh: nesting too deep (more than {} nested calls and substitutions)",
                 MAX_CALL_DEPTH
             ));
             return Err(Flow::Exit(2));
