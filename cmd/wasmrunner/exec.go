@@ -207,6 +207,7 @@ func runExec(c *cli.Context) error {
 		if err := writeProjectFiles(ctx, zipPath, project, repo, c.String("artifacts-dir"), c.String("builds-dir")); err != nil {
 			return cli.Exit(err.Error(), exitFailure)
 		}
+		defer os.Remove(zipPath)
 		src.SetProjectFiles(zipPath)
 	}
 	for _, pj := range planned {
@@ -271,10 +272,20 @@ func printVariables(out io.Writer, cfg local.PlanConfig, p *pipeline.Pipeline, n
 	if err != nil {
 		return usageError(err.Error())
 	}
+	var matched []*pipeline.Job
 	for _, j := range jobs {
-		if j.Name == name {
-			local.PrintVariables(out, cfg, j)
+		if j.Name == name || j.Parallel == name {
+			matched = append(matched, j)
 		}
+	}
+	for i, j := range matched {
+		if len(matched) > 1 {
+			if i > 0 {
+				fmt.Fprintln(out)
+			}
+			fmt.Fprintf(out, "# %s\n", j.Name)
+		}
+		local.PrintVariables(out, cfg, j)
 	}
 	return nil
 }
