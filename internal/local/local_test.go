@@ -1,9 +1,15 @@
 package local
 
 import (
+	"archive/zip"
 	"bytes"
 	"compress/gzip"
 	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -279,5 +285,71 @@ func TestSourceDotenv(t *testing.T) {
 	big := strings.Repeat("A=1\n", 2000)
 	if _, err := readDotenv(strings.NewReader(big), gitlab.FormatRaw); err == nil {
 		t.Error("a large dotenv report was accepted")
+	}
+}
+
+func writeZip(t *testing.T, path string, files map[string]string) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw := zip.NewWriter(f)
+	for name, content := range files {
+		w, _ := zw.Create(name)
+		w.Write([]byte(content))
+	}
+	zw.Close()
+	f.Close()
+}
+
+// TestMergeDependencies: a job with MergeThreshold or more dependencies
+// with artifacts receives one archive, made once per set of
+// dependencies, in which a later dependency's file wins.
+func TestMergeDependencies(t *testing.T) {
+	dir := t.TempDir()
+	s := New(&bytes.Buffer{}, dir)
+	defer s.Close()
+	var deps []gitlab.Dependency
+	for i := range int64(MergeThreshold) {
+		id := i + 1
+		path := filepath.Join(dir, fmt.Sprintf("%d.zip", id))
+		writeZip(t, path, map[string]string{fmt.Sprintf("f%d", id): "x", "shared": fmt.Sprint(id)})
+		s.archive[id] = path
+		s.results[id] = &Result{State: gitlab.StateSuccess}
+		deps = append(deps, gitlab.Dependency{ID: id, Name: fmt.Sprintf("j%d", id)})
+	}
+	deps = append([]gitlab.Dependency{{ID: ProjectFilesID, Name: "project files"}}, deps...)
+	var ids []int64
+	for n := range int64(2) {
+		j := job(100+n, "late")
+		j.Dependencies = slices.Clone(deps)
+		s.Add(j, Rule{})
+		got := take(t, s)
+		if len(got.Dependencies) != 2 || got.Dependencies[0].ID != ProjectFilesID || got.Dependencies[1].ArtifactsFile == nil {
+			t.Fatalf("dependencies: %+v", got.Dependencies)
+		}
+		ids = append(ids, got.Dependencies[1].ID)
+	}
+	if ids[0] != ids[1] {
+		t.Errorf("the merged archive was made twice: %v", ids)
+	}
+	zr, err := zip.OpenReader(s.archive[ids[0]])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zr.Close()
+	if len(zr.File) != MergeThreshold+1 {
+		t.Errorf("%d entries", len(zr.File))
+	}
+	for _, f := range zr.File {
+		if f.Name == "shared" {
+			rc, _ := f.Open()
+			b, _ := io.ReadAll(rc)
+			rc.Close()
+			if string(b) != fmt.Sprint(MergeThreshold) {
+				t.Errorf("shared = %q: the last dependency's file should win", b)
+			}
+		}
 	}
 }

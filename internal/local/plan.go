@@ -14,6 +14,7 @@ import (
 	"github.com/wasmrunner/wasmrunner/internal/archive"
 	"github.com/wasmrunner/wasmrunner/internal/gitinfo"
 	"github.com/wasmrunner/wasmrunner/internal/pipeline"
+	"github.com/wasmrunner/wasmrunner/internal/varexpand"
 )
 
 // Project describes the project and pipeline a local run stands for: what
@@ -80,7 +81,23 @@ func Predefined(pr Project) []pipeline.Variable {
 	if !c.Timestamp.IsZero() {
 		vars = append(vars, pipeline.Variable{Key: "CI_COMMIT_TIMESTAMP", Value: c.Timestamp.Format(time.RFC3339)})
 	}
-	if c.Branch != "" {
+	switch {
+	case pr.Source == "merge_request_event" && c.Branch != "":
+		// A merge request pipeline (docs: ci/pipelines/merge_request_pipelines):
+		// no CI_COMMIT_BRANCH; the branch is the merge request's source
+		// and the default branch its target.
+		vars = append(vars,
+			pipeline.Variable{Key: "CI_MERGE_REQUEST_ID", Value: "1"},
+			pipeline.Variable{Key: "CI_MERGE_REQUEST_IID", Value: "1"},
+			pipeline.Variable{Key: "CI_MERGE_REQUEST_EVENT_TYPE", Value: "detached"},
+			pipeline.Variable{Key: "CI_MERGE_REQUEST_SOURCE_BRANCH_NAME", Value: c.Branch},
+			pipeline.Variable{Key: "CI_MERGE_REQUEST_SOURCE_BRANCH_SHA", Value: c.SHA},
+			pipeline.Variable{Key: "CI_MERGE_REQUEST_TARGET_BRANCH_NAME", Value: c.DefaultBranch},
+			pipeline.Variable{Key: "CI_MERGE_REQUEST_TITLE", Value: c.Title},
+			pipeline.Variable{Key: "CI_MERGE_REQUEST_PROJECT_PATH", Value: pr.Path},
+			pipeline.Variable{Key: "CI_MERGE_REQUEST_SOURCE_PROJECT_PATH", Value: pr.Path},
+		)
+	case c.Branch != "":
 		vars = append(vars, pipeline.Variable{Key: "CI_COMMIT_BRANCH", Value: c.Branch})
 	}
 	if c.Tag != "" {
@@ -169,7 +186,9 @@ func Plan(cfg PlanConfig, jobs []*pipeline.Job) []Planned {
 		pl := payloadFor(id, j, cfg)
 		rule := Rule{PipelineVars: len(cfg.Extra), Retry: j.Retry, When: j.When, AllowFailure: j.AllowFailure, AllowFailureExitCodes: j.AllowFailureExitCodes, StartIn: j.StartIn, ByNeeds: j.NeedsSet}
 		for _, up := range upstreamOf(j, jobs[:i], stage) {
-			rule.After = append(rule.After, ids[up])
+			if upID, ok := ids[up]; ok {
+				rule.After = append(rule.After, upID)
+			}
 		}
 		if cfg.ProjectFiles {
 			pl.Dependencies = append(pl.Dependencies, gitlab.Dependency{ID: ProjectFilesID, Name: "project files", Token: pl.Token})
@@ -228,11 +247,22 @@ func payloadFor(id int64, j *pipeline.Job, cfg PlanConfig) *gitlab.Job {
 	if len(j.AfterScript) > 0 {
 		steps = append(steps, gitlab.Step{Name: gitlab.StepAfterScript, Script: j.AfterScript, Timeout: 300, When: gitlab.StepWhenAlways, AllowFailure: true})
 	}
+	vars := JobVariables(id, j, cfg)
+	image := j.Image
+	if strings.Contains(image, "$") {
+		// GitLab expands variables in image names (docs:
+		// ci/variables/where_variables_can_be_used, "image").
+		in := make([]varexpand.Var, len(vars))
+		for i, v := range vars {
+			in[i] = varexpand.Var{Key: v.Key, Value: v.Value, Raw: v.Raw}
+		}
+		image = varexpand.New(in).Expand(image)
+	}
 	pl := &gitlab.Job{
 		ID: id, Token: NewToken(),
 		JobInfo:    gitlab.JobInfo{Name: j.Name, Stage: j.Stage, ProjectID: 1, ProjectName: cfg.ProjectName},
 		RunnerInfo: gitlab.RunnerInfo{Timeout: timeout},
-		Variables:  JobVariables(id, j, cfg), Steps: steps, Image: gitlab.Image{Name: j.Image},
+		Variables:  vars, Steps: steps, Image: gitlab.Image{Name: image},
 		Features: gitlab.JobFeatures{FailureReasons: []string{
 			string(gitlab.ScriptFailure), string(gitlab.RunnerSystemFailure), string(gitlab.JobExecutionTimeout),
 			string(gitlab.JobCanceled), string(gitlab.UnknownFailure),

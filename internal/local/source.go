@@ -75,21 +75,23 @@ type Source struct {
 
 	now func() time.Time
 
-	mu      sync.Mutex
-	queue   []*gitlab.Job
-	readyAt map[int64]time.Time // delayed jobs: when they may start
-	started map[int64]time.Time
-	rules   map[int64]Rule
-	names   map[int64]string
-	current map[int64]*gitlab.Job
-	results map[int64]*Result
-	archive map[int64]string           // job id -> its "archive" artifact (zip), for dependents
-	dotenv  map[int64]gitlab.Variables // job id -> its dotenv report's variables
-	orig    map[int64]int64            // retry's job id -> the id of the job it retries
-	tries   map[int64]int              // job id -> how many times it was retried
-	nextID  int64
-	done    chan struct{} // closed when the queue is empty and no job runs
-	wake    chan struct{}
+	mu       sync.Mutex
+	queue    []*gitlab.Job
+	readyAt  map[int64]time.Time // delayed jobs: when they may start
+	started  map[int64]time.Time
+	rules    map[int64]Rule
+	names    map[int64]string
+	current  map[int64]*gitlab.Job
+	results  map[int64]*Result
+	archive  map[int64]string           // job id -> its "archive" artifact (zip), for dependents
+	dotenv   map[int64]gitlab.Variables // job id -> its dotenv report's variables
+	orig     map[int64]int64            // retry's job id -> the id of the job it retries
+	tries    map[int64]int              // job id -> how many times it was retried
+	nextID   int64
+	merged   map[string]int64 // merged archives: dependency ids -> the archive's id
+	mergeDir string
+	done     chan struct{} // closed when the queue is empty and no job runs
+	wake     chan struct{}
 }
 
 // New returns a source that hands out jobs as their upstream jobs end,
@@ -99,7 +101,7 @@ func New(log io.Writer, artifactsDir string) *Source {
 	return &Source{
 		out: NewOutput(log, Raw, true), artifactsDir: artifactsDir,
 		now: time.Now, readyAt: map[int64]time.Time{}, started: map[int64]time.Time{},
-		current: map[int64]*gitlab.Job{}, results: map[int64]*Result{}, archive: map[int64]string{}, dotenv: map[int64]gitlab.Variables{}, orig: map[int64]int64{}, tries: map[int64]int{}, nextID: 1 << 40, rules: map[int64]Rule{}, names: map[int64]string{},
+		current: map[int64]*gitlab.Job{}, results: map[int64]*Result{}, archive: map[int64]string{}, dotenv: map[int64]gitlab.Variables{}, orig: map[int64]int64{}, tries: map[int64]int{}, nextID: 1 << 40, merged: map[string]int64{}, rules: map[int64]Rule{}, names: map[int64]string{},
 		done: make(chan struct{}), wake: make(chan struct{}, 1),
 	}
 }
@@ -196,6 +198,9 @@ func (s *Source) RequestJob(ctx context.Context, _ gitlab.JobRequest) (gitlab.Jo
 			}
 			s.queue = slices.Delete(s.queue, i, i+1)
 			s.addDotenvLocked(job, rule)
+			if err := s.mergeDepsLocked(job); err != nil {
+				s.printf("\x1b[33;1mWARNING: %v; the job receives them one by one\x1b[0;m\n", err)
+			}
 			// Dependencies announce artifacts only if their job made some.
 			for i := range job.Dependencies {
 				d := &job.Dependencies[i]

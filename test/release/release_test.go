@@ -97,6 +97,51 @@ func TestGoreleaserConfig(t *testing.T) {
 	}
 }
 
+// TestGoreleaserCheck runs goreleaser check where GoReleaser is
+// installed, in a clone of the checkout (GoReleaser wants a remote to
+// release to).
+func TestGoreleaserCheck(t *testing.T) {
+	gr, err := exec.LookPath("goreleaser")
+	if err != nil {
+		t.Skip("goreleaser not installed: TestGoreleaserConfig checks the file")
+	}
+	git, err := exec.LookPath("git")
+	if err != nil {
+		t.Skip("no git")
+	}
+	dir := filepath.Join(t.TempDir(), "clone")
+	for _, args := range [][]string{
+		{"clone", "-q", "--depth", "1", "file://" + mustAbs(t, root), dir},
+		{"-C", dir, "remote", "set-url", "origin", "https://gitlab.example.com/wasmrunner/wasmrunner.git"},
+	} {
+		if out, err := exec.Command(git, args...).CombinedOutput(); err != nil {
+			t.Skipf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	// The file under test, as it is in this checkout (maybe not committed).
+	data, err := os.ReadFile(filepath.Join(root, ".goreleaser.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ".goreleaser.yaml"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(gr, "check")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("goreleaser check: %v\n%s", err, out)
+	}
+}
+
+func mustAbs(t *testing.T, p string) string {
+	t.Helper()
+	a, err := filepath.Abs(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
 // buildRelease builds wasmrunner as the release does, for this machine,
 // with the templates of the ldflags filled in.
 func buildRelease(t *testing.T, version, commit string) string {

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// pipeline500 is 10 stages of 50 jobs without needs: each job receives
+// every earlier-stage job's artifacts (GitLab's default dependencies)
+// when artifacts is true.
+func pipeline500(artifacts bool) string {
+	var b strings.Builder
+	b.WriteString("stages: [")
+	for s := range 10 {
+		if s > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "s%d", s)
+	}
+	b.WriteString("]\ndefault:\n  image: shell\n")
+	for s := range 10 {
+		for j := range 50 {
+			fmt.Fprintf(&b, "job-%d-%d:\n  stage: s%d\n  script: [echo $CI_JOB_NAME]\n", s, j, s)
+			if artifacts {
+				fmt.Fprintf(&b, "  artifacts: {paths: [out-%d-%d.txt]}\n  after_script: [echo x > out-%d-%d.txt]\n", s, j, s, j)
+			}
+		}
+	}
+	return b.String()
+}
+
+// BenchmarkExec500 runs a 500-job pipeline (10 stages x 50 jobs) through
+// exec with the shell handler, without and with artifacts passed on.
+func BenchmarkExec500(b *testing.B) {
+	modules, err := filepath.Abs(filepath.Join("..", "..", "examples", "modules"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, arts := range []bool{false, true} {
+		b.Run(fmt.Sprintf("artifacts=%v", arts), func(b *testing.B) {
+			dir := b.TempDir()
+			file := filepath.Join(dir, ".gitlab-ci.yml")
+			if err := os.WriteFile(file, []byte(pipeline500(arts)), 0o644); err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				code, out, errOut := runCLI(&testing.T{}, context.Background(), "exec", "--modules", modules, "--file", file,
+					"--artifacts-dir", filepath.Join(b.TempDir(), "a"), "--no-project-files", "--output", "group")
+				if code != exitOK {
+					b.Fatalf("exit %d\n%s\n%s", code, out[max(0, len(out)-2000):], errOut)
+				}
+			}
+		})
+	}
+}
