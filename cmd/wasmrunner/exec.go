@@ -31,18 +31,25 @@ func execCommand() *cli.Command {
 		Usage:     "run jobs of a local .gitlab-ci.yml with the handlers of a directory, without GitLab",
 		ArgsUsage: "[JOB...]",
 		Description: `exec reads a .gitlab-ci.yml and runs its jobs (or the named ones and what
-they need) through the same engine and sandbox as serve: stages and needs
-decide the order, each job's image picks its handler, dependency artifacts
-are passed on, and each job's log streams to the terminal. Artifacts are
-written to --artifacts-dir/<job>/. Keywords wasmrunner does not support are
-reported once. It exits 1 if a job failed (unless allow_failure) or the
-pipeline is invalid, 2 on a usage error (a flag, a --modules dir or
---file that does not exist, a job name the pipeline does not have).
+they need) through the same engine and sandbox as serve, deciding which jobs
+exist, their order and their variables as GitLab does for the local git
+repository's HEAD: rules, workflow, only/except, include (local), !reference,
+extends, parallel and matrix, predefined variables, variable expansion.
+Jobs run in parallel along stages and needs (--concurrency), each starting
+with the project's files and its dependencies' artifacts (and dotenv
+variables); manual jobs run when named or with --manual. Each job's image
+picks its handler. Artifacts are written to --artifacts-dir/<job>/.
+Keywords wasmrunner does not support are reported once. It exits 1 if a job
+failed (unless allow_failure) or the pipeline is invalid or filtered out by
+workflow:rules, 2 on a usage error (a flag, a --modules dir or --file that
+does not exist, a job name the pipeline does not have).
 
 Examples:
    wasmrunner exec --modules ./handlers
    wasmrunner exec --modules examples/modules --file examples/pipeline/.gitlab-ci.yml
-   wasmrunner exec --modules ./handlers --var GREETING=hi --masked-var TOKEN=s3cr3t-value build test`,
+   wasmrunner exec --modules ./handlers --var GREETING=hi --masked-var TOKEN=s3cr3t-value build test
+   wasmrunner exec --modules ./handlers --list --pipeline-source schedule
+   wasmrunner exec --modules ./handlers --print-variables deploy`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "modules", Usage: "directory of handler modules (required)", EnvVars: []string{"WASMRUNNER_MODULES"}},
 			&cli.StringFlag{Name: "file", Value: ".gitlab-ci.yml", Usage: "the pipeline file"},
@@ -264,10 +271,20 @@ func printVariables(out io.Writer, cfg local.PlanConfig, p *pipeline.Pipeline, n
 	if err != nil {
 		return usageError(err.Error())
 	}
+	var matched []*pipeline.Job
 	for _, j := range jobs {
-		if j.Name == name {
-			local.PrintVariables(out, cfg, j)
+		if j.Name == name || j.Parallel == name {
+			matched = append(matched, j)
 		}
+	}
+	for i, j := range matched {
+		if len(matched) > 1 {
+			if i > 0 {
+				fmt.Fprintln(out)
+			}
+			fmt.Fprintf(out, "# %s\n", j.Name)
+		}
+		local.PrintVariables(out, cfg, j)
 	}
 	return nil
 }

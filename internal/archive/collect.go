@@ -26,6 +26,9 @@ import (
 // matches; an excluded directory removes everything under it. A pattern
 // with invalid syntax is an error matching [doublestar.ErrBadPattern].
 //
+// A matched directory that holds nothing at all is listed itself, so
+// that archives keep it.
+//
 // Collect never follows symlinks: a symlink, even to a directory, is
 // listed as a symlink if it matches and is not walked into. root itself must
 // be a directory, not a symlink to one. Other kinds of files (devices,
@@ -81,6 +84,7 @@ const maxPath = 4096
 type collector struct {
 	inc, exc *patterns
 	files    []string
+	empty    bool // the directory walk last read holds nothing
 }
 
 // walk lists what is matched in the directory dir, which r is opened on,
@@ -96,6 +100,7 @@ func (c *collector) walk(r *os.Root, dir string, included bool) error {
 	if err != nil {
 		return err
 	}
+	c.empty = len(ents) == 0
 	slices.SortFunc(ents, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
 	for _, d := range ents {
 		p := d.Name()
@@ -117,10 +122,16 @@ func (c *collector) walk(r *os.Root, dir string, included bool) error {
 			if err != nil {
 				return err
 			}
+			c.empty = false
 			err = c.walk(sub, p, inc)
 			sub.Close()
 			if err != nil {
 				return err
+			}
+			if inc && c.empty {
+				// An empty directory is listed itself, so that the
+				// archive keeps it (as GitLab Runner's does).
+				c.files = append(c.files, p)
 			}
 			continue
 		}

@@ -34,7 +34,7 @@ var buildDir = map[string]string{
 func TestCollect(t *testing.T) {
 	all := []string{
 		".hidden", "a.txt", "b.log", "build/abs", "build/app", "build/lib/deep/y.so", "build/lib/x.so",
-		"build/tmp/junk", "docs/readme.md", "docs/sub/guide.md", "linkdir", "linkout", "linkoutdir",
+		"build/tmp/junk", "docs/readme.md", "docs/sub/guide.md", "empty", "linkdir", "linkout", "linkoutdir",
 	}
 	build := []string{"build/abs", "build/app", "build/lib/deep/y.so", "build/lib/x.so", "build/tmp/junk"}
 	tests := []struct {
@@ -58,7 +58,7 @@ func TestCollect(t *testing.T) {
 		{"duplicates", []string{"build", "build/app", "**/*.so", "./build/lib/"}, nil, build},
 		{"exclude file", []string{"build"}, []string{"build/app"}, []string{"build/abs", "build/lib/deep/y.so", "build/lib/x.so", "build/tmp/junk"}},
 		{"exclude dir", []string{"build"}, []string{"build/lib"}, []string{"build/abs", "build/app", "build/tmp/junk"}},
-		{"exclude glob", []string{"**"}, []string{"**/*.so", "**/tmp", "*.*", "link*"}, []string{"build/abs", "build/app", "docs/readme.md", "docs/sub/guide.md"}},
+		{"exclude glob", []string{"**"}, []string{"**/*.so", "**/tmp", "*.*", "link*"}, []string{"build/abs", "build/app", "docs/readme.md", "docs/sub/guide.md", "empty"}},
 		{"exclude everything", []string{"**"}, []string{"."}, nil},
 		{"exclude escaping pattern ignored", []string{"a.txt"}, []string{"../dir/a.txt", "/a.txt"}, []string{"a.txt"}},
 		{"parent escape", []string{"../outside/canary", "../outside", ".."}, nil, nil},
@@ -70,7 +70,8 @@ func TestCollect(t *testing.T) {
 		{"nothing under a symlinked dir", []string{"linkdir/app", "linkdir/*", "linkoutdir/canary"}, nil, nil},
 		{"symlink to outside listed", []string{"linkout", "linkoutdir"}, nil, []string{"linkout", "linkoutdir"}},
 		{"missing paths", []string{"nope", "nope/**", "build/nope.txt", "*.nope"}, nil, nil},
-		{"empty directory lists nothing", []string{"empty"}, nil, nil},
+		// GitLab Runner's archives keep empty directories.
+		{"empty directory listed itself", []string{"empty"}, nil, []string{"empty"}},
 		{"empty pattern", []string{""}, nil, nil},
 		{"hidden files match star", []string{"*hidden"}, nil, []string{".hidden"}},
 		{"alternatives", []string{"{a.txt,b.log}"}, nil, []string{"a.txt", "b.log"}},

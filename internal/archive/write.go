@@ -21,8 +21,9 @@ const copyBuffer = 32 << 10
 //
 // Regular files are stored deflated with their mode and modification time.
 // Symlinks are stored as symlink entries whose content is the link target;
-// they are never followed. Names that are no longer there are skipped, as
-// are directories and other kinds of files. Everything is read through an
+// they are never followed. A directory is stored as a directory entry
+// ("name/"), which keeps an empty one. Names that are no longer there are
+// skipped, as are other kinds of files. Everything is read through an
 // [os.Root] on root, so nothing outside root is read even if a path
 // component is replaced by a symlink meanwhile; a file replaced while it is
 // being opened is an error matching [ErrUnsafe]. WriteZip stops when ctx is
@@ -84,6 +85,16 @@ func addFile(zw *zip.Writer, r *os.Root, name string, cr *ctxReader, buf []byte)
 		}
 		cr.r = f
 		_, err = io.CopyBuffer(fw, cr, buf)
+		return err
+	case fi.IsDir():
+		// An empty directory Collect listed: a directory entry.
+		hdr, err := zip.FileInfoHeader(fi)
+		if err != nil {
+			return err
+		}
+		hdr.Name = name + "/"
+		hdr.Method = zip.Store
+		_, err = zw.CreateHeader(hdr)
 		return err
 	case fi.Mode()&fs.ModeSymlink != 0:
 		target, err := r.Readlink(name)

@@ -14,6 +14,7 @@ import (
 	"github.com/wasmrunner/wasmrunner/internal/archive"
 	"github.com/wasmrunner/wasmrunner/internal/gitinfo"
 	"github.com/wasmrunner/wasmrunner/internal/pipeline"
+	"github.com/wasmrunner/wasmrunner/internal/varexpand"
 )
 
 // Project describes the project and pipeline a local run stands for: what
@@ -169,7 +170,9 @@ func Plan(cfg PlanConfig, jobs []*pipeline.Job) []Planned {
 		pl := payloadFor(id, j, cfg)
 		rule := Rule{PipelineVars: len(cfg.Extra), Retry: j.Retry, When: j.When, AllowFailure: j.AllowFailure, AllowFailureExitCodes: j.AllowFailureExitCodes, StartIn: j.StartIn, ByNeeds: j.NeedsSet}
 		for _, up := range upstreamOf(j, jobs[:i], stage) {
-			rule.After = append(rule.After, ids[up])
+			if upID, ok := ids[up]; ok {
+				rule.After = append(rule.After, upID)
+			}
 		}
 		if cfg.ProjectFiles {
 			pl.Dependencies = append(pl.Dependencies, gitlab.Dependency{ID: ProjectFilesID, Name: "project files", Token: pl.Token})
@@ -228,11 +231,22 @@ func payloadFor(id int64, j *pipeline.Job, cfg PlanConfig) *gitlab.Job {
 	if len(j.AfterScript) > 0 {
 		steps = append(steps, gitlab.Step{Name: gitlab.StepAfterScript, Script: j.AfterScript, Timeout: 300, When: gitlab.StepWhenAlways, AllowFailure: true})
 	}
+	vars := JobVariables(id, j, cfg)
+	image := j.Image
+	if strings.Contains(image, "$") {
+		// GitLab expands variables in image names (docs:
+		// ci/variables/where_variables_can_be_used, "image").
+		in := make([]varexpand.Var, len(vars))
+		for i, v := range vars {
+			in[i] = varexpand.Var{Key: v.Key, Value: v.Value, Raw: v.Raw}
+		}
+		image = varexpand.New(in).Expand(image)
+	}
 	pl := &gitlab.Job{
 		ID: id, Token: NewToken(),
 		JobInfo:    gitlab.JobInfo{Name: j.Name, Stage: j.Stage, ProjectID: 1, ProjectName: cfg.ProjectName},
 		RunnerInfo: gitlab.RunnerInfo{Timeout: timeout},
-		Variables:  JobVariables(id, j, cfg), Steps: steps, Image: gitlab.Image{Name: j.Image},
+		Variables:  vars, Steps: steps, Image: gitlab.Image{Name: image},
 		Features: gitlab.JobFeatures{FailureReasons: []string{
 			string(gitlab.ScriptFailure), string(gitlab.RunnerSystemFailure), string(gitlab.JobExecutionTimeout),
 			string(gitlab.JobCanceled), string(gitlab.UnknownFailure),

@@ -15,6 +15,8 @@ func FuzzParse(f *testing.F) {
 		"x: !reference [.a, b]\njob: {script: [!reference [.a, b]], when: manual}\n",
 		"spec: {inputs: {}}\n---\njob: {script: x, trigger: y, allow_failure: {exit_codes: [1]}}\n",
 		"job: {extends: [.a, .b], script: x}\n.a: {extends: .b}\n.b: {variables: {X: y}}\n",
+		"workflow: {name: $A, rules: [{if: '$A =~ /x/i', variables: {B: c}}, {when: never}]}\nj: {script: x, rules: [{if: $B, when: manual}], parallel: {matrix: [{M: [a, b]}]}}\nk: {needs: [{job: j, parallel: {matrix: [{M: a}]}}], script: x, retry: {max: 1}}\n",
+		"j: {parallel: 3, script: x, only: {refs: [main, /^r/], variables: [$X]}, except: [tags]}\nk: {dependencies: [j], stage: deploy, when: delayed, start_in: 1 minute, script: x}\n",
 		"",
 	}
 	for _, s := range seeds {

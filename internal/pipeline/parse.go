@@ -27,7 +27,7 @@ const (
 // unsupportedTopLevel are reserved top-level keywords that are ignored
 // with a warning.
 var unsupportedTopLevel = map[string]bool{
-	"include": true, "services": true, "cache": true,
+	"services": true, "cache": true,
 }
 
 // Keywords of default: that are supported, and those ignored with a

@@ -34,6 +34,7 @@ const BUILTINS: &[(&str, Builtin)] = &[
     ("declare", local),
     ("diff", utils::diff),
     ("dirname", dirname),
+    ("dirs", dirs),
     ("echo", utils::echo),
     ("env", env),
     ("eval", eval),
@@ -47,13 +48,17 @@ const BUILTINS: &[(&str, Builtin)] = &[
     ("let", let_),
     ("local", local),
     ("ls", ls),
+    ("mapfile", mapfile),
     ("mkdir", mkdir),
     ("mktemp", mktemp),
     ("mv", mv),
+    ("popd", popd),
     ("printenv", printenv),
     ("printf", utils::printf),
+    ("pushd", pushd),
     ("pwd", pwd),
     ("read", read),
+    ("readarray", mapfile),
     ("readlink", realpath),
     ("readonly", export),
     ("realpath", realpath),
@@ -67,6 +72,7 @@ const BUILTINS: &[(&str, Builtin)] = &[
     ("sh", sh),
     ("sha256sum", utils::sha256sum),
     ("shift", shift),
+    ("shopt", shopt),
     ("sleep", sleep),
     ("sort", utils::sort),
     ("source", source),
@@ -611,6 +617,18 @@ fn unset(sh: &mut Shell, args: &[String], _: &Io) -> Status {
                 sh.functions.remove(name);
             }
             _ => {
+                if let (Some(b), true) = (name.find('['), name.ends_with(']')) {
+                    let base = &name[..b];
+                    if let Ok(i) = name[b + 1..name.len() - 1].parse::<usize>() {
+                        if let Some(a) = sh.arrays.get_mut(base) {
+                            if i < a.len() {
+                                a.remove(i);
+                            }
+                        }
+                    }
+                    continue;
+                }
+                sh.arrays.remove(name);
                 sh.vars.insert(
                     name.clone(),
                     crate::Var {
@@ -649,7 +667,7 @@ fn eval(sh: &mut Shell, args: &[String], io: &Io) -> Status {
 fn sh_enter(sh: &mut Shell, io: &Io) -> Result<(), Flow> {
     if sh.depth >= crate::MAX_CALL_DEPTH || !crate::stack_ok() {
         io.error(&format!(
-            "sh: maximum nesting of function calls and substitutions ({}) exceeded",
+            "sh: nesting too deep (more than {} nested calls and substitutions)",
             crate::MAX_CALL_DEPTH
         ));
         return Err(Flow::Exit(2));
@@ -702,8 +720,35 @@ fn trap(sh: &mut Shell, args: &[String], _: &Io) -> Status {
     Ok(0)
 }
 
+/// mapfile/readarray [-t] NAME: standard input's lines into an array.
+fn mapfile(sh: &mut Shell, args: &[String], io: &Io) -> Status {
+    let o = opts_or_return!(&args[0], args, "tn:s:", false, io);
+    let name = o.rest.first().cloned().unwrap_or_else(|| "MAPFILE".into());
+    let data = io.read_all();
+    let text = String::from_utf8_lossy(&data);
+    let mut items: Vec<String> = text.split_inclusive('\n').map(|l| l.to_string()).collect();
+    if o.has('t') {
+        for l in items.iter_mut() {
+            if l.ends_with('\n') {
+                l.pop();
+            }
+        }
+    }
+    if let Some(n) = o.value('s').and_then(|v| v.parse::<usize>().ok()) {
+        items.drain(..n.min(items.len()));
+    }
+    if let Some(n) = o.value('n').and_then(|v| v.parse::<usize>().ok()) {
+        if n > 0 {
+            items.truncate(n);
+        }
+    }
+    sh.vars.remove(&name);
+    sh.arrays.insert(name, items);
+    Ok(0)
+}
+
 fn read(sh: &mut Shell, args: &[String], io: &Io) -> Status {
-    let o = opts_or_return!("read", args, "rp:d:st:n:", false, io);
+    let o = opts_or_return!("read", args, "rp:d:st:n:a:", false, io);
     let raw = o.has('r');
     let delim = match o.value('d') {
         Some(d) => d.bytes().next().unwrap_or(0),
@@ -747,6 +792,12 @@ fn read(sh: &mut Shell, args: &[String], io: &Io) -> Status {
         line = out;
     }
     let ifs = sh.var("IFS").unwrap_or_else(|| " \t\n".into());
+    if let Some(a) = o.value('a') {
+        let items = split_read(&line, &ifs, usize::MAX / 2);
+        sh.vars.remove(a);
+        sh.arrays.insert(a.to_string(), items.into_iter().filter(|s| !s.is_empty() || !ifs.trim().is_empty()).collect());
+        return Ok(if got && complete { 0 } else { 1 });
+    }
     let values = split_read(&line, &ifs, names.len());
     for (k, n) in names.iter().enumerate() {
         let v = values.get(k).cloned().unwrap_or_default();
@@ -1300,6 +1351,74 @@ fn mktemp(sh: &mut Shell, args: &[String], io: &Io) -> Status {
         };
     }
     Ok(1)
+}
+
+/// shopt -s/-u NAME...: nullglob works; the others are accepted.
+fn shopt(sh: &mut Shell, args: &[String], io: &Io) -> Status {
+    let set = match args.get(1).map(|s| s.as_str()) {
+        Some("-s") => true,
+        Some("-u") => false,
+        _ => {
+            io.print(&format!("nullglob\t{}\n", if sh.nullglob { "on" } else { "off" }));
+            return Ok(0);
+        }
+    };
+    for name in &args[2..] {
+        match name.as_str() {
+            "nullglob" => sh.nullglob = set,
+            "globstar" | "extglob" | "dotglob" | "expand_aliases" | "inherit_errexit" | "lastpipe" | "failglob"
+            | "nocaseglob" | "pipefail" => {}
+            _ => {
+                io.error(&format!("sh: shopt: {}: invalid shell option name", name));
+                return Ok(1);
+            }
+        }
+    }
+    Ok(0)
+}
+
+fn dir_stack_line(sh: &Shell) -> String {
+    let mut v = vec![sh.pwd()];
+    v.extend(sh.dir_stack.iter().rev().cloned());
+    v.join(" ") + "\n"
+}
+
+fn pushd(sh: &mut Shell, args: &[String], io: &Io) -> Status {
+    let dir = match args.get(1) {
+        Some(d) => d.clone(),
+        None => {
+            io.error("sh: pushd: no other directory");
+            return Ok(1);
+        }
+    };
+    let old = sh.pwd();
+    let s = cd(sh, &["cd".to_string(), dir], io)?;
+    if s != 0 {
+        return Ok(s);
+    }
+    sh.dir_stack.push(old);
+    io.print(&dir_stack_line(sh));
+    Ok(0)
+}
+
+fn popd(sh: &mut Shell, _: &[String], io: &Io) -> Status {
+    let dir = match sh.dir_stack.pop() {
+        Some(d) => d,
+        None => {
+            io.error("sh: popd: directory stack empty");
+            return Ok(1);
+        }
+    };
+    let s = cd(sh, &["cd".to_string(), dir], io)?;
+    if s == 0 {
+        io.print(&dir_stack_line(sh));
+    }
+    Ok(s)
+}
+
+fn dirs(sh: &mut Shell, _: &[String], io: &Io) -> Status {
+    io.print(&dir_stack_line(sh));
+    Ok(0)
 }
 
 fn pwd(sh: &mut Shell, _: &[String], io: &Io) -> Status {

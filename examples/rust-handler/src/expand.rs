@@ -124,7 +124,7 @@ impl Shell {
         for field in f.finish() {
             if field.glob {
                 let matches = glob::expand(self, &field.pat);
-                if !matches.is_empty() {
+                if !matches.is_empty() || self.nullglob {
                     out.extend(matches);
                     continue;
                 }
@@ -222,6 +222,7 @@ impl Shell {
                     let out = self.command_output(list, io)?;
                     self.add_value(&out, *quoted || all_quoted, f);
                 }
+                Part::ArrayLit(_) => {}
                 Part::ProcSubst(list) => {
                     let out = self.capture(list, io)?;
                     let name = format!("/dev/fd/{}", 63 + self.proc_files.len());
@@ -322,7 +323,7 @@ impl Shell {
     fn enter_subst(&mut self, io: &Io) -> Result<(), Flow> {
         if self.depth >= crate::MAX_CALL_DEPTH || !crate::stack_ok() {
             io.error(&format!(
-                "sh: maximum nesting of function calls and substitutions ({}) exceeded",
+                "sh: nesting too deep (more than {} nested calls and substitutions)",
                 crate::MAX_CALL_DEPTH
             ));
             return Err(Flow::Exit(2));
@@ -364,11 +365,105 @@ impl Shell {
                 let i: usize = n.parse().ok()?;
                 self.args.get(i - 1).cloned()
             }
-            n => self.var(n),
+            n => match self.arrays.get(n) {
+                Some(a) => a.first().cloned(),
+                None => self.var(n),
+            },
+        }
+    }
+
+    /// The items of an array (a scalar is an array of one), or None.
+    fn array_items(&self, name: &str) -> Option<Vec<String>> {
+        match self.arrays.get(name) {
+            Some(a) => Some(a.clone()),
+            None => self.var(name).map(|v| vec![v]),
+        }
+    }
+
+    /// Adds items as "$@" adds the arguments.
+    fn add_list(&self, items: &[String], quoted: bool, star: bool, f: &mut Fields) {
+        if quoted && star {
+            let sep = self.ifs().chars().next().map(|c| c.to_string()).unwrap_or_default();
+            f.quoted(&items.join(&sep));
+        } else if quoted {
+            for (i, a) in items.iter().enumerate() {
+                if i > 0 {
+                    f.end();
+                }
+                f.quoted(a);
+            }
+        } else {
+            let ifs = self.ifs();
+            for (i, a) in items.iter().enumerate() {
+                if i > 0 && f.has {
+                    f.pending = true;
+                }
+                f.split(a, &ifs);
+            }
         }
     }
 
     fn expand_param(&mut self, pe: &ParamExp, quoted: bool, f: &mut Fields, io: &Io) -> Result<(), Flow> {
+        if let (Some(b), true) = (pe.name.find('['), pe.name.ends_with(']')) {
+            let base = &pe.name[..b];
+            let ix = &pe.name[b + 1..pe.name.len() - 1];
+            if ix == "@" || ix == "*" {
+                let items = self.array_items(base).unwrap_or_default();
+                match &pe.op {
+                    ParamOp::Plain => {
+                        self.add_list(&items, quoted, ix == "*", f);
+                        return Ok(());
+                    }
+                    ParamOp::Len => {
+                        self.add_value(&items.len().to_string(), quoted, f);
+                        return Ok(());
+                    }
+                    ParamOp::Trim { .. } | ParamOp::Replace { .. } | ParamOp::Case { .. } => {
+                        // Each element on its own.
+                        let mut out = Vec::with_capacity(items.len());
+                        for it in items {
+                            let mut one = Fields::default();
+                            self.expand_param_value(pe, Some(it), true, &mut one, io)?;
+                            out.push(one.finish().into_iter().map(|x| x.s).collect::<Vec<_>>().join(""));
+                        }
+                        self.add_list(&out, quoted, ix == "*", f);
+                        return Ok(());
+                    }
+                    _ => {
+                        let joined = items.join(" ");
+                        return self.expand_param_value(pe, Some(joined), quoted, f, io);
+                    }
+                }
+            }
+            let text = if ix.contains('$') || ix.contains('`') {
+                match crate::parse::parse_text(ix) {
+                    Ok(w) => self.expand_string(&w, io)?,
+                    Err(e) => {
+                        io.error(&format!("sh: {}: {}", pe.name, e));
+                        return Err(Flow::Exit(1));
+                    }
+                }
+            } else {
+                ix.to_string()
+            };
+            let i = self.arith_or_exit(&text, io)?;
+            let items = self.array_items(base).unwrap_or_default();
+            let i = if i < 0 { items.len() as i64 + i } else { i };
+            let value = if i >= 0 { items.get(i as usize).cloned() } else { None };
+            return self.expand_param_value(pe, value, quoted, f, io);
+        }
+        let value = self.param_value(&pe.name);
+        self.expand_param_value(pe, value, quoted, f, io)
+    }
+
+    fn expand_param_value(
+        &mut self,
+        pe: &ParamExp,
+        value: Option<String>,
+        quoted: bool,
+        f: &mut Fields,
+        io: &Io,
+    ) -> Result<(), Flow> {
         let name = pe.name.as_str();
         // "$@": one field per argument.
         if (name == "@" || (name == "*" && !quoted)) && pe.op == ParamOp::Plain {
@@ -423,7 +518,6 @@ impl Shell {
             }
             return Ok(());
         }
-        let value = self.param_value(name);
         let unbound = |sh: &Shell| {
             if sh.nounset && !matches!(name, "@" | "*") {
                 io.error(&format!("sh: {}: unbound variable", name));
@@ -610,24 +704,12 @@ impl Shell {
                                 let chars: Vec<char> = lhs.chars().collect();
                                 match re.find_at(&chars, 0) {
                                     Some(caps) => {
-                                        for k in 0..10 {
-                                            let name = format!("BASH_REMATCH[{}]", k);
-                                            let v = caps
-                                                .get(k)
-                                                .and_then(|c| *c)
-                                                .map(|(s, e)| chars[s..e].iter().collect::<String>());
-                                            match v {
-                                                Some(v) => {
-                                                    if k == 0 {
-                                                        self.set_var("BASH_REMATCH", v.clone(), io)?;
-                                                    }
-                                                    self.set_var(&name, v, io)?;
-                                                }
-                                                None => {
-                                                    self.vars.remove(&name);
-                                                }
-                                            }
-                                        }
+                                        let groups: Vec<String> = caps
+                                            .iter()
+                                            .map(|c| c.map(|(s, e)| chars[s..e].iter().collect::<String>()).unwrap_or_default())
+                                            .collect();
+                                        self.vars.remove("BASH_REMATCH");
+                                        self.arrays.insert("BASH_REMATCH".into(), groups);
                                         Ok(true)
                                     }
                                     None => Ok(false),

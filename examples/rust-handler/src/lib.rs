@@ -345,6 +345,12 @@ pub(crate) struct Shell {
     pub loops: u32,
     /// The `trap ... EXIT` command.
     pub exit_trap: Option<String>,
+    /// `shopt -s nullglob`: a pattern without matches expands to nothing.
+    pub nullglob: bool,
+    /// pushd's stack of working dirs.
+    pub dir_stack: Vec<String>,
+    /// Indexed arrays (`a=(x y)`, `${a[@]}`).
+    pub arrays: BTreeMap<String, Vec<String>>,
     /// The status of the last command substitution (for `x=$(false)`).
     pub subst_status: i32,
     /// The outputs of process substitutions, by the names they expanded
@@ -373,6 +379,9 @@ impl Shell {
             depth: 0,
             loops: 0,
             exit_trap: None,
+            nullglob: false,
+            dir_stack: Vec::new(),
+            arrays: BTreeMap::new(),
             subst_status: 0,
             proc_files: Vec::new(),
             root: String::new(),
@@ -552,7 +561,7 @@ impl Shell {
     fn enter(&mut self, io: &Io) -> Result<(), Flow> {
         if self.depth >= MAX_CALL_DEPTH {
             io.error(&format!(
-                "sh: maximum nesting of function calls and substitutions ({}) exceeded",
+                "sh: nesting too deep (more than {} nested calls and substitutions)",
                 MAX_CALL_DEPTH
             ));
             return Err(Flow::Exit(2));
@@ -725,6 +734,53 @@ impl Shell {
                     }
                 }
             }
+            Compound::ArithFor { init, cond, step, body } => {
+                let mut status = 0;
+                let eval = |sh: &mut Shell, w: &parse::Word, io: &Io| -> Result<Option<i64>, Flow> {
+                    let text = sh.expand_string(w, io)?;
+                    if text.trim().is_empty() {
+                        return Ok(None);
+                    }
+                    match arith::eval(sh, &text) {
+                        Ok(v) => Ok(Some(v)),
+                        Err(msg) => {
+                            io.error(&format!("sh: {}: {}", text.trim(), msg));
+                            Err(Flow::Exit(1))
+                        }
+                    }
+                };
+                eval(self, init, io)?;
+                self.loops += 1;
+                let r = (|| {
+                    loop {
+                        if wasmrunner::is_canceled() {
+                            return Err(Flow::Exit(STATUS_CANCELED));
+                        }
+                        if eval(self, cond, io)? == Some(0) {
+                            break;
+                        }
+                        match self.run_list(body, io) {
+                            Ok(s) => status = s,
+                            Err(Flow::Break(n)) => {
+                                if n > 1 {
+                                    return Err(Flow::Break(n - 1));
+                                }
+                                break;
+                            }
+                            Err(Flow::Continue(n)) => {
+                                if n > 1 {
+                                    return Err(Flow::Continue(n - 1));
+                                }
+                            }
+                            Err(e) => return Err(e),
+                        }
+                        eval(self, step, io)?;
+                    }
+                    Ok(status)
+                })();
+                self.loops -= 1;
+                r
+            }
             Compound::Arith(w) => {
                 let text = self.expand_string(w, io)?;
                 match arith::eval(self, &text) {
@@ -755,7 +811,22 @@ impl Shell {
             })
             .map(|s| matches!(s, "export" | "local" | "readonly" | "declare" | "typeset"))
             .unwrap_or(false);
+        let mut array_args = Vec::new();
         for (k, w) in words.iter().enumerate() {
+            if let (true, Some(parse::Part::ArrayLit(elems))) = (decl, w.parts.last()) {
+                // local NAME=(a b): the name for the builtin, then the array.
+                let name = match w.parts.first() {
+                    Some(parse::Part::Lit(l)) => l.trim_end_matches('=').trim_end_matches('+').to_string(),
+                    _ => continue,
+                };
+                let mut items = Vec::new();
+                for e in elems {
+                    items.extend(self.expand(e, io)?);
+                }
+                args.push(name.clone());
+                array_args.push((name, items));
+                continue;
+            }
             // The NAME=value arguments of export and local are not split.
             if decl && k > 0 && is_assignment_word(w) {
                 args.push(self.expand_string(w, io)?);
@@ -765,6 +836,46 @@ impl Shell {
         }
         let mut values = Vec::new();
         for a in assigns {
+            if let Some(elems) = &a.array {
+                let mut items = Vec::new();
+                for e in elems {
+                    items.extend(self.expand(e, io)?);
+                }
+                let arr = self.arrays.entry(a.name.clone()).or_default();
+                if !a.append {
+                    arr.clear();
+                }
+                arr.extend(items);
+                self.vars.remove(&a.name);
+                continue;
+            }
+            if let Some(ix) = &a.index {
+                let text = self.expand_string(ix, io)?;
+                let v = self.expand_string(&a.value, io)?;
+                let i = match arith::eval(self, &text) {
+                    Ok(i) => i,
+                    Err(msg) => {
+                        io.error(&format!("sh: {}: {}", text, msg));
+                        return Ok(1);
+                    }
+                };
+                let len = self.arrays.get(&a.name).map(|a| a.len()).unwrap_or(0) as i64;
+                let i = if i < 0 { len + i } else { i };
+                if !(0..=1_000_000).contains(&i) {
+                    io.error(&format!("sh: {}[{}]: bad array subscript", a.name, text));
+                    return Ok(1);
+                }
+                let arr = self.arrays.entry(a.name.clone()).or_default();
+                if arr.len() <= i as usize {
+                    arr.resize(i as usize + 1, String::new());
+                }
+                if a.append {
+                    arr[i as usize].push_str(&v);
+                } else {
+                    arr[i as usize] = v;
+                }
+                continue;
+            }
             let mut v = self.expand_string(&a.value, io)?;
             if a.append {
                 v = self.var(&a.name).unwrap_or_default() + &v;
@@ -795,6 +906,13 @@ impl Shell {
                 self.set_var(&n, v, &cio)?;
             }
             return Ok(status);
+        }
+        if !array_args.is_empty() {
+            let r = self.run_args(&args, &cio);
+            for (name, items) in array_args {
+                self.arrays.insert(name, items);
+            }
+            return r;
         }
         if values.is_empty() {
             return self.run_args(&args, &cio);

@@ -39,6 +39,8 @@ pub enum Part {
     Arith(Word, bool),
     /// `<(...)`: a name for the command's output.
     ProcSubst(Rc<List>),
+    /// `(a b c)` after `NAME=` in an argument of declare or local.
+    ArrayLit(Vec<Word>),
 }
 
 /// A word: parts concatenated, then split into fields and globbed.
@@ -121,6 +123,10 @@ pub struct Assign {
     pub name: String,
     pub append: bool,
     pub value: Word,
+    /// `NAME[INDEX]=value`: the index.
+    pub index: Option<Word>,
+    /// `NAME=(a b c)`: the elements.
+    pub array: Option<Vec<Word>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -169,6 +175,13 @@ pub enum Compound {
     },
     Cond(Cond),
     Arith(Word),
+    /// `for (( init; cond; step ))`.
+    ArithFor {
+        init: Word,
+        cond: Word,
+        step: Word,
+        body: List,
+    },
 }
 
 /// Commands connected by pipes; `!` negates the status.
@@ -609,10 +622,10 @@ impl Parser {
                 while matches!(self.at(0), Some(c) if c == '_' || c.is_ascii_alphanumeric()) {
                     self.i += 1;
                 }
-                // NAME[N]: an element, as BASH_REMATCH[1].
+                // NAME[INDEX]: an array element (or all, with @ or *).
                 if self.at(0) == Some('[') {
                     let mut k = 1;
-                    while matches!(self.at(k), Some(d) if d.is_ascii_digit() || d == '@' || d == '*') {
+                    while !matches!(self.at(k), Some(']') | Some('}') | None) {
                         k += 1;
                     }
                     if k > 1 && self.at(k) == Some(']') {
@@ -980,6 +993,54 @@ impl Parser {
 
     fn for_(&mut self) -> Result<Compound, String> {
         self.next()?; // for
+        if self.peek()? == Tok::Op("((") {
+            // for (( init; cond; step )): arithmetic.
+            self.next()?;
+            let s = self.i;
+            let mut depth = 0usize;
+            loop {
+                match self.at(0) {
+                    None => return Err("unexpected EOF while looking for matching `))'".into()),
+                    Some('(') => depth += 1,
+                    Some(')') if depth == 0 && self.at(1) == Some(')') => break,
+                    Some(')') => depth = depth.saturating_sub(1),
+                    _ => {}
+                }
+                self.i += 1;
+            }
+            let text: String = self.cs[s..self.i].iter().collect();
+            self.i += 2;
+            let parts: Vec<&str> = text.split(';').collect();
+            if parts.len() != 3 {
+                return Err(format!("syntax error: arithmetic expression required in `for (({}))'", text));
+            }
+            let mut exprs = Vec::new();
+            for p in parts {
+                exprs.push(sub_word(p, self.depth)?);
+            }
+            match self.peek()? {
+                Tok::Op(";") | Tok::Newline => {
+                    self.next()?;
+                }
+                _ => {}
+            }
+            self.skip_newlines()?;
+            let body = if self.peek_word("{")? {
+                self.next()?;
+                let b = self.list(&["}"])?;
+                self.expect_word("}")?;
+                b
+            } else {
+                self.expect_word("do")?;
+                let b = self.list(&["done"])?;
+                self.expect_word("done")?;
+                b
+            };
+            let step = exprs.pop().unwrap();
+            let cond = exprs.pop().unwrap();
+            let init = exprs.pop().unwrap();
+            return Ok(Compound::ArithFor { init, cond, step, body });
+        }
         let var = match self.next()? {
             Tok::Word(_, raw) if is_name(&raw) => raw,
             t => return Err(format!("`{}': not a valid identifier", describe(&t))),
@@ -1253,9 +1314,34 @@ impl Parser {
             }
             match self.peek()? {
                 Tok::Word(w, raw) => {
-                    if words.is_empty() {
-                        if let Some(a) = assignment(&w, &raw) {
+                    let decl = matches!(words.first().map(|w| w.parts.as_slice()), Some([Part::Lit(d)]) if matches!(d.as_str(), "local" | "declare" | "typeset" | "export" | "readonly"));
+                    if words.is_empty() || decl {
+                        if let Some(mut a) = assignment(&w, &raw) {
                             self.next()?;
+                            if raw.ends_with('=') && a.index.is_none() && self.peek()? == Tok::Op("(") {
+                                // NAME=(a b c): an array.
+                                self.next()?;
+                                let mut elems = Vec::new();
+                                loop {
+                                    match self.next()? {
+                                        Tok::Word(e, _) => elems.push(e),
+                                        Tok::Newline => {}
+                                        Tok::Op(")") => break,
+                                        t => return Err(format!("syntax error near unexpected token `{}'", describe(&t))),
+                                    }
+                                }
+                                if decl {
+                                    let mut w = w.clone();
+                                    w.parts.push(Part::ArrayLit(elems));
+                                    words.push(w);
+                                    continue;
+                                }
+                                a.array = Some(elems);
+                            }
+                            if decl {
+                                words.push(w);
+                                continue;
+                            }
                             assigns.push(a);
                             continue;
                         }
@@ -1308,9 +1394,14 @@ fn sub_word(text: &str, depth: usize) -> Result<Word, String> {
 /// unquoted), the assignment.
 fn assignment(w: &Word, raw: &str) -> Option<Assign> {
     let eq = raw.find('=')?;
-    let (name, append) = match raw[..eq].strip_suffix('+') {
+    let lhs = &raw[..eq];
+    let (lhs, append) = match lhs.strip_suffix('+') {
         Some(n) => (n, true),
-        None => (&raw[..eq], false),
+        None => (lhs, false),
+    };
+    let (name, indexed) = match lhs.find('[') {
+        Some(b) if lhs.ends_with(']') => (&lhs[..b], true),
+        _ => (lhs, false),
     };
     if !is_name(name) {
         return None;
@@ -1319,17 +1410,68 @@ fn assignment(w: &Word, raw: &str) -> Option<Assign> {
         Some(Part::Lit(s)) => s,
         _ => return None,
     };
-    let cut = first.find('=')? + 1;
-    let mut parts = Vec::new();
-    if cut < first.len() {
-        parts.push(Part::Lit(first[cut..].to_string()));
+    if !indexed {
+        let cut = first.find('=')? + 1;
+        let mut parts = Vec::new();
+        if cut < first.len() {
+            parts.push(Part::Lit(first[cut..].to_string()));
+        }
+        parts.extend(w.parts[1..].iter().cloned());
+        return Some(Assign {
+            name: name.to_string(),
+            append,
+            value: Word { parts },
+            index: None,
+            array: None,
+        });
     }
-    parts.extend(w.parts[1..].iter().cloned());
+    // NAME[INDEX]=value: the index parts run up to the Lit with "]=".
+    let mut index = Word::default();
+    let mut value = Word::default();
+    let mut in_value = false;
+    for (k, p) in w.parts.iter().enumerate() {
+        if in_value {
+            value.parts.push(p.clone());
+            continue;
+        }
+        let text = match p {
+            Part::Lit(t) => t.as_str(),
+            _ => {
+                index.parts.push(p.clone());
+                continue;
+            }
+        };
+        let text = if k == 0 { &text[name.len() + 1..] } else { text };
+        let close = if append { "]+=" } else { "]=" };
+        match text.find(close) {
+            Some(c) => {
+                if c > 0 {
+                    index.parts.push(Part::Lit(text[..c].to_string()));
+                }
+                let rest = &text[c + close.len()..];
+                if !rest.is_empty() {
+                    value.parts.push(Part::Lit(rest.to_string()));
+                }
+                in_value = true;
+            }
+            None => index.parts.push(Part::Lit(text.to_string())),
+        }
+    }
+    if !in_value {
+        return None;
+    }
     Some(Assign {
         name: name.to_string(),
         append,
-        value: Word { parts },
+        value,
+        index: Some(index),
+        array: None,
     })
+}
+
+/// Parses text as a word expanded as in double quotes (an array index).
+pub fn parse_text(text: &str) -> Result<Word, String> {
+    sub_word(text, 0)
 }
 
 #[cfg(test)]
