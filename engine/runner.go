@@ -55,6 +55,13 @@ type Config struct {
 	// MaxBackoff caps the wait between job requests while GitLab fails;
 	// default 1 minute.
 	MaxBackoff time.Duration
+	// DrainGrace is how long a job request already sent may still take
+	// when the runner drains: GitLab may hand it a job meanwhile (a long
+	// poll), which the runner then runs, since dropping the reply would
+	// leave that job running nowhere. Default 60 s (GitLab's long polling
+	// holds a request up to about 50 s). An abort ends the request at
+	// once.
+	DrainGrace time.Duration
 	// OutputLimit bounds each job's log in bytes; default 4 MiB.
 	OutputLimit int64
 	// UpdateInterval is how often the job log is sent (GitLab's
@@ -146,6 +153,7 @@ func (c *Config) setDefaults() error {
 	}
 	def(&c.CheckInterval, 3*time.Second)
 	def(&c.MaxBackoff, time.Minute)
+	def(&c.DrainGrace, time.Minute)
 	def(&c.UpdateInterval, 3*time.Second)
 	def(&c.KeepAlive, trace.DefaultKeepAlive)
 	def(&c.AfterScriptTimeout, 5*time.Minute)
@@ -276,12 +284,23 @@ func (r *Runner) Run(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, r.Abort)
 	defer stop()
 
-	// pollCtx ends the job requests when the runner drains.
+	// pollCtx ends the job requests: at once when the runner aborts;
+	// DrainGrace after it drains (a request in flight may bring a job that
+	// GitLab has already handed to this runner).
 	pollCtx, cancelPoll := context.WithCancel(ctx)
 	defer cancelPoll()
+	stopAbort := context.AfterFunc(r.aborted, cancelPoll)
+	defer stopAbort()
 	go func() {
 		select {
 		case <-r.drainCh:
+		case <-pollCtx.Done():
+			return
+		}
+		t := time.NewTimer(r.cfg.DrainGrace)
+		defer t.Stop()
+		select {
+		case <-t.C:
 			cancelPoll()
 		case <-pollCtx.Done():
 		}

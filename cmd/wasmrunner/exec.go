@@ -207,6 +207,7 @@ func runExec(c *cli.Context) error {
 		if err := writeProjectFiles(ctx, zipPath, project, repo, c.String("artifacts-dir"), c.String("builds-dir")); err != nil {
 			return cli.Exit(err.Error(), exitFailure)
 		}
+		defer os.Remove(zipPath)
 		src.SetProjectFiles(zipPath)
 	}
 	for _, pj := range planned {

@@ -23,6 +23,7 @@ type corpusCase struct {
 		Tag          string            `yaml:"tag"`
 		SecondCommit map[string]string `yaml:"second_commit"`
 		Untracked    map[string]string `yaml:"untracked"`
+		Branches     []string          `yaml:"branches"`
 	} `yaml:"git"`
 	Args      []string `yaml:"args"`
 	Names     []string `yaml:"names"`
@@ -67,7 +68,7 @@ func TestExecCorpus(t *testing.T) {
 				t.Fatal(err)
 			}
 			if c.Git != nil {
-				makeRepo(t, dir, c.Git.Branch, c.Git.Tag, c.Git.SecondCommit, c.Git.Untracked)
+				makeRepo(t, dir, c.Git.Branch, c.Git.Tag, c.Git.SecondCommit, c.Git.Untracked, c.Git.Branches...)
 			}
 			args := []string{"exec", "--modules", modules, "--file", filepath.Join(dir, ".gitlab-ci.yml"),
 				"--artifacts-dir", t.TempDir(), "--concurrency", "2"}
@@ -145,10 +146,10 @@ func summaryOf(out string) []string {
 	return got
 }
 
-// makeRepo makes dir a git repository: its files committed on branch,
-// then second (another commit), then a tag with HEAD detached at it, then
-// untracked files written.
-func makeRepo(t *testing.T, dir, branch, tag string, second, untracked map[string]string) {
+// makeRepo makes dir a git repository: its files committed on branch
+// (and branches made at that commit), then second (another commit), then
+// a tag with HEAD detached at it, then untracked files written.
+func makeRepo(t *testing.T, dir, branch, tag string, second, untracked map[string]string, branches ...string) {
 	t.Helper()
 	if branch == "" {
 		branch = "main"
@@ -187,6 +188,11 @@ func makeRepo(t *testing.T, dir, branch, tag string, second, untracked map[strin
 		}
 	}
 	head := commit("Initial commit")
+	for _, b := range branches {
+		if err := r.Storer.SetReference(plumbing.NewHashReference(plumbing.NewBranchReferenceName(b), head)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if len(second) > 0 {
 		write(second)
 		head = commit("Second commit")

@@ -64,6 +64,14 @@ shutdown_timeout in seconds, a runner's limit, output_limit in KiB); unknown
 keys, handler names no module provides and a runner's concurrency above the
 global one are errors. The README lists every key.
 
+GitLab with a private CA or asking for client certificates: --tls-ca-file,
+--tls-cert-file, --tls-key-file (a runner's tls_ca_file, ...); proxies come
+from HTTPS_PROXY, HTTP_PROXY and NO_PROXY. A runner token that expires is
+replaced when three quarters of its life have passed and saved into the
+config file or --token-file (--token-rotation=false where several
+processes share a token). /readyz answers 503 while GitLab does not answer
+a runner's job requests or refuses its token.
+
 Exit codes: 0 after a clean shutdown, 1 on a start-up error, 2 on a usage
 error (flags, arguments, the config file), 3 when a second signal or the
 shutdown timeout cut jobs short.

@@ -12,5 +12,11 @@
 //
 // The fleet also knows whether it is ready to take jobs ([Fleet.Ready]):
 // each runner's job requests tell whether GitLab answers and takes its
-// token.
+// token. And it replaces a runner's token before it expires
+// ([Runner.RotateToken], [RotateAt]), handing the new one to
+// Config.TokenRotated to be saved.
+//
+// Runners reach GitLab through one transport per TLS setting
+// (gitlab.NewTransport unless Config.Transport says otherwise), so their
+// connections are pooled together.
 package fleet

@@ -573,7 +573,7 @@ func newInstances(tb testing.TB, wasm []byte) *instances {
 // ctx ending).
 func (in *instances) run(ctx context.Context, script string) (uint64, string, error) {
 	var log bytes.Buffer
-	env := &hostfuncs.Env{Log: &log, Script: []string{script}, Stop: ctx}
+	env := &hostfuncs.Env{Log: &cappedWriter{w: &log, n: 1 << 20}, Script: []string{script}, Stop: ctx}
 	callCtx := hostfuncs.WithEnv(ctx, env)
 	cfg := wazero.NewModuleConfig().WithName("").WithStdout(io.Discard).WithStderr(io.Discard).
 		WithFSConfig(sandboxfs.Mount(wazero.NewFSConfig(), in.fsys, "/")).
@@ -591,6 +591,21 @@ func (in *instances) run(ctx context.Context, script string) (uint64, string, er
 		return 0, log.String(), err
 	}
 	return res[0], log.String(), nil
+}
+
+// cappedWriter takes at most n bytes, as the engine's log limit would:
+// past it, writes fail.
+type cappedWriter struct {
+	w io.Writer
+	n int
+}
+
+func (c *cappedWriter) Write(p []byte) (int, error) {
+	if len(p) > c.n {
+		return 0, io.ErrShortWrite
+	}
+	c.n -= len(p)
+	return c.w.Write(p)
 }
 
 // FuzzShell runs arbitrary scripts in shell.wasm: whatever the script,

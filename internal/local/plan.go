@@ -81,7 +81,23 @@ func Predefined(pr Project) []pipeline.Variable {
 	if !c.Timestamp.IsZero() {
 		vars = append(vars, pipeline.Variable{Key: "CI_COMMIT_TIMESTAMP", Value: c.Timestamp.Format(time.RFC3339)})
 	}
-	if c.Branch != "" {
+	switch {
+	case pr.Source == "merge_request_event" && c.Branch != "":
+		// A merge request pipeline (docs: ci/pipelines/merge_request_pipelines):
+		// no CI_COMMIT_BRANCH; the branch is the merge request's source
+		// and the default branch its target.
+		vars = append(vars,
+			pipeline.Variable{Key: "CI_MERGE_REQUEST_ID", Value: "1"},
+			pipeline.Variable{Key: "CI_MERGE_REQUEST_IID", Value: "1"},
+			pipeline.Variable{Key: "CI_MERGE_REQUEST_EVENT_TYPE", Value: "detached"},
+			pipeline.Variable{Key: "CI_MERGE_REQUEST_SOURCE_BRANCH_NAME", Value: c.Branch},
+			pipeline.Variable{Key: "CI_MERGE_REQUEST_SOURCE_BRANCH_SHA", Value: c.SHA},
+			pipeline.Variable{Key: "CI_MERGE_REQUEST_TARGET_BRANCH_NAME", Value: c.DefaultBranch},
+			pipeline.Variable{Key: "CI_MERGE_REQUEST_TITLE", Value: c.Title},
+			pipeline.Variable{Key: "CI_MERGE_REQUEST_PROJECT_PATH", Value: pr.Path},
+			pipeline.Variable{Key: "CI_MERGE_REQUEST_SOURCE_PROJECT_PATH", Value: pr.Path},
+		)
+	case c.Branch != "":
 		vars = append(vars, pipeline.Variable{Key: "CI_COMMIT_BRANCH", Value: c.Branch})
 	}
 	if c.Tag != "" {

@@ -27,6 +27,13 @@ func Options(pr Project, repo *gitinfo.Repo, extra []gitlab.Variable, compareTo 
 		opts.PipelineVars = append(opts.PipelineVars, pipeline.Variable{Key: v.Key, Value: v.Value, Raw: v.Raw})
 	}
 	if repo != nil {
+		if compareTo == "" && pr.Source == "merge_request_event" && pr.Commit.Branch != pr.Commit.DefaultBranch {
+			// A merge request's changes are those of its source branch
+			// against its target (docs: ci/yaml "rules:changes").
+			if _, _, err := repo.Changes(pr.Commit.DefaultBranch); err == nil {
+				compareTo = pr.Commit.DefaultBranch
+			}
+		}
 		opts.Changes = func(base string) ([]string, bool, error) {
 			if base == "" {
 				base = compareTo
