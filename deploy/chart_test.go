@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
+	"helm.sh/helm/v4/pkg/chart/v2/lint"
+	"helm.sh/helm/v4/pkg/chart/v2/lint/support"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
@@ -487,4 +489,18 @@ func TestPlainManifests(t *testing.T) {
 		t.Error("the plain manifests hold a Secret")
 	}
 	one(t, "Deployments", o.deploys)
+}
+
+// TestChartLint: helm lint's rules (Chart.yaml, values, templates, the
+// schema) find no warning or error with the values of a real install
+// (INFO only: the chart has no icon).
+func TestChartLint(t *testing.T) {
+	l := lint.RunAll(deploy.ChartDir, values(t, "tokens: {default: glrt-x}"), testRelease.Namespace)
+	for _, m := range l.Messages {
+		if m.Severity >= support.WarningSev {
+			t.Errorf("helm lint: %v", m)
+		} else {
+			t.Logf("helm lint: %v", m)
+		}
+	}
 }

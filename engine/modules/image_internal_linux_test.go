@@ -2,6 +2,7 @@ package modules
 
 import (
 	"bytes"
+	"slices"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -27,13 +28,23 @@ func TestImageMemory(t *testing.T) {
 	}
 	defer img.close()
 	pool := resource.NewPool("test", 1<<20, nil)
-	for round := range 3 {
+	var prev *byte
+	for round := range 6 {
+		if round >= 2 { // some pages copied up front, as a probe asks
+			img.hot = []pageRun{{0, 3}, {10, 1}}
+		}
 		m := newLinearMemory(pool, 1<<20, img)
 		b := m.Reallocate(64 << 10)
 		if b == nil {
 			t.Fatal("no memory")
 		}
 		b = m.Reallocate(size + 64<<10)
+		// From the second round on, the memory the previous one freed
+		// (and scribbled over) is reused, reset to the image.
+		if round > 0 && &b[0] != prev {
+			t.Errorf("round %d: the freed memory was not reused", round)
+		}
+		prev = &b[0]
 		if !bytes.Equal(b[:size], want) {
 			t.Fatalf("round %d: the memory is not the image", round)
 		}
@@ -43,8 +54,12 @@ func TestImageMemory(t *testing.T) {
 		if pool.Used() != size+64<<10 {
 			t.Fatalf("charged %d", pool.Used())
 		}
+		// A guest that writes all of its memory, or some pages here and
+		// there (the others stay mapped to the image, read).
 		for i := range b {
-			b[i] = 0xA5
+			if round%2 == 0 || (i/pageSize)%5 == 1 {
+				b[i] = 0xA5
+			}
 		}
 		m.Free()
 		if pool.Used() != 0 {
@@ -57,5 +72,26 @@ func TestImageMemory(t *testing.T) {
 	}
 	if _, err := unix.Mmap(img.fd, 0, pageSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED); err == nil {
 		t.Error("the image's memfd maps shared and writable")
+	}
+}
+
+// copiedPages finds the pages of an image a memory wrote.
+func TestCopiedPages(t *testing.T) {
+	img, err := newMemImage(bytes.Repeat([]byte{7}, 16*pageSize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer img.close()
+	m := newLinearMemory(resource.NewPool("test", 1<<20, nil), 1<<20, img)
+	defer m.Free()
+	b := m.Reallocate(16 * pageSize)
+	_ = b[0] + b[5*pageSize] // read (shared, not copied)
+	b[3*pageSize+9], b[4*pageSize], b[9*pageSize+4095] = 1, 1, 1
+	runs, err := copiedPages(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []pageRun{{3, 2}, {9, 1}}; !slices.Equal(runs, want) {
+		t.Errorf("copied %v, want %v", runs, want)
 	}
 }

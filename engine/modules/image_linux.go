@@ -2,7 +2,9 @@ package modules
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
+	"os"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -15,6 +17,11 @@ import (
 type memImage struct {
 	fd   int
 	size uint64
+	// hot are the pages a step writes (see probeWrites): each instance
+	// gets its own copies of them up front.
+	hot []pageRun
+	// kept are freed memories of its instances, reset to it.
+	kept imageRegions
 }
 
 func newMemImage(b []byte) (*memImage, error) {
@@ -64,10 +71,46 @@ func (img *memImage) fill(b []byte) error {
 
 func (img *memImage) close() {
 	if img != nil && img.fd >= 0 {
+		img.kept.close()
 		unix.Close(img.fd)
 		img.fd = -1
 	}
 }
+
+// resetImage makes the first n bytes of r, whose start maps img, what a
+// fresh mapping would read. MADV_DONTNEED drops the pages the instance
+// copied (a private file mapping then reads the file's again, from the
+// memfd that nothing can write) and those it wrote past the image (zeroes
+// again). Only the copied pages of the image are dropped (/proc/self/pagemap
+// says which): the others still map the image's pages, read-only, so the
+// next instance reads them without a page fault.
+func resetImage(r region, img *memImage, n uint64) bool {
+	n = min((n+pageSize-1)&^(pageSize-1), uint64(len(r)))
+	if n > img.size {
+		if unix.Madvise(r[img.size:n], unix.MADV_DONTNEED) != nil {
+			return false
+		}
+	}
+	runs, err := copiedPages(r[:min(n, img.size)])
+	if err != nil {
+		return unix.Madvise(r[:min(n, img.size)], unix.MADV_DONTNEED) == nil
+	}
+	if len(runs) > maxResetRuns {
+		// One call over them all: fewer TLB flushes.
+		first, last := runs[0], runs[len(runs)-1]
+		runs = []pageRun{{first.first, last.first + last.n - first.first}}
+	}
+	for _, run := range runs {
+		if unix.Madvise(r[uint64(run.first)*pageSize:uint64(run.first+run.n)*pageSize], unix.MADV_DONTNEED) != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// maxResetRuns: past this many runs of copied pages, resetImage drops
+// the span from the first to the last at once.
+const maxResetRuns = 16
 
 // mapImage maps img copy-on-write over the start of r: reading a page
 // reads the image's, writing one gives r its own copy.
@@ -84,4 +127,61 @@ func (r region) mapImage(img *memImage) error {
 		return fmt.Errorf("mapping the snapshot: %w", err)
 	}
 	return nil
+}
+
+// pageRun is a run of pages of an image: [first, first+n).
+type pageRun struct{ first, n uint32 }
+
+// copiedPages returns the runs of pages of b (the start of a memory that
+// mapped an image) that are the memory's own now, no longer the image's:
+// those its guest wrote (copy-on-write). /proc/self/pagemap says, per
+// page, whether it is present and whether it is a file's page.
+func copiedPages(b []byte) ([]pageRun, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	f, err := os.Open("/proc/self/pagemap")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	pages := (len(b) + pageSize - 1) / pageSize
+	entries := make([]byte, 8*pages)
+	start := uintptr(unsafe.Pointer(unsafe.SliceData(b))) / pageSize
+	if _, err := f.ReadAt(entries, int64(start)*8); err != nil {
+		return nil, fmt.Errorf("reading /proc/self/pagemap: %w", err)
+	}
+	const present, filePage = 1 << 63, 1 << 61
+	var runs []pageRun
+	for i := range pages {
+		e := binary.LittleEndian.Uint64(entries[8*i:])
+		if e&present == 0 || e&filePage != 0 {
+			continue
+		}
+		if n := len(runs); n > 0 && runs[n-1].first+runs[n-1].n == uint32(i) {
+			runs[n-1].n++
+		} else {
+			runs = append(runs, pageRun{uint32(i), 1})
+		}
+	}
+	return runs, nil
+}
+
+// populate makes the pages of runs r's own copies of the image's at once
+// (MADV_POPULATE_WRITE, Linux 5.14), before the guest writes them: a
+// write to a page the guest has read already is a copy-on-write fault
+// that flushes the page from the TLB of every CPU running the process's
+// other threads (an interrupt each), a copy made before anything mapped
+// the page is not. It is a hint: false when the kernel does not do it.
+func (r region) populate(runs []pageRun) bool {
+	for _, run := range runs {
+		from, to := uint64(run.first)*pageSize, uint64(run.first+run.n)*pageSize
+		if to > uint64(len(r)) {
+			return false
+		}
+		if unix.Madvise(r[from:to], unix.MADV_POPULATE_WRITE) != nil {
+			return false
+		}
+	}
+	return true
 }

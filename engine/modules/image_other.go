@@ -9,13 +9,25 @@ import "fmt"
 type memImage struct {
 	b    []byte
 	size uint64
+	hot  []pageRun
+	kept imageRegions
 }
 
 func newMemImage(b []byte) (*memImage, error) {
 	return &memImage{b: append([]byte(nil), b...), size: uint64(len(b))}, nil
 }
 
-func (img *memImage) close() {}
+func (img *memImage) close() { img.kept.close() }
+
+// resetImage copies img over r again and zeroes r past it, up to n bytes.
+func resetImage(r region, img *memImage, n uint64) bool {
+	n = min(n, uint64(len(r)))
+	copy(r, img.b)
+	if n > img.size {
+		clear(r[img.size:n])
+	}
+	return true
+}
 
 func (r region) mapImage(img *memImage) error {
 	if uint64(len(r)) < img.size {
@@ -24,3 +36,11 @@ func (r region) mapImage(img *memImage) error {
 	copy(r, img.b)
 	return nil
 }
+
+// pageRun is a run of pages of an image: [first, first+n).
+type pageRun struct{ first, n uint32 }
+
+// copiedPages is not known elsewhere than on Linux.
+func copiedPages(b []byte) ([]pageRun, error) { return nil, nil }
+
+func (r region) populate(runs []pageRun) bool { return false }

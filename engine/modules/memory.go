@@ -25,14 +25,16 @@ func withMemory(ctx context.Context, pool *resource.Pool, img *memImage) context
 // reserved for the memory's maximum at once, so growing never copies; when
 // it is freed, the backing is zeroed and kept for the next instance (see
 // regions), which saves the page faults a fresh mapping costs. A memory
-// that starts from a snapshot's image is a fresh reservation with the
-// image mapped over its start, and is unmapped when freed: its pages are
-// never handed to another instance.
+// that starts from a snapshot's image is a reservation with the image
+// mapped over its start; when it is freed, its pages are reset to the
+// image's (and zeroes past it) and it is kept for the image's next
+// instance (see imageRegions), never for another image's or a plain
+// memory.
 type linearMemory struct {
 	pool *resource.Pool
-	r    region // nil when the reservation failed
-	used uint64 // bytes charged to pool and handed to the guest
-	img  bool   // r starts with a snapshot's image
+	r    region    // nil when the reservation failed
+	used uint64    // bytes charged to pool and handed to the guest
+	img  *memImage // r starts with this snapshot's image
 }
 
 func newLinearMemory(pool *resource.Pool, max uint64, img *memImage) *linearMemory {
@@ -42,18 +44,22 @@ func newLinearMemory(pool *resource.Pool, max uint64, img *memImage) *linearMemo
 		max = uint64(l) &^ 0xffff
 	}
 	if img != nil {
-		r, err := reserve(max)
-		if err != nil {
-			regions.drain()
+		r := img.kept.get(max)
+		if r == nil {
+			var err error
 			if r, err = reserve(max); err != nil {
+				regions.drain()
+				if r, err = reserve(max); err != nil {
+					return &linearMemory{pool: pool}
+				}
+			}
+			if err := r.mapImage(img); err != nil {
+				r.release()
 				return &linearMemory{pool: pool}
 			}
 		}
-		if err := r.mapImage(img); err != nil {
-			r.release()
-			return &linearMemory{pool: pool}
-		}
-		return &linearMemory{pool: pool, r: r, img: true}
+		r.populate(img.hot)
+		return &linearMemory{pool: pool, r: r, img: img}
 	}
 	r := regions.get(max)
 	if r == nil {
@@ -90,8 +96,8 @@ func (m *linearMemory) Reallocate(size uint64) []byte {
 // Free implements experimental.LinearMemory.
 func (m *linearMemory) Free() {
 	switch {
-	case m.r != nil && m.img:
-		m.r.release()
+	case m.r != nil && m.img != nil:
+		m.img.kept.put(m.r, m.img, max(m.used, m.img.size))
 	case m.r != nil:
 		regions.put(m.r, m.used)
 	}
@@ -168,6 +174,58 @@ func (c *regionCache) put(r region, used uint64) {
 	}
 	c.mu.Unlock()
 	if r != nil {
+		r.release()
+	}
+}
+
+// keptImageRegions bounds the freed memories kept per snapshot image.
+const keptImageRegions = 8
+
+// imageRegions are freed memories of one snapshot's instances, reset to
+// the image, ready for the next.
+type imageRegions struct {
+	mu     sync.Mutex
+	free   []region
+	closed bool
+}
+
+// get returns a kept region of size bytes, or nil.
+func (k *imageRegions) get(size uint64) region {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for i := len(k.free) - 1; i >= 0; i-- {
+		if r := k.free[i]; uint64(len(r.bytes())) == size {
+			k.free = append(k.free[:i], k.free[i+1:]...)
+			return r
+		}
+	}
+	return nil
+}
+
+// put resets the first used bytes of r to img (resetImage) and keeps it,
+// or releases it when enough are kept, the image is closed or the reset
+// fails.
+func (k *imageRegions) put(r region, img *memImage, used uint64) {
+	if resetImage(r, img, used) {
+		k.mu.Lock()
+		if !k.closed && len(k.free) < keptImageRegions {
+			k.free = append(k.free, r)
+			r = nil
+		}
+		k.mu.Unlock()
+	}
+	if r != nil {
+		r.release()
+	}
+}
+
+// close releases the kept regions; none is kept after.
+func (k *imageRegions) close() {
+	k.mu.Lock()
+	free := k.free
+	k.free, k.closed = nil, true
+	k.mu.Unlock()
+	for _, r := range free {
 		r.release()
 	}
 }

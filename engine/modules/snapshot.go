@@ -44,9 +44,11 @@ import (
 // the mutable globals.
 const globalExportPrefix = "wasmrunner.snapshot.global."
 
-// Bounds of the template's initialization.
+// Bounds of the template's initialization and probe step (both within
+// snapshotTimeout: a module's load waits for them, and the modules loading
+// after it too).
 const (
-	snapshotTimeout   = 30 * time.Second
+	snapshotTimeout   = 10 * time.Second
 	maxSnapshotOutput = 64 << 10
 	snapshotOpenFiles = 64
 )
@@ -214,11 +216,42 @@ func (r *Registry) takeSnapshot(ctx context.Context, m *module) error {
 	if s.image, err = newMemImage(data); err != nil {
 		return err
 	}
-	s.took = time.Since(began)
 	m.start.snap = s
 	// The data segments are in the image: no instance needs them again.
 	m.start.layout.Data = nil
+	if hot, err := probeWrites(ctx, m, cfg, r.proc.Memory); err == nil {
+		s.image.hot = hot
+	} else {
+		r.log.Debug("no probe of the pages a step writes", "module", m.name, "error", err)
+	}
+	s.took = time.Since(began)
 	return nil
+}
+
+// probeWrites starts an instance from m's snapshot, calls its step outside
+// any job (where the SDK finds no script and returns: Go's runtime and the
+// SDK's start of a step run), and returns the pages of the image it wrote,
+// which every step writes.
+func probeWrites(ctx context.Context, m *module, cfg wazero.ModuleConfig, procMemory *resource.Pool) ([]pageRun, error) {
+	snap := m.start.snap
+	pool := resource.NewPool("probe", m.limits.Memory, procMemory)
+	ctx = withMemory(ctx, pool, snap.image)
+	inst, err := instantiateSafely(ctx, m, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer inst.Close(context.Background())
+	if err := m.start.start(ctx, inst, io.Discard); err != nil {
+		return nil, err
+	}
+	if _, err := inst.ExportedFunction(abi.ExportStep).Call(ctx, uint64(abi.PhaseScript)); err != nil {
+		return nil, err
+	}
+	mem, ok := inst.Memory().Read(0, uint32(snap.image.size))
+	if !ok {
+		return nil, errors.New("reading its memory")
+	}
+	return copiedPages(mem)
 }
 
 // instantiateSafely instantiates m; a panic (a memory the allocator could

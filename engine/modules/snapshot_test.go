@@ -193,3 +193,43 @@ func TestSnapshotIsolation(t *testing.T) {
 		})
 	}
 }
+
+// hostInitGuest calls a host function of the runner in an init function:
+// its jobs cannot start from a snapshot (the call belongs to a job), so
+// each initializes its own instance, and its init sees the job.
+const hostInitGuest = `package main
+
+import wasmrunner "github.com/wasmrunner/wasmrunner/guest-sdk/go"
+
+var jobAtInit = wasmrunner.JobInfo().Name
+
+type handler struct{}
+
+func (handler) Step(script []string, phase wasmrunner.Phase) int {
+	wasmrunner.Printf("job at init: %s\n", jobAtInit)
+	return 0
+}
+
+func (handler) Cleanup() {}
+
+func init() { wasmrunner.Handle(handler{}) }
+
+func main() {}
+`
+
+func TestNoSnapshotWhenInitCallsHost(t *testing.T) {
+	dir := runnertest.ModulesDir(t, map[string][]byte{"hostinit": goguest.Module(t, hostInitGuest, true)}, nil)
+	e := runnertest.Start(t, dir, nil)
+	if modules.StartsFromSnapshot(e.Registry, "hostinit") {
+		t.Fatal("a snapshot of a module whose init calls a host function")
+	}
+	if why := modules.NoSnapshotReason(e.Registry, "hostinit"); !strings.Contains(why, "host functions") {
+		t.Errorf("no snapshot because %q", why)
+	}
+	for _, name := range []string{"first", "second"} {
+		rec := e.Wait(t, e.Srv.Enqueue(gitlabtest.NewJob(name).Image("hostinit").Script("x")))
+		if rec.State != gitlab.StateSuccess || !strings.Contains(string(rec.Trace), "job at init: "+name+"\n") {
+			t.Errorf("%s: %s\n%s", name, rec.State, rec.Trace)
+		}
+	}
+}

@@ -367,20 +367,28 @@ func TestLabsubmitNeedsManifest(t *testing.T) {
 
 // BenchmarkGoGuestJob measures the cost of one-line jobs ("noop") run by
 // the Go guest through the engine, the registry and a fake GitLab, at
-// concurrency 1 and 8.
+// concurrency 1 and 8, its jobs starting from the handler's snapshot (the
+// default) or each initializing its instance ([start] snapshot = false).
 func BenchmarkGoGuestJob(b *testing.B) {
 	wasm := runnertest.Module(b, "labsubmit.wasm", "bash examples/go-handler/build.sh")
-	dir := runnertest.ModulesDir(b, map[string][]byte{"labsubmit": wasm}, nil)
+	dir := runnertest.ModulesDir(b, map[string][]byte{"labsubmit": wasm, "initialize": wasm},
+		map[string]string{"initialize": "[start]\nsnapshot = false\n"})
 	reg, err := modules.Open(context.Background(), modules.Config{Dir: dir, CacheDir: b.TempDir()})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer reg.Close(context.Background())
-	for _, concurrency := range []int{1, 8} {
-		b.Run("c"+strconv.Itoa(concurrency), func(b *testing.B) {
-			runnertest.BenchJobs(b, concurrency, reg.Factory(), func() *gitlabtest.JobBuilder {
-				return gitlabtest.NewJob("noop").Image("labsubmit").Script("noop")
+	for _, image := range []string{"labsubmit", "initialize"} {
+		for _, concurrency := range []int{1, 8} {
+			name := "snapshot"
+			if image == "initialize" {
+				name = "initialize"
+			}
+			b.Run(name+"/c"+strconv.Itoa(concurrency), func(b *testing.B) {
+				runnertest.BenchJobs(b, concurrency, reg.Factory(), func() *gitlabtest.JobBuilder {
+					return gitlabtest.NewJob("noop").Image(image).Script("noop")
+				})
 			})
-		})
+		}
 	}
 }

@@ -250,6 +250,7 @@ func TestSourceRetry(t *testing.T) {
 // pipeline variables (which win).
 func TestSourceDotenv(t *testing.T) {
 	s := New(&bytes.Buffer{}, t.TempDir())
+	s.SetClock(func() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) })
 	s.Add(job(1, "build"), Rule{})
 	consumer := job(2, "deploy")
 	consumer.Dependencies = []gitlab.Dependency{{ID: 1, Name: "build"}}
@@ -274,11 +275,12 @@ func TestSourceDotenv(t *testing.T) {
 	for _, v := range d.Variables {
 		got += v.Key + "=" + v.Value + ";"
 	}
-	if want := "OWN=x;VERSION=1.2.3;PIPELINE=from-dotenv;PIPELINE=p;"; got != want {
+	started := "CI_JOB_STARTED_AT=2026-01-02T03:04:05Z;"
+	if want := started + "OWN=x;VERSION=1.2.3;PIPELINE=from-dotenv;PIPELINE=p;"; got != want {
 		t.Errorf("deploy variables %s, want %s", got, want)
 	}
 	o := take(t, s)
-	if len(o.Variables) != 1 {
+	if len(o.Variables) != 2 {
 		t.Errorf("other received dotenv variables: %v", o.Variables)
 	}
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -258,8 +259,15 @@ func payloadFor(id int64, j *pipeline.Job, cfg PlanConfig) *gitlab.Job {
 		}
 		image = varexpand.New(in).Expand(image)
 	}
+	token := NewToken()
+	timeoutVar := strconv.FormatInt(timeout, 10)
+	vars = slices.Insert(vars, len(cfg.Predefined),
+		gitlab.Variable{Key: "CI_JOB_TOKEN", Value: token, Masked: true, Raw: true},
+		gitlab.Variable{Key: "CI_JOB_TIMEOUT", Value: timeoutVar, Public: true, Raw: true},
+		gitlab.Variable{Key: "CI_RUNNER_DESCRIPTION", Value: "wasmrunner exec", Public: true, Raw: true},
+	)
 	pl := &gitlab.Job{
-		ID: id, Token: NewToken(),
+		ID: id, Token: token,
 		JobInfo:    gitlab.JobInfo{Name: j.Name, Stage: j.Stage, ProjectID: 1, ProjectName: cfg.ProjectName},
 		RunnerInfo: gitlab.RunnerInfo{Timeout: timeout},
 		Variables:  vars, Steps: steps, Image: gitlab.Image{Name: image},

@@ -88,7 +88,8 @@ type Source struct {
 	orig     map[int64]int64            // retry's job id -> the id of the job it retries
 	tries    map[int64]int              // job id -> how many times it was retried
 	nextID   int64
-	merged   map[string]int64 // merged archives: dependency ids -> the archive's id
+	pristine map[int64]*gitlab.Job // job id -> its payload as added, for retries
+	merged   map[string]int64      // merged archives: dependency ids -> the archive's id
 	mergeDir string
 	done     chan struct{} // closed when the queue is empty and no job runs
 	wake     chan struct{}
@@ -101,7 +102,7 @@ func New(log io.Writer, artifactsDir string) *Source {
 	return &Source{
 		out: NewOutput(log, Raw, true), artifactsDir: artifactsDir,
 		now: time.Now, readyAt: map[int64]time.Time{}, started: map[int64]time.Time{},
-		current: map[int64]*gitlab.Job{}, results: map[int64]*Result{}, archive: map[int64]string{}, dotenv: map[int64]gitlab.Variables{}, orig: map[int64]int64{}, tries: map[int64]int{}, nextID: 1 << 40, merged: map[string]int64{}, rules: map[int64]Rule{}, names: map[int64]string{},
+		current: map[int64]*gitlab.Job{}, results: map[int64]*Result{}, archive: map[int64]string{}, dotenv: map[int64]gitlab.Variables{}, orig: map[int64]int64{}, tries: map[int64]int{}, nextID: 1 << 40, merged: map[string]int64{}, pristine: map[int64]*gitlab.Job{}, rules: map[int64]Rule{}, names: map[int64]string{},
 		done: make(chan struct{}), wake: make(chan struct{}, 1),
 	}
 }
@@ -145,6 +146,9 @@ func (s *Source) Add(job *gitlab.Job, rule Rule) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.queue = append(s.queue, job)
+	p := *job
+	p.Variables, p.Dependencies = slices.Clone(job.Variables), slices.Clone(job.Dependencies)
+	s.pristine[job.ID] = &p
 	s.rules[job.ID] = rule
 	s.names[job.ID] = job.JobInfo.Name
 }
@@ -212,6 +216,8 @@ func (s *Source) RequestJob(ctx context.Context, _ gitlab.JobRequest) (gitlab.Jo
 			}
 			s.current[job.ID] = job
 			s.started[job.ID] = s.now()
+			// A predefined variable: first, the lowest precedence.
+			job.Variables = append(gitlab.Variables{{Key: "CI_JOB_STARTED_AT", Value: s.started[job.ID].UTC().Format(time.RFC3339), Public: true, Raw: true}}, job.Variables...)
 			s.out.Start(job.ID, job.JobInfo.Name, fmt.Sprintf("\x1b[1mJob %q (stage %s)\x1b[0m\n", job.JobInfo.Name, job.JobInfo.Stage))
 			return gitlab.JobRequestResult{Job: job}, nil
 		}
@@ -400,8 +406,9 @@ func (s *Source) UpdateJob(_ context.Context, jobID int64, req gitlab.UpdateJobR
 	id := s.idLocked(jobID)
 	if req.State == gitlab.StateFailed && s.retryLocked(id, req) {
 		s.tries[id]++
-		retry := *job
-		retry.ID, retry.Token = s.nextID, NewToken()
+		retry := *s.pristine[id]
+		retry.Variables, retry.Dependencies = slices.Clone(retry.Variables), slices.Clone(retry.Dependencies)
+		retry.ID = s.nextID
 		s.nextID++
 		s.orig[retry.ID] = id
 		delete(s.results, id)
