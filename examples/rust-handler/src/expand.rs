@@ -365,6 +365,8 @@ impl Shell {
                 let i: usize = n.parse().ok()?;
                 self.args.get(i - 1).cloned()
             }
+            // $PWD follows cd unless the script set it.
+            "PWD" if !self.vars.contains_key("PWD") => Some(self.pwd()),
             n => match self.arrays.get(n) {
                 Some(a) => a.first().cloned(),
                 None => self.var(n),

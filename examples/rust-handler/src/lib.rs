@@ -457,6 +457,21 @@ impl Shell {
     /// unless it comes from a pipeline on the left of `&&` or `||`, or a
     /// negated one, or the shell is in a condition.
     fn run_and_or(&mut self, ao: &AndOr, io: &Io) -> Status {
+        if ao.background {
+            self.no_errexit += 1;
+            let r = self.run_and_or(
+                &AndOr {
+                    first: ao.first.clone(),
+                    rest: ao.rest.clone(),
+                    background: false,
+                },
+                io,
+            );
+            self.no_errexit -= 1;
+            r?;
+            self.status = 0;
+            return Ok(0);
+        }
         let guarded = !ao.rest.is_empty();
         if guarded {
             self.no_errexit += 1;

@@ -202,6 +202,10 @@ pub enum Connector {
 pub struct AndOr {
     pub first: Pipeline,
     pub rest: Vec<(Connector, Pipeline)>,
+    /// Ended by `&`: it runs to its end first (there are no background
+    /// jobs), but like a background job its status is 0 and a failure
+    /// does not stop the shell.
+    pub background: bool,
 }
 
 /// And-or lists run one after the other.
@@ -819,6 +823,11 @@ impl Parser {
                 _ => {}
             }
             l.push(self.and_or()?);
+            if self.peek()? == Tok::Op("&") {
+                if let Some(last) = l.last_mut() {
+                    last.background = true;
+                }
+            }
             match self.peek()? {
                 Tok::Newline | Tok::Op(";") | Tok::Op("&") => {}
                 _ => break,
@@ -842,7 +851,13 @@ impl Parser {
             let c = match self.peek()? {
                 Tok::Op("&&") => Connector::And,
                 Tok::Op("||") => Connector::Or,
-                _ => return Ok(AndOr { first, rest }),
+                _ => {
+                    return Ok(AndOr {
+                        first,
+                        rest,
+                        background: false,
+                    })
+                }
             };
             self.next()?;
             self.skip_newlines()?;
