@@ -142,7 +142,7 @@ func TestSourceManual(t *testing.T) {
 	}
 	finish(t, s, j, gitlab.StateSuccess)
 	take(t, s)
-	for id, want := range map[int64]gitlab.JobState{1: StateManual, 3: gitlab.StateSkipped, 4: StateManual, 5: gitlab.StateSkipped} {
+	for id, want := range map[int64]gitlab.JobState{1: StateManual, 3: StateWaiting, 4: StateManual, 5: StateWaiting} {
 		if r := s.Result(id); r == nil || r.State != want {
 			t.Errorf("job %d: %+v, want %s", id, r, want)
 		}

@@ -198,7 +198,7 @@ func Summarize(out io.Writer, planned []Planned, src *Source) int {
 			}
 		}
 		switch {
-		case res != nil && (res.State == gitlab.StateSuccess || res.State == StateManual):
+		case res != nil && (res.State == gitlab.StateSuccess || res.State == StateManual || res.State == StateWaiting):
 		case res != nil && res.State == gitlab.StateSkipped && pj.Rule.When != "" && pj.Rule.When != "on_success" && pj.Rule.When != "delayed":
 			// An on_failure job not needed is not a failure.
 		case src.AllowedToFail(id):

@@ -177,14 +177,10 @@ func (s *Source) RequestJob(ctx context.Context, _ gitlab.JobRequest) (gitlab.Jo
 				continue
 			}
 			rule := s.rules[job.ID]
-			if why, skip := s.skipLocked(job); skip {
+			if why, state, skip := s.skipLocked(job); skip {
 				s.queue = slices.Delete(s.queue, i, i+1)
 				i--
 				changed = true
-				state := gitlab.StateSkipped
-				if rule.When == "manual" {
-					state = StateManual
-				}
 				s.results[job.ID] = &Result{State: state}
 				s.printf("\x1b[33;1mSkipping job %q: %s\x1b[0;m\n", job.JobInfo.Name, why)
 				continue
@@ -278,8 +274,13 @@ func (s *Source) addDotenvLocked(job *gitlab.Job, rule Rule) {
 	job.Variables = append(vars, job.Variables[at:]...)
 }
 
-// StateManual is the state of a manual job that was not started.
-const StateManual gitlab.JobState = "manual"
+// StateManual is the state of a manual job that was not started, and
+// StateWaiting ("created", as GitLab shows it) that of a job that waits
+// for one: neither is a failure.
+const (
+	StateManual  gitlab.JobState = "manual"
+	StateWaiting gitlab.JobState = "created"
+)
 
 // readyLocked reports whether every job the job waits for has ended.
 func (s *Source) readyLocked(job *gitlab.Job) bool {
@@ -291,19 +292,26 @@ func (s *Source) readyLocked(job *gitlab.Job) bool {
 	return true
 }
 
-// skipLocked applies the job's rule to the results of the jobs before it.
-func (s *Source) skipLocked(job *gitlab.Job) (string, bool) {
+// skipLocked applies the job's rule to the results of the jobs before it:
+// whether it does not run, why, and the state it is left in (skipped, or
+// manual or waiting for a manual job, which are not failures).
+func (s *Source) skipLocked(job *gitlab.Job) (string, gitlab.JobState, bool) {
 	rule := s.rules[job.ID]
 	if rule.When == "manual" {
-		return "it is a manual job (name it, or pass --manual, to run it)", true
+		return "it is a manual job (name it, or pass --manual, to run it)", StateManual, true
 	}
-	failed, blocked := "", ""
+	failed, blocked, waiting := "", "", ""
 	for _, id := range rule.After {
 		r := s.results[id]
 		switch {
 		case r.State == StateManual && !rule.ByNeeds && s.rules[id].AllowFailure:
 			// A manual job allowed to fail does not hold later stages.
-		case r.State == gitlab.StateSkipped || r.State == gitlab.StateCanceled || r.State == StateManual:
+		case r.State == StateManual || r.State == StateWaiting:
+			// GitLab keeps the job "created" until the manual job runs.
+			if waiting == "" {
+				waiting = s.nameLocked(id)
+			}
+		case r.State == gitlab.StateSkipped || r.State == gitlab.StateCanceled:
 			if blocked == "" {
 				blocked = s.nameLocked(id)
 			}
@@ -315,20 +323,23 @@ func (s *Source) skipLocked(job *gitlab.Job) (string, bool) {
 	}
 	switch rule.When {
 	case "always":
-		return "", false
+		return "", "", false
 	case "on_failure":
 		if failed == "" {
-			return "it runs only when an earlier job fails", true
+			return "it runs only when an earlier job fails", gitlab.StateSkipped, true
 		}
-		return "", false
+		return "", "", false
 	default:
 		if failed != "" {
-			return fmt.Sprintf("%q failed", failed), true
+			return fmt.Sprintf("%q failed", failed), gitlab.StateSkipped, true
 		}
 		if blocked != "" {
-			return fmt.Sprintf("%q did not run", blocked), true
+			return fmt.Sprintf("%q did not run", blocked), gitlab.StateSkipped, true
 		}
-		return "", false
+		if waiting != "" {
+			return fmt.Sprintf("it waits for the manual job %q", waiting), StateWaiting, true
+		}
+		return "", "", false
 	}
 }
 
