@@ -18,13 +18,14 @@ import (
 func startServe(t *testing.T, srv *gitlabtest.Server, args ...string) (addr string, log *syncbuf.Buffer) {
 	t.Helper()
 	addr = freeAddr(t)
+	mods := guestsDir(t, "probe") // may skip: not in the goroutine below
 	ctx, cancel := context.WithCancel(context.Background())
 	log = &syncbuf.Buffer{}
 	var out syncbuf.Buffer
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, append([]string{"wasmrunner", "serve", "--url", srv.URL, "--token", srv.RunnerToken,
-			"--modules", guestsDir(t, "probe"), "--builds-dir", t.TempDir(), "--listen", addr,
+			"--modules", mods, "--builds-dir", t.TempDir(), "--listen", addr,
 			"--check-interval", "20ms"}, args...), &out, log)
 	}()
 	t.Cleanup(func() { cancel(); <-done })

@@ -305,6 +305,8 @@ impl Shell {
         };
         let mut sub = self.clone();
         sub.loops = 0;
+        // As bash (without inherit_errexit): set -e is off inside $(...).
+        sub.errexit = false;
         let status = match sub.run_list(list, &cio) {
             Ok(s) => s,
             Err(Flow::Exit(s)) | Err(Flow::Return(s)) => s,
