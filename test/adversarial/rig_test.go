@@ -252,13 +252,8 @@ func startRig(t *testing.T, cfg rigConfig) *rig {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	// Ready once each runner's first job request has been answered
-	// (readiness follows GitLab's answers).
-	for code := r.health(); code != http.StatusOK; code = r.health() {
-		if r.dead() || time.Now().After(deadline) {
-			r.fatalf("/readyz answered %d", code)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if code := r.health(); code != http.StatusOK {
+		r.fatalf("/readyz answered %d", code)
 	}
 	if r.goroutines = r.metric("go_goroutines"); r.goroutines < 0 {
 		r.fatalf("/metrics has no go_goroutines")
