@@ -21,7 +21,9 @@ func TestExec(t *testing.T) {
 	for _, want := range []string{
 		`WARNING: job "broken": keyword "cache" is not supported; ignored`,
 		"building\nhello from the pipeline\n[MASKED]\n",
-		"out/wasm.txt", // the test job lists its dependency's files
+		// The test job lists its first dependency's files: the project's
+		// (each job starts with them, as from a checkout).
+		"testdata/pipelines/probe.gitlab-ci.yml",
 		"tested",
 		"about to fail",
 		"ERROR: Job failed: exit code 7",

@@ -385,10 +385,11 @@ func (h *handler) moduleConfig(stop context.Context, start string) wazero.Module
 }
 
 // fsConfig mounts the build dir as "/" and the file variables, if any,
-// read-only (for a module that starts from a snapshot, always: see
-// snapshotFS).
+// read-only. A Go module always gets both, the build dir first (see
+// snapshotFS): Go takes its working directory from the first pre-opened
+// directory, and a snapshot's notes which there are.
 func (h *handler) fsConfig() wazero.FSConfig {
-	if h.mod.start != nil {
+	if h.mod.start != nil || h.mod.toolchain.goRuntime {
 		return snapshotFS(h.fsys, h.fileVars)
 	}
 	cfg := wazero.NewFSConfig()

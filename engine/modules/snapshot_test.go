@@ -67,6 +67,10 @@ func (handler) Step(script []string, phase wasmrunner.Phase) int {
 	wasmrunner.Printf("seen: counter=%d secret=%s heap=%s map=%s/%d literal=%s sum=%d\n",
 		counter, secret, heap.s, table["k"], len(table), literal, sum())
 	wasmrunner.Printf("env=%q init-env=%q cwd-ok=%v random=%s\n", os.Getenv("JOB_SECRET"), initEnv, cwdOK(), hex.EncodeToString(r[:]))
+	if p := os.Getenv("CONFIG_FILE"); p != "" {
+		b, err := os.ReadFile(p)
+		wasmrunner.Printf("file variable: %q %v\n", b, err)
+	}
 	for _, line := range script {
 		switch {
 		case strings.HasPrefix(line, "set "):
@@ -111,10 +115,12 @@ var seenLine = regexp.MustCompile(`seen: [^\n]*`)
 var envLine = regexp.MustCompile(`env=[^\n]*`)
 
 // No state of one job reaches another, whether jobs start from the
-// module's snapshot or initialize their own instance: each job's first
+// module's snapshot or initialize their own instance ([start] snapshot =
+// false: the module loaded as it is): each job's first
 // step sees the values the program initialized, never a job's, even one
 // running at the same time or one that overwrote its memory; each sees
-// its own environment.
+// its own environment, and the build dir as its working directory, with
+// or without file variables.
 func TestSnapshotIsolation(t *testing.T) {
 	wasm := goguest.Module(t, stateGuest, true)
 	dir := runnertest.ModulesDir(t, map[string][]byte{"snap": wasm, "fresh": wasm},
@@ -145,7 +151,11 @@ func TestSnapshotIsolation(t *testing.T) {
 				{"set third-secret"},
 			} {
 				secret := fmt.Sprintf("job%d", i)
-				rec := e.Wait(t, e.Srv.Enqueue(run(secret, script...)))
+				job := run(secret, script...)
+				if i == 1 { // one job has a file variable (its dir is mounted), the others none
+					job = job.FileVar("CONFIG_FILE", "config of "+secret)
+				}
+				rec := e.Wait(t, e.Srv.Enqueue(job))
 				tr := string(rec.Trace)
 				if rec.State != gitlab.StateSuccess {
 					t.Fatalf("job %d: %s\n%s", i, rec.State, tr)
@@ -175,6 +185,9 @@ func TestSnapshotIsolation(t *testing.T) {
 				}
 				if n := strings.Count(tr, "init ran"); n != 1 {
 					t.Errorf("job %d's log has the init output %d times:\n%s", i, n, tr)
+				}
+				if hasFile := strings.Contains(tr, fmt.Sprintf("file variable: %q <nil>", "config of "+secret)); hasFile != (i == 1) {
+					t.Errorf("job %d: file variable read %v:\n%s", i, hasFile, tr)
 				}
 				seen = append(seen, steps[0])
 				randoms = append(randoms, envs[0][strings.Index(envs[0], "random="):])
