@@ -66,6 +66,21 @@ func TestImageMemory(t *testing.T) {
 			t.Fatalf("after Free, %d charged", pool.Used())
 		}
 	}
+	// The freed memory is kept, its address space counted, until the
+	// kept memories are drained (a reservation failed) or the image closes.
+	imageKept.mu.Lock()
+	kept := imageKept.reserved
+	imageKept.mu.Unlock()
+	if kept < 1<<20 || len(img.kept.free) != 1 {
+		t.Errorf("kept %d bytes in %d regions, want one of 1 MiB", kept, len(img.kept.free))
+	}
+	drainImages()
+	imageKept.mu.Lock()
+	kept = imageKept.reserved
+	imageKept.mu.Unlock()
+	if kept != 0 || len(img.kept.free) != 0 {
+		t.Errorf("after drainImages, %d bytes in %d regions kept", kept, len(img.kept.free))
+	}
 	// Nothing that maps the image can write it.
 	if _, err := unix.Pwrite(img.fd, []byte{1}, 0); err == nil {
 		t.Error("the image's memfd is writable")

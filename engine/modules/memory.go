@@ -49,6 +49,7 @@ func newLinearMemory(pool *resource.Pool, max uint64, img *memImage) *linearMemo
 			var err error
 			if r, err = reserve(max); err != nil {
 				regions.drain()
+				drainImages()
 				if r, err = reserve(max); err != nil {
 					return &linearMemory{pool: pool}
 				}
@@ -67,6 +68,7 @@ func newLinearMemory(pool *resource.Pool, max uint64, img *memImage) *linearMemo
 		if r, err = reserve(max); err != nil {
 			// Out of address space: the kept memories go first.
 			regions.drain()
+			drainImages()
 			r, _ = reserve(max)
 		}
 	}
@@ -178,8 +180,34 @@ func (c *regionCache) put(r region, used uint64) {
 	}
 }
 
-// keptImageRegions bounds the freed memories kept per snapshot image.
-const keptImageRegions = 8
+// keptImageRegions bounds the freed memories kept per snapshot image, and
+// keptImageReserved the address space they hold for all images.
+const (
+	keptImageRegions  = 8
+	keptImageReserved = 1 << 30
+)
+
+// imageKept is the address space the kept memories of all images hold,
+// and the images that keep some (to drain them when a reservation
+// fails).
+var imageKept struct {
+	mu       sync.Mutex
+	reserved uint64
+	images   map[*imageRegions]bool
+}
+
+// drainImages releases the memories every image keeps.
+func drainImages() {
+	imageKept.mu.Lock()
+	var all []*imageRegions
+	for k := range imageKept.images {
+		all = append(all, k)
+	}
+	imageKept.mu.Unlock()
+	for _, k := range all {
+		k.drain()
+	}
+}
 
 // imageRegions are freed memories of one snapshot's instances, reset to
 // the image, ready for the next.
@@ -196,6 +224,9 @@ func (k *imageRegions) get(size uint64) region {
 	for i := len(k.free) - 1; i >= 0; i-- {
 		if r := k.free[i]; uint64(len(r.bytes())) == size {
 			k.free = append(k.free[:i], k.free[i+1:]...)
+			imageKept.mu.Lock()
+			imageKept.reserved -= size
+			imageKept.mu.Unlock()
 			return r
 		}
 	}
@@ -207,11 +238,19 @@ func (k *imageRegions) get(size uint64) region {
 // fails.
 func (k *imageRegions) put(r region, img *memImage, used uint64) {
 	if resetImage(r, img, used) {
+		size := uint64(len(r.bytes()))
 		k.mu.Lock()
-		if !k.closed && len(k.free) < keptImageRegions {
+		imageKept.mu.Lock()
+		if !k.closed && len(k.free) < keptImageRegions && imageKept.reserved+size <= keptImageReserved {
 			k.free = append(k.free, r)
 			r = nil
+			imageKept.reserved += size
+			if imageKept.images == nil {
+				imageKept.images = map[*imageRegions]bool{}
+			}
+			imageKept.images[k] = true
 		}
+		imageKept.mu.Unlock()
 		k.mu.Unlock()
 	}
 	if r != nil {
@@ -219,13 +258,27 @@ func (k *imageRegions) put(r region, img *memImage, used uint64) {
 	}
 }
 
-// close releases the kept regions; none is kept after.
-func (k *imageRegions) close() {
+// drain releases the kept regions.
+func (k *imageRegions) drain() {
 	k.mu.Lock()
 	free := k.free
-	k.free, k.closed = nil, true
+	k.free = nil
+	imageKept.mu.Lock()
+	for _, r := range free {
+		imageKept.reserved -= uint64(len(r.bytes()))
+	}
+	delete(imageKept.images, k)
+	imageKept.mu.Unlock()
 	k.mu.Unlock()
 	for _, r := range free {
 		r.release()
 	}
+}
+
+// close releases the kept regions; none is kept after.
+func (k *imageRegions) close() {
+	k.mu.Lock()
+	k.closed = true
+	k.mu.Unlock()
+	k.drain()
 }
