@@ -222,12 +222,13 @@ func TestRunnerAnswersTheChart(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	// Wait for the listener, as the kubelet's first probes would.
+	// Wait for the listener, as the kubelet's first probes would (at most
+	// a minute: a loaded machine compiles the handler slowly).
 	for i := 0; ; i++ {
 		if code, _ := get(c.LivenessProbe.HTTPGet.Path); code == http.StatusOK {
 			break
 		}
-		if i == 500 {
+		if i == 3000 { // a minute, on a loaded machine
 			t.Fatalf("%s never answered 200", c.LivenessProbe.HTTPGet.Path)
 		}
 		select {
@@ -242,7 +243,7 @@ func TestRunnerAnswersTheChart(t *testing.T) {
 		if code == http.StatusServiceUnavailable && strings.Contains(body, "unreachable") {
 			break
 		}
-		if i == 500 {
+		if i == 3000 { // a minute, on a loaded machine
 			t.Fatalf("%s with GitLab unreachable: %d %s", c.ReadinessProbe.HTTPGet.Path, code, body)
 		}
 		time.Sleep(20 * time.Millisecond)

@@ -307,6 +307,7 @@ impl Shell {
         sub.loops = 0;
         // As bash (without inherit_errexit): set -e is off inside $(...).
         sub.errexit = false;
+        sub.trace_level += 1;
         let status = match sub.run_list(list, &cio) {
             Ok(s) => s,
             Err(Flow::Exit(s)) | Err(Flow::Return(s)) => s,
@@ -673,6 +674,22 @@ impl Shell {
                 Err(Flow::Exit(1))
             }
         }
+    }
+
+    /// A `[[ ]]` expression as `set -x` shows it: its words expanded.
+    pub(crate) fn trace_cond(&mut self, c: &Cond, io: &Io) -> Result<String, Flow> {
+        Ok(match c {
+            Cond::And(a, b) => format!("{} && {}", self.trace_cond(a, io)?, self.trace_cond(b, io)?),
+            Cond::Or(a, b) => format!("{} || {}", self.trace_cond(a, io)?, self.trace_cond(b, io)?),
+            Cond::Not(a) => format!("! {}", self.trace_cond(a, io)?),
+            Cond::Word(w) => self.expand_string(w, io)?,
+            Cond::Unary(op, w) => format!("{} {}", op, self.expand_string(w, io)?),
+            Cond::Binary(l, op, r) => {
+                let lhs = self.expand_string(l, io)?;
+                let rhs = self.expand_string(r, io)?;
+                format!("{} {} {}", lhs, op, rhs)
+            }
+        })
     }
 
     /// Evaluates a `[[ ]]` expression: Ok(Err(message)) for a bad one.

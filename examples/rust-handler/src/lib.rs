@@ -347,6 +347,9 @@ pub(crate) struct Shell {
     pub exit_trap: Option<String>,
     /// `shopt -s nullglob`: a pattern without matches expands to nothing.
     pub nullglob: bool,
+    /// How deep in command substitutions the shell is: `set -x` shows
+    /// one more `+` per level, as bash does.
+    pub trace_level: usize,
     /// pushd's stack of working dirs.
     pub dir_stack: Vec<String>,
     /// Indexed arrays (`a=(x y)`, `${a[@]}`).
@@ -380,6 +383,7 @@ impl Shell {
             loops: 0,
             exit_trap: None,
             nullglob: false,
+            trace_level: 1,
             dir_stack: Vec::new(),
             arrays: BTreeMap::new(),
             subst_status: 0,
@@ -653,7 +657,16 @@ impl Shell {
                 let mut status = 0;
                 self.loops += 1;
                 let r = (|| {
+                    let shown = if self.xtrace {
+                        let ws: Vec<String> = items.iter().map(|i| trace_quote(i)).collect();
+                        format!("{} for {} in {}", "+".repeat(self.trace_level), var, ws.join(" "))
+                    } else {
+                        String::new()
+                    };
                     for item in items {
+                        if self.xtrace {
+                            io.error(&shown);
+                        }
                         self.set_var(var, item, io)?;
                         match self.run_list(body, io) {
                             Ok(s) => status = s,
@@ -739,7 +752,8 @@ impl Shell {
             }
             Compound::Cond(c) => {
                 if self.xtrace {
-                    io.error("+ [[ ... ]]");
+                    let t = self.trace_cond(c, io)?;
+                    io.error(&format!("{} [[ {} ]]", "+".repeat(self.trace_level), t));
                 }
                 match self.eval_cond(c, io)? {
                     Ok(b) => Ok(if b { 0 } else { 1 }),
@@ -798,6 +812,9 @@ impl Shell {
             }
             Compound::Arith(w) => {
                 let text = self.expand_string(w, io)?;
+                if self.xtrace {
+                    io.error(&format!("{} (( {} ))", "+".repeat(self.trace_level), text));
+                }
                 match arith::eval(self, &text) {
                     Ok(v) => Ok(if v != 0 { 0 } else { 1 }),
                     Err(msg) => {
@@ -898,7 +915,7 @@ impl Shell {
             values.push((a.name.clone(), v));
         }
         if self.xtrace {
-            let mut line = String::from("+");
+            let mut line = "+".repeat(self.trace_level);
             for (n, v) in &values {
                 line.push(' ');
                 line.push_str(n);
