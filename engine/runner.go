@@ -494,7 +494,7 @@ func (r *Runner) traceConfig(job *gitlab.Job, onStatus func(gitlab.JobState)) tr
 		MaxInterval:    r.cfg.MaxUpdateInterval,
 		KeepAlive:      r.cfg.KeepAlive,
 		Limit:          r.cfg.OutputLimit,
-		Logger:         r.log.With("job", job.ID),
+		Logger:         r.log, // trace adds the job id itself
 		OnStatus:       onStatus,
 	}
 }

@@ -396,28 +396,24 @@ func TestShellAfterScriptSeesJobStatus(t *testing.T) {
 	})
 }
 
-// TestShellSleepStops checks that a sleeping script ends soon after a
-// cancel or a timeout.
+// TestShellSleepStops checks that a sleeping script ends on a cancel or
+// a timeout rather than when its sleep would: the sleeps last an hour, so
+// a job still sleeping would outlast the test's context. No wall-clock
+// window is asserted (a loaded machine may take seconds to react).
 func TestShellSleepStops(t *testing.T) {
 	r, _ := start(t)
-	canceled := r.Start(handlertest.Job{Name: "cancel", Script: []string{"echo sleeping", "sleep 30", "echo woke"}})
-	timedOut := r.Start(handlertest.Job{Name: "timeout", Script: []string{"sleep 30", "echo woke"}, Timeout: time.Second})
-	started := time.Now()
+	canceled := r.Start(handlertest.Job{Name: "cancel", Script: []string{"echo sleeping", "sleep 3600", "echo woke"}})
+	timedOut := r.Start(handlertest.Job{Name: "timeout", Script: []string{"sleep 3600", "echo woke"}, Timeout: time.Second})
 
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-	if err := canceled.WaitLog(ctx, "$ sleep 30"); err != nil {
+	if err := canceled.WaitLog(ctx, "$ sleep 3600"); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(100 * time.Millisecond)
-	signal := time.Now()
 	canceled.Cancel()
 	res, err := canceled.Wait(ctx)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if d := time.Since(signal); d > 2*time.Second {
-		t.Errorf("cancelled job ended %v after the cancel", d)
+		t.Fatalf("cancelled job did not end: %v", err)
 	}
 	if res.State != gitlab.StateCanceled || strings.Contains(res.Log, out("woke")) {
 		t.Errorf("cancelled job: %s\n%s", res.State, res.Log)
@@ -425,17 +421,13 @@ func TestShellSleepStops(t *testing.T) {
 
 	res, err = timedOut.Wait(ctx)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if d := time.Since(started); d > 4*time.Second {
-		t.Errorf("timed out job (1 s) ended %v after it was enqueued", d)
+		t.Fatalf("timed out job did not end: %v", err)
 	}
 	if res.State != gitlab.StateFailed || res.FailureReason != gitlab.JobExecutionTimeout || strings.Contains(res.Log, out("woke")) {
 		t.Errorf("timed out job: %s %s\n%s", res.State, res.FailureReason, res.Log)
 	}
-	deadline := time.Now().Add(10 * time.Second)
 	for r.Engine().Running() != 0 {
-		if time.Now().After(deadline) {
+		if ctx.Err() != nil {
 			t.Fatal("jobs still running")
 		}
 		time.Sleep(5 * time.Millisecond)

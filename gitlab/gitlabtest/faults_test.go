@@ -69,10 +69,15 @@ func TestDelayNext(t *testing.T) {
 	if d := time.Since(start); d < 80*time.Millisecond {
 		t.Errorf("answered after %s", d)
 	}
-	start = time.Now()
 	wantStatus(t, "not delayed", c.postJSON("/api/v4/runners/verify", gitlab.VerifyRunnerRequest{Token: c.s.RunnerToken}), 200)
-	if d := time.Since(start); d > 60*time.Millisecond {
-		t.Errorf("second request took %s", d)
+	// The server's log says which request the fault hit (a time bound on
+	// the second one would flake on a loaded machine).
+	var faults []string
+	for _, r := range c.s.Requests() {
+		faults = append(faults, r.Fault)
+	}
+	if len(faults) != 2 || faults[0] == "" || faults[1] != "" {
+		t.Errorf("faults per request %q, want the first delayed only", faults)
 	}
 	// A delay ends early when the server closes.
 	c.s.DelayNext(gitlabtest.EndpointVerify, time.Hour, 1)
@@ -89,7 +94,7 @@ func TestDelayNext(t *testing.T) {
 // waitRequests waits until the server logged n requests.
 func waitRequests(t *testing.T, s *gitlabtest.Server, n int) {
 	t.Helper()
-	deadline := time.Now().Add(2 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for len(s.Requests()) < n {
 		if time.Now().After(deadline) {
 			t.Fatalf("only %d requests arrived", len(s.Requests()))
