@@ -22,7 +22,7 @@ const BUILTINS: &[(&str, Builtin)] = &[
     ("basename", basename),
     ("bash", sh),
     ("break", break_),
-    ("cat", cat),
+    ("cat", crate::coreutils::cat),
     ("cd", cd),
     ("chmod", chmod),
     ("cmp", utils::cmp),
@@ -35,6 +35,7 @@ const BUILTINS: &[(&str, Builtin)] = &[
     ("diff", utils::diff),
     ("dirname", dirname),
     ("dirs", dirs),
+    ("du", crate::coreutils::du),
     ("echo", utils::echo),
     ("env", env),
     ("eval", eval),
@@ -46,12 +47,17 @@ const BUILTINS: &[(&str, Builtin)] = &[
     ("grep", utils::grep),
     ("head", utils::head),
     ("let", let_),
+    ("ln", crate::coreutils::ln),
     ("local", local),
     ("ls", ls),
     ("mapfile", mapfile),
+    ("md5sum", crate::coreutils::checksum),
     ("mkdir", mkdir),
     ("mktemp", mktemp),
     ("mv", mv),
+    ("nl", crate::coreutils::nl),
+    ("nproc", crate::coreutils::nproc),
+    ("od", crate::coreutils::od),
     ("popd", popd),
     ("printenv", printenv),
     ("printf", utils::printf),
@@ -70,12 +76,15 @@ const BUILTINS: &[(&str, Builtin)] = &[
     ("seq", utils::seq),
     ("set", set),
     ("sh", sh),
-    ("sha256sum", utils::sha256sum),
+    ("sha1sum", crate::coreutils::checksum),
+    ("sha256sum", crate::coreutils::checksum),
+    ("sha512sum", crate::coreutils::checksum),
     ("shift", shift),
     ("shopt", shopt),
     ("sleep", sleep),
     ("sort", utils::sort),
     ("source", source),
+    ("stat", crate::coreutils::stat),
     ("tail", utils::tail),
     ("tee", utils::tee),
     ("test", test),
@@ -93,6 +102,7 @@ const BUILTINS: &[(&str, Builtin)] = &[
     ("wc", utils::wc),
     ("which", which),
     ("xargs", utils::xargs),
+    ("yes", crate::coreutils::yes),
 ];
 
 fn lookup(name: &str) -> Option<Builtin> {
@@ -587,8 +597,33 @@ fn export(sh: &mut Shell, args: &[String], io: &Io) -> Status {
 
 fn local(sh: &mut Shell, args: &[String], io: &Io) -> Status {
     let mut status = 0;
+    let mut flags = String::new();
     for a in &args[1..] {
-        if a.starts_with('-') {
+        if (a.starts_with('-') || a.starts_with('+')) && a.len() > 1 {
+            if a.starts_with('-') {
+                flags.push_str(&a[1..]);
+            }
+            if let Some(c) = a[1..].chars().find(|c| !"aAgxrilu".contains(*c)) {
+                io.error(&format!("sh: {}: -{}: not supported here (supported: -a -A -g -x -r -i -l -u)", args[0], c));
+                return Ok(2);
+            }
+            continue;
+        }
+        if flags.contains('A') || flags.contains('a') {
+            // An array: created empty here; NAME=(...) fills it after.
+            let name = a.split('=').next().unwrap_or("");
+            if !crate::parse::is_name(name) {
+                io.error(&format!("sh: {}: `{}': not a valid identifier", args[0], a));
+                status = 1;
+                continue;
+            }
+            if flags.contains('A') {
+                sh.arrays.remove(name);
+                sh.assoc.entry(name.to_string()).or_default();
+            } else if !sh.assoc.contains_key(name) {
+                sh.arrays.entry(name.to_string()).or_default();
+            }
+            sh.vars.remove(name);
             continue;
         }
         let (name, value) = match a.split_once('=') {
@@ -600,9 +635,27 @@ fn local(sh: &mut Shell, args: &[String], io: &Io) -> Status {
             status = 1;
             continue;
         }
-        sh.make_local(name);
-        let v = value.unwrap_or_default();
+        if args[0] != "local" && (flags.contains('g') || sh.locals.is_empty()) {
+            // declare outside functions, or -g: a global.
+        } else {
+            sh.make_local(name);
+        }
+        let mut v = match value {
+            Some(v) => v,
+            None if args[0] != "local" => sh.var(name).unwrap_or_default(),
+            None => String::new(),
+        };
+        if flags.contains('l') {
+            v = v.to_lowercase();
+        } else if flags.contains('u') {
+            v = v.to_uppercase();
+        }
         sh.set_var(name, v, io)?;
+        if flags.contains('x') {
+            if let Some(var) = sh.vars.get_mut(name) {
+                var.exported = true;
+            }
+        }
     }
     Ok(status)
 }
@@ -619,6 +672,12 @@ fn unset(sh: &mut Shell, args: &[String], _: &Io) -> Status {
             _ => {
                 if let (Some(b), true) = (name.find('['), name.ends_with(']')) {
                     let base = &name[..b];
+                    if let Some(m) = sh.assoc.get_mut(base) {
+                        let k = &name[b + 1..name.len() - 1];
+                        let k = k.trim_matches(|c| c == '"' || c == '\'');
+                        m.remove(k);
+                        continue;
+                    }
                     if let Ok(i) = name[b + 1..name.len() - 1].parse::<usize>() {
                         if let Some(a) = sh.arrays.get_mut(base) {
                             if i < a.len() {
@@ -629,6 +688,7 @@ fn unset(sh: &mut Shell, args: &[String], _: &Io) -> Status {
                     continue;
                 }
                 sh.arrays.remove(name);
+                sh.assoc.remove(name);
                 sh.vars.insert(
                     name.clone(),
                     crate::Var {
@@ -1014,29 +1074,6 @@ pub(crate) fn inputs(sh: &Shell, name: &str, files: &[String], io: &Io, status: 
     out
 }
 
-fn cat(sh: &mut Shell, args: &[String], io: &Io) -> Status {
-    let o = opts_or_return!("cat", args, "nAbestuv", true, io);
-    let mut status = 0;
-    let ins = inputs(sh, "cat", &o.rest, io, &mut status);
-    let mut n = 0;
-    for (_, data) in ins {
-        if o.has('n') {
-            let mut out = String::new();
-            let text = String::from_utf8_lossy(&data);
-            for l in text.split_inclusive('\n') {
-                n += 1;
-                out.push_str(&format!("{:>6}\t{}", n, l));
-            }
-            if !io.print(&out) {
-                return Ok(1);
-            }
-        } else if !io.write(&data) {
-            return Ok(1);
-        }
-    }
-    Ok(status)
-}
-
 fn mkdir(sh: &mut Shell, args: &[String], io: &Io) -> Status {
     let o = opts_or_return!("mkdir", args, "pvm:", true, io);
     if o.rest.is_empty() {
@@ -1111,20 +1148,105 @@ impl SetModified for fs::File {
 }
 
 fn chmod(sh: &mut Shell, args: &[String], io: &Io) -> Status {
-    // The sandbox has no permissions: chmod checks that the files exist.
-    let o = opts_or_return!("chmod", args, "Rvf", false, io);
+    // The sandbox has no permissions: chmod checks that the files exist
+    // and records their modes for stat, ls -l and test -x.
+    let o = opts_or_return!("chmod", args, "Rvfc", false, io);
     if o.rest.len() < 2 {
         io.error("chmod: missing operand");
         return Ok(1);
     }
+    let spec = &o.rest[0];
     let mut status = 0;
     for f in &o.rest[1..] {
-        if let Err(e) = fs::symlink_metadata(sh.resolve(f)) {
-            io.error(&format!("chmod: cannot access '{}': {}", f, message(&e)));
-            status = 1;
+        let is_dir = match fs::symlink_metadata(sh.resolve(f)) {
+            Ok(m) => m.is_dir(),
+            Err(e) => {
+                io.error(&format!("chmod: cannot access '{}': {}", f, message(&e)));
+                status = 1;
+                continue;
+            }
+        };
+        let mut paths = vec![(f.clone(), is_dir)];
+        if o.has('R') && is_dir {
+            let mut files = Vec::new();
+            utils::walk_files(sh, f, &mut files, 0);
+            paths.extend(files.into_iter().map(|p| (p, false)));
+        }
+        for (p, d) in paths {
+            let old = crate::coreutils::mode_of(sh, &p, d);
+            match apply_mode(spec, old, d) {
+                Some(m) => {
+                    let g = sh.guest_path(&p);
+                    sh.modes.insert(g, m);
+                }
+                None => {
+                    io.error(&format!("chmod: invalid mode: '{}'", spec));
+                    return Ok(1);
+                }
+            }
         }
     }
     Ok(status)
+}
+
+/// A mode after chmod's MODE (octal, or symbolic like u+x,go-w), with a
+/// umask of 022; None if MODE is malformed.
+fn apply_mode(spec: &str, old: u32, is_dir: bool) -> Option<u32> {
+    if !spec.is_empty() && spec.chars().all(|c| ('0'..='7').contains(&c)) {
+        return u32::from_str_radix(spec, 8).ok().filter(|m| *m <= 0o7777);
+    }
+    let mut mode = old;
+    for clause in spec.split(',') {
+        let cs: Vec<char> = clause.chars().collect();
+        let mut i = 0;
+        let mut who = 0u32;
+        while i < cs.len() && "ugoa".contains(cs[i]) {
+            who |= match cs[i] {
+                'u' => 0o4700,
+                'g' => 0o2070,
+                'o' => 0o1007,
+                _ => 0o7777,
+            };
+            i += 1;
+        }
+        let masked = who == 0;
+        if masked {
+            who = 0o7777;
+        }
+        if i >= cs.len() {
+            return None;
+        }
+        while i < cs.len() {
+            let op = cs[i];
+            if !"+-=".contains(op) {
+                return None;
+            }
+            i += 1;
+            let mut perm = 0u32;
+            while i < cs.len() && "rwxXst".contains(cs[i]) {
+                perm |= match cs[i] {
+                    'r' => 0o444,
+                    'w' => 0o222,
+                    'x' => 0o111,
+                    'X' if is_dir || old & 0o111 != 0 => 0o111,
+                    's' => 0o6000,
+                    't' => 0o1000,
+                    _ => 0,
+                };
+                i += 1;
+            }
+            let mut bits = perm & who;
+            if masked {
+                bits &= !0o022;
+            }
+            match op {
+                '+' => mode |= bits,
+                '-' => mode &= !bits,
+                _ => mode = (mode & !who) | bits,
+            }
+        }
+    }
+    Some(mode)
 }
 
 /// The names in a dir, sorted; dot files only with `all`.
@@ -1312,9 +1434,36 @@ fn dirname(_: &mut Shell, args: &[String], io: &Io) -> Status {
 }
 
 fn realpath(sh: &mut Shell, args: &[String], io: &Io) -> Status {
-    let o = opts_or_return!("realpath", args, "emsq", true, io);
+    let name = args[0].as_str();
+    let o = opts_or_return!(name, args, if name == "readlink" { "femnqsvz" } else { "emsqLPz" }, true, io);
+    if o.rest.is_empty() {
+        io.error(&format!("{}: missing operand", name));
+        return Ok(1);
+    }
     let mut out = String::new();
+    let mut status = 0;
     for a in &o.rest {
+        if name == "readlink" && !o.has('f') && !o.has('e') && !o.has('m') {
+            // Plain readlink: a symlink's target.
+            match fs::read_link(sh.resolve(a)) {
+                Ok(t) => {
+                    out.push_str(&t.to_string_lossy());
+                    if !o.has('n') {
+                        out.push('\n');
+                    }
+                }
+                Err(_) => status = 1,
+            }
+            continue;
+        }
+        let must_exist = o.has('e');
+        if must_exist && fs::symlink_metadata(sh.resolve(a)).is_err() {
+            if name == "realpath" {
+                io.error(&format!("realpath: {}: No such file or directory", a));
+            }
+            status = 1;
+            continue;
+        }
         let g = sh.guest_path(a);
         let base = sh.var("CI_PROJECT_DIR").filter(|d| !d.is_empty()).unwrap_or_default();
         let p = if g == "/" && !base.is_empty() { base } else { format!("{}{}", base.trim_end_matches('/'), g) };
@@ -1322,7 +1471,7 @@ fn realpath(sh: &mut Shell, args: &[String], io: &Io) -> Status {
         out.push('\n');
     }
     io.print(&out);
-    Ok(0)
+    Ok(status)
 }
 
 fn mktemp(sh: &mut Shell, args: &[String], io: &Io) -> Status {
@@ -1867,10 +2016,20 @@ pub(crate) fn unary_test(sh: &Shell, op: &str, arg: &str) -> Result<bool, String
         "-d" => meta().map(|m| m.is_dir()).unwrap_or(false),
         "-s" => meta().map(|m| m.len() > 0).unwrap_or(false),
         "-r" | "-w" => meta().is_ok(),
-        "-x" => meta().map(|m| m.is_dir()).unwrap_or(false),
+        "-x" => meta().map(|m| m.is_dir() || crate::coreutils::mode_of(sh, arg, false) & 0o111 != 0).unwrap_or(false),
         "-L" | "-h" => fs::symlink_metadata(sh.resolve(arg)).map(|m| m.file_type().is_symlink()).unwrap_or(false),
         "-p" | "-S" | "-b" | "-c" | "-t" => false,
-        "-v" => sh.var(arg).is_some(),
+        "-v" => match (arg.find('['), arg.ends_with(']')) {
+            (Some(b), true) => {
+                let (base, ix) = (&arg[..b], &arg[b + 1..arg.len() - 1]);
+                match (sh.assoc.get(base), sh.arrays.get(base)) {
+                    (Some(m), _) => m.contains_key(ix.trim_matches(|c| c == '"' || c == '\'')),
+                    (None, Some(a)) => ix.parse::<i64>().map(|i| if i < 0 { a.len() as i64 + i >= 0 } else { (i as usize) < a.len() }).unwrap_or(false),
+                    (None, None) => false,
+                }
+            }
+            _ => sh.var(arg).is_some() || sh.arrays.contains_key(arg) || sh.assoc.contains_key(arg),
+        },
         _ => return Err(format!("{}: unary operator expected", op)),
     })
 }

@@ -17,6 +17,8 @@
 mod arith;
 mod awk;
 mod builtins;
+mod coreutils;
+mod digest;
 mod expand;
 mod glob;
 mod parse;
@@ -354,6 +356,13 @@ pub(crate) struct Shell {
     pub dir_stack: Vec<String>,
     /// Indexed arrays (`a=(x y)`, `${a[@]}`).
     pub arrays: BTreeMap<String, Vec<String>>,
+    /// The modes chmod gave files, by sandbox path: the sandbox has no
+    /// permissions of its own (see coreutils::mode_of).
+    pub modes: BTreeMap<String, u32>,
+    /// Associative arrays (`declare -A m; m[k]=v`), keys in sorted order.
+    pub assoc: BTreeMap<String, BTreeMap<String, String>>,
+    /// When the shell started, in seconds since the epoch ($SECONDS).
+    pub started: u64,
     /// The status of the last command substitution (for `x=$(false)`).
     pub subst_status: i32,
     /// The outputs of process substitutions, by the names they expanded
@@ -386,6 +395,9 @@ impl Shell {
             trace_level: 1,
             dir_stack: Vec::new(),
             arrays: BTreeMap::new(),
+            modes: BTreeMap::new(),
+            assoc: BTreeMap::new(),
+            started: expand::now_secs(),
             subst_status: 0,
             proc_files: Vec::new(),
             root: String::new(),
@@ -851,12 +863,8 @@ impl Shell {
                     Some(parse::Part::Lit(l)) => l.trim_end_matches('=').trim_end_matches('+').to_string(),
                     _ => continue,
                 };
-                let mut items = Vec::new();
-                for e in elems {
-                    items.extend(self.expand(e, io)?);
-                }
                 args.push(name.clone());
-                array_args.push((name, items));
+                array_args.push((name, elems.clone()));
                 continue;
             }
             // The NAME=value arguments of export and local are not split.
@@ -869,21 +877,21 @@ impl Shell {
         let mut values = Vec::new();
         for a in assigns {
             if let Some(elems) = &a.array {
-                let mut items = Vec::new();
-                for e in elems {
-                    items.extend(self.expand(e, io)?);
-                }
-                let arr = self.arrays.entry(a.name.clone()).or_default();
-                if !a.append {
-                    arr.clear();
-                }
-                arr.extend(items);
-                self.vars.remove(&a.name);
+                self.assign_array(&a.name, elems, a.append, io)?;
                 continue;
             }
             if let Some(ix) = &a.index {
                 let text = self.expand_string(ix, io)?;
                 let v = self.expand_string(&a.value, io)?;
+                if let Some(map) = self.assoc.get_mut(&a.name) {
+                    let e = map.entry(text).or_default();
+                    if a.append {
+                        e.push_str(&v);
+                    } else {
+                        *e = v;
+                    }
+                    continue;
+                }
                 let i = match arith::eval(self, &text) {
                     Ok(i) => i,
                     Err(msg) => {
@@ -941,8 +949,8 @@ impl Shell {
         }
         if !array_args.is_empty() {
             let r = self.run_args(&args, &cio);
-            for (name, items) in array_args {
-                self.arrays.insert(name, items);
+            for (name, elems) in array_args {
+                self.assign_array(&name, &elems, false, io)?;
             }
             return r;
         }
@@ -972,6 +980,61 @@ impl Shell {
             }
         }
         r
+    }
+
+    /// NAME=(ELEMS) (or +=): an indexed array's items, with `[N]=v`
+    /// elements at their index; an associative array's `[KEY]=v` pairs.
+    fn assign_array(&mut self, name: &str, elems: &[parse::Word], append: bool, io: &Io) -> Result<(), Flow> {
+        // `[KEY]=value` elements: the key and value, not split or globbed.
+        let keyed = |w: &parse::Word| matches!(w.parts.first(), Some(parse::Part::Lit(l)) if l.starts_with('['));
+        let split = |s: &str| -> Option<(String, String)> {
+            let p = s.find("]=")?;
+            Some((s[1..p].to_string(), s[p + 2..].to_string()))
+        };
+        if self.assoc.contains_key(name) {
+            let mut map = if append { self.assoc.remove(name).unwrap_or_default() } else { BTreeMap::new() };
+            for e in elems {
+                let s = self.expand_string(e, io)?;
+                match split(&s).filter(|_| keyed(e)) {
+                    Some((k, v)) => {
+                        map.insert(k, v);
+                    }
+                    None => io.error(&format!("sh: {}: {}: must use subscript when assigning associative array", name, s)),
+                }
+            }
+            self.assoc.insert(name.to_string(), map);
+            self.vars.remove(name);
+            return Ok(());
+        }
+        let mut arr = if append { self.arrays.remove(name).unwrap_or_default() } else { Vec::new() };
+        if append && arr.is_empty() {
+            if let Some(v) = self.vars.get(name).and_then(|v| v.value.clone()) {
+                arr.push(v);
+            }
+        }
+        for e in elems {
+            if keyed(e) {
+                let s = self.expand_string(e, io)?;
+                if let Some((k, v)) = split(&s) {
+                    let i = match arith::eval(self, &k) {
+                        Ok(i) if (0..=1_000_000).contains(&i) => i as usize,
+                        _ => {
+                            io.error(&format!("sh: {}[{}]: bad array subscript", name, k));
+                            return Err(Flow::Exit(1));
+                        }
+                    };
+                    if arr.len() <= i {
+                        arr.resize(i + 1, String::new());
+                    }
+                    arr[i] = v;
+                    continue;
+                }
+            }
+            arr.extend(self.expand(e, io)?);
+        }
+        self.arrays.insert(name.to_string(), arr);
+        self.vars.remove(name);
+        Ok(())
     }
 
     /// Runs a command given as fields: a function, else a builtin.
