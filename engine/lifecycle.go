@@ -17,6 +17,7 @@ import (
 	"github.com/wasmrunner/wasmrunner/gitlab"
 	"github.com/wasmrunner/wasmrunner/internal/archive"
 	"github.com/wasmrunner/wasmrunner/internal/gitsource"
+	"github.com/wasmrunner/wasmrunner/internal/journal"
 	"github.com/wasmrunner/wasmrunner/internal/mask"
 	"github.com/wasmrunner/wasmrunner/internal/trace"
 )
@@ -66,6 +67,9 @@ type jobRun struct {
 	mu   sync.Mutex
 	seen map[gitlab.JobState]bool
 
+	started   time.Time
+	journaled *journal.Journal // holds the job's entry, once written
+
 	// unsettled: a step or the cleanup of the handler may not have
 	// ended (its context ended first, it panicked or was abandoned), so
 	// the build dir is not kept for another job (Config.ReuseBuildDirs).
@@ -78,7 +82,7 @@ func (r *Runner) runJob(p *gitlab.Job, slot *heldSlot) {
 	log := r.log.With("job", p.ID, "project", p.JobInfo.ProjectName, "job_name", p.JobInfo.Name, "image", p.Image.Name)
 	log.Info("job started", "stage", p.JobInfo.Stage)
 
-	jr := &jobRun{r: r, payload: p, log: log, seen: map[gitlab.JobState]bool{}}
+	jr := &jobRun{r: r, payload: p, log: log, seen: map[gitlab.JobState]bool{}, started: start}
 	jr.hard, jr.cancelHard = context.WithCancelCause(context.Background())
 	defer jr.cancelHard(nil)
 	// No goroutine per job waits for an abort: a waiting job costs what
@@ -196,6 +200,9 @@ func (jr *jobRun) execute() result {
 		}
 	}
 
+	if err := jr.journalAdd(); err != nil {
+		return failed(gitlab.RunnerSystemFailure, 0, fmt.Errorf("recording the job in the journal of jobs in flight: %w", err))
+	}
 	if err := jr.prepareDirs(); err != nil {
 		return failed(gitlab.RunnerSystemFailure, 0, fmt.Errorf("preparing the build dir: %w", err))
 	}
@@ -515,21 +522,27 @@ func (jr *jobRun) report(res result) {
 		job.Printf("\x1b[31;1mERROR: Job failed (system failure): %s\x1b[0;m", oneLine(res.err))
 	}
 	job.log.close()
+	reason := jr.payload.FailureReason(res.reason)
+	jr.journalReporting(res.state, reason)
 
-	ctx, cancel := context.WithTimeout(context.Background(), jr.r.cfg.ReportTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), jr.r.cfg.ReportDeadline)
 	defer cancel()
 	err := jr.trace.Finish(ctx, trace.Final{
 		State:         res.state,
-		FailureReason: jr.payload.FailureReason(res.reason),
+		FailureReason: reason,
 		ExitCode:      res.exitCode,
 	})
 	switch {
 	case err == nil:
 	case gitlab.JobGone(err):
 		jr.log.Info("job was gone in GitLab before its final update", "error", err)
+	case ctx.Err() != nil:
+		jr.log.Error("reporting the job failed: GitLab did not take its final update within the report deadline; giving it up",
+			"report_deadline", jr.r.cfg.ReportDeadline, "error", err)
 	default:
 		jr.log.Error("reporting the job failed", "error", err)
 	}
+	jr.journalRemove()
 }
 
 func oneLine(err error) string {

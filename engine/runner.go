@@ -80,9 +80,27 @@ type Config struct {
 	AfterScriptTimeout time.Duration
 	// CleanupTimeout bounds the handler's Cleanup; default 1 minute.
 	CleanupTimeout time.Duration
-	// ReportTimeout bounds the final update of a job and the upload of its
-	// artifacts once the job's own context has ended; default 2 minutes.
+	// ReportTimeout bounds the upload of a job's artifacts once the job's
+	// own context has ended; default 2 minutes.
 	ReportTimeout time.Duration
+	// ReportDeadline is how long the final update of a job (and the report
+	// of a job lost in a crash, see JournalDir) is retried while GitLab is
+	// unreachable or failing (5xx): the job's log is kept meanwhile, and
+	// past the deadline the job is given up (logged); default 1 hour.
+	ReportDeadline time.Duration
+	// JournalDir, when set, holds a journal of the runner's jobs in flight
+	// (internal/journal): each job is recorded (fsync'd) before it starts
+	// and forgotten once GitLab accepted its final update. [Runner.Run]
+	// reports the jobs that processes which are gone left there (killed,
+	// crashed, their machine lost) to GitLab: a last line in their log and
+	// failed with runner_system_failure. Processes sharing the dir never
+	// touch each other's jobs. Give each runner (GitLab URL and runner
+	// entry) a dir of its own. Empty: no journal.
+	JournalDir string
+	// RecoverInterval is how often the journal is searched for jobs of
+	// processes that are gone, after the search at start; default 1
+	// minute.
+	RecoverInterval time.Duration
 	// Logger receives the operator log; nil discards it.
 	Logger *slog.Logger
 	// JobLogLevel is the least level of the slog records written to a
@@ -170,6 +188,8 @@ func (c *Config) setDefaults() error {
 	def(&c.AfterScriptTimeout, 5*time.Minute)
 	def(&c.CleanupTimeout, time.Minute)
 	def(&c.ReportTimeout, 2*time.Minute)
+	def(&c.ReportDeadline, time.Hour)
+	def(&c.RecoverInterval, time.Minute)
 	if c.OutputLimit <= 0 {
 		c.OutputLimit = 4 << 20
 	}
@@ -218,6 +238,8 @@ type Runner struct {
 	abort   context.CancelFunc
 	doneCh  chan struct{} // closed when Run returns
 	started atomic.Bool
+
+	journal journalState
 
 	// With ReuseBuildDirs: emptied build dirs for the next jobs, in
 	// freeParent, a dir of BuildsDir.
@@ -330,6 +352,29 @@ func (r *Runner) Run(ctx context.Context) error {
 	slots := resource.NewSlots("runner job slots", r.cfg.Concurrency)
 	shared := r.cfg.Process.Jobs
 	r.log.Info("runner started", "concurrency", r.cfg.Concurrency, "builds_dir", r.cfg.BuildsDir)
+
+	r.openJournal()
+	defer r.closeJournal()
+	// Jobs lost by processes that are gone are reported in the
+	// background, until the runner drains or aborts (what is left stays
+	// in the journal for the next start).
+	recoverCtx, stopRecover := context.WithCancel(ctx)
+	recovered := make(chan struct{})
+	go func() {
+		defer close(recovered)
+		go func() {
+			select {
+			case <-r.drainCh:
+				stopRecover()
+			case <-recoverCtx.Done():
+			}
+		}()
+		r.recoverLoop(recoverCtx)
+	}()
+	defer func() {
+		stopRecover()
+		<-recovered
+	}()
 
 	var lastUpdate string
 	failures := 0
@@ -468,7 +513,7 @@ func (r *Runner) traceConfig(job *gitlab.Job, onStatus func(gitlab.JobState)) tr
 		MaxInterval:    r.cfg.MaxUpdateInterval,
 		KeepAlive:      r.cfg.KeepAlive,
 		Limit:          r.cfg.OutputLimit,
-		Logger:         r.log.With("job", job.ID),
+		Logger:         r.log, // trace adds the job id itself
 		OnStatus:       onStatus,
 	}
 }

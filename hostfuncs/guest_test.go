@@ -131,11 +131,11 @@ func TestSleep(t *testing.T) {
 			env := &hostfuncs.Env{Stop: stop}
 			ctx := hostfuncs.WithEnv(call, env)
 			start := time.Now()
-			if r := g.call32(ctx, "t_sleep", 10_000); r != errno(abi.ErrCanceled) {
-				t.Errorf("sleep_ms(10000) = %d, want ErrCanceled", r)
+			if r := g.call32(ctx, "t_sleep", 600_000); r != errno(abi.ErrCanceled) {
+				t.Errorf("sleep_ms(600000) = %d, want ErrCanceled", r)
 			}
-			if d := time.Since(start); d > 2*time.Second {
-				t.Errorf("sleep_ms(10000) returned %v after the cancel", d)
+			if d := time.Since(start); d > time.Minute {
+				t.Errorf("sleep_ms(600000) returned %v after the cancel", d)
 			}
 			if r := g.call32(ctx, "t_canceled"); r != 1 {
 				t.Errorf("is_canceled = %d, want 1", r)
@@ -186,7 +186,7 @@ func TestDepErrors(t *testing.T) {
 	if r := g.call32(ctx, abi.FuncDepFiles, 1, 0, 0); r != errno(abi.ErrCanceled) {
 		t.Errorf("dep_files during a cancel = %s, want ErrCanceled", fmtResult(r))
 	}
-	if d := time.Since(start); d > 2*time.Second {
+	if d := time.Since(start); d > time.Minute {
 		t.Errorf("dep_files returned %v after the cancel", d)
 	}
 	if r := g.call32(ctx, abi.FuncDepRead, 1, 0x20, 5, 0, 0x800, 4); r != errno(abi.ErrCanceled) {

@@ -112,7 +112,7 @@ func TestHTTP(t *testing.T) {
 			w.(http.Flusher).Flush()
 			select {
 			case <-r.Context().Done():
-			case <-time.After(10 * time.Second):
+			case <-time.After(10 * time.Minute):
 			}
 		default:
 			http.NotFound(w, r)
@@ -226,8 +226,8 @@ func TestHTTP(t *testing.T) {
 		if r != errno(abi.ErrCanceled) || log != "" {
 			t.Errorf("t_http = %s, log %q; want ErrCanceled", fmtResult(r), log)
 		}
-		if d := time.Since(start); d > 2*time.Second {
-			t.Errorf("the request ended %v after the stop", d)
+		if d := time.Since(start); d > time.Minute {
+			t.Errorf("the request ended %v after the stop (the reply takes 10 minutes)", d)
 		}
 	})
 	t.Run("connection refused", func(t *testing.T) {

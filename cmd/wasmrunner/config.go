@@ -43,6 +43,9 @@ type fileConfig struct {
 	BuildsDir       string            `toml:"builds_dir"`
 	ShutdownTimeout seconds           `toml:"shutdown_timeout"`
 	ReloadInterval  tomlfile.Duration `toml:"reload_interval"`
+	// ReportDeadline: how long final updates are retried while GitLab
+	// fails (--report-deadline).
+	ReportDeadline tomlfile.Duration `toml:"report_deadline"`
 	// Handler loading bounds (see serve's flags of the same names).
 	MaxModuleSize    tomlfile.Size     `toml:"max_module_size"`
 	CompileMemory    tomlfile.Size     `toml:"compile_memory"`
@@ -607,6 +610,7 @@ var keyHints = map[string]string{
 	"runners.log_format":              "a global key, not a runner's",
 	"runners.shutdown_timeout":        "a global key, not a runner's",
 	"runners.reload_interval":         "a global key, not a runner's",
+	"runners.report_deadline":         "a global key, not a runner's",
 	"modules":                         "a runner's key: put it in a [[runners]] entry",
 	"url":                             "a runner's key: put it in a [[runners]] entry",
 	"token":                           "a runner's key: put it in a [[runners]] entry",

@@ -91,6 +91,7 @@ Examples:
 			&cli.StringFlag{Name: "default-handler", Usage: "handler for jobs without an image", EnvVars: []string{"WASMRUNNER_DEFAULT_HANDLER"}},
 			&cli.StringFlag{Name: "output-limit", Value: "4MiB", Usage: "most bytes of each job's log: a size with a unit (4MiB), or a plain number of KiB as GitLab Runner's (4096)", EnvVars: []string{"WASMRUNNER_OUTPUT_LIMIT"}},
 			&cli.DurationFlag{Name: "shutdown-timeout", Value: 30 * time.Second, Usage: "after a signal, how long to wait for jobs before exiting", EnvVars: []string{"WASMRUNNER_SHUTDOWN_TIMEOUT"}},
+			&cli.DurationFlag{Name: "report-deadline", Value: time.Hour, Usage: "how long a job's final update (or the report of a job lost in a crash) is retried while GitLab is unreachable or failing", EnvVars: []string{"WASMRUNNER_REPORT_DEADLINE"}},
 			&cli.StringFlag{Name: "listen", Usage: "address for /metrics, /healthz and /readyz (e.g. :9252); empty: none", EnvVars: []string{"WASMRUNNER_LISTEN"}},
 			&cli.BoolFlag{Name: "token-rotation", Value: true, Usage: "replace runner tokens that expire before they do, saving the new one (--token-rotation=false where several processes share a token)", EnvVars: []string{"WASMRUNNER_TOKEN_ROTATION"}},
 			&cli.BoolFlag{Name: "pprof", Usage: "also serve Go's runtime profiles under /debug/pprof/ on --listen (for profiling the runner; see docs/benchmarks.md)", EnvVars: []string{"WASMRUNNER_PPROF"}},
@@ -113,7 +114,9 @@ type serveOptions struct {
 	handlers                                                  []string // allowed handler names; empty: all
 	concurrency                                               int
 	checkInterval, shutdownTimeout, reloadInterval            time.Duration
-	outputLimit                                               int64
+	// reportDeadline bounds the retries of final updates (engine.Config).
+	reportDeadline time.Duration
+	outputLimit    int64
 	// compile bounds module sizes and compilations (process-wide);
 	// cacheMax bounds each runner's compilation cache; loadTimeout is
 	// how long a runner waits for its handlers before it starts.
@@ -148,7 +151,8 @@ func serveFlags(c *cli.Context) (serveOptions, error) {
 		buildsDir: c.String("builds-dir"), defaultHandler: c.String("default-handler"), listen: c.String("listen"),
 		concurrency: c.Int("concurrency"), checkInterval: c.Duration("check-interval"),
 		shutdownTimeout: c.Duration("shutdown-timeout"), reloadInterval: c.Duration("reload-interval"),
-		pprof: c.Bool("pprof"), rotateToken: c.Bool("token-rotation"),
+		reportDeadline: c.Duration("report-deadline"),
+		pprof:          c.Bool("pprof"), rotateToken: c.Bool("token-rotation"),
 	}
 	if o.concurrency < 0 {
 		return o, usageError(fmt.Sprintf("invalid --concurrency %d: it must be positive, or 0 for the number of CPUs", o.concurrency))
@@ -167,6 +171,9 @@ func serveFlags(c *cli.Context) (serveOptions, error) {
 			return o, usageError(fmt.Sprintf("invalid --%s %q", f.flag, c.String(f.flag)))
 		}
 		*f.dst = n
+	}
+	if o.reportDeadline <= 0 {
+		return o, usageError("--report-deadline must be positive")
 	}
 	o.compile.Timeout = c.Duration("compile-timeout")
 	o.loadTimeout = c.Duration("load-timeout")
@@ -341,6 +348,9 @@ func configSetWith(path string, base serveOptions, flagConcurrency int, level *s
 		}
 		if fc.ReloadInterval > 0 {
 			global.reloadInterval = time.Duration(fc.ReloadInterval)
+		}
+		if fc.ReportDeadline > 0 {
+			global.reportDeadline = time.Duration(fc.ReportDeadline)
 		}
 		fc.compileOver(&global)
 		global.oci = fc.ociOver(runnerConfig{}, global.oci)
@@ -548,7 +558,7 @@ func (o serveOptions) runner() fleet.Runner {
 		TokenObtainedAt: o.tokenObtainedAt, TokenExpiresAt: o.tokenExpiresAt, RotateToken: o.rotateToken,
 		Registry: fleet.RegistryOptions{PullInterval: o.oci.pullInterval, Insecure: o.oci.insecure, AuthFile: o.oci.authFile},
 		Handlers: o.handlers, DefaultHandler: o.defaultHandler, BuildsDir: o.buildsDir, Concurrency: o.concurrency,
-		CheckInterval: o.checkInterval, UpdateInterval: o.updateInterval, OutputLimit: o.outputLimit,
+		CheckInterval: o.checkInterval, UpdateInterval: o.updateInterval, OutputLimit: o.outputLimit, ReportDeadline: o.reportDeadline,
 		LoadTimeout: o.loadTimeout, CompiledDir: o.compiledDir, CacheMax: o.cacheMax, Policy: o.policy,
 	}
 }

@@ -291,6 +291,7 @@ func (f *Fleet) load(ctx context.Context, l *loading, client *gitlab.Client) {
 		Handler: factory, BuildsDir: filepath.Join(o.BuildsDir, o.Name), Concurrency: o.Concurrency,
 		CheckInterval: o.CheckInterval, OutputLimit: o.OutputLimit, Logger: logger, Observer: obs.Jobs,
 		UpdateInterval: o.UpdateInterval, MaxUpdateInterval: o.UpdateInterval, KeepAlive: o.UpdateInterval, Process: f.cfg.Process,
+		ReportDeadline: o.ReportDeadline, JournalDir: JournalDir(o),
 	})
 	if err != nil {
 		logger.Error("runner not started", "error", err)
@@ -416,6 +417,19 @@ func CacheName(runner string) string {
 	}
 	sum := sha256.Sum256([]byte(runner))
 	return fmt.Sprintf("%.32s-%x", b, sum[:6])
+}
+
+// JournalDir is where a runner keeps its journal of jobs in flight (see
+// engine.Config.JournalDir): under its builds dir, in
+// .wasmrunner-journal/<name>-<hash of its GitLab URL>. Replicas of the
+// runner (processes with the same entry sharing the builds dir) share
+// the dir, each in a partition of its own; other runner entries, and the
+// same name for another GitLab, have their own. The token is left out:
+// it changes when it is rotated, and the jobs journaled before must
+// still be found.
+func JournalDir(r Runner) string {
+	sum := sha256.Sum256([]byte(r.URL))
+	return filepath.Join(r.BuildsDir, ".wasmrunner-journal", fmt.Sprintf("%s-%x", CacheName(r.Name), sum[:4]))
 }
 
 // allowHandlers limits a runner's jobs to the named handlers.

@@ -38,7 +38,8 @@ type Runner struct {
 	// may use; DefaultHandler runs jobs without an image.
 	Handlers       []string
 	DefaultHandler string
-	// BuildsDir holds the runner's jobs' build dirs, under BuildsDir/Name.
+	// BuildsDir holds the runner's jobs' build dirs, under BuildsDir/Name,
+	// and its journal of jobs in flight, under [JournalDir].
 	BuildsDir string
 	// Concurrency bounds the runner's jobs (the process's job slots bound
 	// all runners together).
@@ -49,6 +50,10 @@ type Runner struct {
 	CheckInterval, UpdateInterval time.Duration
 	// OutputLimit bounds each job's log in bytes.
 	OutputLimit int64
+	// ReportDeadline is how long a job's final update is retried while
+	// GitLab is unreachable or failing (see engine.Config); 0: the
+	// engine's default.
+	ReportDeadline time.Duration
 	// LoadTimeout is how long the runner waits for its handlers to load
 	// before it starts with those loaded by then (default 30 s).
 	LoadTimeout time.Duration
@@ -83,7 +88,7 @@ func (r Runner) Equal(o Runner) bool {
 		slices.Equal(r.Handlers, o.Handlers) && r.DefaultHandler == o.DefaultHandler &&
 		r.BuildsDir == o.BuildsDir && r.Concurrency == o.Concurrency &&
 		r.CheckInterval == o.CheckInterval && r.UpdateInterval == o.UpdateInterval &&
-		r.OutputLimit == o.OutputLimit && r.LoadTimeout == o.LoadTimeout &&
+		r.OutputLimit == o.OutputLimit && r.ReportDeadline == o.ReportDeadline && r.LoadTimeout == o.LoadTimeout &&
 		r.CompiledDir == o.CompiledDir && r.CacheMax == o.CacheMax &&
 		policyEqual(r.Policy, o.Policy)
 }

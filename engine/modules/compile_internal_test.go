@@ -184,8 +184,8 @@ func TestOpenDeadline(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close(context.Background())
-	if d := time.Since(start); d > 3*time.Second {
-		t.Errorf("Open took %v", d)
+	if d := time.Since(start); d > time.Minute {
+		t.Errorf("Open took %v (its context ended after 300ms)", d)
 	}
 	if len(r.modules) != 0 || len(r.Problems()) != 2 || len(r.failed) != 0 {
 		t.Errorf("modules %v problems %v failed %v", r.modules, r.Problems(), r.failed)

@@ -333,7 +333,7 @@ func TestDependencies(t *testing.T) {
 
 func TestDependencySkipped(t *testing.T) {
 	c := newTC(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	a := c.s.Enqueue(gitlabtest.NewJob("a"))
 	b := c.s.Enqueue(gitlabtest.NewJob("b").DependsOn(a))

@@ -132,7 +132,7 @@ func TestWaitForState(t *testing.T) {
 	if _, err := c.s.WaitForState(context.Background(), 5, gitlab.StateSuccess); err == nil {
 		t.Errorf("unknown job: no error")
 	}
-	ctx2, cancel2 := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel2()
 	got := make(chan error, 1)
 	go func() {

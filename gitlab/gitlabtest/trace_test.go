@@ -190,7 +190,7 @@ func TestGracefulCancel(t *testing.T) {
 	wantHeader(t, "keep-alive", r, "Job-Status", "canceling")
 	wantStatus(t, "upload while canceling", c.upload(id, j.Token, "", "a.zip", makeZip(t, map[string]string{"f": "x"})), 201)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {

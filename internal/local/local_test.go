@@ -65,6 +65,71 @@ func TestSlug(t *testing.T) {
 	}
 }
 
+// TestEnvironmentSlug follows GitLab's Gitlab::Slug::Environment
+// examples; the suffixes are the last six base-36 digits of the name's
+// SHA-256, computed independently (Python's hashlib).
+func TestEnvironmentSlug(t *testing.T) {
+	for in, want := range map[string]string{
+		"production":                "production",
+		"staging-1234567890123456":  "staging-1234567890123456",
+		"staging-12345678901234567": "staging-123456789-s729ne",
+		"PRODUCTION":                "production-vl4voz",
+		"review/1-foo":              "review-1-foo-9tdj0u",
+		"1/foo":                     "env-1-foo-t4rmb4",
+		"foo-":                      "foo",
+	} {
+		if got := EnvironmentSlug(in); got != want {
+			t.Errorf("EnvironmentSlug(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestGuessTier follows GitLab's Environment#guess_tier (docs:
+// ci/environments "deployment tier").
+func TestGuessTier(t *testing.T) {
+	for in, want := range map[string]string{
+		"review/feature": "development", "DEV": "development", "qa": "testing", "integration": "testing",
+		"staging": "staging", "pre-prod": "staging", "production": "production", "live": "production",
+		"gke-eu": "other",
+	} {
+		if got := GuessTier(in); got != want {
+			t.Errorf("GuessTier(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestEnvironmentVariables: the name and URL are expanded with the job's
+// variables; the CI_ENVIRONMENT_* variables are predefined ones (docs:
+// ci/variables/predefined_variables).
+func TestEnvironmentVariables(t *testing.T) {
+	p, err := pipeline.Parse([]byte("variables:\n  HOST: example.com\ndeploy:\n  script: x\n  environment:\n    name: review/$CI_COMMIT_REF_SLUG\n    url: https://$CI_ENVIRONMENT_SLUG.$HOST\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := PlanConfig{Pipeline: p, Predefined: []pipeline.Variable{{Key: "CI_COMMIT_REF_SLUG", Value: "my-branch"}}}
+	vars := JobVariables(1, p.Jobs[0], cfg)
+	got := map[string]string{}
+	for _, v := range vars {
+		got[v.Key] = v.Value
+	}
+	want := map[string]string{
+		"CI_ENVIRONMENT_NAME":   "review/my-branch",
+		"CI_ENVIRONMENT_SLUG":   EnvironmentSlug("review/my-branch"),
+		"CI_ENVIRONMENT_URL":    "https://" + EnvironmentSlug("review/my-branch") + ".example.com",
+		"CI_ENVIRONMENT_ACTION": "start",
+		"CI_ENVIRONMENT_TIER":   "development",
+	}
+	for k, w := range want {
+		if got[k] != w {
+			t.Errorf("%s = %q, want %q", k, got[k], w)
+		}
+	}
+	if i, j := slices.IndexFunc(vars, func(v gitlab.Variable) bool { return v.Key == "CI_ENVIRONMENT_NAME" }),
+		slices.IndexFunc(vars, func(v gitlab.Variable) bool { return v.Key == "HOST" }); i > j {
+		t.Errorf("CI_ENVIRONMENT_NAME after the job's variables: a job variable could not override it")
+	}
+}
+
 // take asks for a job as the engine does, and ends it with state.
 func take(t *testing.T, s *Source) *gitlab.Job {
 	t.Helper()

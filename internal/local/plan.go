@@ -2,10 +2,13 @@ package local
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -232,10 +235,102 @@ func JobVariables(id int64, j *pipeline.Job, cfg PlanConfig) gitlab.Variables {
 	if n, ok := cfg.Pipeline.NameVar(); ok {
 		vars = append(vars, gitlab.Variable{Key: "CI_PIPELINE_NAME", Value: n, Public: true, Raw: true})
 	}
+	predefined := len(vars)
 	for _, v := range j.Variables {
 		vars = append(vars, gitlab.Variable{Key: v.Key, Value: v.Value, Public: true, Raw: v.Raw})
 	}
-	return append(vars, cfg.Extra...)
+	vars = append(vars, cfg.Extra...)
+	if j.Environment != nil {
+		env := environmentVariables(j.Environment, vars)
+		vars = slices.Insert(vars, predefined, env...)
+	}
+	return vars
+}
+
+// environmentVariables returns the CI_ENVIRONMENT_* variables of a job
+// with an environment (docs: ci/variables/predefined_variables): its name
+// and URL expanded with the job's variables, the name's slug, the action
+// and the tier, given or guessed from the name as GitLab guesses it.
+func environmentVariables(e *pipeline.Environment, vars gitlab.Variables) []gitlab.Variable {
+	in := make([]varexpand.Var, len(vars))
+	for i, v := range vars {
+		in[i] = varexpand.Var{Key: v.Key, Value: v.Value, Raw: v.Raw}
+	}
+	name := varexpand.New(in).Expand(e.Name)
+	tier := e.Tier
+	if tier == "" {
+		tier = GuessTier(name)
+	}
+	kv := [][2]string{{"CI_ENVIRONMENT_NAME", name}, {"CI_ENVIRONMENT_SLUG", EnvironmentSlug(name)}}
+	if e.URL != "" {
+		// The URL may use the name and slug (docs: ci/environments,
+		// dynamic environments: url: https://$CI_ENVIRONMENT_SLUG.example.com).
+		for _, v := range kv {
+			in = append(in, varexpand.Var{Key: v[0], Value: v[1], Raw: true})
+		}
+		kv = append(kv, [2]string{"CI_ENVIRONMENT_URL", varexpand.New(in).Expand(e.URL)})
+	}
+	kv = append(kv, [2]string{"CI_ENVIRONMENT_ACTION", e.Action}, [2]string{"CI_ENVIRONMENT_TIER", tier})
+	out := make([]gitlab.Variable, len(kv))
+	for i, v := range kv {
+		out[i] = gitlab.Variable{Key: v[0], Value: v[1], Public: true, Raw: true}
+	}
+	return out
+}
+
+// tierGuesses are GitLab's patterns for an environment's tier when
+// deployment_tier is not given, tried in order (Environment#guess_tier).
+var tierGuesses = []struct {
+	re   *regexp.Regexp
+	tier string
+}{
+	{regexp.MustCompile(`(?i)(dev|review|trunk)`), "development"},
+	{regexp.MustCompile(`(?i)(test|tst|int|ac(ce|)pt|qa|qc|control|quality)`), "testing"},
+	{regexp.MustCompile(`(?i)(st(a|)g|mod(e|)l|pre|demo|non)`), "staging"},
+	{regexp.MustCompile(`(?i)(pr(o|)d|live)`), "production"},
+}
+
+// GuessTier returns the deployment tier GitLab gives an environment named
+// name that does not set deployment_tier.
+func GuessTier(name string) string {
+	for _, g := range tierGuesses {
+		if g.re.MatchString(name) {
+			return g.tier
+		}
+	}
+	return "other"
+}
+
+// EnvironmentSlug returns CI_ENVIRONMENT_SLUG for an environment name, as
+// GitLab makes it (Gitlab::Slug::Environment): lowercase letters, digits
+// and single dashes, starting with a letter, at most 24 bytes, and, when
+// that changed the name, the first 17 bytes and a 6-character suffix from
+// the name's SHA-256 (its last 6 digits in base 36), so that two names
+// keep two slugs.
+func EnvironmentSlug(name string) string {
+	b := []byte(strings.ToLower(name))
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+			b[i] = '-'
+		}
+	}
+	s := string(b)
+	if s == "" || s[0] < 'a' || s[0] > 'z' {
+		s = "env-" + s
+	}
+	for strings.Contains(s, "--") {
+		s = strings.ReplaceAll(s, "--", "-")
+	}
+	if len(s) <= 24 && s == name {
+		return strings.TrimSuffix(s, "-")
+	}
+	s = s[:min(17, len(s))]
+	if !strings.HasSuffix(s, "-") {
+		s += "-"
+	}
+	sum := sha256.Sum256([]byte(name))
+	digits := new(big.Int).SetBytes(sum[:]).Text(36)
+	return s + digits[max(0, len(digits)-6):]
 }
 
 // payloadFor builds the job payload GitLab would send for j.

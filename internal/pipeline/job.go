@@ -683,10 +683,68 @@ func (s *scope) buildJob(name string, m *value) (*Job, error) {
 			return nil, err
 		}
 	}
+	if v, ok := m.get("environment"); ok && !v.isNull() {
+		if j.Environment, err = s.environment(v); err != nil {
+			return nil, err
+		}
+	}
 	if err := s.applyRules(j, m); err != nil {
 		return nil, err
 	}
 	return j, nil
+}
+
+// environment decodes environment: (docs: ci/yaml "environment"): a name,
+// or a map with name: and the keywords below. Only what sets the job's
+// CI_ENVIRONMENT_* variables matters to a local run; the rest (on_stop,
+// auto_stop_in, kubernetes) is GitLab's deployment bookkeeping.
+func (s *scope) environment(v *value) (*Environment, error) {
+	if v.kind == kString {
+		if v.text == "" {
+			return nil, s.errf(v, "environment name can't be blank")
+		}
+		return &Environment{Name: v.text, Action: "start"}, nil
+	}
+	if v.kind != kMap {
+		return nil, s.errf(v, "environment must be a string or a map")
+	}
+	e := &Environment{Action: "start"}
+	for i, k := range v.keys {
+		x := v.vals[i]
+		var err error
+		switch k {
+		case "name":
+			e.Name, err = s.str(x, "environment:name")
+		case "url":
+			e.URL, err = s.str(x, "environment:url")
+		case "action":
+			var a string
+			if a, err = s.str(x, "environment:action"); err == nil && a != "" {
+				if !slices.Contains([]string{"start", "prepare", "stop", "verify", "access"}, a) {
+					err = s.errf(x, "environment:action must be start, prepare, stop, verify or access")
+				}
+				e.Action = a
+			}
+		case "deployment_tier":
+			var t string
+			if t, err = s.str(x, "environment:deployment_tier"); err == nil && t != "" {
+				if !slices.Contains([]string{"production", "staging", "testing", "development", "other"}, t) {
+					err = s.errf(x, "environment:deployment_tier must be production, staging, testing, development or other")
+				}
+				e.Tier = t
+			}
+		case "on_stop", "auto_stop_in", "kubernetes":
+		default:
+			err = s.errf(x, "environment: unknown keyword %q", k)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if e.Name == "" {
+		return nil, s.errf(v, "environment name can't be blank")
+	}
+	return e, nil
 }
 
 // applyRules decides whether the job is in the pipeline and how it runs:

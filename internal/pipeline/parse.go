@@ -47,11 +47,12 @@ var (
 		kwAfterScript: true, "artifacts": true, "needs": true, "dependencies": true,
 		"timeout": true, "allow_failure": true, "when": true, "extends": true, "inherit": true,
 		"rules": true, "only": true, "except": true, "start_in": true, "parallel": true, "retry": true,
+		"environment": true,
 	}
 	unsupportedJobKeys = map[string]bool{
 		"cache": true, "services": true,
 		"tags": true, "interruptible": true,
-		"environment": true, "coverage": true, "resource_group": true, "release": true,
+		"coverage": true, "resource_group": true, "release": true,
 		"trigger": true, "pages": true, "id_tokens": true, "secrets": true,
 		"hooks": true, "identity": true, "manual_confirmation": true,
 		"dast_configuration": true, "run": true,

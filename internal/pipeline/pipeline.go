@@ -130,6 +130,9 @@ type Job struct {
 	// Line is the line of the job's definition.
 	Line int
 
+	// Environment is the job's environment:, nil without one.
+	Environment *Environment
+
 	// Retry says when a failed job is run again.
 	Retry Retry
 
@@ -312,4 +315,14 @@ func (p *Pipeline) unknownJob(name string) error {
 		return fmt.Errorf("%w: job %q does not run (%s); available jobs: %s", ErrUnknownJob, name, why, list)
 	}
 	return fmt.Errorf("%w %q; available jobs: %s", ErrUnknownJob, name, list)
+}
+
+// Environment is a job's environment: (docs: ci/yaml "environment"). Name
+// and URL may hold variables; GitLab expands them with the job's
+// variables before it sets CI_ENVIRONMENT_NAME and CI_ENVIRONMENT_URL.
+type Environment struct {
+	Name   string
+	URL    string
+	Action string // start (the default), prepare, stop, verify or access
+	Tier   string // deployment_tier; "" when not given
 }

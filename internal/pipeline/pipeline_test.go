@@ -490,6 +490,46 @@ reports_only:
 	}
 }
 
+// TestEnvironment follows docs: ci/yaml "environment".
+func TestEnvironment(t *testing.T) {
+	tests := []struct {
+		in   string
+		want Environment
+	}{
+		{"production", Environment{Name: "production", Action: "start"}},
+		{"review/$CI_COMMIT_REF_SLUG", Environment{Name: "review/$CI_COMMIT_REF_SLUG", Action: "start"}},
+		{"{name: staging, url: 'https://$HOST', action: prepare, deployment_tier: testing, auto_stop_in: 1 day, on_stop: stop}",
+			Environment{Name: "staging", URL: "https://$HOST", Action: "prepare", Tier: "testing"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			p := mustParse(t, "job:\n  script: x\n  environment: "+tt.in+"\n")
+			j := getJob(t, p, "job")
+			if j.Environment == nil || *j.Environment != tt.want {
+				t.Errorf("Environment = %+v, want %+v", j.Environment, tt.want)
+			}
+			if len(p.Warnings) != 0 {
+				t.Errorf("Warnings = %q", p.Warnings)
+			}
+		})
+	}
+	if j := getJob(t, mustParse(t, "job:\n  script: x\n"), "job"); j.Environment != nil {
+		t.Errorf("no environment: %+v", j.Environment)
+	}
+	for bad, msg := range map[string]string{
+		`""`:                             "environment name can't be blank",
+		"{url: x}":                       "environment name can't be blank",
+		"[a]":                            "environment must be a string or a map",
+		"{name: a, action: deploy}":      "environment:action must be",
+		"{name: a, deployment_tier: qa}": "environment:deployment_tier must be",
+		"{name: a, colour: blue}":        `environment: unknown keyword "colour"`,
+	} {
+		if got := parseErr(t, "job:\n  script: x\n  environment: "+bad+"\n"); !strings.Contains(got, msg) {
+			t.Errorf("%s: error = %s, want %q", bad, got, msg)
+		}
+	}
+}
+
 func TestAllowFailure(t *testing.T) {
 	tests := []struct {
 		in    string
@@ -739,7 +779,7 @@ bridge:
 func TestUnsupportedKeywords(t *testing.T) {
 	keys := []string{
 		"cache", "services", "tags", "interruptible",
-		"environment", "coverage", "resource_group", "release", "pages", "id_tokens", "secrets",
+		"coverage", "resource_group", "release", "pages", "id_tokens", "secrets",
 		"hooks", "identity", "manual_confirmation", "dast_configuration", "run",
 	}
 	for _, k := range keys {

@@ -163,13 +163,14 @@ func (e *env) checkFinished(t *testing.T, want []byte, state gitlab.JobState) gi
 	return rec
 }
 
-// eventually polls cond until it holds or d passes.
-func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
+// eventually polls cond until it holds, failing the test after a minute
+// (a generous bound: a loaded machine must not make the test flake).
+func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
+	deadline := time.Now().Add(time.Minute)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
+			t.Fatalf("timed out after a minute waiting for %s", what)
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
@@ -199,14 +200,14 @@ func (r *statusRecorder) all() []gitlab.JobState {
 	return append([]gitlab.JobState(nil), r.states...)
 }
 
-// wait returns the next reported state, or fails after d.
-func (r *statusRecorder) wait(t *testing.T, d time.Duration) gitlab.JobState {
+// wait returns the next reported state, or fails after a minute.
+func (r *statusRecorder) wait(t *testing.T) gitlab.JobState {
 	t.Helper()
 	select {
 	case s := <-r.ch:
 		return s
-	case <-time.After(d):
-		t.Fatalf("no job status reported within %s", d)
+	case <-time.After(time.Minute):
+		t.Fatalf("no job status reported within a minute")
 		return ""
 	}
 }
@@ -243,7 +244,7 @@ func senders() int {
 // waitNoSenders fails when ticks are still running.
 func waitNoSenders(t *testing.T) {
 	t.Helper()
-	eventually(t, 2*time.Second, "sender goroutines to exit", func() bool { return senders() == 0 })
+	eventually(t, "sender goroutines to exit", func() bool { return senders() == 0 })
 }
 
 // stubClient is a Client without a network, for the tests of logic alone.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"log/slog"
+	"net/http"
 	"strconv"
 	"sync"
 	"time"
@@ -29,6 +30,7 @@ const (
 	DefaultKeepAlive        = 30 * time.Second
 	DefaultLimit            = 4 << 20
 	DefaultMaxFinalAttempts = 10
+	DefaultMaxRetryDelay    = 30 * time.Second
 )
 
 // Config describes the job a Trace belongs to and how it talks to GitLab.
@@ -63,10 +65,17 @@ type Config struct {
 	// Limit is the most log bytes kept and sent; past it the trace gets
 	// one notice line and later output is dropped. Default [DefaultLimit].
 	Limit int64
-	// MaxFinalAttempts bounds the rounds of [Trace.Finish]: final updates
-	// answered 202 or 412 or failing transiently. Default
-	// [DefaultMaxFinalAttempts].
+	// MaxFinalAttempts bounds the rounds of [Trace.Finish] that GitLab
+	// answered without completing the update (202 or 412). Rounds that
+	// failed transiently (GitLab unreachable, 5xx) do not count: they are
+	// retried, with backoff up to MaxRetryDelay, until Finish's context
+	// ends, so an outage of GitLab loses no final update that its caller
+	// is still willing to wait for. Default [DefaultMaxFinalAttempts].
 	MaxFinalAttempts int
+	// MaxRetryDelay caps the wait between rounds of Finish that failed
+	// transiently (each round's calls have their own retries in the
+	// client). Default [DefaultMaxRetryDelay].
+	MaxRetryDelay time.Duration
 	// Logger receives operator messages; nil discards them.
 	Logger *slog.Logger
 	// OnStatus, when set, learns of job states GitLab reports while the
@@ -153,6 +162,9 @@ func New(c Client, cfg Config) *Trace {
 	}
 	if cfg.MaxFinalAttempts <= 0 {
 		cfg.MaxFinalAttempts = DefaultMaxFinalAttempts
+	}
+	if cfg.MaxRetryDelay <= 0 {
+		cfg.MaxRetryDelay = DefaultMaxRetryDelay
 	}
 	logger := cfg.Logger
 	if logger == nil {
@@ -486,9 +498,11 @@ func (t *Trace) period() time.Duration {
 // the job's outcome with the trace's checksum and size. It returns once
 // GitLab completed the update, following its replies: after a 202 it
 // updates again an interval later, after a 412 it sends the whole trace
-// again first, and transient failures are retried with backoff, within
-// Config.MaxFinalAttempts rounds (then the error matches [ErrUnfinished])
-// and ctx.
+// again first, within Config.MaxFinalAttempts such rounds (then the error
+// matches [ErrUnfinished]); transient failures (GitLab unreachable or
+// answering 5xx) are retried with backoff for as long as ctx lasts. The
+// trace stays whole in memory meanwhile (see Config.Limit), and what
+// GitLab acknowledged is never sent again.
 //
 // When GitLab no longer takes calls for the job, Finish returns an error
 // wrapping GitLab's, for which [gitlab.JobGone] is true; if that was
@@ -528,6 +542,7 @@ func (t *Trace) Finish(ctx context.Context, f Final) error {
 	backoff := t.cfg.MinInterval
 	var delay time.Duration
 	var last error
+	rounds := 0 // rounds GitLab answered without completing the update
 	for round := 1; ; round++ {
 		if delay > 0 {
 			if err := sleep(ctx, delay); err != nil {
@@ -541,6 +556,12 @@ func (t *Trace) Finish(ctx context.Context, f Final) error {
 		case err != nil && gitlab.JobGone(err):
 			t.setGone(err)
 			return err
+		case err != nil && Transient(err):
+			t.log.LogAttrs(ctx, slog.LevelWarn, "final update of the job failed; retrying",
+				slog.Int("round", round), slog.Duration("delay", backoff), slog.String("error", err.Error()))
+			last, delay = err, backoff
+			backoff = max(min(2*backoff, t.cfg.MaxRetryDelay), t.cfg.MinInterval)
+			continue
 		case err != nil:
 			t.log.LogAttrs(ctx, slog.LevelWarn, "final update of the job failed; retrying",
 				slog.Int("round", round), slog.Duration("delay", backoff), slog.String("error", err.Error()))
@@ -563,10 +584,24 @@ func (t *Trace) Finish(ctx context.Context, f Final) error {
 		default:
 			last, delay = fmt.Errorf("unexpected reply %d to the final update", res.StatusCode), backoff
 		}
-		if round >= t.cfg.MaxFinalAttempts {
-			return fmt.Errorf("trace: finishing job %d: giving up after %d rounds: %w: %w", t.cfg.JobID, round, ErrUnfinished, last)
+		if rounds++; rounds >= t.cfg.MaxFinalAttempts {
+			return fmt.Errorf("trace: finishing job %d: giving up after %d rounds: %w: %w", t.cfg.JobID, rounds, ErrUnfinished, last)
 		}
 	}
+}
+
+// Transient reports whether err is a failure that says nothing about
+// the job: GitLab unreachable or answering 5xx, 408, 409 or 429 (after
+// the client's own retries). Such failures are retried for as long as the
+// caller waits; others (a trace that makes no headway, an unexpected
+// reply) count against Config.MaxFinalAttempts.
+func Transient(err error) bool {
+	var se *gitlab.StatusError
+	if errors.As(err, &se) && se.StatusCode == http.StatusRequestTimeout {
+		return true
+	}
+	return errors.Is(err, gitlab.ErrTransport) || errors.Is(err, gitlab.ErrServer) ||
+		errors.Is(err, gitlab.ErrTooManyRequests) || errors.Is(err, gitlab.ErrConflict)
 }
 
 // finalRound sends what GitLab lacks of the trace, then the final update.

@@ -101,17 +101,17 @@ func TestTraceArrivesWhileJobRuns(t *testing.T) {
 	tr := e.start(t, e.config())
 
 	_, _ = tr.Write([]byte("$ make\n"))
-	eventually(t, 2*time.Second, "the first output at GitLab", func() bool {
+	eventually(t, "the first output at GitLab", func() bool {
 		return string(e.srv.Job(e.id).Trace) == "$ make\n"
 	})
 	_, _ = tr.Write([]byte("building...\n"))
-	eventually(t, 2*time.Second, "the second output at GitLab", func() bool {
+	eventually(t, "the second output at GitLab", func() bool {
 		return string(e.srv.Job(e.id).Trace) == "$ make\nbuilding...\n"
 	})
 	if s := e.srv.Job(e.id).State; s != gitlab.StateRunning {
 		t.Fatalf("job %s before Finish", s)
 	}
-	eventually(t, time.Second, "Sent to catch up", func() bool { return tr.Sent() == tr.Len() })
+	eventually(t, "Sent to catch up", func() bool { return tr.Sent() == tr.Len() })
 
 	_, _ = tr.Write([]byte("done\n"))
 	if err := tr.Finish(context.Background(), trace.Final{State: gitlab.StateSuccess}); err != nil {
@@ -128,11 +128,11 @@ func TestDroppedPatchIsResent(t *testing.T) {
 	e := newEnv(t)
 	tr := e.start(t, e.config())
 	_, _ = tr.Write([]byte("one\n"))
-	eventually(t, 2*time.Second, "the first output at GitLab", func() bool { return len(e.srv.Job(e.id).Trace) == 4 })
+	eventually(t, "the first output at GitLab", func() bool { return len(e.srv.Job(e.id).Trace) == 4 })
 
 	e.srv.DropNextPatches(2)
 	_, _ = tr.Write([]byte("two\n"))
-	eventually(t, 2*time.Second, "the lost output at GitLab", func() bool {
+	eventually(t, "the lost output at GitLab", func() bool {
 		return string(e.srv.Job(e.id).Trace) == "one\ntwo\n"
 	})
 	dropped := 0
@@ -191,14 +191,14 @@ func TestFinal412ResendsWholeTrace(t *testing.T) {
 	tr := e.start(t, cfg)
 	body := bytes.Repeat([]byte("0123456789abcdef"), 1000)
 	_, _ = tr.Write(body)
-	eventually(t, 2*time.Second, "the output acknowledged", func() bool { return tr.Sent() == int64(len(body)) })
+	eventually(t, "the output acknowledged", func() bool { return tr.Sent() == int64(len(body)) })
 
 	// Something else appends to GitLab's copy.
 	if _, err := e.client.PatchTrace(context.Background(), e.id, e.token, int64(len(body)), []byte("garbage")); err != nil {
 		t.Fatal(err)
 	}
 	_, _ = tr.Write([]byte("tail\n")) // its patch meets a 416 beyond the trace's end
-	eventually(t, 2*time.Second, "the 416", func() bool {
+	eventually(t, "the 416", func() bool {
 		for _, r := range e.requests(gitlabtest.EndpointTrace) {
 			if r.Status == http.StatusRequestedRangeNotSatisfiable {
 				return true
@@ -240,7 +240,7 @@ func TestTransientTraceErrorsWhileStreaming(t *testing.T) {
 	e.srv.FailNext(gitlabtest.EndpointTrace, http.StatusServiceUnavailable, 5)
 	e.srv.ResetNext(gitlabtest.EndpointTrace, 1)
 	_, _ = tr.Write([]byte("survives\n"))
-	eventually(t, 3*time.Second, "the output at GitLab", func() bool {
+	eventually(t, "the output at GitLab", func() bool {
 		return string(e.srv.Job(e.id).Trace) == "survives\n"
 	})
 	if err := tr.Finish(context.Background(), trace.Final{State: gitlab.StateSuccess}); err != nil {
@@ -362,7 +362,7 @@ func TestOutputLimit(t *testing.T) {
 	if got := tr.Bytes(); !bytes.Equal(got, want) {
 		t.Fatalf("trace\n got %q\nwant %q", got, want)
 	}
-	eventually(t, 2*time.Second, "the trace at GitLab", func() bool { return tr.Sent() == int64(len(want)) })
+	eventually(t, "the trace at GitLab", func() bool { return tr.Sent() == int64(len(want)) })
 	_, _ = tr.Write([]byte("more output\n"))
 	if tr.Len() != int64(len(want)) {
 		t.Errorf("Len %d after the limit, want %d", tr.Len(), len(want))
@@ -418,17 +418,18 @@ func TestSilentJobCanceled(t *testing.T) {
 	cfg := e.config()
 	cfg.OnStatus = st.OnStatus
 	tr := e.start(t, cfg)
-	eventually(t, 2*time.Second, "a keep-alive", func() bool { return len(e.srv.Job(e.id).Updates) > 0 })
+	eventually(t, "a keep-alive", func() bool { return len(e.srv.Job(e.id).Updates) > 0 })
 
+	before := len(e.srv.Job(e.id).Updates)
 	e.srv.Cancel(e.id)
-	begin := time.Now()
-	if s := st.wait(t, 2*time.Second); s != gitlab.StateCanceled {
+	if s := st.wait(t); s != gitlab.StateCanceled {
 		t.Fatalf("reported %s, want canceled", s)
 	}
-	d := time.Since(begin)
-	t.Logf("cancel detected after %s (interval %s)", d, testMaxInterval)
-	if d > 10*testMaxInterval {
-		t.Errorf("cancel detected after %s, want within a few intervals of %s", d, testMaxInterval)
+	// Counted in keep-alives rather than time (a loaded machine must not
+	// fail this): the first keep-alive GitLab answers after the cancel
+	// tells the job; one more may have been in flight as it was cancelled.
+	if d := len(e.srv.Job(e.id).Updates) - before; d > 2 {
+		t.Errorf("cancel detected after %d keep-alives, want the first one after it", d)
 	}
 
 	n := len(e.srv.Requests())
@@ -473,9 +474,9 @@ func TestCanceledWhileWriting(t *testing.T) {
 			time.Sleep(time.Millisecond)
 		}
 	})
-	eventually(t, 2*time.Second, "output at GitLab", func() bool { return len(e.srv.Job(e.id).Trace) > 0 })
+	eventually(t, "output at GitLab", func() bool { return len(e.srv.Job(e.id).Trace) > 0 })
 	e.srv.Cancel(e.id)
-	if s := st.wait(t, 2*time.Second); s != gitlab.StateCanceled {
+	if s := st.wait(t); s != gitlab.StateCanceled {
 		t.Fatalf("reported %s, want canceled", s)
 	}
 	n := len(e.requests(gitlabtest.EndpointTrace))
@@ -500,7 +501,7 @@ func TestGracefulCancel(t *testing.T) {
 	_, _ = tr.Write([]byte("$ long-running\n"))
 
 	e.srv.CancelGracefully(e.id)
-	if s := st.wait(t, 2*time.Second); s != gitlab.StateCanceling {
+	if s := st.wait(t); s != gitlab.StateCanceling {
 		t.Fatalf("reported %s, want canceling", s)
 	}
 	// The owner runs after_script; its output still reaches GitLab.
@@ -525,7 +526,7 @@ func TestUnknownJobIsGone(t *testing.T) {
 	cfg.OnStatus = st.OnStatus
 	tr := e.start(t, cfg)
 	_, _ = tr.Write([]byte("nobody listens\n"))
-	if s := st.wait(t, 2*time.Second); s != gitlab.StateCanceled {
+	if s := st.wait(t); s != gitlab.StateCanceled {
 		t.Fatalf("reported %s, want canceled", s)
 	}
 	err := tr.Finish(context.Background(), trace.Final{State: gitlab.StateSuccess})
@@ -543,7 +544,7 @@ func TestAdoptsGitLabInterval(t *testing.T) {
 	cfg.MaxInterval = capped
 	cfg.KeepAlive = capped // a keep-alive at every tick
 	tr := e.start(t, cfg)
-	eventually(t, 3*time.Second, "four keep-alives", func() bool { return len(e.requests(gitlabtest.EndpointUpdate)) >= 4 })
+	eventually(t, "four keep-alives", func() bool { return len(e.requests(gitlabtest.EndpointUpdate)) >= 4 })
 	reqs := e.requests(gitlabtest.EndpointUpdate)
 	for i := 1; i < len(reqs); i++ {
 		// The first keep-alive came after the configured 20 ms; the
@@ -655,7 +656,7 @@ func TestStartContextCanceled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	tr.Start(ctx)
 	_, _ = tr.Write([]byte("streamed\n"))
-	eventually(t, 2*time.Second, "the output at GitLab", func() bool { return tr.Sent() == 9 })
+	eventually(t, "the output at GitLab", func() bool { return tr.Sent() == 9 })
 	cancel()
 	waitNoSenders(t)
 
@@ -680,7 +681,7 @@ func TestFinishContextCanceled(t *testing.T) {
 	tr.Start(context.Background())
 	e.srv.DelayNext(gitlabtest.EndpointTrace, 10*time.Second, 2)
 	_, _ = tr.Write([]byte("output\n"))
-	eventually(t, 2*time.Second, "the sender's patch to hang", func() bool {
+	eventually(t, "the sender's patch to hang", func() bool {
 		for _, r := range e.requests(gitlabtest.EndpointTrace) {
 			if strings.HasPrefix(r.Fault, "delay") {
 				return true
@@ -738,7 +739,7 @@ func TestGoneAsFailed(t *testing.T) {
 	st := newStatusRecorder()
 	tr := trace.New(c, trace.Config{JobID: 1, Token: "t", UpdateInterval: 10 * time.Millisecond, MinInterval: 10 * time.Millisecond, KeepAlive: 10 * time.Millisecond, OnStatus: st.OnStatus})
 	tr.Start(context.Background())
-	if s := st.wait(t, 2*time.Second); s != gitlab.StateFailed {
+	if s := st.wait(t); s != gitlab.StateFailed {
 		t.Fatalf("reported %s, want failed", s)
 	}
 	if err := tr.Finish(context.Background(), trace.Final{State: gitlab.StateFailed}); !gitlab.JobGone(err) {

@@ -1,0 +1,214 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/wasmrunner/wasmrunner/engine/fleet"
+	"github.com/wasmrunner/wasmrunner/gitlab"
+	"github.com/wasmrunner/wasmrunner/gitlab/gitlabtest"
+	"github.com/wasmrunner/wasmrunner/internal/syncbuf"
+)
+
+// serveProcess is `wasmrunner serve` run as a child process (this test
+// binary as wasmrunner), so that a test can kill it with SIGKILL.
+type serveProcess struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	log  *syncbuf.Buffer
+	done chan struct{}
+}
+
+// startServeProcess starts serve with args (after serve's defaults for
+// tests) and waits until it is ready.
+func startServeProcess(t *testing.T, args ...string) *serveProcess {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	p := &serveProcess{t: t, log: &syncbuf.Buffer{}, done: make(chan struct{})}
+	p.cmd = exec.Command(self, append([]string{"--log-format", "json", "serve", "--listen", addr, "--check-interval", "20ms",
+		"--token-rotation=false"}, args...)...)
+	// A cache dir of its own, as a pod has: processes compiling into one
+	// compilation cache at once is not what this is about.
+	p.cmd.Env = append(os.Environ(), "WASMRUNNER_TEST_AS_CLI=1", "XDG_CACHE_HOME="+t.TempDir())
+	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		_ = p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() { p.kill() })
+	deadline := time.Now().Add(time.Minute)
+	for {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return p
+			}
+		}
+		select {
+		case <-p.done:
+			t.Fatalf("serve exited before it was ready\n%s", p.log.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve did not become ready\n%s", p.log.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// kill ends the process with SIGKILL, as an OOM kill does, and waits.
+func (p *serveProcess) kill() {
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
+}
+
+// stop ends the process with SIGTERM (its jobs are aborted and reported)
+// and waits.
+func (p *serveProcess) stop() {
+	p.t.Helper()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(time.Minute):
+		p.t.Errorf("serve did not stop after SIGTERM\n%s", p.log.String())
+		p.kill()
+	}
+}
+
+// journaled returns the job entries in a runner's journal.
+func journaled(t *testing.T, r fleet.Runner) []string {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(fleet.JournalDir(r), "p-*", "job-*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func jobState(srv *gitlabtest.Server, id int64) gitlab.JobState { return srv.Job(id).State }
+
+// TestServeKilledMidJob: serve killed with SIGKILL in the middle of jobs
+// and started again on the same builds dir reports them to GitLab: a last
+// line in their log, failed with runner_system_failure, their journal
+// entries gone. Processes sharing the builds dir never touch each other's
+// jobs: a replica of the same runner (same token, same entry) and a
+// process of another runner keep theirs running while the killed one's
+// are reported.
+func TestServeKilledMidJob(t *testing.T) {
+	srv := gitlabtest.NewServer()
+	defer srv.Close()
+	other := srv.AddRunner()
+	builds, mods := t.TempDir(), shellDir(t, "")
+	common := []string{"--url", srv.URL, "--modules", mods, "--builds-dir", builds, "--concurrency", "1"}
+	// Runners given by --url and --token are all named "default": the
+	// three processes share one journal dir, each in a partition of its
+	// own.
+	runner := fleet.Runner{Name: "default", URL: srv.URL, BuildsDir: builds}
+	var ids []int64
+	for i := range 2 {
+		ids = append(ids, srv.Enqueue(gitlabtest.NewJob(fmt.Sprintf("sleeper-%d", i)).Image("shell").Script("echo started", "sleep 600").ForRunner(srv.RunnerToken)))
+	}
+	otherID := srv.Enqueue(gitlabtest.NewJob("other-runner").Image("shell").Script("echo started", "sleep 600").ForRunner(other))
+
+	replica1 := startServeProcess(t, append(common, "--token", srv.RunnerToken)...)
+	replica2 := startServeProcess(t, append(common, "--token", srv.RunnerToken)...)
+	otherProc := startServeProcess(t, append(common, "--token", other)...)
+	// Each job's log has reached GitLab (an update interval, 3 s) when
+	// the process dies: the last line goes after it, whatever offset the
+	// journal had.
+	started := func(id int64) bool {
+		rec := srv.Job(id)
+		return rec.State == gitlab.StateRunning && strings.Contains(string(rec.Trace), "started")
+	}
+	deadline := time.Now().Add(time.Minute)
+	for !(started(ids[0]) && started(ids[1]) && started(otherID) && len(journaled(t, runner)) == 3) {
+		if time.Now().After(deadline) {
+			t.Fatalf("jobs %s %s %s, journal %v\n%s\n%s\n%s", jobState(srv, ids[0]), jobState(srv, ids[1]), jobState(srv, otherID),
+				journaled(t, runner), replica1.log.String(), replica2.log.String(), otherProc.log.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	// Kill the second replica and start it again: its job, and only its,
+	// is reported; the first replica's goes on.
+	replica2.kill()
+	restarted := startServeProcess(t, append(common, "--token", srv.RunnerToken)...)
+	var lost, kept int64
+	eventually(t, "one of the runner's jobs reported failed", func() bool {
+		for i, id := range ids {
+			if jobState(srv, id) == gitlab.StateFailed {
+				lost, kept = id, ids[1-i]
+				return true
+			}
+		}
+		return false
+	})
+	rec := srv.Job(lost)
+	if rec.FailureReason != gitlab.RunnerSystemFailure {
+		t.Errorf("lost job: failure reason %q, want runner_system_failure", rec.FailureReason)
+	}
+	log := string(rec.Trace)
+	if !strings.Contains(log, "the runner stopped unexpectedly while it ran this job") || !strings.HasSuffix(log, "The job was lost.\x1b[0;m\n") {
+		t.Errorf("lost job's log does not end with the lost line:\n%s", log)
+	}
+	if got := strings.Count(log, "The job was lost."); got != 1 {
+		t.Errorf("the lost line is in the log %d times", got)
+	}
+	// What the killed process had sent stays in front of it.
+	if i, j := strings.Index(log, "$ sleep 600"), strings.Index(log, "stopped unexpectedly"); i < 0 || i > j {
+		t.Errorf("the log the killed process had sent is not kept before the last line:\n%s", log)
+	}
+	eventually(t, "the lost job's entry removed", func() bool { return len(journaled(t, runner)) == 2 })
+	if jobState(srv, kept) != gitlab.StateRunning || jobState(srv, otherID) != gitlab.StateRunning {
+		t.Fatalf("another process's job was touched: replica's %s, other runner's %s", jobState(srv, kept), jobState(srv, otherID))
+	}
+
+	// Kill the other runner's process and start it again.
+	otherProc.kill()
+	otherAgain := startServeProcess(t, append(common, "--token", other)...)
+	r, err := srv.WaitForState(ctxFor(t, time.Minute), otherID, gitlab.StateFailed)
+	if err != nil || r.FailureReason != gitlab.RunnerSystemFailure || !strings.Contains(string(r.Trace), "The job was lost.") {
+		t.Fatalf("other runner's job: %s %s %v\n%s", r.State, r.FailureReason, err, r.Trace)
+	}
+	if jobState(srv, kept) != gitlab.StateRunning {
+		t.Fatalf("the first replica's job: %s", jobState(srv, kept))
+	}
+	eventually(t, "the other runner's lost job's entry removed", func() bool { return len(journaled(t, runner)) == 1 })
+
+	// A clean stop reports the running job (aborted) and leaves no entry.
+	replica1.stop()
+	r, err = srv.WaitForState(ctxFor(t, time.Minute), kept, gitlab.StateFailed)
+	if err != nil || strings.Contains(string(r.Trace), "The job was lost.") {
+		t.Errorf("the first replica's job after SIGTERM: %s %v\n%s", r.State, err, r.Trace)
+	}
+	restarted.stop()
+	otherAgain.stop()
+	if m := journaled(t, runner); len(m) != 0 {
+		t.Errorf("entries left after every process stopped: %v", m)
+	}
+	if v := srv.Violations(); len(v) > 0 {
+		t.Errorf("violations: %v", v)
+	}
+}
+
+func ctxFor(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
