@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -69,6 +70,11 @@ type jobRun struct {
 
 	started   time.Time
 	journaled *journal.Journal // holds the job's entry, once written
+
+	// unsettled: a step or the cleanup of the handler may not have
+	// ended (its context ended first, it panicked or was abandoned), so
+	// the build dir is not kept for another job (Config.ReuseBuildDirs).
+	unsettled atomic.Bool
 }
 
 // runJob drives one job through its life and reports it.
@@ -347,14 +353,18 @@ func (jr *jobRun) prepareDirs() error {
 			return err
 		}
 	}
-	return os.MkdirAll(jr.job.buildDir, 0o755)
+	return jr.r.takeBuildDir(jr.job.buildDir)
 }
 
 func (jr *jobRun) cleanupDirs() {
 	for _, d := range jr.job.Dependencies() {
 		d.close()
 	}
-	for _, d := range []string{jr.job.buildDir, jr.job.tmpDir} {
+	dirs := []string{jr.job.buildDir, jr.job.tmpDir}
+	if jr.r.cfg.ReuseBuildDirs && !jr.unsettled.Load() && jr.hard.Err() == nil && jr.r.keepBuildDir(jr.job.buildDir) {
+		dirs = dirs[1:]
+	}
+	for _, d := range dirs {
 		if err := os.RemoveAll(d); err != nil {
 			jr.log.Warn("removing a job dir failed", "dir", d, "error", err)
 		}
@@ -376,6 +386,7 @@ func (jr *jobRun) newHandler(ctx context.Context) (h Handler, err error) {
 }
 
 func (jr *jobRun) panicked(p any) error {
+	jr.unsettled.Store(true)
 	jr.log.Error("handler panicked", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 	return fmt.Errorf("%w: %v", ErrHandlerPanic, p)
 }
@@ -398,6 +409,7 @@ func (jr *jobRun) cleanupHandler(h Handler) {
 	select {
 	case <-done:
 	case <-time.After(jr.r.cfg.CleanupTimeout + jr.r.cfg.Process.Stop.Abandon):
+		jr.unsettled.Store(true)
 		jr.job.Printf("\x1b[33;1mWARNING: the handler's cleanup did not finish within %s\x1b[0;m", jr.r.cfg.CleanupTimeout)
 	}
 }
@@ -405,6 +417,13 @@ func (jr *jobRun) cleanupHandler(h Handler) {
 // step runs one phase of the handler. It returns when the handler does,
 // or Stop.Abandon after ctx ends if the handler does not.
 func (jr *jobRun) step(ctx context.Context, h Handler, lines []string, phase Phase) error {
+	// A handler whose context ended may have left work running (a
+	// StepAbandoner returns without its guest).
+	defer func() {
+		if ctx.Err() != nil {
+			jr.unsettled.Store(true)
+		}
+	}()
 	if _, ok := h.(StepAbandoner); ok {
 		return jr.stepHere(ctx, h, lines, phase)
 	}
