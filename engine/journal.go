@@ -70,6 +70,9 @@ func (jr *jobRun) journalAdd() error {
 	if err != nil {
 		return err
 	}
+	if err := jr.r.hostWrite("journal"); err != nil {
+		return err
+	}
 	if err := j.Add(jr.entry()); err != nil {
 		return err
 	}
