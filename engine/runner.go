@@ -240,6 +240,9 @@ type Runner struct {
 	started atomic.Bool
 
 	journal journalState
+	// hostFault, set by tests (export_test.go), fails the host-side
+	// write steps of jobs it returns an error for (see hostWrite).
+	hostFault func(step string) error
 
 	// With ReuseBuildDirs: emptied build dirs for the next jobs, in
 	// freeParent, a dir of BuildsDir.
@@ -247,6 +250,16 @@ type Runner struct {
 	freeDirs   []string
 	freeParent string
 	freeSeq    int
+}
+
+// hostWrite is called before each host-side write step of a job
+// ("journal", "build dir", "sources", "dependencies", "artifacts"): an
+// error a test injected there is the step's.
+func (r *Runner) hostWrite(step string) error {
+	if r.hostFault != nil {
+		return r.hostFault(step)
+	}
+	return nil
 }
 
 // New checks cfg and returns a Runner.

@@ -202,6 +202,9 @@ func runExec(c *cli.Context) error {
 	src := local.New(out, c.String("artifacts-dir"))
 	defer src.Close()
 	src.SetOutput(output)
+	// A job starts as soon as its upstream jobs end, not at the engine's
+	// next poll.
+	src.SetLongPoll(time.Minute)
 	if cfg.ProjectFiles {
 		zipPath := filepath.Join(buildsDir, ".project-files.zip")
 		if err := writeProjectFiles(ctx, zipPath, project, repo, c.String("artifacts-dir"), c.String("builds-dir")); err != nil {
