@@ -127,6 +127,9 @@ func (jr *jobRun) uploadOne(ctx context.Context, spec gitlab.ArtifactSpec, files
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
+	if err := jr.r.hostWrite("artifacts"); err != nil {
+		return fmt.Errorf("archiving: %w", err)
+	}
 
 	switch format {
 	case gitlab.FormatZip:

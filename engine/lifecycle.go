@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/wasmrunner/wasmrunner/gitlab"
@@ -68,6 +70,11 @@ type jobRun struct {
 
 	started   time.Time
 	journaled *journal.Journal // holds the job's entry, once written
+
+	// unsettled: a step or the cleanup of the handler may not have
+	// ended (its context ended first, it panicked or was abandoned), so
+	// the build dir is not kept for another job (Config.ReuseBuildDirs).
+	unsettled atomic.Bool
 }
 
 // runJob drives one job through its life and reports it.
@@ -195,13 +202,13 @@ func (jr *jobRun) execute() result {
 	}
 
 	if err := jr.journalAdd(); err != nil {
-		return failed(gitlab.RunnerSystemFailure, 0, fmt.Errorf("recording the job in the journal of jobs in flight: %w", err))
+		return jr.hostFailure("recording the job in the journal of jobs in flight", err)
 	}
 	if err := jr.prepareDirs(); err != nil {
-		return failed(gitlab.RunnerSystemFailure, 0, fmt.Errorf("preparing the build dir: %w", err))
+		return jr.hostFailure("preparing the build dir", err)
 	}
 	if err := job.writeFileVariables(); err != nil {
-		return failed(gitlab.RunnerSystemFailure, 0, fmt.Errorf("writing file variables: %w", err))
+		return jr.hostFailure("writing file variables", err)
 	}
 
 	h, err := jr.newHandler(ctx)
@@ -215,6 +222,9 @@ func (jr *jobRun) execute() result {
 			if res, ok := jr.interrupted(ctx); ok {
 				return res
 			}
+			if diskFull(err) {
+				return jr.hostFailure("getting the sources", err)
+			}
 			// As GitLab Runner's get_sources stage, a script of its own.
 			return failed(gitlab.ScriptFailure, 1, err)
 		}
@@ -223,7 +233,7 @@ func (jr *jobRun) execute() result {
 		if res, ok := jr.interrupted(ctx); ok {
 			return res
 		}
-		return failed(gitlab.RunnerSystemFailure, 0, err)
+		return jr.hostFailure("downloading artifacts", err)
 	}
 
 	res := succeeded()
@@ -271,7 +281,7 @@ func (jr *jobRun) withArtifacts(res result) result {
 		ir, _ := jr.interrupted(jr.hard)
 		return ir
 	case res.state == gitlab.StateSuccess:
-		return failed(gitlab.RunnerSystemFailure, 0, err)
+		return jr.hostFailure("uploading artifacts", err)
 	default:
 		return res
 	}
@@ -315,21 +325,46 @@ func (jr *jobRun) classify(err error) result {
 	}
 }
 
+// diskFull reports whether err is the host's file system being full
+// (ENOSPC) or a disk quota of the runner's user used up (EDQUOT).
+func diskFull(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
+
+// hostFailure is the result of a job whose host-side step (what) failed
+// with err: runner_system_failure, the machine's fault, which GitLab may
+// retry on another runner. A full disk is said plainly, in the job's log
+// and the operator's.
+func (jr *jobRun) hostFailure(what string, err error) result {
+	if diskFull(err) {
+		jr.log.Error("the disk under the builds dir is full: a job failed", "builds_dir", jr.r.cfg.BuildsDir, "step", what, "error", err)
+		return failed(gitlab.RunnerSystemFailure, 0, fmt.Errorf("%s: the disk under the runner's builds dir is full: %w", what, err))
+	}
+	return failed(gitlab.RunnerSystemFailure, 0, fmt.Errorf("%s: %w", what, err))
+}
+
 func (jr *jobRun) prepareDirs() error {
+	if err := jr.r.hostWrite("build dir"); err != nil {
+		return err
+	}
 	// Stale dirs of an earlier run of this job are replaced.
 	for _, d := range []string{jr.job.buildDir, jr.job.tmpDir} {
 		if err := os.RemoveAll(d); err != nil {
 			return err
 		}
 	}
-	return os.MkdirAll(jr.job.buildDir, 0o755)
+	return jr.r.takeBuildDir(jr.job.buildDir)
 }
 
 func (jr *jobRun) cleanupDirs() {
 	for _, d := range jr.job.Dependencies() {
 		d.close()
 	}
-	for _, d := range []string{jr.job.buildDir, jr.job.tmpDir} {
+	dirs := []string{jr.job.buildDir, jr.job.tmpDir}
+	if jr.r.cfg.ReuseBuildDirs && !jr.unsettled.Load() && jr.hard.Err() == nil && jr.r.keepBuildDir(jr.job.buildDir) {
+		dirs = dirs[1:]
+	}
+	for _, d := range dirs {
 		if err := os.RemoveAll(d); err != nil {
 			jr.log.Warn("removing a job dir failed", "dir", d, "error", err)
 		}
@@ -351,6 +386,7 @@ func (jr *jobRun) newHandler(ctx context.Context) (h Handler, err error) {
 }
 
 func (jr *jobRun) panicked(p any) error {
+	jr.unsettled.Store(true)
 	jr.log.Error("handler panicked", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 	return fmt.Errorf("%w: %v", ErrHandlerPanic, p)
 }
@@ -373,6 +409,7 @@ func (jr *jobRun) cleanupHandler(h Handler) {
 	select {
 	case <-done:
 	case <-time.After(jr.r.cfg.CleanupTimeout + jr.r.cfg.Process.Stop.Abandon):
+		jr.unsettled.Store(true)
 		jr.job.Printf("\x1b[33;1mWARNING: the handler's cleanup did not finish within %s\x1b[0;m", jr.r.cfg.CleanupTimeout)
 	}
 }
@@ -380,6 +417,13 @@ func (jr *jobRun) cleanupHandler(h Handler) {
 // step runs one phase of the handler. It returns when the handler does,
 // or Stop.Abandon after ctx ends if the handler does not.
 func (jr *jobRun) step(ctx context.Context, h Handler, lines []string, phase Phase) error {
+	// A handler whose context ended may have left work running (a
+	// StepAbandoner returns without its guest).
+	defer func() {
+		if ctx.Err() != nil {
+			jr.unsettled.Store(true)
+		}
+	}()
 	if _, ok := h.(StepAbandoner); ok {
 		return jr.stepHere(ctx, h, lines, phase)
 	}
@@ -452,6 +496,9 @@ func (jr *jobRun) getSources(ctx context.Context) error {
 	if b, e := job.BuildDirBudget(); b != nil || e != nil {
 		budget = poolBudget{b, e}
 	}
+	if err := jr.r.hostWrite("sources"); err != nil {
+		return err
+	}
 	return jr.r.sources.Get(ctx, gitsource.Job{
 		Payload: jr.payload, Vars: job.Variables(), Dir: job.buildDir, Tmp: job.tmp, Budget: budget, Log: job,
 	})
@@ -481,6 +528,9 @@ func (jr *jobRun) downloadDependencies(ctx context.Context) error {
 		if b, e := job.BuildDirBudget(); b != nil || e != nil {
 			lim.Budget = poolBudget{b, e}
 		}
+		if err := jr.r.hostWrite("dependencies"); err != nil {
+			return fmt.Errorf("extracting artifacts of %s (job %d): %w", d.Name, d.ID, err)
+		}
 		if err := archive.Extract(ctx, ra, size, job.buildDir, lim); err != nil {
 			return fmt.Errorf("extracting artifacts of %s (job %d): %w", d.Name, d.ID, err)
 		}
@@ -504,7 +554,7 @@ func (jr *jobRun) report(res result) {
 	}
 	job.log.close()
 	reason := jr.payload.FailureReason(res.reason)
-	jr.journalReporting(res.state, reason)
+	stopRecording := jr.journalReporting(res.state, reason)
 
 	ctx, cancel := context.WithTimeout(context.Background(), jr.r.cfg.ReportDeadline)
 	defer cancel()
@@ -523,6 +573,7 @@ func (jr *jobRun) report(res result) {
 	default:
 		jr.log.Error("reporting the job failed", "error", err)
 	}
+	stopRecording()
 	jr.journalRemove()
 }
 

@@ -119,6 +119,17 @@ type Config struct {
 	// 5 GiB.
 	SourcesCacheDir  string
 	SourcesCacheSize int64
+	// ReuseBuildDirs keeps a job's build dir, emptied, for a later job
+	// instead of removing it (as GitLab Runner reuses its builds dirs):
+	// on ext4 with discard, creating and removing a directory costs a
+	// millisecond or more, more than running a short job. A dir is kept
+	// only when it could be emptied and nothing of the job can still
+	// write to it: every step of the handler returned before its context
+	// ended and its Cleanup returned in time (a handler must not use the
+	// build dir after Cleanup returns); otherwise it is removed as
+	// without this option. A job still starts with an empty build dir at
+	// BuildsDir/<job id>.
+	ReuseBuildDirs bool
 	// Process holds the budgets shared by every runner of the process:
 	// each job (and each job request) also holds one of its job slots, and
 	// its Stop.Abandon is how long a handler may take to return after its
@@ -229,6 +240,26 @@ type Runner struct {
 	started atomic.Bool
 
 	journal journalState
+	// hostFault, set by tests (export_test.go), fails the host-side
+	// write steps of jobs it returns an error for (see hostWrite).
+	hostFault func(step string) error
+
+	// With ReuseBuildDirs: emptied build dirs for the next jobs, in
+	// freeParent, a dir of BuildsDir.
+	freeMu     sync.Mutex
+	freeDirs   []string
+	freeParent string
+	freeSeq    int
+}
+
+// hostWrite is called before each host-side write step of a job
+// ("journal", "build dir", "sources", "dependencies", "artifacts"): an
+// error a test injected there is the step's.
+func (r *Runner) hostWrite(step string) error {
+	if r.hostFault != nil {
+		return r.hostFault(step)
+	}
+	return nil
 }
 
 // New checks cfg and returns a Runner.
@@ -431,6 +462,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	cancelPoll()
 	_ = g.Wait()
+	r.removeFreeDirs()
 	r.log.Info("runner stopped")
 	return nil
 }

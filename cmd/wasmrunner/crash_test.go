@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"github.com/wasmrunner/wasmrunner/engine/fleet"
 	"github.com/wasmrunner/wasmrunner/gitlab"
 	"github.com/wasmrunner/wasmrunner/gitlab/gitlabtest"
+	"github.com/wasmrunner/wasmrunner/internal/journal"
 	"github.com/wasmrunner/wasmrunner/internal/syncbuf"
 )
 
@@ -91,14 +93,18 @@ func (p *serveProcess) stop() {
 	}
 }
 
-// journaled returns the job entries in a runner's journal.
-func journaled(t *testing.T, r fleet.Runner) []string {
+// journaled returns the jobs in a runner's journal.
+func journaled(t *testing.T, r fleet.Runner) []int64 {
 	t.Helper()
-	m, err := filepath.Glob(filepath.Join(fleet.JournalDir(r), "p-*", "job-*"))
+	entries, err := journal.Entries(fleet.JournalDir(r))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return m
+	var ids []int64
+	for _, e := range entries {
+		ids = append(ids, e.JobID)
+	}
+	return ids
 }
 
 func jobState(srv *gitlabtest.Server, id int64) gitlab.JobState { return srv.Job(id).State }
@@ -211,4 +217,119 @@ func ctxFor(t *testing.T, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// smallDisk mounts a tmpfs of size bytes on a new dir: a disk that really
+// fills up. It needs root (CAP_SYS_ADMIN); the test is skipped without.
+func smallDisk(t *testing.T, size int) string {
+	t.Helper()
+	dir := t.TempDir()
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a small tmpfs needs root")
+	}
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d,mode=0755", size)); err != nil {
+		t.Skipf("mounting a small tmpfs: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := syscall.Unmount(dir, 0); err != nil {
+			t.Errorf("unmounting %s: %v", dir, err)
+		}
+	})
+	return dir
+}
+
+// TestServeDiskFull: serve on a builds dir whose disk really fills up (a
+// 2 MiB tmpfs). A job whose script fills it fails with
+// runner_system_failure and a log saying the disk is full, and the
+// runner keeps serving: the next job succeeds. With the disk full
+// (something else filled it), a job that writes fails the same way; a
+// process that starts then cannot make its journal's first slot, and its
+// job is not run; once there is room again, jobs succeed.
+func TestServeDiskFull(t *testing.T) {
+	builds := smallDisk(t, 2<<20)
+	srv := gitlabtest.NewServer()
+	defer srv.Close()
+	other := srv.AddRunner()
+	start := func(token string) *serveProcess {
+		return startServeProcess(t, "--url", srv.URL, "--token", token, "--modules", shellDir(t, ""),
+			"--builds-dir", builds, "--concurrency", "1")
+	}
+	p := start(srv.RunnerToken)
+	run := func(token, name string, script ...string) gitlabtest.JobRecord {
+		t.Helper()
+		id := srv.Enqueue(gitlabtest.NewJob(name).Image("shell").Script(script...).ForRunner(token))
+		rec, err := srv.WaitForState(ctxFor(t, time.Minute), id, gitlab.StateSuccess, gitlab.StateFailed)
+		if err != nil {
+			t.Fatalf("job %s: %v\n%s", name, err, p.log.String())
+		}
+		return rec
+	}
+	wantDiskFull := func(rec gitlabtest.JobRecord, more ...string) {
+		t.Helper()
+		if rec.State != gitlab.StateFailed || rec.FailureReason != gitlab.RunnerSystemFailure {
+			t.Errorf("job %s: %s %s, want failed runner_system_failure\n%s", rec.Name, rec.State, rec.FailureReason, rec.Trace)
+		}
+		for _, w := range append([]string{"the disk under the runner's builds dir is full"}, more...) {
+			if !strings.Contains(string(rec.Trace), w) {
+				t.Errorf("job %s: log lacks %q:\n%s", rec.Name, w, rec.Trace)
+			}
+		}
+	}
+	const guestWarning = "WARNING: the disk under the runner's builds dir is full (no space left on device)"
+
+	// The guest fills the disk: its writes fail (EIO in the guest), the
+	// job log says why, and the failed step is the machine's fault.
+	rec := run(srv.RunnerToken, "fills-the-disk", "seq 1 2000000 > big.txt", "echo not reached")
+	wantDiskFull(rec, guestWarning)
+	if strings.Contains(string(rec.Trace), "\nnot reached") {
+		t.Errorf("the script went on after its write failed:\n%s", rec.Trace)
+	}
+	if rec := run(srv.RunnerToken, "fits", "echo small > small.txt", "cat small.txt"); rec.State != gitlab.StateSuccess {
+		t.Fatalf("a job after the disk was freed: %s %s\n%s", rec.State, rec.FailureReason, rec.Trace)
+	}
+
+	// Something else fills the disk.
+	filler := filepath.Join(builds, "filler")
+	f, err := os.Create(filler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, chunk := range []int{64 << 10, 4 << 10, 1} {
+		for err == nil {
+			_, err = f.Write(make([]byte, chunk))
+		}
+		if chunk > 1 {
+			err = nil
+		}
+	}
+	f.Close()
+	if !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("filling the disk: %v", err)
+	}
+	// The running process's journal has its slot already: its jobs run,
+	// and one that writes fails as the machine's fault.
+	wantDiskFull(run(srv.RunnerToken, "writes", "echo x > out.txt"), guestWarning)
+	// A process that starts now cannot journal its jobs: they are not run.
+	q := start(other)
+	rec = run(other, "no-room", "echo should not run")
+	wantDiskFull(rec, "recording the job in the journal of jobs in flight", "no space left on device")
+	if strings.Contains(string(rec.Trace), "$ echo should not run") {
+		t.Errorf("a job that could not be journaled ran:\n%s", rec.Trace)
+	}
+	if !strings.Contains(q.log.String(), "the disk under the builds dir is full: a job failed") {
+		t.Errorf("the operator log does not say the disk is full:\n%s", q.log.String())
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	for _, token := range []string{srv.RunnerToken, other} {
+		if rec := run(token, "room-again", "echo ok > ok.txt"); rec.State != gitlab.StateSuccess {
+			t.Fatalf("a job once there was room again: %s %s\n%s", rec.State, rec.FailureReason, rec.Trace)
+		}
+	}
+	p.stop()
+	q.stop()
+	if ids := journaled(t, fleet.Runner{Name: "default", URL: srv.URL, BuildsDir: builds}); len(ids) != 0 {
+		t.Errorf("journal entries left: %v", ids)
+	}
 }

@@ -202,6 +202,9 @@ func runExec(c *cli.Context) error {
 	src := local.New(out, c.String("artifacts-dir"))
 	defer src.Close()
 	src.SetOutput(output)
+	// A job starts as soon as its upstream jobs end, not at the engine's
+	// next poll.
+	src.SetLongPoll(time.Minute)
 	if cfg.ProjectFiles {
 		zipPath := filepath.Join(buildsDir, ".project-files.zip")
 		if err := writeProjectFiles(ctx, zipPath, project, repo, c.String("artifacts-dir"), c.String("builds-dir")); err != nil {
@@ -214,7 +217,7 @@ func runExec(c *cli.Context) error {
 		src.Add(pj.Payload, pj.Rule)
 	}
 	runner, err := engine.New(engine.Config{
-		Client: src, Token: "local", Handler: reg.Factory(), BuildsDir: buildsDir, Concurrency: concurrency,
+		Client: src, Token: "local", Handler: reg.Factory(), BuildsDir: buildsDir, Concurrency: concurrency, ReuseBuildDirs: true,
 		CheckInterval: 10 * time.Millisecond, UpdateInterval: 100 * time.Millisecond, MaxUpdateInterval: 100 * time.Millisecond, KeepAlive: 100 * time.Millisecond,
 		OutputLimit: limit, Logger: logger,
 		Info: gitlab.RunnerMeta{Name: "wasmrunner exec", Version: version, Executor: "wasm", Features: gitlab.DefaultFeatures()},

@@ -389,7 +389,7 @@ func (h *handler) moduleConfig(stop context.Context, start string) wazero.Module
 // snapshotFS): Go takes its working directory from the first pre-opened
 // directory, and a snapshot's notes which there are.
 func (h *handler) fsConfig() wazero.FSConfig {
-	if h.mod.start != nil || h.mod.toolchain.goRuntime {
+	if (h.mod.start != nil && !h.mod.start.dataOnly) || h.mod.toolchain.goRuntime {
 		return snapshotFS(h.fsys, h.fileVars)
 	}
 	cfg := wazero.NewFSConfig()
@@ -463,6 +463,13 @@ func (h *handler) Step(ctx context.Context, script []string, phase engine.Phase)
 	if cause := context.Cause(stepCtx); cause != nil && ctx.Err() == nil {
 		return cause
 	}
+	// A step that failed after the host's disk refused its writes failed
+	// because of the machine: runner_system_failure, which GitLab may
+	// retry elsewhere (docs/RATIONALE.md).
+	if err != nil && h.fsys.DiskFullHit() {
+		return engine.NewJobError(gitlab.RunnerSystemFailure,
+			fmt.Errorf("the disk under the runner's builds dir is full: handler %s's writes failed (%w)", h.mod.name, err))
+	}
 	return err
 }
 
@@ -490,6 +497,9 @@ func (h *handler) warnRefusals() {
 	}
 	if h.fsys.OpenFilesHit() {
 		say("open files", "handler %s reached %s; opening more failed", h.mod.name, refusedBy(h.fds))
+	}
+	if h.fsys.DiskFullHit() {
+		say("host disk", "the disk under the runner's builds dir is full (no space left on device); handler %s's writes failed", h.mod.name)
 	}
 }
 

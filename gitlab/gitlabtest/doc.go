@@ -15,7 +15,8 @@
 // runner did with [Server.Job], [Server.Requests] and [Server.Violations]. Faults
 // (error statuses, delays, connection resets, lost trace patches, deferred
 // final updates, upload redirects) are injected per endpoint with
-// [Server.FailNext] and its siblings.
+// [Server.FailNext] and its siblings; [Server.Down] and [Server.Up] take the
+// whole server down (503 to everything) and back, for outages.
 //
 // Projects' git repositories ([Server.NewRepo]: commits, branches, tags,
 // any ref, submodules) are served over git's smart HTTP protocol with

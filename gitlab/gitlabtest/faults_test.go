@@ -212,3 +212,44 @@ func TestRedirectNextUploads(t *testing.T) {
 		t.Errorf("%d artifacts", len(a))
 	}
 }
+
+// TestDownUp: while down, every endpoint answers 503 and nothing
+// changes; once up, the server goes on with the state it had.
+func TestDownUp(t *testing.T) {
+	c := newTC(t)
+	id := c.s.Enqueue(gitlabtest.NewJob("d"))
+	j := c.mustJob()
+	c.appendTrace(id, j.Token, 0, "before\n")
+	pending := c.s.Enqueue(gitlabtest.NewJob("waiting"))
+	c.s.Down()
+	for name, r := range map[string]resp{
+		"request job": c.requestJob(),
+		"trace":       c.patch(id, j.Token, "7-12", "after\n"),
+		"update":      c.finish(id, j.Token, gitlab.StateSuccess, "before\nafter\n"),
+		"verify":      c.postJSON("/api/v4/runners/verify", gitlab.VerifyRunnerRequest{Token: c.s.RunnerToken}),
+		"unknown":     c.do(http.MethodGet, "/nothing/here", nil),
+	} {
+		wantStatus(t, name, r, 503)
+	}
+	if rec := c.s.Job(id); rec.State != gitlab.StateRunning || string(rec.Trace) != "before\n" || len(rec.Updates) != 0 {
+		t.Fatalf("a request changed the job while down: %s %q %d updates", rec.State, rec.Trace, len(rec.Updates))
+	}
+	if c.s.Job(pending).State != gitlab.StatePending {
+		t.Fatal("a job was handed out while down")
+	}
+	down := 0
+	for _, r := range c.s.Requests() {
+		if r.Fault == "down" && r.Status == 503 {
+			down++
+		}
+	}
+	if down != 5 {
+		t.Errorf("%d requests logged as down, want 5", down)
+	}
+	c.s.Up()
+	c.appendTrace(id, j.Token, 7, "after\n")
+	wantStatus(t, "update", c.finish(id, j.Token, gitlab.StateSuccess, "before\nafter\n"), 200)
+	if rec := c.s.Job(id); rec.State != gitlab.StateSuccess || string(rec.Trace) != "before\nafter\n" {
+		t.Errorf("after Up: %s %q", rec.State, rec.Trace)
+	}
+}

@@ -148,6 +148,7 @@ type Server struct {
 
 	mu             sync.Mutex
 	closed         bool
+	down           bool          // Down: every request answered 503
 	changed        chan struct{} // closed and replaced on every change
 	version        int64
 	nextJobID      int64
@@ -277,6 +278,24 @@ func (s *Server) Close() {
 		s.handlers.Wait()
 		force.Stop()
 	})
+}
+
+// Down takes the server down, as a GitLab outage seen through its load
+// balancer: until [Server.Up], every request (runner API, git, object
+// storage) is answered 503 Service Unavailable, logged with the fault
+// "down", and changes nothing. Requests in progress finish.
+func (s *Server) Down() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.down = true
+}
+
+// Up ends [Server.Down]: requests are served again, with the state the
+// server had.
+func (s *Server) Up() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.down = false
 }
 
 // trackConn follows connection states so that Close can close idle
@@ -430,6 +449,13 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		Path:     r.URL.Path,
 		RawQuery: r.URL.RawQuery,
 	})
+	if s.down {
+		s.requests[ri.idx].Status = http.StatusServiceUnavailable
+		s.requests[ri.idx].Fault = "down"
+		s.mu.Unlock()
+		writeReply(w, errReply(http.StatusServiceUnavailable, "503 Service Unavailable"))
+		return
+	}
 	s.mu.Unlock()
 
 	rec := &recorder{ResponseWriter: w, onStatus: func(code int) {

@@ -240,6 +240,88 @@ func TestSourceDelayed(t *testing.T) {
 	})
 }
 
+// TestSourceLongPoll: with SetLongPoll a request that finds no job ready
+// waits for a running job's end (a fake clock, synctest), and returns
+// empty when its context ends, when its time is up, or when nothing
+// running could make a job ready.
+func TestSourceLongPoll(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := New(&bytes.Buffer{}, t.TempDir())
+		s.SetLongPoll(time.Hour)
+		s.Add(job(1, "a"), Rule{})
+		s.Add(job(2, "b"), Rule{After: []int64{1}})
+		s.Add(job(3, "c"), Rule{After: []int64{2}})
+		a := take(t, s)
+		got := make(chan *gitlab.Job, 1)
+		go func() { got <- take(t, s) }()
+		synctest.Wait()
+		select {
+		case j := <-got:
+			t.Fatalf("handed out %v before its upstream ended", j)
+		default:
+		}
+		start := time.Now()
+		finish(t, s, a, gitlab.StateSuccess)
+		b := <-got
+		if b == nil || b.ID != 2 || time.Since(start) != 0 {
+			t.Fatalf("got %v after %s, want b at once", b, time.Since(start))
+		}
+
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() {
+			res, err := s.RequestJob(ctx, gitlab.JobRequest{})
+			if err != nil {
+				t.Error(err)
+			}
+			got <- res.Job
+		}()
+		synctest.Wait()
+		cancel()
+		if j := <-got; j != nil {
+			t.Fatalf("a canceled request got %v", j)
+		}
+
+		start = time.Now()
+		if j := take(t, s); j != nil || time.Since(start) != time.Hour {
+			t.Fatalf("got %v after %s, want nothing after an hour", j, time.Since(start))
+		}
+
+		finish(t, s, b, gitlab.StateFailed)
+		start = time.Now()
+		if j := take(t, s); j != nil || time.Since(start) != 0 {
+			t.Fatalf("got %v after %s", j, time.Since(start))
+		}
+		select {
+		case <-s.Done():
+		default:
+			t.Fatal("not done: c should be skipped")
+		}
+	})
+}
+
+// A delayed job's time passing is no event: requests do not wait while
+// one waits for its time.
+func TestSourceLongPollDelayed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := New(&bytes.Buffer{}, t.TempDir())
+		s.SetLongPoll(time.Hour)
+		s.Add(job(1, "a"), Rule{})
+		s.Add(job(2, "delayed"), Rule{When: "delayed", StartIn: time.Minute})
+		s.Add(job(3, "after"), Rule{After: []int64{1}})
+		if j := take(t, s); j == nil || j.ID != 1 {
+			t.Fatalf("got %v, want a", j)
+		}
+		start := time.Now()
+		if j := take(t, s); j != nil || time.Since(start) != 0 {
+			t.Fatalf("got %v after %s, want nothing at once", j, time.Since(start))
+		}
+		time.Sleep(time.Minute)
+		if j := take(t, s); j == nil || j.ID != 2 {
+			t.Fatalf("got %v, want the delayed job", j)
+		}
+	})
+}
+
 func TestPlay(t *testing.T) {
 	mk := func(name string) Planned {
 		return Planned{Job: &pipeline.Job{Name: name, When: "manual"}, Rule: Rule{When: "manual"}}

@@ -92,7 +92,8 @@ type Source struct {
 	merged   map[string]int64      // merged archives: dependency ids -> the archive's id
 	mergeDir string
 	done     chan struct{} // closed when the queue is empty and no job runs
-	wake     chan struct{}
+	changed  chan struct{} // closed (and replaced) when a job ends or is added
+	hold     time.Duration // how long a job request may wait (SetLongPoll)
 }
 
 // New returns a source that hands out jobs as their upstream jobs end,
@@ -103,7 +104,7 @@ func New(log io.Writer, artifactsDir string) *Source {
 		out: NewOutput(log, Raw, true), artifactsDir: artifactsDir,
 		now: time.Now, readyAt: map[int64]time.Time{}, started: map[int64]time.Time{},
 		current: map[int64]*gitlab.Job{}, results: map[int64]*Result{}, archive: map[int64]string{}, dotenv: map[int64]gitlab.Variables{}, orig: map[int64]int64{}, tries: map[int64]int{}, nextID: 1 << 40, merged: map[string]int64{}, pristine: map[int64]*gitlab.Job{}, rules: map[int64]Rule{}, names: map[int64]string{},
-		done: make(chan struct{}), wake: make(chan struct{}, 1),
+		done: make(chan struct{}), changed: make(chan struct{}),
 	}
 }
 
@@ -137,6 +138,23 @@ func (s *Source) SetOutput(o *Output) {
 	s.out = o
 }
 
+// SetLongPoll makes a job request that finds no job ready wait up to max
+// for one, as GitLab's long polling holds a runner's request, instead of
+// returning at once: the runner then starts a job as soon as its upstream
+// jobs end rather than at its next poll. A request does not wait while a
+// delayed job waits for its time (the runner's polls notice it).
+func (s *Source) SetLongPoll(max time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hold = max
+}
+
+// changedLocked wakes the job requests waiting for a change.
+func (s *Source) changedLocked() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
 // NewToken returns a random job token.
 func NewToken() string { return "local-" + rand.Text() }
 
@@ -151,6 +169,7 @@ func (s *Source) Add(job *gitlab.Job, rule Rule) {
 	s.pristine[job.ID] = &p
 	s.rules[job.ID] = rule
 	s.names[job.ID] = job.JobInfo.Name
+	s.changedLocked()
 }
 
 // Done is closed once every queued job has ended.
@@ -165,10 +184,52 @@ func (s *Source) Result(id int64) *Result {
 
 // RequestJob hands out the first queued job whose upstream jobs have all
 // ended, and skips those their results rule out. Several jobs may run at
-// once: the engine's concurrency bounds them.
+// once: the engine's concurrency bounds them. With [Source.SetLongPoll],
+// a request that finds no job ready waits while a running job's end may
+// make one ready.
 func (s *Source) RequestJob(ctx context.Context, _ gitlab.JobRequest) (gitlab.JobRequestResult, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	var timeout <-chan time.Time
+	for {
+		s.mu.Lock()
+		job := s.nextLocked()
+		if job != nil || s.hold <= 0 || !s.mayWaitLocked() {
+			s.mu.Unlock()
+			return gitlab.JobRequestResult{Job: job}, nil
+		}
+		changed := s.changed
+		if timeout == nil {
+			t := time.NewTimer(s.hold)
+			defer t.Stop()
+			timeout = t.C
+		}
+		s.mu.Unlock()
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return gitlab.JobRequestResult{}, nil
+		case <-timeout:
+			return gitlab.JobRequestResult{}, nil
+		}
+	}
+}
+
+// mayWaitLocked reports whether a job request may wait for a change: jobs
+// are queued, one is running, and none waits for its time (delayed).
+func (s *Source) mayWaitLocked() bool {
+	if len(s.queue) == 0 || len(s.current) == 0 {
+		return false
+	}
+	for _, j := range s.queue {
+		if s.rules[j.ID].When == "delayed" {
+			return false
+		}
+	}
+	return true
+}
+
+// nextLocked returns the next job to run, or nil, skipping those the
+// results of the jobs before them rule out.
+func (s *Source) nextLocked() *gitlab.Job {
 	for changed := true; changed; {
 		changed = false
 		for i := 0; i < len(s.queue); i++ {
@@ -215,11 +276,11 @@ func (s *Source) RequestJob(ctx context.Context, _ gitlab.JobRequest) (gitlab.Jo
 			// A predefined variable: first, the lowest precedence.
 			job.Variables = append(gitlab.Variables{{Key: "CI_JOB_STARTED_AT", Value: s.started[job.ID].UTC().Format(time.RFC3339), Public: true, Raw: true}}, job.Variables...)
 			s.out.Start(job.ID, job.JobInfo.Name, fmt.Sprintf("\x1b[1mJob %q (stage %s)\x1b[0m\n", job.JobInfo.Name, job.JobInfo.Stage))
-			return gitlab.JobRequestResult{Job: job}, nil
+			return job
 		}
 	}
 	s.closeDoneLocked()
-	return gitlab.JobRequestResult{}, nil
+	return nil
 }
 
 // idLocked returns the id of the job a retry stands for (jobID itself
@@ -413,6 +474,7 @@ func (s *Source) UpdateJob(_ context.Context, jobID int64, req gitlab.UpdateJobR
 	}
 	job := s.current[jobID]
 	delete(s.current, jobID)
+	defer s.changedLocked()
 	s.out.End(jobID)
 	id := s.idLocked(jobID)
 	if req.State == gitlab.StateFailed && s.retryLocked(id, req) {

@@ -4,6 +4,7 @@ package sandboxfs
 
 import (
 	"errors"
+	"syscall"
 
 	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
 )
@@ -29,3 +30,17 @@ func toErrno(err error) experimentalsys.Errno {
 	// anything unknown EIO.
 	return experimentalsys.UnwrapOSError(err)
 }
+
+// errno is toErrno, noting a host disk that is full (see DiskFullHit).
+func (f *FS) errno(err error) experimentalsys.Errno {
+	if err != nil && (errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)) {
+		f.hostFull.Store(true)
+	}
+	return toErrno(err)
+}
+
+// DiskFullHit reports whether an operation failed because the host's file
+// system under the directory is full (ENOSPC) or the host's disk quota
+// is used up (EDQUOT): the machine's condition, not a limit of the FS
+// (see [FS.QuotaHit]). The guest got EIO, as wazero has neither errno.
+func (f *FS) DiskFullHit() bool { return f.hostFull.Load() }

@@ -110,7 +110,7 @@ func (f *file) Stat() (sys.Stat_t, experimentalsys.Errno) {
 	}
 	fi, err := f.f.Stat()
 	if err != nil {
-		errno := toErrno(err)
+		errno := f.fs.errno(err)
 		if errno == experimentalsys.EIO {
 			errno = experimentalsys.EBADF
 		}
@@ -154,7 +154,7 @@ func (f *file) Seek(offset fileOffset, whence int) (int64, experimentalsys.Errno
 	}
 	n, err := f.f.Seek(offset, whence)
 	if err != nil {
-		return 0, toErrno(err)
+		return 0, f.fs.errno(err)
 	}
 	return n, 0
 }
@@ -175,7 +175,7 @@ func (f *file) Readdir(n int) ([]experimentalsys.Dirent, experimentalsys.Errno) 
 	}
 	fis, err := f.f.Readdir(n)
 	if err != nil && !errors.Is(err, io.EOF) {
-		switch errno := toErrno(err); errno {
+		switch errno := f.fs.errno(err); errno {
 		case experimentalsys.EINVAL, experimentalsys.ENOTDIR:
 			return nil, experimentalsys.EBADF // not a directory
 		default:
@@ -283,7 +283,7 @@ func (f *file) Sync() experimentalsys.Errno {
 	if f.closed.Load() {
 		return experimentalsys.EBADF
 	}
-	return toErrno(f.f.Sync())
+	return f.fs.errno(f.f.Sync())
 }
 
 // Datasync implements experimentalsys.File (fdatasync where there is one).
@@ -310,7 +310,7 @@ func (f *file) Utimens(atim, mtim int64) experimentalsys.Errno {
 // when closing the descriptor fails: wazero keeps a file whose Close failed
 // in its table and closes it again when the module closes, and the
 // descriptor is gone anyway (close(2) releases it whatever it returns).
-func (f *file) Close() experimentalsys.Errno { return toErrno(f.close()) }
+func (f *file) Close() experimentalsys.Errno { return f.fs.errno(f.close()) }
 
 // close is Close with the os error.
 func (f *file) close() error {
@@ -346,7 +346,7 @@ func (f *file) check(wantFile bool) experimentalsys.Errno {
 // EBADF (closed) and EISDIR (a directory) as wazero does. The checks run only
 // after a failure.
 func (f *file) fileErr(err error) experimentalsys.Errno {
-	errno := toErrno(err)
+	errno := f.fs.errno(err)
 	if errno == 0 {
 		return 0
 	}

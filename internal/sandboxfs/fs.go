@@ -52,6 +52,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -93,6 +94,8 @@ type FS struct {
 	quotaState        // bytes: see WithQuota, WithBytes
 	entries    ledger // see WithMaxEntries, WithEntries
 	fds        ledger // see WithOpenFiles, WithMaxOpenFiles
+
+	hostFull atomic.Bool // see DiskFullHit
 }
 
 var _ experimentalsys.FS = (*FS)(nil)
@@ -204,7 +207,7 @@ func (f *FS) openFile(p string, flag experimentalsys.Oflag, perm fs.FileMode) (*
 		if charged {
 			f.refundEntry()
 		}
-		return nil, toErrno(err)
+		return nil, f.errno(err)
 	}
 	fl := &file{f: osf, flag: flag, fs: f}
 	if f.quota() {
@@ -255,7 +258,7 @@ func osOpenFlag(flag experimentalsys.Oflag) int {
 func (f *FS) Lstat(p string) (sys.Stat_t, experimentalsys.Errno) {
 	fi, err := f.root.Lstat(name(p))
 	if err != nil {
-		return sys.Stat_t{}, toErrno(err)
+		return sys.Stat_t{}, f.errno(err)
 	}
 	return sys.NewStat_t(fi), 0
 }
@@ -264,7 +267,7 @@ func (f *FS) Lstat(p string) (sys.Stat_t, experimentalsys.Errno) {
 func (f *FS) Stat(p string) (sys.Stat_t, experimentalsys.Errno) {
 	fi, err := f.root.Stat(name(p))
 	if err != nil {
-		return sys.Stat_t{}, toErrno(err)
+		return sys.Stat_t{}, f.errno(err)
 	}
 	return sys.NewStat_t(fi), 0
 }
@@ -272,7 +275,7 @@ func (f *FS) Stat(p string) (sys.Stat_t, experimentalsys.Errno) {
 // Mkdir implements experimentalsys.FS.
 func (f *FS) Mkdir(p string, perm fs.FileMode) experimentalsys.Errno {
 	errno := f.createEntry(func() experimentalsys.Errno {
-		return toErrno(f.root.Mkdir(name(p), perm&fs.ModePerm))
+		return f.errno(f.root.Mkdir(name(p), perm&fs.ModePerm))
 	})
 	if errno == experimentalsys.ENOTDIR {
 		// As wazero's DirFS: a parent that is a file means the parent
@@ -284,7 +287,7 @@ func (f *FS) Mkdir(p string, perm fs.FileMode) experimentalsys.Errno {
 
 // Chmod implements experimentalsys.FS. Only the permission bits are applied.
 func (f *FS) Chmod(p string, perm fs.FileMode) experimentalsys.Errno {
-	return toErrno(f.root.Chmod(name(p), perm&fs.ModePerm))
+	return f.errno(f.root.Chmod(name(p), perm&fs.ModePerm))
 }
 
 // Rename implements experimentalsys.FS.
@@ -413,7 +416,7 @@ func (f *FS) Unlink(p string) experimentalsys.Errno {
 // link as oldPath is linked itself, not its target.
 func (f *FS) Link(oldPath, newPath string) experimentalsys.Errno {
 	return f.createEntry(func() experimentalsys.Errno {
-		return toErrno(f.root.Link(name(oldPath), name(newPath)))
+		return f.errno(f.root.Link(name(oldPath), name(newPath)))
 	})
 }
 
@@ -426,7 +429,7 @@ func (f *FS) Symlink(oldPath, linkName string) experimentalsys.Errno {
 		return experimentalsys.EPERM
 	}
 	return f.createEntry(func() experimentalsys.Errno {
-		return toErrno(f.root.Symlink(oldPath, name(linkName)))
+		return f.errno(f.root.Symlink(oldPath, name(linkName)))
 	})
 }
 
@@ -434,7 +437,7 @@ func (f *FS) Symlink(oldPath, linkName string) experimentalsys.Errno {
 func (f *FS) Readlink(p string) (string, experimentalsys.Errno) {
 	dst, err := f.root.Readlink(name(p))
 	if err != nil {
-		return "", toErrno(err)
+		return "", f.errno(err)
 	}
 	return dst, 0
 }
@@ -447,7 +450,7 @@ func (f *FS) Utimens(p string, atim, mtim int64) experimentalsys.Errno {
 	}
 	// os.Root.Chtimes turns a zero time.Time into UTIME_OMIT. No
 	// time.Unix(0, n) with an int64 n is the zero time.Time (year 1).
-	return toErrno(f.root.Chtimes(name(p), nanosToTime(atim), nanosToTime(mtim)))
+	return f.errno(f.root.Chtimes(name(p), nanosToTime(atim), nanosToTime(mtim)))
 }
 
 func nanosToTime(n int64) time.Time {
@@ -497,7 +500,7 @@ func (f *FS) dotErr(p string, errno experimentalsys.Errno) experimentalsys.Errno
 func (f *FS) openParent(dir string) (*os.File, experimentalsys.Errno) {
 	d, err := f.root.OpenFile(dir, parentOpenFlag, 0)
 	if err != nil {
-		return nil, toErrno(err)
+		return nil, f.errno(err)
 	}
 	return d, 0
 }
