@@ -115,15 +115,16 @@ func Extract(ctx context.Context, r io.ReaderAt, size int64, dir string, lim Lim
 }
 
 // ExtractLinked is [Extract] with the regular files hard links to those of
-// from, a directory that Extract made from the same archive, rather than
-// written anew: creating a file costs far more than linking one on some
-// file systems (ext4: about 0.3 ms against 0.01), so a job's dependency
-// extracted once can be given to many jobs. Every check, the budget and the
-// result's names, modes and times are those of Extract, but each file is
-// one inode with from's: whoever may change the files must be kept from
+// from rather than written anew: creating a file costs far more than
+// linking one on some file systems (ext4: about 0.3 ms against 0.01), so a
+// job's dependency extracted once can be given to many jobs. from must be
+// what Extract made of the same archive, unchanged since (its files are
+// trusted to be the archive's, not read again). Every check, the budget and
+// the result's names, modes and times are those of Extract, but each file
+// is one inode with from's: whoever may change the files must be kept from
 // changing them in place (see sandboxfs.WithShared). A file that cannot be
-// linked (another file system, too many links, not in from as the archive
-// has it) is written as Extract writes it.
+// linked (missing from from, another file system, too many links) is
+// written as Extract writes it.
 func ExtractLinked(ctx context.Context, r io.ReaderAt, size int64, dir string, lim Limits, from string) error {
 	return extract(ctx, r, size, dir, lim, from)
 }
@@ -162,6 +163,15 @@ func extract(ctx context.Context, r io.ReaderAt, size int64, dir string, lim Lim
 		}
 		defer x.from.Close()
 		defer x.closeLinkDirs()
+		// An entry whose name comes again is not what from holds.
+		x.final = make(map[*zip.File]bool, len(entries))
+		last := make(map[string]*zip.File, len(entries))
+		for _, e := range entries {
+			last[e.name] = e.f
+		}
+		for _, f := range last {
+			x.final[f] = true
+		}
 	}
 	for _, e := range entries {
 		if err := ctx.Err(); err != nil {
@@ -360,6 +370,7 @@ type extractor struct {
 	from             *os.Root
 	linkSrc, linkDst *os.File
 	linkDir          string
+	final            map[*zip.File]bool // the last entry of each name
 }
 
 // writerOnly hides an *os.File's ReadFrom, so that io.CopyBuffer uses the
@@ -408,16 +419,30 @@ func (x *extractor) extract(e entry) error {
 
 // file extracts the regular file entry e as base in the directory parent.
 func (x *extractor) file(parent *os.Root, base string, e entry) error {
+	size := int64(e.f.UncompressedSize64)
+	if x.final[e.f] && x.total+size <= x.lim.MaxTotalSize && size <= x.lim.MaxFileSize {
+		err := x.link(parent, base, e)
+		if errors.Is(err, fs.ErrExist) {
+			if err := x.clear(parent, e.name); err != nil {
+				return err
+			}
+			err = x.link(parent, base, e)
+		}
+		if err == nil {
+			if err := x.take(size, 1); err != nil {
+				parent.Remove(base)
+				return err
+			}
+			x.total += size
+			return nil
+		}
+		// Written instead, below.
+	}
 	if err := x.clear(parent, e.name); err != nil {
 		return err
 	}
-	size := int64(e.f.UncompressedSize64)
 	if err := x.take(size, 1); err != nil {
 		return err
-	}
-	if x.from != nil && x.total+size <= x.lim.MaxTotalSize && size <= x.lim.MaxFileSize && x.link(parent, base, e) == nil {
-		x.total += size
-		return nil
 	}
 	rc, err := e.f.Open()
 	if err != nil {
@@ -465,15 +490,9 @@ func (x *extractor) file(parent *os.Root, base string, e entry) error {
 }
 
 // link makes base, in the directory parent, a hard link to the file of
-// from the entry e was extracted to.
+// from the entry e, the last of its name, was extracted to. It fails with
+// an error matching fs.ErrExist if base exists.
 func (x *extractor) link(parent *os.Root, base string, e entry) error {
-	fi, err := x.from.Lstat(e.name)
-	if err != nil {
-		return err
-	}
-	if !fi.Mode().IsRegular() || fi.Size() != int64(e.f.UncompressedSize64) {
-		return ErrNotRegular
-	}
 	dir := path.Dir(e.name)
 	if x.linkSrc == nil || x.linkDir != dir {
 		x.closeLinkDirs()
@@ -488,6 +507,8 @@ func (x *extractor) link(parent *os.Root, base string, e entry) error {
 		}
 		x.linkSrc, x.linkDst, x.linkDir = src, dst, dir
 	}
+	// Without AT_SYMLINK_FOLLOW: from's file itself, never where a link
+	// there would lead.
 	return withFds(x.linkSrc, x.linkDst, func(src, dst int) error {
 		return ignoringEINTR(func() error { return unix.Linkat(src, base, dst, base, 0) })
 	})
