@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -27,6 +28,20 @@ func BenchmarkJobs(b *testing.B) {
 			runnertest.BenchJobs(b, c, func(_ context.Context, job *engine.Job) (engine.Handler, error) {
 				return noopHandler{job}, nil
 			}, func() *gitlabtest.JobBuilder { return gitlabtest.NewJob("noop") })
+		})
+	}
+}
+
+// BenchmarkJobsJournal is BenchmarkJobs with the journal of jobs in
+// flight (Config.JournalDir), as serve runs: its fsyncs are the cost.
+func BenchmarkJobsJournal(b *testing.B) {
+	for _, c := range []int{1, 8, 64} {
+		b.Run(fmt.Sprint("concurrency=", c), func(b *testing.B) {
+			dir := filepath.Join(b.TempDir(), "journal")
+			runnertest.BenchJobs(b, c, func(_ context.Context, job *engine.Job) (engine.Handler, error) {
+				return noopHandler{job}, nil
+			}, func() *gitlabtest.JobBuilder { return gitlabtest.NewJob("noop") },
+				func(cfg *engine.Config) { cfg.JournalDir = dir })
 		})
 	}
 }

@@ -55,10 +55,7 @@ func TestDiskFull(t *testing.T) {
 			if rec := h.wait(second); rec.State != gitlab.StateSuccess {
 				t.Errorf("the next job: %s %s\n%s", rec.State, rec.FailureReason, rec.Trace)
 			}
-			eventually(t, "no journal entry left", func() bool {
-				m, _ := filepath.Glob(filepath.Join(journalDir, "p-*", "job-*"))
-				return len(m) == 0
-			})
+			eventually(t, "no journal entry left", func() bool { return len(entryIDs(t, journalDir)) == 0 })
 		})
 	}
 }

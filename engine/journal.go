@@ -80,19 +80,36 @@ func (jr *jobRun) journalAdd() error {
 	return nil
 }
 
-// journalReporting records how the job ended as its report begins, so
-// that the report of a crash that comes meanwhile can say so.
-func (jr *jobRun) journalReporting(state gitlab.JobState, reason gitlab.FailureReason) {
+// reportingDelay is how long a job's report may take before its journal
+// entry is rewritten with how the job ended.
+const reportingDelay = time.Second
+
+// journalReporting rewrites the job's entry with how it ended, for the
+// report of a crash that would come before GitLab took the job's final
+// update, once the report has taken reportingDelay: a report that
+// GitLab takes at once (nearly all) costs no second write. The function
+// it returns cancels the rewrite, or waits for it if it began.
+func (jr *jobRun) journalReporting(state gitlab.JobState, reason gitlab.FailureReason) (stop func()) {
 	if jr.journaled == nil {
-		return
+		return func() {}
 	}
 	e := jr.entry()
 	e.Result = string(state)
 	if state == gitlab.StateFailed {
 		e.FailureReason = string(reason)
 	}
-	if err := jr.journaled.Add(e); err != nil {
-		jr.log.Warn("updating the job's journal entry failed", "error", err)
+	done := make(chan struct{})
+	t := time.AfterFunc(reportingDelay, func() {
+		defer close(done)
+		e.Offset = jr.trace.Sent()
+		if err := jr.journaled.Add(e); err != nil {
+			jr.log.Warn("updating the job's journal entry failed", "error", err)
+		}
+	})
+	return func() {
+		if !t.Stop() {
+			<-done
+		}
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -19,12 +18,18 @@ import (
 // then died would have taken it, and returns the job.
 func takeJob(t *testing.T, h *harness, name string) *gitlab.Job {
 	t.Helper()
-	id := h.srv.Enqueue(gitlabtest.NewJob(name).Script("sleep 3600"))
+	return takeJobAs(t, h, name, h.srv.RunnerToken)
+}
+
+// takeJobAs is takeJob for the runner of token.
+func takeJobAs(t *testing.T, h *harness, name, token string) *gitlab.Job {
+	t.Helper()
+	id := h.srv.Enqueue(gitlabtest.NewJob(name).Script("sleep 3600").ForRunner(token))
 	client, err := gitlab.New(h.srv.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := client.RequestJob(context.Background(), gitlab.JobRequest{Token: h.srv.RunnerToken})
+	res, err := client.RequestJob(context.Background(), gitlab.JobRequest{Token: token})
 	if err != nil || res.Job == nil || res.Job.ID != id {
 		t.Fatalf("taking job %d: %+v %v", id, res.Job, err)
 	}
@@ -125,8 +130,8 @@ func TestRecoverLostJobs(t *testing.T) {
 	if rec := h.srv.Job(live.ID); rec.State != gitlab.StateRunning || len(rec.Updates) != 0 || len(rec.Trace) != 0 {
 		t.Errorf("a live process's job was touched: %s, %d updates, log %q", rec.State, len(rec.Updates), rec.Trace)
 	}
-	if _, err := os.Stat(filepath.Join(liveJournal.Dir(), "job-"+itoa(live.ID))); err != nil {
-		t.Errorf("a live process's entry: %v", err)
+	if got := entryIDs(t, journalDir); len(got) != 1 || got[0] != live.ID {
+		t.Errorf("entries left %v, want only the live process's job %d", got, live.ID)
 	}
 	if v := h.srv.Violations(); len(v) > 0 {
 		t.Errorf("violations: %v", v)
@@ -138,14 +143,14 @@ func TestRecoverLostJobs(t *testing.T) {
 // partition behind.
 func TestJournalWhileRunning(t *testing.T) {
 	journalDir := filepath.Join(t.TempDir(), "journal")
-	var seen []string
-	var mode os.FileMode
+	var seen []int64
+	var modes []os.FileMode
 	h := newHarness(t, stepFunc(func(ctx context.Context, job *engine.Job, _ []string, _ engine.Phase) error {
-		matches, _ := filepath.Glob(filepath.Join(journalDir, "p-*", "job-*"))
-		seen = matches
-		if len(matches) == 1 {
-			if fi, err := os.Stat(matches[0]); err == nil {
-				mode = fi.Mode().Perm()
+		seen = entryIDs(t, journalDir)
+		slots, _ := filepath.Glob(filepath.Join(journalDir, "p-*", "slot-*"))
+		for _, p := range slots {
+			if fi, err := os.Stat(p); err == nil {
+				modes = append(modes, fi.Mode().Perm())
 			}
 		}
 		return nil
@@ -153,13 +158,10 @@ func TestJournalWhileRunning(t *testing.T) {
 	id := h.srv.Enqueue(gitlabtest.NewJob("j").Script("x"))
 	h.start()
 	h.wait(id, gitlab.StateSuccess)
-	if len(seen) != 1 || filepath.Base(seen[0]) != "job-"+itoa(id) || mode != 0o600 {
-		t.Errorf("while the job ran the journal held %v (mode %v), want its entry, 0600", seen, mode)
+	if len(seen) != 1 || seen[0] != id || len(modes) != 1 || modes[0] != 0o600 {
+		t.Errorf("while the job ran the journal held %v (modes %v), want job %d, 0600", seen, modes, id)
 	}
-	eventually(t, "the entry removed", func() bool {
-		m, _ := filepath.Glob(filepath.Join(journalDir, "p-*", "job-*"))
-		return len(m) == 0
-	})
+	eventually(t, "the entry removed", func() bool { return len(entryIDs(t, journalDir)) == 0 })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := h.runner.Shutdown(ctx); err != nil {
@@ -170,7 +172,19 @@ func TestJournalWhileRunning(t *testing.T) {
 	}
 }
 
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+// entryIDs returns the jobs in a journal, live partitions included.
+func entryIDs(t *testing.T, dir string) []int64 {
+	t.Helper()
+	entries, err := journal.Entries(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []int64
+	for _, e := range entries {
+		ids = append(ids, e.JobID)
+	}
+	return ids
+}
 
 // eventually polls cond for up to 15 s.
 func eventually(t *testing.T, what string, cond func() bool) {
@@ -181,4 +195,33 @@ func eventually(t *testing.T, what string, cond func() bool) {
 		}
 	}
 	t.Fatalf("timed out waiting for %s", what)
+}
+
+// TestRecoverWhileServing: a process of the same runner that dies while
+// this one serves (a replica sharing the builds dir) has its jobs
+// reported by this one within RecoverInterval; a job GitLab answers with
+// 5xx for a while is retried meanwhile, in the background, while jobs run.
+func TestRecoverWhileServing(t *testing.T) {
+	journalDir := filepath.Join(t.TempDir(), "journal")
+	h := newHarness(t, stepFunc(nil), func(c *engine.Config) {
+		c.JournalDir = journalDir
+		c.RecoverInterval = 50 * time.Millisecond
+	})
+	// The replica (of another token: this runner must not take its job
+	// from GitLab first) takes a job, journals it and dies.
+	other := h.srv.AddRunner()
+	h.start()
+	lost := takeJobAs(t, h, "replica's", other)
+	h.srv.FailNext(gitlabtest.EndpointUpdate, 503, 12)
+	deadProcess(t, journalDir, entryOf(lost, 0))
+	// Meanwhile this runner's own jobs run.
+	mine := h.srv.Enqueue(gitlabtest.NewJob("mine").Script("echo hi"))
+	if rec := h.wait(mine); rec.State != gitlab.StateSuccess {
+		t.Errorf("this runner's job: %s", rec.State)
+	}
+	rec := h.wait(lost.ID, gitlab.StateFailed)
+	if rec.FailureReason != gitlab.RunnerSystemFailure || strings.Count(string(rec.Trace), "The job was lost.") != 1 {
+		t.Errorf("the dead replica's job: %s %q", rec.FailureReason, rec.Trace)
+	}
+	eventually(t, "the journal empty", func() bool { return len(entryIDs(t, journalDir)) == 0 })
 }

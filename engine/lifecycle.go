@@ -567,7 +567,7 @@ func (jr *jobRun) report(res result) {
 	}
 	job.log.close()
 	reason := jr.payload.FailureReason(res.reason)
-	jr.journalReporting(res.state, reason)
+	stopRecording := jr.journalReporting(res.state, reason)
 
 	ctx, cancel := context.WithTimeout(context.Background(), jr.r.cfg.ReportDeadline)
 	defer cancel()
@@ -586,6 +586,7 @@ func (jr *jobRun) report(res result) {
 	default:
 		jr.log.Error("reporting the job failed", "error", err)
 	}
+	stopRecording()
 	jr.journalRemove()
 }
 

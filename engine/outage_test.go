@@ -14,6 +14,7 @@ import (
 	"github.com/wasmrunner/wasmrunner/engine/resource"
 	"github.com/wasmrunner/wasmrunner/gitlab"
 	"github.com/wasmrunner/wasmrunner/gitlab/gitlabtest"
+	"github.com/wasmrunner/wasmrunner/internal/journal"
 )
 
 // TestGitLabOutage: GitLab answers 503 to everything for ten minutes
@@ -78,6 +79,11 @@ func TestGitLabOutage(t *testing.T) {
 		if rec := srv.Job(id); rec.State != gitlab.StateRunning || strings.Contains(string(rec.Trace), "line 6\n") {
 			t.Fatalf("GitLab changed while down: %s %q", rec.State, rec.Trace)
 		}
+		// The job has ended: its journal entry says how, for the report
+		// of a crash that would come before GitLab took it.
+		if entries, err := journal.Entries(journalDir); err != nil || len(entries) != 1 || entries[0].Result != "success" {
+			t.Errorf("journal while the result waits for GitLab: %+v %v", entries, err)
+		}
 		srv.Up()
 		upAt = time.Since(start)
 		for srv.Job(id).State == gitlab.StateRunning {
@@ -87,9 +93,8 @@ func TestGitLabOutage(t *testing.T) {
 			time.Sleep(time.Second)
 		}
 		t.Logf("reported %s after GitLab came back", time.Since(start)-upAt)
-		matches, _ := filepath.Glob(filepath.Join(journalDir, "p-*", "job-*"))
-		if len(matches) != 0 {
-			t.Errorf("journal entries left: %v", matches)
+		if ids := entryIDs(t, journalDir); len(ids) != 0 {
+			t.Errorf("journal entries left: %v", ids)
 		}
 	})
 

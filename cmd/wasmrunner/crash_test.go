@@ -16,6 +16,7 @@ import (
 	"github.com/wasmrunner/wasmrunner/engine/fleet"
 	"github.com/wasmrunner/wasmrunner/gitlab"
 	"github.com/wasmrunner/wasmrunner/gitlab/gitlabtest"
+	"github.com/wasmrunner/wasmrunner/internal/journal"
 	"github.com/wasmrunner/wasmrunner/internal/syncbuf"
 )
 
@@ -92,14 +93,18 @@ func (p *serveProcess) stop() {
 	}
 }
 
-// journaled returns the job entries in a runner's journal.
-func journaled(t *testing.T, r fleet.Runner) []string {
+// journaled returns the jobs in a runner's journal.
+func journaled(t *testing.T, r fleet.Runner) []int64 {
 	t.Helper()
-	m, err := filepath.Glob(filepath.Join(fleet.JournalDir(r), "p-*", "job-*"))
+	entries, err := journal.Entries(fleet.JournalDir(r))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return m
+	var ids []int64
+	for _, e := range entries {
+		ids = append(ids, e.JobID)
+	}
+	return ids
 }
 
 func jobState(srv *gitlabtest.Server, id int64) gitlab.JobState { return srv.Job(id).State }
@@ -235,19 +240,24 @@ func smallDisk(t *testing.T, size int) string {
 
 // TestServeDiskFull: serve on a builds dir whose disk really fills up (a
 // 2 MiB tmpfs). A job whose script fills it fails with
-// runner_system_failure and a log saying the disk is full; a job that
-// cannot even be journaled (the disk full before it starts) fails the
-// same way without running; the runner keeps serving: once there is room
-// again, jobs succeed.
+// runner_system_failure and a log saying the disk is full, and the
+// runner keeps serving: the next job succeeds. With the disk full
+// (something else filled it), a job that writes fails the same way; a
+// process that starts then cannot make its journal's first slot, and its
+// job is not run; once there is room again, jobs succeed.
 func TestServeDiskFull(t *testing.T) {
 	builds := smallDisk(t, 2<<20)
 	srv := gitlabtest.NewServer()
 	defer srv.Close()
-	p := startServeProcess(t, "--url", srv.URL, "--token", srv.RunnerToken, "--modules", shellDir(t, ""),
-		"--builds-dir", builds, "--concurrency", "1")
-	run := func(name string, script ...string) gitlabtest.JobRecord {
+	other := srv.AddRunner()
+	start := func(token string) *serveProcess {
+		return startServeProcess(t, "--url", srv.URL, "--token", token, "--modules", shellDir(t, ""),
+			"--builds-dir", builds, "--concurrency", "1")
+	}
+	p := start(srv.RunnerToken)
+	run := func(token, name string, script ...string) gitlabtest.JobRecord {
 		t.Helper()
-		id := srv.Enqueue(gitlabtest.NewJob(name).Image("shell").Script(script...))
+		id := srv.Enqueue(gitlabtest.NewJob(name).Image("shell").Script(script...).ForRunner(token))
 		rec, err := srv.WaitForState(ctxFor(t, time.Minute), id, gitlab.StateSuccess, gitlab.StateFailed)
 		if err != nil {
 			t.Fatalf("job %s: %v\n%s", name, err, p.log.String())
@@ -265,20 +275,20 @@ func TestServeDiskFull(t *testing.T) {
 			}
 		}
 	}
+	const guestWarning = "WARNING: the disk under the runner's builds dir is full (no space left on device)"
 
 	// The guest fills the disk: its writes fail (EIO in the guest), the
 	// job log says why, and the failed step is the machine's fault.
-	rec := run("fills-the-disk", "seq 1 2000000 > big.txt", "echo not reached")
-	wantDiskFull(rec, "WARNING: the disk under the runner's builds dir is full (no space left on device)")
+	rec := run(srv.RunnerToken, "fills-the-disk", "seq 1 2000000 > big.txt", "echo not reached")
+	wantDiskFull(rec, guestWarning)
 	if strings.Contains(string(rec.Trace), "\nnot reached") {
 		t.Errorf("the script went on after its write failed:\n%s", rec.Trace)
 	}
-	if rec := run("fits", "echo small > small.txt", "cat small.txt"); rec.State != gitlab.StateSuccess {
+	if rec := run(srv.RunnerToken, "fits", "echo small > small.txt", "cat small.txt"); rec.State != gitlab.StateSuccess {
 		t.Fatalf("a job after the disk was freed: %s %s\n%s", rec.State, rec.FailureReason, rec.Trace)
 	}
 
-	// Something else fills the disk: the next job cannot be journaled,
-	// and is not run.
+	// Something else fills the disk.
 	filler := filepath.Join(builds, "filler")
 	f, err := os.Create(filler)
 	if err != nil {
@@ -296,22 +306,30 @@ func TestServeDiskFull(t *testing.T) {
 	if !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("filling the disk: %v", err)
 	}
-	rec = run("no-room", "echo should not run")
+	// The running process's journal has its slot already: its jobs run,
+	// and one that writes fails as the machine's fault.
+	wantDiskFull(run(srv.RunnerToken, "writes", "echo x > out.txt"), guestWarning)
+	// A process that starts now cannot journal its jobs: they are not run.
+	q := start(other)
+	rec = run(other, "no-room", "echo should not run")
 	wantDiskFull(rec, "recording the job in the journal of jobs in flight", "no space left on device")
 	if strings.Contains(string(rec.Trace), "$ echo should not run") {
 		t.Errorf("a job that could not be journaled ran:\n%s", rec.Trace)
 	}
-	if !strings.Contains(p.log.String(), "the disk under the builds dir is full: a job failed") {
-		t.Errorf("the operator log does not say the disk is full:\n%s", p.log.String())
+	if !strings.Contains(q.log.String(), "the disk under the builds dir is full: a job failed") {
+		t.Errorf("the operator log does not say the disk is full:\n%s", q.log.String())
 	}
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
-	if rec := run("room-again", "echo ok"); rec.State != gitlab.StateSuccess {
-		t.Fatalf("a job once there was room again: %s %s\n%s", rec.State, rec.FailureReason, rec.Trace)
+	for _, token := range []string{srv.RunnerToken, other} {
+		if rec := run(token, "room-again", "echo ok > ok.txt"); rec.State != gitlab.StateSuccess {
+			t.Fatalf("a job once there was room again: %s %s\n%s", rec.State, rec.FailureReason, rec.Trace)
+		}
 	}
 	p.stop()
-	if m, _ := filepath.Glob(filepath.Join(builds, ".wasmrunner-journal", "*", "p-*", "job-*")); len(m) != 0 {
-		t.Errorf("journal entries left: %v", m)
+	q.stop()
+	if ids := journaled(t, fleet.Runner{Name: "default", URL: srv.URL, BuildsDir: builds}); len(ids) != 0 {
+		t.Errorf("journal entries left: %v", ids)
 	}
 }

@@ -24,3 +24,10 @@ func loadedModule(r *Registry, key string) *module {
 	defer r.mu.Unlock()
 	return r.modules[key]
 }
+
+// MapsDataImage reports whether the instances of the loaded module key
+// map its data segments from an image (a module that is not a Go reactor).
+func MapsDataImage(r *Registry, key string) bool {
+	m := loadedModule(r, key)
+	return m != nil && m.start != nil && m.start.dataOnly && m.start.snap != nil
+}

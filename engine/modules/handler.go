@@ -397,7 +397,7 @@ func (h *handler) moduleConfig(stop context.Context, start string) wazero.Module
 // snapshotFS): Go takes its working directory from the first pre-opened
 // directory, and a snapshot's notes which there are.
 func (h *handler) fsConfig() wazero.FSConfig {
-	if h.mod.start != nil || h.mod.toolchain.goRuntime {
+	if (h.mod.start != nil && !h.mod.start.dataOnly) || h.mod.toolchain.goRuntime {
 		return snapshotFS(h.fsys, h.fileVars)
 	}
 	cfg := wazero.NewFSConfig()

@@ -28,7 +28,10 @@ type Start struct {
 	// once, when it is loaded, and each job's instance starts from a
 	// copy-on-write snapshot of it instead of running Go's runtime start
 	// and the program's init functions again. Default true; false runs
-	// _initialize in each job's instance. Other handlers always run it.
+	// _initialize in each job's instance. Other handlers always run it,
+	// in a memory that maps their data segments copy-on-write from an
+	// image of them (shared by the instances); false copies them into each
+	// instance's memory instead.
 	Snapshot *bool `toml:"snapshot" example:"false"`
 }
 

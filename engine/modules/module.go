@@ -156,11 +156,17 @@ func (r *Registry) loadModule(ctx context.Context, root *os.Root, id ref, stamp 
 	compile := bin
 	var layout *wasmbin.Snapshot
 	eligible, noSnapshot := snapshotEligible(tc, man, limits)
-	if eligible {
+	dataImage := !eligible && dataImageEligible(tc, man)
+	if eligible || dataImage {
 		out, l, err := wasmbin.Snapshottable(bin, info, globalExportPrefix)
-		if err != nil {
+		switch {
+		case err != nil && eligible:
 			noSnapshot = err.Error()
-		} else {
+		case err != nil:
+			r.log.Debug("jobs copy the data segments: no image of them", "module", id.String(), "reason", err)
+		case dataImage && len(l.Data) == 0:
+			// Nothing to share.
+		default:
 			compile, layout = out, l
 		}
 	}
@@ -203,7 +209,14 @@ func (r *Registry) loadModule(ctx context.Context, root *os.Root, id ref, stamp 
 			"the operator's policy drops every entry of its [http] allow (%s): its jobs get no HTTP at all; ask the operator to add them to http_allow, or list hosts inside it",
 			strings.Join(asked.HTTP.Allow, ", "))})
 	}
-	if layout != nil {
+	switch {
+	case layout != nil && dataImage:
+		m.start = &startState{layout: layout, dataOnly: true}
+		if err := takeDataImage(m); err != nil {
+			m.start.why = err.Error()
+			r.log.Debug("jobs copy the data segments: no image of them", "module", m.name, "reason", m.start.why)
+		}
+	case layout != nil:
 		m.start = &startState{layout: layout}
 		if err := r.takeSnapshot(ctx, m); err != nil {
 			m.start.why = err.Error()
@@ -211,6 +224,8 @@ func (r *Registry) loadModule(ctx context.Context, root *os.Root, id ref, stamp 
 		noSnapshot = m.start.why
 	}
 	switch {
+	case m.start != nil && m.start.dataOnly && m.start.snap != nil:
+		r.log.Debug("jobs map the data segments from an image", "module", m.name, "bytes", m.start.snap.image.size)
 	case m.start != nil && m.start.snap != nil:
 		r.log.Debug("jobs start from a snapshot", "module", m.name, "bytes", m.start.snap.image.size, "took", m.start.snap.took)
 	case noSnapshot != "":

@@ -63,6 +63,10 @@ const sdkRefreshEnv = "github.com_wasmrunner_wasmrunner_guest_sdk_go.refreshEnv"
 type startState struct {
 	layout *wasmbin.Snapshot
 	snap   *snapshot // nil: each instance is initialized
+	// dataOnly: the module is not a Go reactor; snap's image, if any,
+	// holds the data segments only (see takeDataImage), and each instance
+	// runs its own _initialize, as instantiation does.
+	dataOnly bool
 	// why there is no snapshot, "" when there is one.
 	why string
 }
@@ -89,6 +93,46 @@ func snapshotEligible(tc toolchain, man Manifest, limits resource.Limits) (bool,
 		return false, "it is not built on wasmrunner's Go SDK, which makes each step's environment Go's (os.Getenv)"
 	}
 	return true, ""
+}
+
+// dataImageEligible reports whether the instances of a module that is not
+// a Go reactor may map its data segments from an image (takeDataImage):
+// reactors (a fresh instance per job, whose _initialize runs in it) unless
+// the manifest opts out.
+func dataImageEligible(tc toolchain, man Manifest) bool {
+	return !tc.goRuntime && tc.exports[abi.ExportStep] &&
+		(man.Start.Snapshot == nil || *man.Start.Snapshot)
+}
+
+// takeDataImage puts the data segments of m, loaded without them, into
+// an image of its initial memory: exactly what instantiation would have
+// written, before any of the guest's code runs. No guest code runs here, and
+// each instance runs its own initialization (_initialize) from that state,
+// so an instance from the image is the same as one instantiated from the
+// module. What the instances share copy-on-write are the pages of data
+// (constants, mostly) they only read: the Rust shell's 111 KB of data
+// segments were copied into each job's memory.
+func takeDataImage(m *module) error {
+	layout := m.start.layout
+	size := uint64(layout.MemoryMin) * 65536
+	if len(layout.Data) == 0 {
+		return errors.New("it has no data segments")
+	}
+	b := make([]byte, size)
+	for i, seg := range layout.Data {
+		if uint64(seg.Offset)+uint64(len(seg.Data)) > size {
+			// Instantiation fails; each instance's initialize says why.
+			return fmt.Errorf("data segment %d (%d bytes at %d) is out of the initial memory's bounds", i, len(seg.Data), seg.Offset)
+		}
+		copy(b[seg.Offset:], seg.Data)
+	}
+	img, err := newMemImage(b)
+	if err != nil {
+		return err
+	}
+	m.start.snap = &snapshot{image: img}
+	m.start.layout.Data = nil
+	return nil
 }
 
 // image is the memory image the module's instances start with, or nil.
@@ -122,6 +166,11 @@ func (s *startState) initialize(ctx context.Context, inst api.Module) error {
 // output goes to log, or its own initialization's.
 func (s *startState) start(ctx context.Context, inst api.Module, log io.Writer) error {
 	if s.snap == nil {
+		return s.initialize(ctx, inst)
+	}
+	if s.dataOnly {
+		// The memory is the image (the data segments): what is left is
+		// the instance's own initialization.
 		return s.initialize(ctx, inst)
 	}
 	mem := inst.Memory()

@@ -2,6 +2,7 @@ package modules_test
 
 import (
 	"fmt"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -245,4 +246,86 @@ func TestNoSnapshotWhenInitCallsHost(t *testing.T) {
 			t.Errorf("%s: %s\n%s", name, rec.State, rec.Trace)
 		}
 	}
+}
+
+// The instances of a reactor that is not Go map its data segments from an
+// image; each still runs its own initialization, and no job sees what
+// another wrote in its memory (the data segment, the stack or heap, a
+// page past the data), whether it runs at the same time or after it, in
+// a memory kept from it: one job at a time reuses the same memories.
+func TestDataImageIsolation(t *testing.T) {
+	dir := modulesDir(t, map[string]string{"img": "probe", "plain": "probe"}, map[string]string{"plain": "[start]\nsnapshot = false\n"})
+	e := start(t, dir, func(_ *modules.Config, c *engine.Config) { c.Concurrency = 2 })
+	if !modules.MapsDataImage(e.Registry, "img") {
+		t.Fatalf("no data image: %s", modules.NoSnapshotReason(e.Registry, "img"))
+	}
+	if modules.MapsDataImage(e.Registry, "plain") || modules.StartsFromSnapshot(e.Registry, "plain") {
+		t.Fatal("a data image despite [start] snapshot = false")
+	}
+	for _, image := range []string{"img", "plain"} {
+		t.Run(image, func(t *testing.T) {
+			// A job holds its scribbled memory while others run.
+			holder := e.Srv.Enqueue(gitlabtest.NewJob("holder").Image(image).Script("w", "k", "e holding", "c"))
+			waitFor(t, func() bool { return strings.Contains(string(e.Srv.Job(holder).Trace), "holding") }, "the holder to hold")
+			for i := range 5 {
+				rec := e.Wait(t, e.Srv.Enqueue(gitlabtest.NewJob(fmt.Sprint("job", i)).Image(image).
+					Script("k", "w", "k").AfterScript("k")))
+				if rec.State != gitlab.StateSuccess {
+					t.Fatalf("job %d: %s\n%s", i, rec.State, rec.Trace)
+				}
+				// The script starts pristine and sees its own writes; its
+				// after_script runs in the same instance.
+				if got := regexp.MustCompile(`pristine|dirty`).FindAllString(string(rec.Trace), -1); strings.Join(got, " ") != "pristine dirty dirty" {
+					t.Errorf("job %d saw %v, want [pristine dirty dirty]:\n%s", i, got, rec.Trace)
+				}
+			}
+			e.Srv.Cancel(holder)
+			rec := e.Wait(t, holder)
+			if !strings.Contains(string(rec.Trace), "dirty") || strings.Contains(string(rec.Trace), "pristine") {
+				t.Errorf("the holder: %s", rec.Trace)
+			}
+		})
+	}
+}
+
+// The Rust shell's jobs map its data segments from an image, and none
+// sees what another left in its shell (variables, exported or not,
+// functions, options, the working directory) or its memory, whether the
+// other holds its instance or ended before it (its memory then reused).
+func TestShellDataImageIsolation(t *testing.T) {
+	shell, err := os.ReadFile("../../examples/modules/shell.wasm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := runnertest.ModulesDir(t, map[string][]byte{"shell": shell}, nil)
+	e := start(t, dir, func(_ *modules.Config, c *engine.Config) { c.Concurrency = 2 })
+	if !modules.MapsDataImage(e.Registry, "shell") {
+		t.Fatalf("no data image of the shell: %s", modules.NoSnapshotReason(e.Registry, "shell"))
+	}
+	leave := func(v string) []string {
+		return []string{
+			"export LEAK_EXPORTED=" + v + "; LEAK_VAR=" + v,
+			"leakfn() { echo leaked-function; }",
+			`s=x; for i in $(seq 1 14); do s="$s$s"; done; BIG="$s"`, // 16 KiB of heap
+			"mkdir -p sub && cd sub && set -u",
+		}
+	}
+	const check = `echo "seen: var=${LEAK_VAR-unset} exported=${LEAK_EXPORTED-unset} env=$(printenv LEAK_EXPORTED || echo unset) big=${#BIG} fn=$(leakfn 2>/dev/null || echo none) opts=$- dir=$(basename "$PWD")"`
+	holder := e.Srv.Enqueue(gitlabtest.NewJob("holder").Image("shell").
+		Script(append(leave("holder"), "echo holding", "sleep 3600")...))
+	waitFor(t, func() bool { return strings.Contains(string(e.Srv.Job(holder).Trace), "\nholding") }, "the holder to hold")
+	const want = "\nseen: var=unset exported=unset env=unset big=0 fn=none opts=e dir=/"
+	for i := range 4 {
+		rec := e.Wait(t, e.Srv.Enqueue(gitlabtest.NewJob(fmt.Sprint("job", i)).Image("shell").
+			Script(append([]string{check}, leave(fmt.Sprint("secret", i))...)...)))
+		if rec.State != gitlab.StateSuccess {
+			t.Fatalf("job %d: %s\n%s", i, rec.State, rec.Trace)
+		}
+		seen := regexp.MustCompile(`\nseen: [^\n]*`).FindString(string(rec.Trace))
+		if seen != want {
+			t.Errorf("job %d: %q, want %q", i, seen, want)
+		}
+	}
+	e.Srv.Cancel(holder)
+	e.Wait(t, holder)
 }

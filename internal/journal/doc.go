@@ -14,13 +14,17 @@
 // builds dir never touch each other's entries, and a live process's
 // entries are never "recovered" by another.
 //
-// An [Entry] is written (and fsync'd, file and directory) before a job
-// starts, rewritten when its final report begins, and removed once GitLab
-// accepted the final update or said the job was over. Removals are not
-// fsync'd: a removal lost in a crash makes the next start report a job
-// that had been reported, and GitLab answers that with a 403 (the job is
-// no longer running), which drops the entry. Entries hold job tokens:
-// the root and partitions are 0700, entries 0600.
+// An [Entry] is written (and synced) before a job starts, rewritten when
+// its final report begins, and removed once GitLab accepted the final
+// update or said the job was over. Entries live in slot files of a fixed
+// size that are reused: a write overwrites a free slot in place and
+// fdatasyncs it, so a job costs no file creation, rename or removal (and
+// none of their file-system journal commits). Removals (zeroing the slot)
+// are not synced: a removal lost in a crash makes the next start report a
+// job that had been reported, and GitLab answers that with a 403 (the job
+// is no longer running), which drops the entry. Entries hold job tokens:
+// the root and partitions are 0700, slots 0600, and a removed entry is
+// zeroed.
 //
 // Entries are decoded with [Decode], which checks a header and a CRC-32
 // of the body and validates every field: a truncated, corrupt or hostile

@@ -1,6 +1,8 @@
 package journal
 
 import (
+	"bytes"
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -19,19 +21,39 @@ import (
 const (
 	partitionPrefix = "p-"
 	lockName        = "lock"
-	entryPrefix     = "job-"
-	tmpPrefix       = ".tmp-"
+	slotPrefix      = "slot-"
 )
+
+// slotSize is the size of a slot file: the largest entry, so that an
+// entry is always written in place, without changing the file's size.
+const slotSize = MaxEntrySize
 
 // Journal is this process's partition of a journal root: the entries of
 // the jobs it runs. Create it with [Open]; its methods are safe for
 // concurrent use.
+//
+// Entries are kept in slot files of a fixed size, reused: writing an
+// entry overwrites a free slot in place and fdatasyncs it, which costs a
+// write and a flush of the disk's cache, not the file system journal
+// commits of creating, renaming and removing files (a fifth of the time
+// on ext4; docs/benchmarks.md). A new slot file is made (and fsync'd,
+// with its directory) only when every slot is taken, so a partition ends
+// up with about as many slots as jobs run at once.
 type Journal struct {
 	root, dir string
 
 	mu     sync.Mutex
 	lock   *os.File // holds the partition's flock
 	closed bool
+	slots  []*slot       // by index: slot-<i>
+	free   []int         // free slots' indexes
+	byJob  map[int64]int // the slot of each job's entry
+}
+
+// slot is one slot file of the partition.
+type slot struct {
+	f    *os.File
+	used int // bytes of the last entry written (to clear them)
 }
 
 // Open creates the root (0700) if need be and a new partition in it,
@@ -77,7 +99,7 @@ func Open(root string) (*Journal, error) {
 			_ = os.Remove(dir)
 			return nil, fmt.Errorf("journal: %w", err)
 		}
-		return &Journal{root: root, dir: dir, lock: f}, nil
+		return &Journal{root: root, dir: dir, lock: f, byJob: map[int64]int{}}, nil
 	}
 	return nil, fmt.Errorf("journal: could not make a partition in %s", root)
 }
@@ -85,29 +107,124 @@ func Open(root string) (*Journal, error) {
 // Dir returns the partition's directory.
 func (j *Journal) Dir() string { return j.dir }
 
-// Add writes e, replacing the entry of the same job if there is one; it
-// returns once the entry is on disk (file and directory fsync'd).
+// Add writes e and returns once it is on disk. An entry of the same job
+// is replaced: the new one is written into another slot first, so that a
+// crash in the middle leaves one of the two whole. Writes of different
+// jobs go on at once, each into its own slot.
 func (j *Journal) Add(e Entry) error {
 	data, err := Encode(e)
 	if err != nil {
 		return err
 	}
 	j.mu.Lock()
+	if j.closed {
+		j.mu.Unlock()
+		return errors.New("journal: closed")
+	}
+	// Take a free slot, or the index of a new one.
+	var s *slot
+	i := len(j.slots)
+	if n := len(j.free); n > 0 {
+		i, j.free = j.free[n-1], j.free[:n-1]
+		s = j.slots[i]
+	} else {
+		j.slots = append(j.slots, nil) // made below
+	}
+	j.mu.Unlock()
+
+	if s != nil {
+		err = s.write(data)
+	} else {
+		s, err = j.newSlot(i, data)
+	}
+
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if err != nil {
+		if j.slots[i] != nil && !j.closed {
+			j.clearLocked(i) // back to the free ones, if it can be cleared
+		}
+		return fmt.Errorf("journal: writing the entry of job %d: %w", e.JobID, err)
+	}
+	j.slots[i] = s
+	if j.closed { // closed meanwhile: the entry stays for Orphans
+		s.f.Close()
+		return nil
+	}
+	if old, ok := j.byJob[e.JobID]; ok {
+		j.clearLocked(old)
+	}
+	j.byJob[e.JobID] = i
+	return nil
+}
+
+// write overwrites the slot with data, clearing the rest of the last
+// entry, and syncs it.
+func (s *slot) write(data []byte) error {
+	buf := data
+	if s.used > len(data) {
+		buf = append(slices.Clip(data), make([]byte, s.used-len(data))...)
+	}
+	if _, err := s.f.WriteAt(buf, 0); err != nil {
+		return err
+	}
+	s.used = max(s.used, len(data)) // until synced, either may be there
+	if err := syncData(s.f); err != nil {
+		return err
+	}
+	s.used = len(data)
+	return nil
+}
+
+// newSlot makes slot file i holding data, its whole size written (later
+// entries then overwrite allocated blocks and never change its size),
+// and syncs it and the directory.
+func (j *Journal) newSlot(i int, data []byte) (*slot, error) {
+	p := filepath.Join(j.dir, slotPrefix+strconv.Itoa(i))
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	buf := make([]byte, slotSize)
+	copy(buf, data)
+	_, err = f.Write(buf)
+	if err == nil {
+		err = f.Sync()
+	}
+	if err == nil {
+		err = syncDir(j.dir)
+	}
+	if err != nil {
+		f.Close()
+		_ = os.Remove(p)
+		return nil, err
+	}
+	return &slot{f: f, used: len(data)}, nil
+}
+
+// clearLocked frees slot i, zeroing the entry it held (not synced: see
+// the package doc).
+func (j *Journal) clearLocked(i int) {
+	s := j.slots[i]
+	if _, err := s.f.WriteAt(make([]byte, max(s.used, 1)), 0); err != nil {
+		// The slot cannot be trusted to read as free: leave it taken.
+		return
+	}
+	s.used = 0
+	j.free = append(j.free, i)
+}
+
+// Remove forgets the entry of a job (not synced: see the package doc).
+// A job without an entry is not an error.
+func (j *Journal) Remove(jobID int64) error {
+	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.closed {
 		return errors.New("journal: closed")
 	}
-	if err := writeEntry(j.dir, e.JobID, data); err != nil {
-		return fmt.Errorf("journal: writing the entry of job %d: %w", e.JobID, err)
-	}
-	return nil
-}
-
-// Remove deletes the entry of a job (not fsync'd: see the package doc).
-// A missing entry is not an error.
-func (j *Journal) Remove(jobID int64) error {
-	if err := os.Remove(filepath.Join(j.dir, entryName(jobID))); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("journal: %w", err)
+	if i, ok := j.byJob[jobID]; ok {
+		delete(j.byJob, jobID)
+		j.clearLocked(i)
 	}
 	return nil
 }
@@ -121,50 +238,23 @@ func (j *Journal) Close() error {
 		return nil
 	}
 	j.closed = true
-	removePartition(j.dir)
+	for _, s := range j.slots {
+		if s != nil {
+			s.f.Close()
+		}
+	}
+	if len(j.byJob) == 0 {
+		removePartition(j.dir)
+	}
 	unlockFile(j.lock)
 	return nil
 }
 
-// entryName is the file name of a job's entry.
-func entryName(jobID int64) string { return entryPrefix + strconv.FormatInt(jobID, 10) }
-
-// writeEntry writes data as the entry of jobID in dir: a temporary file,
-// fsync'd, renamed over the entry, then the directory fsync'd.
-func writeEntry(dir string, jobID int64, data []byte) error {
-	tmp := filepath.Join(dir, tmpPrefix+entryName(jobID))
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, filepath.Join(dir, entryName(jobID)))
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return err
-	}
-	return syncDir(dir)
-}
-
-// removePartition removes a partition that holds no entries (and no
-// files but its lock and leftovers of interrupted writes).
+// removePartition removes a partition and everything in it.
 func removePartition(dir string) {
 	names, err := readNames(dir)
 	if err != nil {
 		return
-	}
-	for _, n := range names {
-		if strings.HasPrefix(n, entryPrefix) {
-			return
-		}
 	}
 	for _, n := range names {
 		if n != lockName {
@@ -203,19 +293,30 @@ func syncDir(dir string) error {
 type Orphan struct {
 	dir  string
 	lock *os.File
-	// Entries are the jobs the partition holds, by job id.
+	// Entries are the jobs the partition holds, one per job, by job id.
 	Entries []Entry
 	// Problems are entries that could not be read (each error names its
-	// file); they were removed, as nothing can be done with them.
+	// file); they were cleared, as nothing can be done with them.
 	Problems []error
+
+	mu    sync.Mutex
+	slots map[int64][]string // the slot files of each job's entries
 }
 
 // Dir returns the partition's directory.
 func (o *Orphan) Dir() string { return o.dir }
 
-// Done removes the entry of a job that was reported.
+// Done forgets the entry of a job that was reported. Done and Close are
+// safe for concurrent use.
 func (o *Orphan) Done(jobID int64) error {
-	if err := os.Remove(filepath.Join(o.dir, entryName(jobID))); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var errs []error
+	for _, p := range o.slots[jobID] {
+		errs = append(errs, clearSlot(p))
+	}
+	delete(o.slots, jobID)
+	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
 	return nil
@@ -224,8 +325,25 @@ func (o *Orphan) Done(jobID int64) error {
 // Close removes the partition if no entries are left in it and releases
 // its lock.
 func (o *Orphan) Close() {
-	removePartition(o.dir)
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.slots) == 0 {
+		removePartition(o.dir)
+	}
 	unlockFile(o.lock)
+}
+
+// clearSlot zeroes the entry in a slot file.
+func clearSlot(p string) error {
+	f, err := os.OpenFile(p, os.O_WRONLY|syscallNoFollow, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteAt(make([]byte, slotSize), 0)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // Orphans returns the partitions of root that no process holds, each
@@ -279,7 +397,7 @@ func takeOrphan(dir string) (*Orphan, error) {
 		}
 		return nil, fmt.Errorf("journal: locking %s: %w", dir, err)
 	}
-	o := &Orphan{dir: dir, lock: f}
+	o := &Orphan{dir: dir, lock: f, slots: map[int64][]string{}}
 	names, err := readNames(dir)
 	if err != nil {
 		unlockFile(f)
@@ -288,46 +406,96 @@ func takeOrphan(dir string) (*Orphan, error) {
 		}
 		return nil, fmt.Errorf("journal: %s: %w", dir, err)
 	}
+	byJob := map[int64]Entry{}
 	for _, n := range names {
+		if !strings.HasPrefix(n, slotPrefix) {
+			continue
+		}
 		p := filepath.Join(dir, n)
-		switch {
-		case strings.HasPrefix(n, tmpPrefix):
-			_ = os.Remove(p) // an interrupted write; the entry before it stands
-		case strings.HasPrefix(n, entryPrefix):
-			e, err := readEntry(p)
-			if err == nil && entryName(e.JobID) != n {
-				err = fmt.Errorf("%w: it is job %d's", ErrCorrupt, e.JobID)
+		e, ok, err := readSlot(p)
+		if err != nil {
+			o.Problems = append(o.Problems, fmt.Errorf("journal: %s: %w", p, err))
+			if cerr := clearSlot(p); cerr != nil {
+				_ = os.Remove(p) // not a slot we can write: a link, a directory
 			}
-			if err != nil {
-				o.Problems = append(o.Problems, fmt.Errorf("journal: %s: %w", p, err))
-				_ = os.Remove(p)
-				continue
-			}
-			o.Entries = append(o.Entries, e)
+			continue
+		}
+		if !ok {
+			continue // free
+		}
+		o.slots[e.JobID] = append(o.slots[e.JobID], p)
+		// A job in two slots: a rewrite was cut short by the crash; the
+		// later one (with the result) wins.
+		if prev, dup := byJob[e.JobID]; !dup || prev.Result == "" {
+			byJob[e.JobID] = e
 		}
 	}
-	slices.SortFunc(o.Entries, func(a, b Entry) int { return int(min(max(a.JobID-b.JobID, -1), 1)) })
+	for _, e := range byJob {
+		o.Entries = append(o.Entries, e)
+	}
+	slices.SortFunc(o.Entries, func(a, b Entry) int { return cmp.Compare(a.JobID, b.JobID) })
 	return o, nil
 }
 
-// readEntry reads and decodes one entry file: a regular file of at most
-// MaxEntrySize bytes, not a link.
-func readEntry(p string) (Entry, error) {
+// readSlot reads and decodes a slot file: a regular file of at most
+// slotSize bytes, not a link. ok is false for a free slot (it starts with
+// a zero byte).
+func readSlot(p string) (e Entry, ok bool, err error) {
 	f, err := os.OpenFile(p, os.O_RDONLY|syscallNoFollow, 0)
 	if err != nil {
-		return Entry{}, err
+		return Entry{}, false, err
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return Entry{}, err
+		return Entry{}, false, err
 	}
 	if !fi.Mode().IsRegular() {
-		return Entry{}, fmt.Errorf("%w: not a regular file", ErrCorrupt)
+		return Entry{}, false, fmt.Errorf("%w: not a regular file", ErrCorrupt)
 	}
-	data, err := io.ReadAll(io.LimitReader(f, MaxEntrySize+1))
+	data, err := io.ReadAll(io.LimitReader(f, slotSize+1))
 	if err != nil {
-		return Entry{}, err
+		return Entry{}, false, err
 	}
-	return Decode(data)
+	return decodeSlot(data)
+}
+
+// decodeSlot decodes the content of a slot file: an entry followed by
+// zero bytes, or nothing (a free slot starts with a zero byte; ok is then
+// false).
+func decodeSlot(data []byte) (e Entry, ok bool, err error) {
+	if len(data) > slotSize {
+		return Entry{}, false, fmt.Errorf("%w: more than %d bytes", ErrCorrupt, slotSize)
+	}
+	if i := bytes.IndexByte(data, 0); i >= 0 {
+		data = data[:i]
+	}
+	if len(data) == 0 {
+		return Entry{}, false, nil
+	}
+	e, err = Decode(data)
+	return e, err == nil, err
+}
+
+// Entries returns the entries of every partition of root, live or not,
+// for inspection (tests, an operator's tools): it takes no lock and
+// changes nothing. Slots that cannot be read are left out.
+func Entries(root string) ([]Entry, error) {
+	parts, err := filepath.Glob(filepath.Join(root, partitionPrefix+"*"))
+	if err != nil {
+		return nil, err
+	}
+	var out []Entry
+	for _, part := range parts {
+		slots, err := filepath.Glob(filepath.Join(part, slotPrefix+"*"))
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range slots {
+			if e, ok, err := readSlot(p); err == nil && ok {
+				out = append(out, e)
+			}
+		}
+	}
+	return out, nil
 }

@@ -4,7 +4,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 func mode(t *testing.T, p string) os.FileMode {
@@ -16,8 +18,35 @@ func mode(t *testing.T, p string) os.FileMode {
 	return fi.Mode().Perm()
 }
 
+// slotFiles returns the slot files of a partition.
+func slotFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(dir, slotPrefix+"*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// readAll returns the entries in a partition's slots.
+func readAll(t *testing.T, dir string) []Entry {
+	t.Helper()
+	var out []Entry
+	for _, p := range slotFiles(t, dir) {
+		e, ok, err := readSlot(p)
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		if ok {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 // TestJournalLifecycle: entries are private files in a private
-// partition; a closed journal with no entries leaves nothing behind.
+// partition, written in place into reused slots; a closed journal with no
+// entries leaves nothing behind.
 func TestJournalLifecycle(t *testing.T) {
 	root := filepath.Join(t.TempDir(), "journal")
 	j, err := Open(root)
@@ -25,29 +54,55 @@ func TestJournalLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := sampleEntry()
+	e.Name = strings.Repeat("long name ", 40)
 	if err := j.Add(e); err != nil {
 		t.Fatal(err)
 	}
 	for p, want := range map[string]os.FileMode{
-		root: 0o700, j.Dir(): 0o700, filepath.Join(j.Dir(), lockName): 0o600, filepath.Join(j.Dir(), entryName(e.JobID)): 0o600,
+		root: 0o700, j.Dir(): 0o700, filepath.Join(j.Dir(), lockName): 0o600, filepath.Join(j.Dir(), slotPrefix+"0"): 0o600,
 	} {
 		if got := mode(t, p); got != want {
 			t.Errorf("%s: mode %v, want %v", p, got, want)
 		}
 	}
+	if fi, err := os.Stat(filepath.Join(j.Dir(), slotPrefix+"0")); err != nil || fi.Size() != slotSize {
+		t.Errorf("slot file: %v, %v; want %d bytes", fi, err, slotSize)
+	}
+	// A rewrite goes into another slot, then frees the first.
 	e.Offset, e.Result, e.FailureReason = 9999, "failed", "script_failure"
-	if err := j.Add(e); err != nil { // a rewrite replaces the entry
+	if err := j.Add(e); err != nil {
 		t.Fatal(err)
 	}
-	got, err := readEntry(filepath.Join(j.Dir(), entryName(e.JobID)))
-	if err != nil || got.Offset != 9999 || got.Result != "failed" {
-		t.Fatalf("rewritten entry: %+v, %v", got, err)
+	got := readAll(t, j.Dir())
+	if len(got) != 1 || got[0].Offset != 9999 || got[0].Result != "failed" {
+		t.Fatalf("after a rewrite the journal holds %+v", got)
 	}
-	if err := j.Remove(e.JobID); err != nil {
+	// A shorter entry of another job reuses the freed slot, whose longer
+	// leftovers are cleared.
+	other := sampleEntry()
+	other.JobID, other.Name = 7, "short"
+	if err := j.Add(other); err != nil {
 		t.Fatal(err)
 	}
-	if err := j.Remove(e.JobID); err != nil {
-		t.Errorf("removing a removed entry: %v", err)
+	if n := len(slotFiles(t, j.Dir())); n != 2 {
+		t.Errorf("%d slot files for two jobs, want 2", n)
+	}
+	if got := readAll(t, j.Dir()); len(got) != 2 {
+		t.Fatalf("entries %+v, want two", got)
+	}
+	for _, id := range []int64{e.JobID, other.JobID, other.JobID} {
+		if err := j.Remove(id); err != nil {
+			t.Errorf("Remove(%d): %v", id, err)
+		}
+	}
+	if got := readAll(t, j.Dir()); len(got) != 0 {
+		t.Errorf("removed entries still read: %+v", got)
+	}
+	// Removed entries leave no token behind.
+	for _, p := range slotFiles(t, j.Dir()) {
+		if data, _ := os.ReadFile(p); strings.Contains(string(data), e.Token) {
+			t.Errorf("%s still holds the job token", p)
+		}
 	}
 	if err := j.Close(); err != nil {
 		t.Fatal(err)
@@ -80,20 +135,19 @@ func TestOrphans(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var want []int64
 	for _, id := range []int64{30, 4, 200} {
 		e := sampleEntry()
 		e.JobID = id
 		if err := dead.Add(e); err != nil {
 			t.Fatal(err)
 		}
-		want = append(want, id)
-	}
-	// A write interrupted by the crash leaves its temporary file.
-	if err := os.WriteFile(filepath.Join(dead.Dir(), tmpPrefix+entryName(4)), []byte("half"), 0o600); err != nil {
-		t.Fatal(err)
 	}
 	deadDir := dead.Dir()
+	// A rewrite cut short by the crash: job 4 is in two slots.
+	if err := os.WriteFile(filepath.Join(deadDir, slotPrefix+"9"), mustEncode(t, Entry{
+		JobID: 4, Token: "t", Started: time.Now(), Result: "failed", FailureReason: "script_failure"}), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	dead.Close() // as the process's death releases its lock
 
 	orphans, err := Orphans(root)
@@ -109,10 +163,10 @@ func TestOrphans(t *testing.T) {
 		got = append(got, e.JobID)
 	}
 	if len(got) != 3 || got[0] != 4 || got[1] != 30 || got[2] != 200 {
-		t.Errorf("entries %v, want 4 30 200 (of %v)", got, want)
+		t.Errorf("entries %v, want 4 30 200", got)
 	}
-	if _, err := os.Stat(filepath.Join(deadDir, tmpPrefix+entryName(4))); !os.IsNotExist(err) {
-		t.Errorf("leftover temporary file not removed: %v", err)
+	if o.Entries[0].Result != "failed" {
+		t.Errorf("of a job's two entries, the one without its result was taken: %+v", o.Entries[0])
 	}
 	// While o is held, another scan (another process) does not take it.
 	if again, err := Orphans(root); err != nil || len(again) != 0 {
@@ -135,13 +189,23 @@ func TestOrphans(t *testing.T) {
 	if _, err := os.Stat(deadDir); !os.IsNotExist(err) {
 		t.Errorf("a done orphan's partition was kept: %v", err)
 	}
-	if _, err := os.Stat(filepath.Join(live.Dir(), entryName(1))); err != nil {
-		t.Errorf("the live journal's entry: %v", err)
+	if got := readAll(t, live.Dir()); len(got) != 1 || got[0].JobID != 1 {
+		t.Errorf("the live journal's entries: %+v", got)
 	}
 }
 
-// TestOrphanProblems: entries that cannot be trusted are reported, each
-// naming its file, and removed; the good ones are still recovered.
+func mustEncode(t *testing.T, e Entry) []byte {
+	t.Helper()
+	data, err := Encode(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// TestOrphanProblems: slots that cannot be trusted (torn, damaged, not
+// regular files) are reported, each naming its file, and cleared or
+// removed; the good entries are still recovered.
 func TestOrphanProblems(t *testing.T) {
 	root := t.TempDir()
 	j, err := Open(root)
@@ -156,14 +220,15 @@ func TestOrphanProblems(t *testing.T) {
 	j.Close()
 	other := sampleEntry()
 	other.JobID = 7
-	data, _ := Encode(other)
+	data := mustEncode(t, other)
 	secret := filepath.Join(t.TempDir(), "secret")
 	os.WriteFile(secret, data, 0o600)
 	for name, write := range map[string]func(string) error{
-		entryName(5): func(p string) error { return os.WriteFile(p, []byte("wasmrunner-journal v1 crc32=0"), 0o600) },
-		entryName(6): func(p string) error { return os.WriteFile(p, data, 0o600) }, // job 7's entry under 6's name
-		entryName(8): func(p string) error { return os.Symlink(secret, p) },
-		entryName(9): func(p string) error { return os.Mkdir(p, 0o700) },
+		slotPrefix + "5": func(p string) error { return os.WriteFile(p, []byte("wasmrunner-journal v1 crc32=0"), 0o600) },
+		slotPrefix + "6": func(p string) error { return os.WriteFile(p, data[:len(data)-3], 0o600) }, // torn
+		slotPrefix + "8": func(p string) error { return os.Symlink(secret, p) },
+		slotPrefix + "9": func(p string) error { return os.Mkdir(p, 0o700) },
+		"unrelated":      func(p string) error { return os.WriteFile(p, []byte("x"), 0o600) },
 	} {
 		if err := write(filepath.Join(dir, name)); err != nil {
 			t.Fatal(err)
@@ -174,7 +239,6 @@ func TestOrphanProblems(t *testing.T) {
 		t.Fatalf("%v %v", orphans, err)
 	}
 	o := orphans[0]
-	defer o.Close()
 	if len(o.Entries) != 1 || o.Entries[0].JobID != good.JobID {
 		t.Errorf("entries %+v, want only job %d", o.Entries, good.JobID)
 	}
@@ -186,12 +250,14 @@ func TestOrphanProblems(t *testing.T) {
 			t.Errorf("problem %q does not name its file", p)
 		}
 	}
-	for _, n := range []string{entryName(5), entryName(6), entryName(8)} {
-		if _, err := os.Lstat(filepath.Join(dir, n)); !os.IsNotExist(err) {
-			t.Errorf("%s kept: %v", n, err)
-		}
+	if err := o.Done(good.JobID); err != nil {
+		t.Fatal(err)
 	}
-	if _, err := os.Stat(secret); err != nil {
+	o.Close()
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("the partition was kept: %v", err)
+	}
+	if got, err := os.ReadFile(secret); err != nil || string(got) != string(data) {
 		t.Errorf("the file a link pointed to was touched: %v", err)
 	}
 }
@@ -201,5 +267,81 @@ func TestOrphansNoRoot(t *testing.T) {
 	o, err := Orphans(filepath.Join(t.TempDir(), "none"))
 	if err != nil || o != nil {
 		t.Errorf("%v %v", o, err)
+	}
+}
+
+// BenchmarkJob is the journal's part of a job: the entry written before
+// it starts, rewritten as its report begins, removed once reported.
+func BenchmarkJob(b *testing.B) {
+	j, err := Open(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer j.Close()
+	e := sampleEntry()
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		e.JobID = int64(i + 1)
+		e.Result = ""
+		if err := j.Add(e); err != nil {
+			b.Fatal(err)
+		}
+		e.Result = "success"
+		if err := j.Add(e); err != nil {
+			b.Fatal(err)
+		}
+		if err := j.Remove(e.JobID); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestConcurrentJobs: jobs journaled at once each get a slot; rewrites
+// and removals leave exactly the jobs not removed, and the slots are
+// reused (no more of them than jobs in flight at once, plus rewrites).
+func TestConcurrentJobs(t *testing.T) {
+	j, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	const workers, perWorker = 8, 20
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range perWorker {
+				e := sampleEntry()
+				e.JobID = int64(w*1000 + k + 1)
+				if err := j.Add(e); err != nil {
+					t.Error(err)
+					return
+				}
+				e.Result = "success"
+				if err := j.Add(e); err != nil {
+					t.Error(err)
+					return
+				}
+				if k != perWorker-1 { // each worker's last job stays
+					if err := j.Remove(e.JobID); err != nil {
+						t.Error(err)
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	got := readAll(t, j.Dir())
+	if len(got) != workers {
+		t.Fatalf("%d entries left, want %d: %+v", len(got), workers, got)
+	}
+	for _, e := range got {
+		if e.JobID%1000 != perWorker || e.Result != "success" {
+			t.Errorf("entry left: job %d result %q", e.JobID, e.Result)
+		}
+	}
+	if n := len(slotFiles(t, j.Dir())); n > 3*workers {
+		t.Errorf("%d slot files for %d jobs at once", n, workers)
 	}
 }

@@ -17,3 +17,5 @@ var errLocked = errors.New("locked by another process")
 func lockFile(*os.File) error { return errors.ErrUnsupported }
 
 func unlockFile(f *os.File) { _ = f.Close() }
+
+func syncData(f *os.File) error { return f.Sync() }

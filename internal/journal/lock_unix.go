@@ -32,3 +32,6 @@ func unlockFile(f *os.File) {
 	_ = unix.Flock(int(f.Fd()), unix.LOCK_UN)
 	_ = f.Close()
 }
+
+// syncData flushes f's data (not its metadata, which slots never change).
+func syncData(f *os.File) error { return unix.Fdatasync(int(f.Fd())) }

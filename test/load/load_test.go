@@ -181,8 +181,12 @@ func (r *runner) metric(name string) float64 {
 	return sum
 }
 
-// memory reads the runner's resident and private memory in bytes.
-func (r *runner) memory() (rss, private int64) {
+// memory returns the runner's resident memory: rss counts a page of a
+// file mapped in several places (a snapshot image every instance maps
+// copy-on-write) once per mapping, pss once in all (the memory the
+// machine, and the container's cgroup, pays), private the pages mapped
+// once.
+func (r *runner) memory() (rss, pss, private int64) {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", r.cmd.Process.Pid))
 	if err != nil {
 		r.b.Fatal(err)
@@ -196,11 +200,13 @@ func (r *runner) memory() (rss, private int64) {
 		switch f[0] {
 		case "Rss:":
 			rss = n << 10
+		case "Pss:":
+			pss = n << 10
 		case "Private_Clean:", "Private_Dirty:":
 			private += n << 10
 		}
 	}
-	return rss, private
+	return rss, pss, private
 }
 
 // cpu returns the CPU time the runner has used so far.
@@ -305,7 +311,7 @@ func waitFinal(b *testing.B, srv *gitlabtest.Server, ids []int64, d time.Duratio
 
 // BenchmarkWaitingJobs holds -load.waiting shell jobs sleeping at once
 // (as jobs waiting on a hardware lab or a build service do) and reports
-// what each costs the runner: resident and private memory, Go heap and
+// what each costs the runner: resident, proportional and private memory, Go heap and
 // goroutines per waiting job, above an idle runner's; the rest of the
 // resident memory is mostly the guests' linear memory and wazero's. b.N is ignored:
 // run it with -benchtime 1x.
@@ -318,7 +324,7 @@ func BenchmarkWaitingJobs(b *testing.B) {
 	warm := srv.Enqueue(gitlabtest.NewJob("warm").Image("shell").Script("true"))
 	waitFinal(b, srv, []int64{warm}, time.Minute)
 	_, _ = r.get("/debug/pprof/heap?gc=1")
-	baseRSS, basePriv := r.memory()
+	baseRSS, basePSS, basePriv := r.memory()
 	baseHeap, baseG := r.metric("go_memstats_heap_inuse_bytes"), r.metric("go_goroutines")
 	baseStack, baseFDs := r.metric("go_memstats_stack_inuse_bytes"), r.metric("process_open_fds")
 
@@ -345,7 +351,7 @@ func BenchmarkWaitingJobs(b *testing.B) {
 	// garbage so the heap is what the jobs hold.
 	time.Sleep(5 * time.Second)
 	_, _ = r.get("/debug/pprof/heap?gc=1")
-	rss, priv := r.memory()
+	rss, pss, priv := r.memory()
 	heap, g := r.metric("go_memstats_heap_inuse_bytes"), r.metric("go_goroutines")
 	stack, fds := r.metric("go_memstats_stack_inuse_bytes"), r.metric("process_open_fds")
 	b.StopTimer()
@@ -355,12 +361,14 @@ func BenchmarkWaitingJobs(b *testing.B) {
 
 	per := func(v, base float64) float64 { return (v - base) / float64(n) }
 	b.ReportMetric(per(float64(rss), float64(baseRSS))/1024, "KiB-rss/job")
+	b.ReportMetric(per(float64(pss), float64(basePSS))/1024, "KiB-pss/job")
 	b.ReportMetric(per(float64(priv), float64(basePriv))/1024, "KiB-private/job")
 	b.ReportMetric(per(heap, baseHeap)/1024, "KiB-heap/job")
 	b.ReportMetric(per(stack, baseStack)/1024, "KiB-stacks/job")
 	b.ReportMetric(per(g, baseG), "goroutines/job")
 	b.ReportMetric(per(fds, baseFDs), "fds/job")
 	b.ReportMetric(float64(rss)/(1<<20), "MiB-rss-total")
+	b.ReportMetric(float64(pss)/(1<<20), "MiB-pss-total")
 	for _, id := range ids {
 		srv.Cancel(id)
 	}

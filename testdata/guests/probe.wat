@@ -6,6 +6,9 @@
 ;;   t        trap (unreachable)                    p   WASI proc_exit(3)
 ;;   s        sleep 60 s (logs if cut short)        c   spin until is_canceled
 ;;   a        add artifact out/wasm.txt             d   log dependency 0's files
+;;   w        scribble: overwrite a data segment, the line buffer's tail and
+;;            memory in the second page (as a job's state would)
+;;   k        log "pristine" if none of that is scribbled, else "dirty"
 (module
   (import "wasmrunner:host/v1" "script_count" (func $script_count (result i32)))
   (import "wasmrunner:host/v1" "script_line" (func $script_line (param i32 i32 i32) (result i32)))
@@ -24,6 +27,9 @@
   (data (i32.const 300) "out/wasm.txt")
   (data (i32.const 320) "from wasm\n")
   (data (i32.const 340) "no such variable")
+  (data (i32.const 360) "pristine")
+  (data (i32.const 370) "dirty")
+  (data (i32.const 380) "GREETING")
   (global $cleanups (mut i32) (i32.const 0))
 
   (func $log_var (param $name i32) (param $len i32)
@@ -32,6 +38,25 @@
     (if (i32.lt_s (local.get $n) (i32.const 0))
       (then (drop (call $log_line (i32.const 340) (i32.const 16))))
       (else (drop (call $log_line (i32.const 2048) (local.get $n))))))
+
+  ;; fill: n bytes of v at addr. same: whether they all are v.
+  (func $fill (param $addr i32) (param $v i32) (param $n i32)
+    (block $end
+      (loop $l
+        (br_if $end (i32.eqz (local.get $n)))
+        (i32.store8 (local.get $addr) (local.get $v))
+        (local.set $addr (i32.add (local.get $addr) (i32.const 1)))
+        (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+        (br $l))))
+  (func $same (param $addr i32) (param $v i32) (param $n i32) (result i32)
+    (block $end
+      (loop $l
+        (br_if $end (i32.eqz (local.get $n)))
+        (if (i32.ne (i32.load8_u (local.get $addr)) (local.get $v)) (then (return (i32.const 0))))
+        (local.set $addr (i32.add (local.get $addr) (i32.const 1)))
+        (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+        (br $l)))
+    (i32.const 1))
 
   (func $recurse (param $x i32) (result i32)
     (i32.add (call $recurse (i32.add (local.get $x) (i32.const 1))) (i32.const 1)))
@@ -77,6 +102,22 @@
         (return (i32.const 0))))
     (if (i32.eq (local.get $op) (i32.const 97))
       (then (return (call $add_data (i32.const 300) (i32.const 12) (i32.const 320) (i32.const 10)))))
+    ;; w: scribble; k: check.
+    (if (i32.eq (local.get $op) (i32.const 119))
+      (then
+        (call $fill (i32.const 100) (i32.const 88) (i32.const 8))
+        (call $fill (i32.const 1100) (i32.const 83) (i32.const 900))
+        (call $fill (i32.const 65636) (i32.const 83) (i32.const 100))
+        (return (i32.const 0))))
+    (if (i32.eq (local.get $op) (i32.const 107))
+      (then
+        (if (i32.and
+              (i32.and (i64.eq (i64.load (i32.const 100)) (i64.load (i32.const 380)))
+                       (call $same (i32.const 1100) (i32.const 0) (i32.const 900)))
+              (call $same (i32.const 65636) (i32.const 0) (i32.const 100)))
+          (then (drop (call $log_line (i32.const 360) (i32.const 8))))
+          (else (drop (call $log_line (i32.const 370) (i32.const 5)))))
+        (return (i32.const 0))))
     (if (i32.eq (local.get $op) (i32.const 100))
       (then
         (local.set $n (call $dep_files (i32.const 0) (i32.const 4096) (i32.const 60000)))
