@@ -18,12 +18,18 @@ import (
 // then died would have taken it, and returns the job.
 func takeJob(t *testing.T, h *harness, name string) *gitlab.Job {
 	t.Helper()
-	id := h.srv.Enqueue(gitlabtest.NewJob(name).Script("sleep 3600"))
+	return takeJobAs(t, h, name, h.srv.RunnerToken)
+}
+
+// takeJobAs is takeJob for the runner of token.
+func takeJobAs(t *testing.T, h *harness, name, token string) *gitlab.Job {
+	t.Helper()
+	id := h.srv.Enqueue(gitlabtest.NewJob(name).Script("sleep 3600").ForRunner(token))
 	client, err := gitlab.New(h.srv.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := client.RequestJob(context.Background(), gitlab.JobRequest{Token: h.srv.RunnerToken})
+	res, err := client.RequestJob(context.Background(), gitlab.JobRequest{Token: token})
 	if err != nil || res.Job == nil || res.Job.ID != id {
 		t.Fatalf("taking job %d: %+v %v", id, res.Job, err)
 	}
@@ -189,4 +195,33 @@ func eventually(t *testing.T, what string, cond func() bool) {
 		}
 	}
 	t.Fatalf("timed out waiting for %s", what)
+}
+
+// TestRecoverWhileServing: a process of the same runner that dies while
+// this one serves (a replica sharing the builds dir) has its jobs
+// reported by this one within RecoverInterval; a job GitLab answers with
+// 5xx for a while is retried meanwhile, in the background, while jobs run.
+func TestRecoverWhileServing(t *testing.T) {
+	journalDir := filepath.Join(t.TempDir(), "journal")
+	h := newHarness(t, stepFunc(nil), func(c *engine.Config) {
+		c.JournalDir = journalDir
+		c.RecoverInterval = 50 * time.Millisecond
+	})
+	// The replica (of another token: this runner must not take its job
+	// from GitLab first) takes a job, journals it and dies.
+	other := h.srv.AddRunner()
+	h.start()
+	lost := takeJobAs(t, h, "replica's", other)
+	h.srv.FailNext(gitlabtest.EndpointUpdate, 503, 12)
+	deadProcess(t, journalDir, entryOf(lost, 0))
+	// Meanwhile this runner's own jobs run.
+	mine := h.srv.Enqueue(gitlabtest.NewJob("mine").Script("echo hi"))
+	if rec := h.wait(mine); rec.State != gitlab.StateSuccess {
+		t.Errorf("this runner's job: %s", rec.State)
+	}
+	rec := h.wait(lost.ID, gitlab.StateFailed)
+	if rec.FailureReason != gitlab.RunnerSystemFailure || strings.Count(string(rec.Trace), "The job was lost.") != 1 {
+		t.Errorf("the dead replica's job: %s %q", rec.FailureReason, rec.Trace)
+	}
+	eventually(t, "the journal empty", func() bool { return len(entryIDs(t, journalDir)) == 0 })
 }

@@ -167,3 +167,26 @@ func FuzzDecode(f *testing.F) {
 }
 
 func crc32IEEE(b []byte) uint32 { return crc32.ChecksumIEEE(b) }
+
+// FuzzDecodeSlot: a slot file's content, whatever it is, is a free slot,
+// an entry or an ErrCorrupt error; never a panic.
+func FuzzDecodeSlot(f *testing.F) {
+	good, _ := Encode(sampleEntry())
+	f.Add(append(good, make([]byte, 100)...))
+	f.Add(append(append([]byte{}, good[:20]...), 0, 'x'))
+	f.Add(make([]byte, 64))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		e, ok, err := decodeSlot(data)
+		switch {
+		case err != nil && !errors.Is(err, ErrCorrupt):
+			t.Fatalf("error %v does not match ErrCorrupt", err)
+		case err != nil && ok:
+			t.Fatal("an error and an entry")
+		case ok && e.JobID <= 0:
+			t.Fatalf("an entry without a job: %+v", e)
+		case !ok && err == nil && len(data) > 0 && data[0] != 0:
+			t.Fatalf("a slot starting with %#x read as free", data[0])
+		}
+	})
+}

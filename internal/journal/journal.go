@@ -502,6 +502,13 @@ func readSlot(p string) (e Entry, ok bool, err error) {
 	if err != nil {
 		return Entry{}, false, err
 	}
+	return decodeSlot(data)
+}
+
+// decodeSlot decodes the content of a slot file: an entry followed by
+// zero bytes, or nothing (a free slot starts with a zero byte; ok is then
+// false).
+func decodeSlot(data []byte) (e Entry, ok bool, err error) {
 	if len(data) > slotSize {
 		return Entry{}, false, fmt.Errorf("%w: more than %d bytes", ErrCorrupt, slotSize)
 	}
