@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/wasmrunner/wasmrunner/engine/resource"
@@ -28,6 +29,7 @@ import (
 // Its methods are safe for concurrent use.
 type Job struct {
 	payload  *gitlab.Job
+	runner   *Runner // for SharedFile
 	buildDir string
 	tmpDir   string // made on first use: see tmp
 	log      *jobLog
@@ -219,8 +221,37 @@ func (j *Job) AddArtifactData(name string, data []byte) error {
 				return err
 			}
 		}
+		if err := j.unshare(root, clean); err != nil {
+			return err
+		}
 		return root.WriteFile(clean, data, 0o644)
 	})
+}
+
+// unshare removes name, if it is a shared file (see SharedFile), before
+// it is written: the write makes a new file instead of changing what other
+// jobs received. A symbolic link is left alone: WriteFile writes through
+// it, and a write that reaches a shared file that way is refused.
+func (j *Job) unshare(root *os.Root, name string) error {
+	fi, err := root.Lstat(name)
+	if err != nil || !fi.Mode().IsRegular() {
+		if err == nil {
+			if fi, err = root.Stat(name); err == nil && j.sharedInfo(fi) {
+				return fmt.Errorf("%s leads to a file other jobs share", name)
+			}
+		}
+		return nil
+	}
+	if j.sharedInfo(fi) {
+		return root.Remove(name)
+	}
+	return nil
+}
+
+// sharedInfo reports whether fi describes a shared file.
+func (j *Job) sharedInfo(fi os.FileInfo) bool {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && j.SharedFile(uint64(st.Dev), uint64(st.Ino))
 }
 
 // addArtifact checks rel, runs prepare on it inside the build dir, and

@@ -111,6 +111,7 @@ func (r *Runner) runJob(p *gitlab.Job, slot *heldSlot) {
 
 	jr.job = &Job{
 		payload:  p,
+		runner:   r,
 		buildDir: buildDir,
 		tmpDir:   filepath.Join(r.cfg.BuildsDir, ".tmp", strconv.FormatInt(p.ID, 10)),
 		log:      jl,
@@ -229,7 +230,8 @@ func (jr *jobRun) execute() result {
 			return failed(gitlab.ScriptFailure, 1, err)
 		}
 	}
-	if err := jr.downloadDependencies(ctx); err != nil {
+	_, guard := h.(SharedFileGuard)
+	if err := jr.downloadDependencies(ctx, r.cfg.LinkDependencies && guard); err != nil {
 		if res, ok := jr.interrupted(ctx); ok {
 			return res
 		}
@@ -506,7 +508,7 @@ func (jr *jobRun) getSources(ctx context.Context) error {
 
 // downloadDependencies extracts each dependency's artifacts into the
 // build dir.
-func (jr *jobRun) downloadDependencies(ctx context.Context) error {
+func (jr *jobRun) downloadDependencies(ctx context.Context, link bool) error {
 	deps := jr.job.Dependencies()
 	if len(deps) == 0 {
 		return nil
@@ -531,7 +533,18 @@ func (jr *jobRun) downloadDependencies(ctx context.Context) error {
 		if err := jr.r.hostWrite("dependencies"); err != nil {
 			return fmt.Errorf("extracting artifacts of %s (job %d): %w", d.Name, d.ID, err)
 		}
-		if err := archive.Extract(ctx, ra, size, job.buildDir, lim); err != nil {
+		from := ""
+		if link {
+			// A dependency that cannot be extracted there is extracted
+			// here, to fail as it would.
+			from, _ = jr.r.extracted(ctx, d.ID, ra, size, lim)
+		}
+		if from != "" {
+			err = archive.ExtractLinked(ctx, ra, size, job.buildDir, lim, from)
+		} else {
+			err = archive.Extract(ctx, ra, size, job.buildDir, lim)
+		}
+		if err != nil {
 			return fmt.Errorf("extracting artifacts of %s (job %d): %w", d.Name, d.ID, err)
 		}
 		job.Printf("Downloaded and extracted artifacts for %s (%d): %d files", d.Name, d.ID, len(a.Files()))

@@ -217,7 +217,7 @@ func runExec(c *cli.Context) error {
 		src.Add(pj.Payload, pj.Rule)
 	}
 	runner, err := engine.New(engine.Config{
-		Client: src, Token: "local", Handler: reg.Factory(), BuildsDir: buildsDir, Concurrency: concurrency, ReuseBuildDirs: true,
+		Client: src, Token: "local", Handler: reg.Factory(), BuildsDir: buildsDir, Concurrency: concurrency, ReuseBuildDirs: true, LinkDependencies: true,
 		CheckInterval: 10 * time.Millisecond, UpdateInterval: 100 * time.Millisecond, MaxUpdateInterval: 100 * time.Millisecond, KeepAlive: 100 * time.Millisecond,
 		OutputLimit: limit, Logger: logger,
 		Info: gitlab.RunnerMeta{Name: "wasmrunner exec", Version: version, Executor: "wasm", Features: gitlab.DefaultFeatures()},

@@ -180,3 +180,55 @@ deploy:
 		t.Errorf("filtered: exit %d %s", code, errOut)
 	}
 }
+
+// TestExecReceivedFilesAreTheJobsOwn: exec gives jobs the files of their
+// dependencies (and the project's) as hard links to one extracted copy;
+// a job that changes them changes its own copy, never what the other
+// jobs receive nor the project's working tree.
+func TestExecReceivedFilesAreTheJobsOwn(t *testing.T) {
+	dir := t.TempDir()
+	pipeline := `stages: [make, use, check]
+default:
+  image: shell
+make:
+  stage: make
+  script: [mkdir -p d, echo original > d/f.txt, echo original > g.txt]
+  artifacts: {paths: [d/, g.txt]}
+modify:
+  stage: use
+  script:
+    - echo changed >> d/f.txt
+    - echo changed > g.txt
+    - echo changed >> proj.txt
+    - echo "modify sees $(cat d/f.txt g.txt proj.txt | tr '\n' ' ')"
+read:
+  stage: use
+  script: [echo "read sees $(cat d/f.txt g.txt proj.txt | tr '\n' ' ')"]
+check:
+  stage: check
+  script: [echo "check sees $(cat d/f.txt g.txt proj.txt | tr '\n' ' ')"]
+`
+	if err := os.WriteFile(filepath.Join(dir, ".gitlab-ci.yml"), []byte(pipeline), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "proj.txt"), []byte("project\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI(t, context.Background(), "exec", "--modules", filepath.Join("..", "..", "examples", "modules"),
+		"--file", filepath.Join(dir, ".gitlab-ci.yml"), "--artifacts-dir", filepath.Join(t.TempDir(), "a"), "--concurrency", "1")
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	for _, want := range []string{
+		"modify sees original changed changed project changed ",
+		"read sees original original project ",
+		"check sees original original project ",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if data, _ := os.ReadFile(filepath.Join(dir, "proj.txt")); string(data) != "project\n" {
+		t.Errorf("the project's file changed: %q", data)
+	}
+}

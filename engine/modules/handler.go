@@ -70,6 +70,13 @@ const maxFileVariable = 1 << 20
 
 var _ engine.StepAbandoner = (*handler)(nil)
 
+var _ engine.SharedFileGuard = (*handler)(nil)
+
+// GuardsSharedFiles implements engine.SharedFileGuard: the guest reaches
+// the build dir only through the sandbox, which copies a shared file
+// before the guest can change it (sandboxfs.WithShared).
+func (h *handler) GuardsSharedFiles() {}
+
 // AbandonsStep implements engine.StepAbandoner: Step returns at most
 // Stop.Interrupt and interruptSlack after its context ends, leaving a
 // guest that could not be interrupted behind.
@@ -115,7 +122,8 @@ func (r *Registry) newHandler(ctx context.Context, job *engine.Job) (engine.Hand
 		job.WantSources()
 	}
 
-	h.fsys, err = sandboxfs.New(job.BuildDir(), sandboxfs.WithBytes(h.disk), sandboxfs.WithEntries(h.entries), sandboxfs.WithOpenFiles(h.fds))
+	h.fsys, err = sandboxfs.New(job.BuildDir(), sandboxfs.WithBytes(h.disk), sandboxfs.WithEntries(h.entries), sandboxfs.WithOpenFiles(h.fds),
+		sandboxfs.WithShared(job.SharedFile))
 	if err != nil {
 		return nil, fmt.Errorf("sandboxing the build dir: %w", err)
 	}

@@ -28,7 +28,8 @@
 // os.Root could never follow them. Host code that later walks the directory
 // must itself not follow links out of it. Hard links that already exist in the
 // directory and share an inode with a file outside it cannot be detected by
-// path confinement. Special files (devices, FIFOs) that are already in the
+// path confinement: the host names those it made with [WithShared], and the
+// guest then only ever changes private copies of them. Special files (devices, FIFOs) that are already in the
 // directory can be opened; the guest cannot create them.
 //
 // Consumption is bounded too: the bytes the guest's files grow by, the
@@ -96,6 +97,8 @@ type FS struct {
 	fds        ledger // see WithOpenFiles, WithMaxOpenFiles
 
 	hostFull atomic.Bool // see DiskFullHit
+
+	shared func(dev, ino uint64) bool // see WithShared
 }
 
 var _ experimentalsys.FS = (*FS)(nil)
@@ -167,6 +170,11 @@ func (f *FS) OpenFile(p string, flag experimentalsys.Oflag, perm fs.FileMode) (e
 	}
 	if lazyPreopen {
 		return &preopenDir{fs: f}, 0
+	}
+	if flag&(experimentalsys.O_CREAT|experimentalsys.O_EXCL) != experimentalsys.O_CREAT|experimentalsys.O_EXCL {
+		if errno := f.unshare(p); errno != 0 {
+			return nil, errno
+		}
 	}
 	fdHeld := f.fds.take(1, false) == 1
 	if !fdHeld {
@@ -287,6 +295,9 @@ func (f *FS) Mkdir(p string, perm fs.FileMode) experimentalsys.Errno {
 
 // Chmod implements experimentalsys.FS. Only the permission bits are applied.
 func (f *FS) Chmod(p string, perm fs.FileMode) experimentalsys.Errno {
+	if errno := f.unshare(name(p)); errno != 0 {
+		return errno
+	}
 	return f.errno(f.root.Chmod(name(p), perm&fs.ModePerm))
 }
 
@@ -447,6 +458,9 @@ func (f *FS) Readlink(p string) (string, experimentalsys.Errno) {
 func (f *FS) Utimens(p string, atim, mtim int64) experimentalsys.Errno {
 	if atim == experimentalsys.UTIME_OMIT && mtim == experimentalsys.UTIME_OMIT {
 		return 0
+	}
+	if errno := f.unshare(name(p)); errno != 0 {
+		return errno
 	}
 	// os.Root.Chtimes turns a zero time.Time into UTIME_OMIT. No
 	// time.Unix(0, n) with an int64 n is the zero time.Time (year 1).

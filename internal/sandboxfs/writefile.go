@@ -148,7 +148,11 @@ func (f *FS) writeFile(p string, data []byte, perm fs.FileMode) error {
 	}
 
 	flag := os.O_WRONLY | unix.O_NONBLOCK | unix.O_NOCTTY // never wait on a FIFO swapped in
-	if !exists {
+	if exists {
+		if errno := f.unshare(p); errno != 0 {
+			return undo(errno)
+		}
+	} else {
 		flag |= os.O_CREATE | os.O_EXCL // never through a link, never someone else's
 	}
 	osf, err := f.root.OpenFile(p, flag, perm&fs.ModePerm)
