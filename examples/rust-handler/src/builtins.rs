@@ -39,11 +39,13 @@ const BUILTINS: &[(&str, Builtin)] = &[
     ("echo", utils::echo),
     ("env", env),
     ("eval", eval),
+    ("exec", exec),
     ("exit", exit),
     ("export", export),
     ("expr", utils::expr),
     ("false", false_),
-    ("find", find),
+    ("find", crate::find::find),
+    ("getopts", getopts),
     ("grep", utils::grep),
     ("head", utils::head),
     ("let", let_),
@@ -702,6 +704,117 @@ fn unset(sh: &mut Shell, args: &[String], _: &Io) -> Status {
     Ok(0)
 }
 
+/// exec CMD ARGS...: runs CMD, then the shell ends with its status (the
+/// form with redirections only is Shell::exec_redirects).
+fn exec(sh: &mut Shell, args: &[String], io: &Io) -> Status {
+    let mut rest = &args[1..];
+    while let Some(a) = rest.first() {
+        match a.as_str() {
+            "--" => {
+                rest = &rest[1..];
+                break;
+            }
+            "-c" | "-l" => rest = &rest[1..],
+            "-a" => rest = rest.get(2..).unwrap_or(&[]),
+            _ => break,
+        }
+    }
+    if rest.is_empty() {
+        return Ok(0);
+    }
+    let status = match sh.run_args(rest, io) {
+        Ok(s) | Err(Flow::Exit(s)) | Err(Flow::Return(s)) => s,
+        Err(_) => 0,
+    };
+    Err(Flow::Exit(status))
+}
+
+/// getopts OPTSTRING NAME [ARGS...]: the next option of the arguments
+/// (or of "$@"), with OPTARG and OPTIND as bash sets them; a leading ':'
+/// in OPTSTRING reports errors in NAME and OPTARG instead of messages.
+fn getopts(sh: &mut Shell, args: &[String], io: &Io) -> Status {
+    if args.len() < 3 {
+        io.error("sh: getopts: usage: getopts optstring name [arg ...]");
+        return Ok(2);
+    }
+    let spec = args[1].as_str();
+    let name = args[2].as_str();
+    if !crate::parse::is_name(name) {
+        io.error(&format!("sh: getopts: `{}': not a valid identifier", name));
+        return Ok(1);
+    }
+    let list: Vec<String> = if args.len() > 3 { args[3..].to_vec() } else { sh.args.clone() };
+    let silent = spec.starts_with(':');
+    let spec = spec.trim_start_matches(':');
+    let quiet = silent || sh.var("OPTERR").map(|v| v == "0").unwrap_or(false);
+    let mut optind = sh.var("OPTIND").and_then(|v| v.trim().parse::<usize>().ok()).unwrap_or(1).max(1);
+    let mut pos = if sh.getopts_pos.0 == optind { sh.getopts_pos.1 } else { 0 };
+    let set = |sh: &mut Shell, n: &str, v: &str| sh.set_var(n, v.to_string(), io);
+    let end = |sh: &mut Shell, optind: usize| -> Status {
+        sh.set_var(name, "?".into(), io)?;
+        sh.set_var("OPTIND", optind.to_string(), io)?;
+        sh.getopts_pos = (0, 0);
+        Ok(1)
+    };
+    let arg: Vec<char> = match list.get(optind - 1) {
+        Some(a) => a.chars().collect(),
+        None => return end(sh, optind),
+    };
+    if pos == 0 {
+        if arg.len() < 2 || arg[0] != '-' {
+            return end(sh, optind);
+        }
+        if arg == ['-', '-'] {
+            return end(sh, optind + 1);
+        }
+        pos = 1;
+    }
+    let c = arg[pos];
+    pos += 1;
+    if pos >= arg.len() {
+        optind += 1;
+        pos = 0;
+    }
+    let known = c != ':' && spec.contains(c);
+    let takes = known && spec[spec.find(c).unwrap_or(0) + c.len_utf8()..].starts_with(':');
+    sh.vars.remove("OPTARG");
+    if !known {
+        if !quiet {
+            io.error(&format!("sh: illegal option -- {}", c));
+        }
+        set(sh, name, "?")?;
+        if silent {
+            set(sh, "OPTARG", &c.to_string())?;
+        }
+    } else if takes {
+        if pos > 0 {
+            let v: String = arg[pos..].iter().collect();
+            set(sh, "OPTARG", &v)?;
+            optind += 1;
+            pos = 0;
+            set(sh, name, &c.to_string())?;
+        } else if let Some(v) = list.get(optind - 1) {
+            let v = v.clone();
+            set(sh, "OPTARG", &v)?;
+            optind += 1;
+            set(sh, name, &c.to_string())?;
+        } else if silent {
+            set(sh, name, ":")?;
+            set(sh, "OPTARG", &c.to_string())?;
+        } else {
+            if !quiet {
+                io.error(&format!("sh: option requires an argument -- {}", c));
+            }
+            set(sh, name, "?")?;
+        }
+    } else {
+        set(sh, name, &c.to_string())?;
+    }
+    set(sh, "OPTIND", &optind.to_string())?;
+    sh.getopts_pos = (optind, pos);
+    Ok(0)
+}
+
 fn let_(sh: &mut Shell, args: &[String], io: &Io) -> Status {
     let mut v = 0;
     for a in &args[1..] {
@@ -908,7 +1021,7 @@ fn is_command(sh: &Shell, name: &str) -> bool {
 fn is_special(name: &str) -> bool {
     matches!(
         name,
-        "." | ":" | "break" | "cd" | "continue" | "eval" | "exit" | "export" | "local" | "read" | "readonly"
+        "." | ":" | "break" | "cd" | "continue" | "eval" | "exec" | "exit" | "export" | "getopts" | "local" | "read" | "readonly"
             | "return" | "set" | "shift" | "source" | "trap" | "unset" | "let" | "declare" | "typeset" | "wait"
             | "umask" | "command" | "type" | "true" | "false" | "echo" | "printf" | "pwd" | "test" | "["
     )
@@ -1804,146 +1917,6 @@ fn artifact(sh: &mut Shell, args: &[String], io: &Io) -> Status {
 
 /// find PATH... [-name P] [-iname P] [-type f|d] [-maxdepth N] [-mindepth N]
 /// [-path P] [-not|!] [-print]: the paths, in directory order (sorted).
-fn find(sh: &mut Shell, args: &[String], io: &Io) -> Status {
-    let mut roots = Vec::new();
-    let mut i = 1;
-    while i < args.len() && !args[i].starts_with('-') && args[i] != "!" && args[i] != "(" {
-        roots.push(args[i].clone());
-        i += 1;
-    }
-    if roots.is_empty() {
-        roots.push(".".into());
-    }
-    let mut tests: Vec<(bool, String, String)> = Vec::new();
-    let mut maxdepth = usize::MAX;
-    let mut mindepth = 0;
-    let mut negate = false;
-    while i < args.len() {
-        let a = args[i].as_str();
-        i += 1;
-        match a {
-            "!" | "-not" => {
-                negate = !negate;
-                continue;
-            }
-            "-print" | "-a" | "-and" => continue,
-            "-name" | "-iname" | "-type" | "-path" | "-wholename" | "-maxdepth" | "-mindepth" => {
-                let v = match args.get(i) {
-                    Some(v) => v.clone(),
-                    None => {
-                        io.error(&format!("find: missing argument to `{}'", a));
-                        return Ok(1);
-                    }
-                };
-                i += 1;
-                match a {
-                    "-maxdepth" | "-mindepth" => {
-                        let n = match v.parse::<usize>() {
-                            Ok(n) => n,
-                            Err(_) => {
-                                io.error(&format!("find: Expected a positive decimal integer argument to {}, but got `{}'", a, v));
-                                return Ok(1);
-                            }
-                        };
-                        if a == "-maxdepth" {
-                            maxdepth = n
-                        } else {
-                            mindepth = n
-                        }
-                    }
-                    _ => tests.push((negate, a.to_string(), v)),
-                }
-            }
-            "-empty" => tests.push((negate, a.to_string(), String::new())),
-            _ => {
-                io.error(&format!("find: unknown predicate `{}'", a));
-                return Ok(1);
-            }
-        }
-        negate = false;
-    }
-    let mut out = String::new();
-    let mut status = 0;
-    for root in &roots {
-        let meta = match fs::symlink_metadata(sh.resolve(root)) {
-            Ok(m) => m,
-            Err(e) => {
-                io.error(&format!("find: '{}': {}", root, message(&e)));
-                status = 1;
-                continue;
-            }
-        };
-        // An explicit stack, sorted entries: a deterministic order.
-        let mut stack = vec![(root.clone(), 0usize, meta.is_dir())];
-        let mut count = 0usize;
-        while let Some((path, depth, is_dir)) = stack.pop() {
-            count += 1;
-            if count > 1_000_000 {
-                io.error("find: too many files");
-                return Ok(1);
-            }
-            let name = if depth == 0 { path.clone() } else { base_name(&path).to_string() };
-            let ok = depth >= mindepth
-                && tests.iter().all(|(neg, t, v)| {
-                    let r = match t.as_str() {
-                        "-name" => crate::glob::matches(v, &name),
-                        "-iname" => crate::glob::matches(&v.to_lowercase(), &name.to_lowercase()),
-                        "-type" => match v.as_str() {
-                            "d" => is_dir,
-                            "f" => !is_dir && fs::symlink_metadata(sh.resolve(&path)).map(|m| m.is_file()).unwrap_or(false),
-                            "l" => fs::symlink_metadata(sh.resolve(&path)).map(|m| m.file_type().is_symlink()).unwrap_or(false),
-                            _ => false,
-                        },
-                        "-path" | "-wholename" => crate::glob::matches(v, &path),
-                        "-empty" => {
-                            if is_dir {
-                                fs::read_dir(sh.resolve(&path)).map(|mut d| d.next().is_none()).unwrap_or(false)
-                            } else {
-                                fs::metadata(sh.resolve(&path)).map(|m| m.len() == 0).unwrap_or(false)
-                            }
-                        }
-                        _ => false,
-                    };
-                    r != *neg
-                });
-            if ok {
-                out.push_str(&path);
-                out.push('\n');
-                if out.len() > 64 << 10 {
-                    if !io.print(&out) {
-                        return Ok(1);
-                    }
-                    out.clear();
-                }
-            }
-            if is_dir && depth < maxdepth {
-                let mut entries: Vec<(String, bool)> = match fs::read_dir(sh.resolve(&path)) {
-                    Ok(rd) => rd
-                        .flatten()
-                        .map(|e| {
-                            let n = e.file_name().to_string_lossy().into_owned();
-                            let d = e.file_type().map(|t| t.is_dir()).unwrap_or(false);
-                            (n, d)
-                        })
-                        .collect(),
-                    Err(e) => {
-                        io.error(&format!("find: '{}': {}", path, message(&e)));
-                        status = 1;
-                        continue;
-                    }
-                };
-                entries.sort();
-                for (n, d) in entries.into_iter().rev() {
-                    let p = if path.ends_with('/') { format!("{}{}", path, n) } else { format!("{}/{}", path, n) };
-                    stack.push((p, depth + 1, d));
-                }
-            }
-        }
-    }
-    io.print(&out);
-    Ok(status)
-}
-
 /// test and [: the status of an expression (2 for a malformed one).
 fn test(sh: &mut Shell, args: &[String], io: &Io) -> Status {
     let name = args[0].as_str();

@@ -20,6 +20,7 @@ mod builtins;
 mod coreutils;
 mod digest;
 mod expand;
+mod find;
 mod glob;
 mod parse;
 mod regex;
@@ -197,6 +198,16 @@ pub(crate) enum Sink {
 }
 
 impl Sink {
+    /// Whether two sinks are the same place.
+    pub(crate) fn same(&self, other: &Sink) -> bool {
+        match (self, other) {
+            (Sink::Log, Sink::Log) | (Sink::Null, Sink::Null) => true,
+            (Sink::File(a), Sink::File(b)) => Rc::ptr_eq(a, b),
+            (Sink::Buf(a), Sink::Buf(b)) => Rc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+
     pub(crate) fn write_all(&self, b: &[u8]) -> io::Result<()> {
         match self {
             Sink::Log => {
@@ -363,6 +374,12 @@ pub(crate) struct Shell {
     pub assoc: BTreeMap<String, BTreeMap<String, String>>,
     /// When the shell started, in seconds since the epoch ($SECONDS).
     pub started: u64,
+    /// The outputs `exec` redirected: the fd, its sink, and for 1 and 2
+    /// the sink it replaced (see Shell::exec_io).
+    pub fds: Vec<(u32, Sink, Option<Sink>)>,
+    /// getopts' place inside a bundle of options (-abc): OPTIND it was
+    /// for, the char index.
+    pub getopts_pos: (usize, usize),
     /// The status of the last command substitution (for `x=$(false)`).
     pub subst_status: i32,
     /// The outputs of process substitutions, by the names they expanded
@@ -398,6 +415,8 @@ impl Shell {
             modes: BTreeMap::new(),
             assoc: BTreeMap::new(),
             started: expand::now_secs(),
+            fds: Vec::new(),
+            getopts_pos: (0, 0),
             subst_status: 0,
             proc_files: Vec::new(),
             root: String::new(),
@@ -456,9 +475,108 @@ impl Shell {
             if wasmrunner::is_canceled() {
                 return Err(Flow::Exit(STATUS_CANCELED));
             }
-            status = self.run_and_or(ao, io)?;
+            if self.fds.is_empty() {
+                status = self.run_and_or(ao, io)?;
+            } else {
+                let eio = self.exec_io(io);
+                status = self.run_and_or(ao, &eio)?;
+            }
         }
         Ok(status)
+    }
+
+    /// io with the redirections of `exec` applied: an output exec
+    /// redirected is replaced where it is still the one exec saw (not
+    /// where a later redirection or a substitution took its place).
+    fn exec_io(&self, io: &Io) -> Io {
+        let mut eio = io.clone();
+        for (fd, sink, replaced) in &self.fds {
+            match (fd, replaced) {
+                (1, Some(r)) if r.same(&io.out) => eio.out = sink.clone(),
+                (2, Some(r)) if r.same(&io.err) => eio.err = sink.clone(),
+                _ => {}
+            }
+        }
+        eio
+    }
+
+    /// `exec` with only redirections: they stay for the rest of the shell.
+    fn exec_redirects(&mut self, redirects: &[Redirect], io: &Io) -> Status {
+        let io = self.exec_io(io);
+        for r in redirects {
+            if matches!(r.op, RedirOp::In | RedirOp::Here) || r.fd == 0 {
+                io.error("sh: exec: redirecting standard input (or reading a file descriptor) is not supported here");
+                return Ok(1);
+            }
+            let fields = self.expand(&r.target, &io)?;
+            if fields.len() != 1 {
+                io.error(&format!("sh: {}: ambiguous redirect", fields.join(" ")));
+                return Ok(1);
+            }
+            let name = fields[0].as_str();
+            let sink = if r.op == RedirOp::Dup {
+                match name {
+                    "-" => {
+                        self.fds.retain(|(f, _, _)| *f != r.fd);
+                        if r.fd == 1 || r.fd == 2 {
+                            let replaced = if r.fd == 1 { io.out.clone() } else { io.err.clone() };
+                            self.fds.push((r.fd, Sink::Null, Some(replaced)));
+                        }
+                        continue;
+                    }
+                    "1" => io.out.clone(),
+                    "2" => io.err.clone(),
+                    n => match n.parse::<u32>().ok().and_then(|k| self.fds.iter().find(|(f, _, _)| *f == k)) {
+                        Some((_, s, _)) => s.clone(),
+                        None => {
+                            io.error(&format!("sh: {}: Bad file descriptor", n));
+                            return Ok(1);
+                        }
+                    },
+                }
+            } else if name == "/dev/null" {
+                Sink::Null
+            } else if name == "/dev/stdout" {
+                io.out.clone()
+            } else if name == "/dev/stderr" {
+                io.err.clone()
+            } else {
+                let mut opts = OpenOptions::new();
+                opts.create(true);
+                if matches!(r.op, RedirOp::Append | RedirOp::AppendErr) {
+                    opts.append(true);
+                } else {
+                    opts.write(true).truncate(true);
+                }
+                match opts.open(self.resolve(name)) {
+                    Ok(f) => Sink::File(Rc::new(RefCell::new(f))),
+                    Err(e) => {
+                        io.error(&format!("sh: {}: {}", name, builtins::message(&e)));
+                        return Ok(1);
+                    }
+                }
+            };
+            let fds: Vec<u32> = if matches!(r.op, RedirOp::OutErr | RedirOp::AppendErr) { vec![1, 2] } else { vec![r.fd] };
+            for fd in fds {
+                if fd > 9 {
+                    io.error(&format!("sh: {}: Bad file descriptor", fd));
+                    return Ok(1);
+                }
+                let replaced = match fd {
+                    1 => Some(io.out.clone()),
+                    2 => Some(io.err.clone()),
+                    _ => None,
+                };
+                // Replacing an exec'd output again: what it replaced stays
+                // the one to replace.
+                let replaced = match self.fds.iter().position(|(f, _, _)| *f == fd) {
+                    Some(k) => self.fds.remove(k).2.or(replaced),
+                    None => replaced,
+                };
+                self.fds.push((fd, sink.clone(), replaced));
+            }
+        }
+        Ok(0)
     }
 
     /// Runs a list as a condition: failures do not stop the shell.
@@ -936,6 +1054,9 @@ impl Shell {
             }
             io.error(&line);
         }
+        if args.len() == 1 && args[0] == "exec" && !self.functions.contains_key("exec") {
+            return self.exec_redirects(redirects, io);
+        }
         let cio = match self.redirect(redirects, io)? {
             Some(cio) => cio,
             None => return Ok(1),
@@ -1166,6 +1287,12 @@ impl Shell {
                     "2" => cio.err.clone(),
                     "-" => Sink::Null,
                     "0" if r.fd == 0 => continue,
+                    n if self.fds.iter().any(|(f, _, _)| f.to_string() == n) => {
+                        match self.fds.iter().find(|(f, _, _)| f.to_string() == n) {
+                            Some((_, s, _)) => s.clone(),
+                            None => Sink::Null,
+                        }
+                    }
                     _ => {
                         io.error(&format!("sh: {}: Bad file descriptor", name));
                         return Ok(None);
