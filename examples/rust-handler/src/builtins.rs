@@ -26,6 +26,7 @@ const BUILTINS: &[(&str, Builtin)] = &[
     ("cd", cd),
     ("chmod", chmod),
     ("cmp", utils::cmp),
+    ("comm", crate::coreutils::comm),
     ("command", command),
     ("continue", continue_),
     ("cp", cp),
@@ -45,9 +46,12 @@ const BUILTINS: &[(&str, Builtin)] = &[
     ("expr", utils::expr),
     ("false", false_),
     ("find", crate::find::find),
+    ("fold", crate::coreutils::fold),
     ("getopts", getopts),
     ("grep", utils::grep),
     ("head", utils::head),
+    ("install", crate::coreutils::install),
+    ("join", crate::coreutils::join),
     ("let", let_),
     ("ln", crate::coreutils::ln),
     ("local", local),
@@ -60,6 +64,7 @@ const BUILTINS: &[(&str, Builtin)] = &[
     ("nl", crate::coreutils::nl),
     ("nproc", crate::coreutils::nproc),
     ("od", crate::coreutils::od),
+    ("paste", crate::coreutils::paste),
     ("popd", popd),
     ("printenv", printenv),
     ("printf", utils::printf),
@@ -86,7 +91,9 @@ const BUILTINS: &[(&str, Builtin)] = &[
     ("sleep", sleep),
     ("sort", utils::sort),
     ("source", source),
+    ("split", crate::coreutils::split),
     ("stat", crate::coreutils::stat),
+    ("tac", crate::coreutils::tac),
     ("tail", utils::tail),
     ("tee", utils::tee),
     ("test", test),
@@ -98,6 +105,7 @@ const BUILTINS: &[(&str, Builtin)] = &[
     ("type", type_),
     ("typeset", local),
     ("umask", true_),
+    ("uname", crate::coreutils::uname),
     ("uniq", utils::uniq),
     ("unset", unset),
     ("wait", true_),
@@ -431,6 +439,7 @@ fn set(sh: &mut Shell, args: &[String], io: &Io) -> Status {
                 'e' => sh.errexit = on,
                 'u' => sh.nounset = on,
                 'x' => sh.xtrace = on,
+                'a' => sh.allexport = on,
                 'f' | 'v' | 'h' | 'B' | 'C' | 'm' => {}
                 'o' => {
                     i += 1;
@@ -439,6 +448,7 @@ fn set(sh: &mut Shell, args: &[String], io: &Io) -> Status {
                         Some("errexit") => sh.errexit = on,
                         Some("nounset") => sh.nounset = on,
                         Some("xtrace") => sh.xtrace = on,
+                        Some("allexport") => sh.allexport = on,
                         Some("noglob") | Some("noclobber") | Some("posix") | Some("verbose") => {}
                         Some(o) => {
                             io.error(&format!("sh: set: {}: invalid option name", o));

@@ -1,6 +1,7 @@
 //! More coreutils with GNU's output and messages: cat's options, the
 //! checksum commands (md5sum, sha1sum, sha256sum, sha512sum), nl, yes,
-//! nproc, stat, du, od and ln.
+//! nproc, stat, du, od, ln, tac, paste, fold, comm, join, split, install
+//! and uname.
 
 use std::fs;
 use std::time::UNIX_EPOCH;
@@ -851,6 +852,428 @@ pub(crate) fn ln(sh: &mut Shell, args: &[String], io: &Io) -> Status {
         }
     }
     Ok(status)
+}
+
+/// The lines of data, without their newlines (a last line without one
+/// counts).
+fn text_lines(data: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(data);
+    let mut v: Vec<String> = text.split('\n').map(|s| s.to_string()).collect();
+    if text.ends_with('\n') || text.is_empty() {
+        v.pop();
+    }
+    v
+}
+
+/// tac [FILE...]: lines in reverse order.
+pub(crate) fn tac(sh: &mut Shell, args: &[String], io: &Io) -> Status {
+    let o = opts_or_return!("tac", args, "", true, io);
+    let mut status = 0;
+    let mut out = Vec::new();
+    for (_, data) in inputs(sh, "tac", &o.rest, io, &mut status) {
+        let mut parts: Vec<&[u8]> = data.split_inclusive(|&b| b == b'\n').collect();
+        parts.reverse();
+        for p in parts {
+            out.extend_from_slice(p);
+        }
+    }
+    if !io.write(&out) {
+        return Ok(1);
+    }
+    Ok(status)
+}
+
+/// paste [-d LIST] [-s] FILE...
+pub(crate) fn paste(sh: &mut Shell, args: &[String], io: &Io) -> Status {
+    let o = opts_or_return!("paste", args, "d:sz", true, io);
+    let mut delims: Vec<char> = Vec::new();
+    let mut d = String::new();
+    crate::utils::unescape(o.value('d').unwrap_or("\t"), &mut d, false);
+    if o.value('d') == Some("\\0") {
+        d = String::new();
+    }
+    delims.extend(d.chars());
+    let files = if o.rest.is_empty() { vec!["-".to_string()] } else { o.rest.clone() };
+    let mut status = 0;
+    let mut cols: Vec<Vec<String>> = Vec::new();
+    let mut stdin_used = false;
+    for f in &files {
+        if f == "-" {
+            // Each - takes the next line of standard input in turn; one -
+            // is by far the common case: it takes them all.
+            if stdin_used {
+                cols.push(Vec::new());
+                continue;
+            }
+            stdin_used = true;
+        }
+        let ins = inputs(sh, "paste", std::slice::from_ref(f), io, &mut status);
+        if let Some((_, data)) = ins.into_iter().next() {
+            cols.push(text_lines(&data));
+        } else {
+            return Ok(1);
+        }
+    }
+    let delim = |k: usize| delims.get(k % delims.len().max(1)).map(|c| c.to_string()).unwrap_or_default();
+    let mut out = String::new();
+    if o.has('s') {
+        for c in &cols {
+            for (k, l) in c.iter().enumerate() {
+                if k > 0 {
+                    out.push_str(&delim(k - 1));
+                }
+                out.push_str(l);
+            }
+            out.push('\n');
+        }
+    } else {
+        let n = cols.iter().map(|c| c.len()).max().unwrap_or(0);
+        for i in 0..n {
+            for (k, c) in cols.iter().enumerate() {
+                if k > 0 {
+                    out.push_str(&delim(k - 1));
+                }
+                out.push_str(c.get(i).map(|s| s.as_str()).unwrap_or(""));
+            }
+            out.push('\n');
+        }
+    }
+    io.print(&out);
+    Ok(status)
+}
+
+/// fold [-w N] [-s] [-b] [FILE...]
+pub(crate) fn fold(sh: &mut Shell, args: &[String], io: &Io) -> Status {
+    let args: Vec<String> = args
+        .iter()
+        .enumerate()
+        .map(|(k, a)| if k > 0 && a.len() > 1 && a.starts_with('-') && a[1..].chars().all(|c| c.is_ascii_digit()) { format!("-w{}", &a[1..]) } else { a.clone() })
+        .collect();
+    let o = opts_or_return!("fold", &args, "w:sb", true, io);
+    let width = match o.value('w').unwrap_or("80").parse::<usize>() {
+        Ok(w) if w > 0 => w,
+        _ => {
+            io.error(&format!("fold: invalid number of columns: '{}'", o.value('w').unwrap_or("")));
+            return Ok(1);
+        }
+    };
+    let mut status = 0;
+    let mut out = String::new();
+    for (_, data) in inputs(sh, "fold", &o.rest, io, &mut status) {
+        let text = String::from_utf8_lossy(&data).into_owned();
+        for piece in text.split_inclusive('\n') {
+            let (line, nl) = match piece.strip_suffix('\n') {
+                Some(l) => (l, true),
+                None => (piece, false),
+            };
+            let mut cs: Vec<char> = line.chars().collect();
+            while cs.len() > width {
+                let mut cut = width;
+                if o.has('s') {
+                    if let Some(sp) = cs[..width].iter().rposition(|c| *c == ' ') {
+                        cut = sp + 1;
+                    }
+                }
+                out.extend(cs[..cut].iter());
+                out.push('\n');
+                cs.drain(..cut);
+            }
+            out.extend(cs.iter());
+            if nl {
+                out.push('\n');
+            }
+        }
+    }
+    io.print(&out);
+    Ok(status)
+}
+
+/// comm [-123] FILE1 FILE2: lines only in 1, only in 2, in both (sorted
+/// inputs).
+pub(crate) fn comm(sh: &mut Shell, args: &[String], io: &Io) -> Status {
+    let o = opts_or_return!("comm", args, "123", true, io);
+    if o.rest.len() != 2 {
+        io.error(if o.rest.len() < 2 { "comm: missing operand" } else { "comm: extra operand" });
+        return Ok(1);
+    }
+    let mut status = 0;
+    let ins = inputs(sh, "comm", &o.rest, io, &mut status);
+    if ins.len() != 2 {
+        return Ok(1);
+    }
+    let (a, b) = (text_lines(&ins[0].1), text_lines(&ins[1].1));
+    let show = [!o.has('1'), !o.has('2'), !o.has('3')];
+    let mut out = String::new();
+    let mut put = |col: usize, l: &str| {
+        if !show[col] {
+            return;
+        }
+        let tabs = show[..col].iter().filter(|s| **s).count();
+        out.push_str(&"\t".repeat(tabs));
+        out.push_str(l);
+        out.push('\n');
+    };
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        if j >= b.len() || (i < a.len() && a[i] < b[j]) {
+            put(0, &a[i]);
+            i += 1;
+        } else if i >= a.len() || b[j] < a[i] {
+            put(1, &b[j]);
+            j += 1;
+        } else {
+            put(2, &a[i]);
+            i += 1;
+            j += 1;
+        }
+    }
+    io.print(&out);
+    Ok(status)
+}
+
+/// join [-t C] [-1 F] [-2 F] FILE1 FILE2: lines with equal join fields
+/// (sorted inputs), the field then the rest of each.
+pub(crate) fn join(sh: &mut Shell, args: &[String], io: &Io) -> Status {
+    let o = opts_or_return!("join", args, "t:1:2:j:a:v:o:ie", true, io);
+    if o.has('a') || o.has('v') || o.has('o') || o.has('e') {
+        io.error("join: -a, -v, -o and -e are not supported here");
+        return Ok(1);
+    }
+    if o.rest.len() != 2 {
+        io.error("join: missing operand");
+        return Ok(1);
+    }
+    let field = |c: char| o.value(c).or_else(|| o.value('j')).and_then(|v| v.parse::<usize>().ok()).unwrap_or(1).max(1) - 1;
+    let (f1, f2) = (field('1'), field('2'));
+    let sep = o.value('t').and_then(|t| t.chars().next());
+    let split = |l: &str| -> Vec<String> {
+        match sep {
+            Some(c) => l.split(c).map(|s| s.to_string()).collect(),
+            None => l.split_whitespace().map(|s| s.to_string()).collect(),
+        }
+    };
+    let mut status = 0;
+    let ins = inputs(sh, "join", &o.rest, io, &mut status);
+    if ins.len() != 2 {
+        return Ok(1);
+    }
+    let a: Vec<Vec<String>> = text_lines(&ins[0].1).iter().map(|l| split(l)).collect();
+    let b: Vec<Vec<String>> = text_lines(&ins[1].1).iter().map(|l| split(l)).collect();
+    let key = |r: &Vec<String>, f: usize| {
+        let k = r.get(f).cloned().unwrap_or_default();
+        if o.has('i') {
+            k.to_lowercase()
+        } else {
+            k
+        }
+    };
+    let osep = sep.map(|c| c.to_string()).unwrap_or_else(|| " ".into());
+    let mut out = String::new();
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        let (ka, kb) = (key(&a[i], f1), key(&b[j], f2));
+        if ka < kb {
+            i += 1;
+        } else if kb < ka {
+            j += 1;
+        } else {
+            // Every pair of the runs with this key.
+            let j0 = j;
+            while i < a.len() && key(&a[i], f1) == ka {
+                j = j0;
+                while j < b.len() && key(&b[j], f2) == ka {
+                    let mut fields = vec![a[i].get(f1).cloned().unwrap_or_default()];
+                    fields.extend(a[i].iter().enumerate().filter(|(k, _)| *k != f1).map(|(_, v)| v.clone()));
+                    fields.extend(b[j].iter().enumerate().filter(|(k, _)| *k != f2).map(|(_, v)| v.clone()));
+                    out.push_str(&fields.join(&osep));
+                    out.push('\n');
+                    j += 1;
+                }
+                i += 1;
+            }
+        }
+    }
+    io.print(&out);
+    Ok(status)
+}
+
+/// split [-l N] [-b N[KMG]] [-d] [-a N] [--additional-suffix=S] [FILE [PREFIX]]
+pub(crate) fn split(sh: &mut Shell, args: &[String], io: &Io) -> Status {
+    let mut suffix = String::new();
+    let mut norm = Vec::new();
+    for a in args {
+        match a.strip_prefix("--additional-suffix=") {
+            Some(s) => suffix = s.to_string(),
+            None => norm.push(a.clone()),
+        }
+    }
+    let o = opts_or_return!("split", &norm, "l:b:da:n:x", true, io);
+    if o.has('n') {
+        io.error("split: -n is not supported here (use -l or -b)");
+        return Ok(1);
+    }
+    if let Some(l) = o.long.first() {
+        io.error(&format!("split: unrecognized option '--{}'", l));
+        return Ok(1);
+    }
+    let bytes = match o.value('b') {
+        Some(b) => {
+            let (num, mul) = match b.chars().last() {
+                Some('K') | Some('k') => (&b[..b.len() - 1], 1024),
+                Some('M') => (&b[..b.len() - 1], 1 << 20),
+                Some('G') => (&b[..b.len() - 1], 1 << 30),
+                _ => (b, 1),
+            };
+            match num.parse::<usize>() {
+                Ok(n) if n > 0 => Some(n * mul),
+                _ => {
+                    io.error(&format!("split: invalid number of bytes: '{}'", b));
+                    return Ok(1);
+                }
+            }
+        }
+        None => None,
+    };
+    let lines = match o.value('l').unwrap_or("1000").parse::<usize>() {
+        Ok(n) if n > 0 => n,
+        _ => {
+            io.error(&format!("split: invalid number of lines: '{}'", o.value('l').unwrap_or("")));
+            return Ok(1);
+        }
+    };
+    let width = o.value('a').and_then(|v| v.parse::<u32>().ok()).unwrap_or(2).clamp(1, 8);
+    let input = o.rest.first().cloned().unwrap_or_else(|| "-".into());
+    let prefix = o.rest.get(1).cloned().unwrap_or_else(|| "x".into());
+    let mut status = 0;
+    let data = match inputs(sh, "split", &[input], io, &mut status).into_iter().next() {
+        Some((_, d)) => d,
+        None => return Ok(1),
+    };
+    let chunks: Vec<&[u8]> = match bytes {
+        Some(n) => data.chunks(n).collect(),
+        None => {
+            let mut v = Vec::new();
+            let mut start = 0;
+            let mut count = 0;
+            for (k, b) in data.iter().enumerate() {
+                if *b == b'\n' {
+                    count += 1;
+                    if count == lines {
+                        v.push(&data[start..=k]);
+                        start = k + 1;
+                        count = 0;
+                    }
+                }
+            }
+            if start < data.len() {
+                v.push(&data[start..]);
+            }
+            v
+        }
+    };
+    let radix: u64 = if o.has('d') || o.has('x') { if o.has('x') { 16 } else { 10 } } else { 26 };
+    if chunks.len() as u64 > radix.pow(width) {
+        io.error("split: output file suffixes exhausted");
+        return Ok(1);
+    }
+    for (k, c) in chunks.iter().enumerate() {
+        let mut n = k as u64;
+        let mut suf = vec!['a'; width as usize];
+        for slot in suf.iter_mut().rev() {
+            let d = (n % radix) as u32;
+            *slot = if radix == 26 { (b'a' + d as u8) as char } else { std::char::from_digit(d, radix as u32).unwrap_or('0') };
+            n /= radix;
+        }
+        let name = format!("{}{}{}", prefix, suf.iter().collect::<String>(), suffix);
+        if let Err(e) = fs::write(sh.resolve(&name), c) {
+            io.error(&format!("split: {}: {}", name, message(&e)));
+            return Ok(1);
+        }
+    }
+    Ok(status)
+}
+
+/// install [-d] [-D] [-m MODE] [-v] SRC... DEST: copies with a mode.
+pub(crate) fn install(sh: &mut Shell, args: &[String], io: &Io) -> Status {
+    let o = opts_or_return!("install", args, "dDm:vo:g:cCpsT", true, io);
+    let mode = match o.value('m') {
+        Some(m) => match u32::from_str_radix(m, 8) {
+            Ok(v) => Some(v),
+            Err(_) => {
+                io.error(&format!("install: invalid mode '{}' (octal modes only here)", m));
+                return Ok(1);
+            }
+        },
+        None => None,
+    };
+    let record = |sh: &mut Shell, p: &str, dflt: u32| {
+        let g = sh.guest_path(p);
+        sh.modes.insert(g, mode.unwrap_or(dflt));
+    };
+    if o.has('d') {
+        for d in &o.rest {
+            if let Err(e) = fs::create_dir_all(sh.resolve(d)) {
+                io.error(&format!("install: cannot create directory '{}': {}", d, message(&e)));
+                return Ok(1);
+            }
+            record(sh, d, 0o755);
+        }
+        return Ok(0);
+    }
+    if o.rest.len() < 2 {
+        io.error("install: missing destination file operand");
+        return Ok(1);
+    }
+    let (srcs, dst) = o.rest.split_at(o.rest.len() - 1);
+    let dst = &dst[0];
+    if o.has('D') {
+        let parent = if srcs.len() > 1 { dst.as_str() } else { dst.rsplit_once('/').map(|(p, _)| p).unwrap_or(".") };
+        let _ = fs::create_dir_all(sh.resolve(parent));
+    }
+    let dst_dir = fs::metadata(sh.resolve(dst)).map(|m| m.is_dir()).unwrap_or(false);
+    if srcs.len() > 1 && !dst_dir {
+        io.error(&format!("install: target '{}' is not a directory", dst));
+        return Ok(1);
+    }
+    let mut status = 0;
+    for s in srcs {
+        let target = if dst_dir { format!("{}/{}", dst.trim_end_matches('/'), crate::builtins::base_name(s)) } else { dst.clone() };
+        let r = sh.read_path(s).and_then(|d| fs::write(sh.resolve(&target), d));
+        match r {
+            Ok(()) => {
+                record(sh, &target, 0o755);
+                if o.has('v') {
+                    io.print(&format!("'{}' -> '{}'\n", s, target));
+                }
+            }
+            Err(e) => {
+                io.error(&format!("install: cannot install '{}': {}", s, message(&e)));
+                status = 1;
+            }
+        }
+    }
+    Ok(status)
+}
+
+/// uname [-asnrmo]: the sandbox's: Linux-like names, as CI scripts test
+/// them, with "wasm32" as the machine.
+pub(crate) fn uname(_: &mut Shell, args: &[String], io: &Io) -> Status {
+    let o = opts_or_return!("uname", args, "asnrvmpio", true, io);
+    let all = o.has('a');
+    let fields = [
+        ('s', "Linux"),
+        ('n', "wasmrunner"),
+        ('r', "wasi"),
+        ('v', "wasmrunner"),
+        ('m', "wasm32"),
+        ('o', "GNU/Linux"),
+    ];
+    let mut out: Vec<&str> = fields.iter().filter(|(c, _)| all || o.has(*c)).map(|(_, v)| *v).collect();
+    if out.is_empty() {
+        out.push("Linux");
+    }
+    io.print(&(out.join(" ") + "\n"));
+    Ok(0)
 }
 
 #[cfg(test)]

@@ -380,6 +380,8 @@ pub(crate) struct Shell {
     /// getopts' place inside a bundle of options (-abc): OPTIND it was
     /// for, the char index.
     pub getopts_pos: (usize, usize),
+    /// `set -a`: variables set are exported.
+    pub allexport: bool,
     /// The status of the last command substitution (for `x=$(false)`).
     pub subst_status: i32,
     /// The outputs of process substitutions, by the names they expanded
@@ -417,6 +419,7 @@ impl Shell {
             started: expand::now_secs(),
             fds: Vec::new(),
             getopts_pos: (0, 0),
+            allexport: false,
             subst_status: 0,
             proc_files: Vec::new(),
             root: String::new(),
@@ -1388,7 +1391,7 @@ impl Shell {
             ));
             return Err(Flow::Exit(1));
         }
-        let exported = self.exported(name);
+        let exported = self.allexport || self.exported(name);
         self.vars.insert(
             name.to_string(),
             Var {

@@ -292,7 +292,21 @@ pub(crate) fn conv(spec: &str, conv: char, arg: Option<&str>, io: &Io, status: &
                 0.0
             });
             let s = match conv {
-                'e' | 'E' => format!("{:.*e}", p.unwrap_or(6), v),
+                'e' | 'E' => {
+                    // Rust writes 1.5e3; C writes 1.5e+03.
+                    let r = format!("{:.*e}", p.unwrap_or(6), v);
+                    match r.split_once('e') {
+                        Some((m, e)) => {
+                            let (sign, digits) = match e.strip_prefix('-') {
+                                Some(d) => ('-', d),
+                                None => ('+', e),
+                            };
+                            let e = if conv == 'E' { 'E' } else { 'e' };
+                            format!("{}{}{}{:0>2}", m, e, sign, digits)
+                        }
+                        None => r,
+                    }
+                }
                 'g' | 'G' => {
                     let s = format!("{}", v);
                     s
@@ -602,22 +616,32 @@ pub(crate) fn tail(sh: &mut Shell, args: &[String], io: &Io) -> Status {
 
 pub(crate) fn wc(sh: &mut Shell, args: &[String], io: &Io) -> Status {
     let o = opts_or_return!("wc", args, "lwcmL", true, io);
-    let mut set: Vec<char> = ['l', 'w', 'c'].iter().copied().filter(|c| o.has(*c) || (*c == 'c' && o.has('m'))).collect();
+    let mut set: Vec<char> = ['l', 'w', 'c', 'L'].iter().copied().filter(|c| o.has(*c) || (*c == 'c' && o.has('m'))).collect();
     if set.is_empty() {
         set = vec!['l', 'w', 'c'];
     }
     let mut status = 0;
     let ins = inputs(sh, "wc", &o.rest, io, &mut status);
     let mut counts_all = Vec::new();
-    let mut totals = [0usize; 3];
+    let mut totals = [0usize; 4];
     for (name, data) in &ins {
         let counts = [
             data.iter().filter(|&&b| b == b'\n').count(),
             String::from_utf8_lossy(data).split_whitespace().count(),
             if o.has('m') { String::from_utf8_lossy(data).chars().count() } else { data.len() },
+            // The longest line, tabs to the next multiple of 8.
+            String::from_utf8_lossy(data)
+                .lines()
+                .map(|l| l.chars().fold(0, |w, c| if c == '\t' { w / 8 * 8 + 8 } else { w + 1 }))
+                .max()
+                .unwrap_or(0),
         ];
-        for (t, c) in totals.iter_mut().zip(counts.iter()) {
-            *t += c;
+        for (k, (t, c)) in totals.iter_mut().zip(counts.iter()).enumerate() {
+            if k == 3 {
+                *t = (*t).max(*c);
+            } else {
+                *t += c;
+            }
         }
         counts_all.push((name.clone(), counts));
     }
@@ -636,7 +660,7 @@ pub(crate) fn wc(sh: &mut Shell, args: &[String], io: &Io) -> Status {
     let mut out = String::new();
     for (name, counts) in counts_all {
         let mut cols: Vec<String> = Vec::new();
-        for (flag, n) in ['l', 'w', 'c'].iter().zip(counts.iter()) {
+        for (flag, n) in ['l', 'w', 'c', 'L'].iter().zip(counts.iter()) {
             if set.contains(flag) {
                 cols.push(format!("{:>w$}", n, w = width));
             }
@@ -795,12 +819,33 @@ pub(crate) fn grep(sh: &mut Shell, args: &[String], io: &Io) -> Status {
         v
     };
     let max = o.value('m').and_then(|v| v.parse::<usize>().ok());
+    let ctx = |c: char| o.value(c).or_else(|| o.value('C')).and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
+    let (before, after) = (ctx('B'), ctx('A'));
+    let context = (before > 0 || after > 0) && !(o.has('o') || o.has('c') || o.has('l') || o.has('L') || files_only);
+    // The last line printed (of any input) and how many lines of
+    // context after a match are still to print.
+    let mut printed_any = false;
     let mut any = false;
     let mut out = String::new();
     for (name, data) in ins {
         let mut count = 0;
         let mut offset = 0;
-        for (ln, line) in lines(&data).iter().enumerate() {
+        let all = lines(&data);
+        let mut last: Option<usize> = None;
+        let mut after_left = 0;
+        let context_line = |out: &mut String, ln: usize, line: &str| {
+            if show_names {
+                out.push_str(&name);
+                out.push('-');
+            }
+            if o.has('n') {
+                out.push_str(&(ln + 1).to_string());
+                out.push('-');
+            }
+            out.push_str(line);
+            out.push('\n');
+        };
+        for (ln, line) in all.iter().enumerate() {
             offset += line.len() + 1;
             if max.map(|m| count >= m).unwrap_or(false) {
                 break;
@@ -808,7 +853,24 @@ pub(crate) fn grep(sh: &mut Shell, args: &[String], io: &Io) -> Status {
             let cs: Vec<char> = line.chars().collect();
             let hit = m.find(&cs, 0).is_some();
             if hit == invert {
+                if context && after_left > 0 {
+                    after_left -= 1;
+                    context_line(&mut out, ln, line);
+                    last = Some(ln);
+                }
                 continue;
+            }
+            if context && !quiet {
+                let from = ln.saturating_sub(before).max(last.map(|l| l + 1).unwrap_or(0));
+                if printed_any && last.map(|l| from > l + 1).unwrap_or(true) {
+                    out.push_str("--\n");
+                }
+                for (k, l) in all.iter().enumerate().take(ln).skip(from) {
+                    context_line(&mut out, k, l);
+                }
+                last = Some(ln);
+                after_left = after;
+                printed_any = true;
             }
             count += 1;
             any = true;
@@ -945,6 +1007,8 @@ struct SedItem {
 enum RepPart {
     Lit(String),
     Group(usize),
+    /// GNU's \U \L \E (from here on) and \u \l (the next char).
+    Case(char),
 }
 
 struct SedParser<'a> {
@@ -1194,6 +1258,10 @@ fn parse_rep(s: &str) -> Vec<RepPart> {
                 }
                 'n' => lit.push('\n'),
                 't' => lit.push('\t'),
+                'U' | 'L' | 'E' | 'u' | 'l' => {
+                    out.push(RepPart::Lit(std::mem::take(&mut lit)));
+                    out.push(RepPart::Case(n));
+                }
                 c => lit.push(c),
             }
         } else {
@@ -1326,13 +1394,29 @@ fn sed_exec(items: &[SedItem], line: &mut String, st: &mut SedState) -> bool {
                     k += 1;
                     if k >= *nth {
                         out.extend(cs[last..a].iter());
+                        let (mut mode, mut once) = ('E', None);
                         for p in rep {
-                            match p {
-                                RepPart::Lit(s) => out.push_str(s),
-                                RepPart::Group(g) => {
-                                    if let Some(Some((x, y))) = caps.get(*g) {
-                                        out.extend(cs[*x..*y].iter());
-                                    }
+                            let text: String = match p {
+                                RepPart::Lit(s) => s.clone(),
+                                RepPart::Group(g) => match caps.get(*g) {
+                                    Some(Some((x, y))) => cs[*x..*y].iter().collect(),
+                                    _ => String::new(),
+                                },
+                                RepPart::Case(c @ ('u' | 'l')) => {
+                                    once = Some(*c);
+                                    continue;
+                                }
+                                RepPart::Case(c) => {
+                                    mode = *c;
+                                    once = None;
+                                    continue;
+                                }
+                            };
+                            for ch in text.chars() {
+                                match once.take().unwrap_or(mode) {
+                                    'u' | 'U' => out.extend(ch.to_uppercase()),
+                                    'l' | 'L' => out.extend(ch.to_lowercase()),
+                                    _ => out.push(ch),
                                 }
                             }
                         }
@@ -1554,6 +1638,23 @@ fn num_prefix(s: &str) -> f64 {
     t[..end].parse().unwrap_or(0.0)
 }
 
+/// A number as sort -h reads it: 2K, 1.5M, 3G (powers of 1024).
+fn human_num(s: &str) -> f64 {
+    let t = s.trim_start();
+    let n = num_prefix(t);
+    let digits = t.chars().take_while(|c| c.is_ascii_digit() || *c == '.' || *c == '-').count();
+    let unit = match t[digits..].chars().next() {
+        Some('k') | Some('K') => 1,
+        Some('M') => 2,
+        Some('G') => 3,
+        Some('T') => 4,
+        Some('P') => 5,
+        Some('E') => 6,
+        _ => 0,
+    };
+    n * 1024f64.powi(unit)
+}
+
 /// Compares version strings as sort -V does (digit runs as numbers).
 fn version_cmp(a: &str, b: &str) -> std::cmp::Ordering {
     let (ac, bc): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
@@ -1627,6 +1728,7 @@ fn key_text<'a>(line: &'a str, k: &Key, sep: Option<char>) -> String {
 pub(crate) fn sort(sh: &mut Shell, args: &[String], io: &Io) -> Status {
     let o = opts_or_return!("sort", args, "nrufbdVhk:t:o:sc", true, io);
     let numeric = o.has('n') || o.has('h');
+    let human = o.has('h');
     let mut status = 0;
     let ins = inputs(sh, "sort", &o.rest, io, &mut status);
     if status != 0 {
@@ -1671,7 +1773,9 @@ pub(crate) fn sort(sh: &mut Shell, args: &[String], io: &Io) -> Status {
     let fold = o.has('f');
     let version = o.has('V');
     let cmp_text = |a: &str, b: &str, numeric: bool| -> std::cmp::Ordering {
-        if numeric {
+        if numeric && human {
+            human_num(a).partial_cmp(&human_num(b)).unwrap_or(std::cmp::Ordering::Equal)
+        } else if numeric {
             num_prefix(a).partial_cmp(&num_prefix(b)).unwrap_or(std::cmp::Ordering::Equal)
         } else if version {
             version_cmp(a, b)
@@ -2217,6 +2321,88 @@ pub(crate) fn format_date(secs: i64, fmt: &str) -> String {
     out
 }
 
+/// date -d's forms: @SECONDS, now, today, yesterday, tomorrow,
+/// YYYY-MM-DD[ T]HH:MM[:SS][Z], and "N UNIT[s] [ago]" after any of them
+/// (UTC).
+fn parse_date(v: &str, now: i64) -> Option<i64> {
+    if let Some(s) = v.strip_prefix('@') {
+        return s.trim().parse().ok();
+    }
+    let words: Vec<&str> = v.split_whitespace().collect();
+    let mut secs = now;
+    let mut i = 0;
+    match words.first().copied() {
+        None => return Some(now - now.rem_euclid(86400)),
+        Some("now") | Some("today") => i = 1,
+        Some("yesterday") => {
+            secs -= 86400;
+            i = 1
+        }
+        Some("tomorrow") => {
+            secs += 86400;
+            i = 1
+        }
+        Some(w) if w.len() >= 10 && w.as_bytes()[4] == b'-' => {
+            let (date, time) = match w.split_once('T') {
+                Some((d, t)) => (d, Some(t)),
+                None => (w, None),
+            };
+            let mut p = date.split('-').map(|x| x.parse::<i64>().ok());
+            let (y, m, d) = (p.next()??, p.next()??, p.next()??);
+            if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+                return None;
+            }
+            secs = days_from_civil(y, m as u32, d as u32) * 86400;
+            i = 1;
+            let time = time.or_else(|| {
+                let t = words.get(1).copied().filter(|t| t.contains(':'));
+                if t.is_some() {
+                    i = 2;
+                }
+                t
+            });
+            match time {
+                Some(t) => {
+                    let t = t.trim_end_matches('Z');
+                    let mut hms = t.split(':').map(|x| x.split('.').next().unwrap_or("").parse::<i64>().ok());
+                    let h = hms.next()??;
+                    let mi = hms.next().unwrap_or(Some(0))?;
+                    let s = hms.next().unwrap_or(Some(0))?;
+                    secs += h * 3600 + mi * 60 + s;
+                }
+                None => {}
+            }
+        }
+        _ => {}
+    }
+    while i < words.len() {
+        let (n, unit) = match words[i].parse::<i64>() {
+            Ok(n) => {
+                i += 1;
+                (n, *words.get(i)?)
+            }
+            Err(_) => (1, words[i]),
+        };
+        i += 1;
+        let unit = unit.trim_end_matches('s');
+        let mul = match unit {
+            "sec" | "second" => 1,
+            "min" | "minute" => 60,
+            "hour" => 3600,
+            "day" => 86400,
+            "week" => 7 * 86400,
+            _ => return None,
+        };
+        let mut d = n * mul;
+        if words.get(i) == Some(&"ago") {
+            d = -d;
+            i += 1;
+        }
+        secs += d;
+    }
+    Some(secs)
+}
+
 fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = if y >= 0 { y } else { y - 399 } / 400;
@@ -2242,15 +2428,21 @@ pub(crate) fn date(_: &mut Shell, args: &[String], io: &Io) -> Status {
         } else if a == "-d" || a == "--date" {
             i += 1;
             let v = args.get(i).cloned().unwrap_or_default();
-            match v.strip_prefix('@').and_then(|s| s.parse::<i64>().ok()) {
+            match parse_date(&v, secs) {
                 Some(s) => secs = s,
                 None => {
                     io.error(&format!("date: invalid date '{}'", v));
                     return Ok(1);
                 }
             }
-        } else if let Some(v) = a.strip_prefix("-d@").or_else(|| a.strip_prefix("--date=@")) {
-            secs = v.parse().unwrap_or(0);
+        } else if let Some(v) = a.strip_prefix("--date=").or_else(|| a.strip_prefix("-d")) {
+            match parse_date(v, secs) {
+                Some(s) => secs = s,
+                None => {
+                    io.error(&format!("date: invalid date '{}'", v));
+                    return Ok(1);
+                }
+            }
         } else if a == "-I" || a == "--iso-8601" {
             fmt = "%F".into();
         } else {
