@@ -200,7 +200,7 @@ func lostLine(e journal.Entry, systemID string) string {
 		what += ") but before GitLab accepted its final update; what GitLab did not receive of its log is lost"
 	}
 	return fmt.Sprintf("\n\x1b[31;1mERROR: Job failed (system failure): the runner stopped unexpectedly %s "+
-		"(killed, crashed, or its machine was lost); wasmrunner%s reports it as it starts again. The job was lost.\x1b[0;m\n", what, on)
+		"(killed, crashed, or its machine was lost); wasmrunner%s found it in the runner's journal of jobs in flight. The job was lost.\x1b[0;m\n", what, on)
 }
 
 // reportLost reports a job a process that is gone left in the journal:

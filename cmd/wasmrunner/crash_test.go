@@ -333,3 +333,47 @@ func TestServeDiskFull(t *testing.T) {
 		t.Errorf("journal entries left: %v", ids)
 	}
 }
+
+// TestServeGitLabOutage: GitLab goes down (503 to everything) while a
+// job runs and ends, and comes back: serve keeps the job's log and sends
+// it, and the result, once GitLab is back; nothing twice. (Minutes of
+// outage under a simulated clock: engine's TestGitLabOutage.)
+func TestServeGitLabOutage(t *testing.T) {
+	srv := gitlabtest.NewServer()
+	defer srv.Close()
+	p := startServeProcess(t, "--url", srv.URL, "--token", srv.RunnerToken, "--modules", shellDir(t, ""),
+		"--builds-dir", t.TempDir(), "--concurrency", "1")
+	id := srv.Enqueue(gitlabtest.NewJob("through").Image("shell").Script("echo before", "sleep 2", "echo after"))
+	eventually(t, "the job running", func() bool { return jobState(srv, id) == gitlab.StateRunning })
+	srv.Down()
+	time.Sleep(6 * time.Second) // the job ends meanwhile
+	if rec := srv.Job(id); rec.State != gitlab.StateRunning {
+		t.Fatalf("the job changed while GitLab was down: %s", rec.State)
+	}
+	srv.Up()
+	rec, err := srv.WaitForState(ctxFor(t, 2*time.Minute), id, gitlab.StateSuccess, gitlab.StateFailed)
+	if err != nil || rec.State != gitlab.StateSuccess {
+		t.Fatalf("after the outage: %s %v\n%s\n%s", rec.State, err, rec.Trace, p.log.String())
+	}
+	log := string(rec.Trace)
+	for _, line := range []string{"\nbefore\n", "\nafter\n", "Job succeeded"} {
+		if strings.Count(log, line) != 1 {
+			t.Errorf("%q is in GitLab's log %d times:\n%s", line, strings.Count(log, line), log)
+		}
+	}
+	if !strings.Contains(p.log.String(), "GitLab request failed, retrying") {
+		t.Errorf("the operator log does not show requests retried:\n%s", p.log.String())
+	}
+	refused := 0
+	for _, r := range srv.Requests() {
+		if r.Fault == "down" && strings.HasPrefix(r.Path, fmt.Sprintf("/api/v4/jobs/%d", id)) {
+			refused++
+		}
+	}
+	if refused == 0 {
+		t.Error("no request of the job reached GitLab while it was down")
+	}
+	if v := srv.Violations(); len(v) > 0 {
+		t.Errorf("violations: %v", v)
+	}
+}

@@ -3,7 +3,6 @@ package modules
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -31,12 +30,6 @@ func benchModule(b *testing.B, guest string, cacheDir string) *module {
 	return benchModuleCache(b, filepath.Join("..", "..", "testdata", "guests", guest+".wasm"), cacheDir)
 }
 
-// benchModuleFile loads the module at src.
-func benchModuleFile(b *testing.B, src string) *module {
-	b.Helper()
-	return benchModuleCache(b, src, "")
-}
-
 func benchModuleCache(b *testing.B, src string, cacheDir string) *module {
 	b.Helper()
 	data, err := os.ReadFile(src)
@@ -60,12 +53,28 @@ func benchModuleCache(b *testing.B, src string, cacheDir string) *module {
 	return m
 }
 
+// copyData is the manifest of a module whose instances get a copy of its
+// data segments each (no image of them): wazero's own memory cannot map
+// one.
+const copyData = "[start]\nsnapshot = false\n"
+
+// benchModuleManifest loads the module at src with manifest.
+func benchModuleManifest(b *testing.B, src, manifest string) *module {
+	b.Helper()
+	data, err := os.ReadFile(src)
+	if err != nil {
+		b.Skipf("%s missing: run scripts/build-guests", src)
+	}
+	return benchModuleBytes(b, data, manifest)
+}
+
 // BenchmarkInstance measures one job's instance: instantiate, run a
-// one-line step, close. B/op is the memory a job's instance costs.
+// one-line step, close. B/op is the memory a job's instance costs. The
+// memory is wazero's (see BenchmarkInstanceAllocator for the runner's).
 func BenchmarkInstance(b *testing.B) {
 	for _, guest := range []string{"probe", "cmd"} {
 		b.Run(guest, func(b *testing.B) {
-			m := benchModule(b, guest, "")
+			m := benchModuleManifest(b, filepath.Join("..", "..", "testdata", "guests", guest+".wasm"), copyData)
 			env := &hostfuncs.Env{Log: io.Discard, Script: []string{"e hi"}, Stop: context.Background()}
 			ctx := hostfuncs.WithEnv(context.Background(), env)
 			fsys, err := sandboxfs.New(b.TempDir())
@@ -121,21 +130,29 @@ func BenchmarkColdStart(b *testing.B) {
 }
 
 // BenchmarkInstanceAllocator compares instantiating with wazero's own
-// memory (Go heap) and with the charged allocator (a reserved mapping).
+// memory (Go heap), with the charged allocator (a reserved mapping) and
+// the data segments copied, and with the charged allocator mapping the
+// data segments from the module's image (what jobs do).
 func BenchmarkInstanceAllocator(b *testing.B) {
 	for _, name := range []string{"shell", "probe"} {
-		for _, charged := range []bool{false, true} {
-			b.Run(fmt.Sprintf("%s/charged=%v", name, charged), func(b *testing.B) {
-				var m *module
-				if name == "shell" {
-					m = benchModuleFile(b, "../../examples/modules/shell.wasm")
-				} else {
-					m = benchModule(b, name, "")
+		for _, mode := range []string{"wazero", "charged", "image"} {
+			b.Run(name+"/"+mode, func(b *testing.B) {
+				src := "../../examples/modules/shell.wasm"
+				if name != "shell" {
+					src = filepath.Join("..", "..", "testdata", "guests", name+".wasm")
+				}
+				manifest := copyData
+				if mode == "image" {
+					manifest = ""
+				}
+				m := benchModuleManifest(b, src, manifest)
+				if (m.image() != nil) != (mode == "image") {
+					b.Fatalf("image: %v", m.image() != nil)
 				}
 				env := &hostfuncs.Env{Log: io.Discard, Script: []string{"echo hi"}, Stop: context.Background()}
 				ctx := hostfuncs.WithEnv(context.Background(), env)
-				if charged {
-					ctx = withMemory(ctx, resource.NewPool("bench", 1<<30, nil), nil)
+				if mode != "wazero" {
+					ctx = withMemory(ctx, resource.NewPool("bench", 1<<30, nil), m.image())
 				}
 				cfg := wazero.NewModuleConfig().WithName("").WithStdout(io.Discard).WithStartFunctions("_initialize")
 				if _, ok := m.compiled.ExportedFunctions()["_initialize"]; !ok {

@@ -345,3 +345,83 @@ func TestConcurrentJobs(t *testing.T) {
 		t.Errorf("%d slot files for %d jobs at once", n, workers)
 	}
 }
+
+// openFDs counts the process's open descriptors.
+func openFDs(t *testing.T) int {
+	t.Helper()
+	des, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("no /proc/self/fd: %v", err)
+	}
+	return len(des)
+}
+
+// TestManyJobsFewDescriptors: thousands of jobs in flight at once (as
+// waiting jobs are) hold at most maxOpenSlots descriptors of the journal;
+// the slots past those are written, replaced, cleared and reused as the
+// others, and a closed journal's entries are there for the next start.
+func TestManyJobsFewDescriptors(t *testing.T) {
+	root := t.TempDir()
+	j, err := Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := openFDs(t)
+	const jobs = 3 * maxOpenSlots
+	for id := int64(1); id <= jobs; id++ {
+		e := sampleEntry()
+		e.JobID = id
+		if err := j.Add(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := openFDs(t) - before; n > maxOpenSlots {
+		t.Errorf("%d jobs in flight hold %d descriptors, want at most %d", jobs, n, maxOpenSlots)
+	}
+	// Replace every entry, remove the even jobs, then add as many new
+	// ones: they reuse the cleared slots.
+	for id := int64(1); id <= jobs; id++ {
+		e := sampleEntry()
+		e.JobID, e.Result = id, "success"
+		if err := j.Add(e); err != nil {
+			t.Fatal(err)
+		}
+		if id%2 == 0 {
+			if err := j.Remove(id); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for id := int64(jobs + 1); id <= jobs+jobs/2; id++ {
+		e := sampleEntry()
+		e.JobID = id
+		if err := j.Add(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(slotFiles(t, j.Dir())); n > 2*jobs+1 {
+		t.Errorf("%d slot files for %d jobs at once", n, jobs)
+	}
+	got := map[int64]string{}
+	for _, e := range readAll(t, j.Dir()) {
+		if _, dup := got[e.JobID]; dup {
+			t.Errorf("job %d has two entries", e.JobID)
+		}
+		got[e.JobID] = e.Result
+	}
+	for id := int64(1); id <= jobs+jobs/2; id++ {
+		want, ok := "", id > jobs || id%2 == 1
+		if ok && id <= jobs {
+			want = "success"
+		}
+		if r, has := got[id]; has != ok || r != want {
+			t.Errorf("job %d: entry %v result %q, want %v %q", id, has, r, ok, want)
+		}
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := openFDs(t) - before; n > 0 {
+		t.Errorf("%d descriptors left open after Close", n)
+	}
+}
