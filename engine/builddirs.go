@@ -3,71 +3,101 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 )
 
-// freeDirsPrefix starts the name of the dir under BuildsDir that holds
-// the emptied build dirs a runner keeps for later jobs
-// (Config.ReuseBuildDirs).
+// freeDirsPrefix starts the name of the dirs under BuildsDir that hold
+// the emptied dirs a runner keeps for later jobs (Config.ReuseBuildDirs).
 const freeDirsPrefix = ".free-"
+
+// dirPool holds emptied dirs of one kind (build dirs, or the jobs' dirs
+// outside them) for later jobs.
+type dirPool struct {
+	perm   fs.FileMode
+	mu     sync.Mutex
+	dirs   []string
+	parent string // a dir of BuildsDir of this runner's own, made on first use
+	seq    int
+}
 
 // takeBuildDir makes dir, the build dir of a job, from a kept one if
 // there is one, else creates it.
-func (r *Runner) takeBuildDir(dir string) error {
+func (r *Runner) takeBuildDir(dir string) error { return r.takeDir(&r.freeBuilds, dir) }
+
+// takeTmpDir is takeBuildDir for a job's dir outside its build dir.
+func (r *Runner) takeTmpDir(dir string) error { return r.takeDir(&r.freeTmps, dir) }
+
+func (r *Runner) takeDir(pool *dirPool, dir string) error {
 	if r.cfg.ReuseBuildDirs {
-		r.freeMu.Lock()
+		pool.mu.Lock()
 		var free string
-		if n := len(r.freeDirs); n > 0 {
-			free = r.freeDirs[n-1]
-			r.freeDirs = r.freeDirs[:n-1]
+		if n := len(pool.dirs); n > 0 {
+			free = pool.dirs[n-1]
+			pool.dirs = pool.dirs[:n-1]
 		}
-		r.freeMu.Unlock()
+		pool.mu.Unlock()
 		if free != "" {
-			if err := os.Rename(free, dir); err == nil {
+			err := os.Rename(free, dir)
+			if errors.Is(err, fs.ErrNotExist) {
+				// The parent is missing (the first job dir outside
+				// build dirs).
+				if os.MkdirAll(filepath.Dir(dir), 0o755) == nil {
+					err = os.Rename(free, dir)
+				}
+			}
+			if err == nil {
 				return nil
 			}
 			_ = os.RemoveAll(free)
 		}
 	}
-	return os.MkdirAll(dir, 0o755)
+	return os.MkdirAll(dir, pool.perm)
 }
 
 // keepBuildDir empties a job's build dir and keeps it for a later job. It
 // reports false, leaving the dir for removal, when it cannot.
-func (r *Runner) keepBuildDir(dir string) bool {
-	r.freeMu.Lock()
-	full := len(r.freeDirs) >= r.cfg.Concurrency
-	r.freeMu.Unlock()
-	if full || emptyDir(dir) != nil {
+func (r *Runner) keepBuildDir(dir string) bool { return r.keepDir(&r.freeBuilds, dir) }
+
+// keepTmpDir is keepBuildDir for a job's dir outside its build dir.
+func (r *Runner) keepTmpDir(dir string) bool { return r.keepDir(&r.freeTmps, dir) }
+
+func (r *Runner) keepDir(pool *dirPool, dir string) bool {
+	pool.mu.Lock()
+	full := len(pool.dirs) >= r.cfg.Concurrency
+	pool.mu.Unlock()
+	if full || emptyDir(dir, pool.perm) != nil {
 		return false
 	}
-	r.freeMu.Lock()
-	defer r.freeMu.Unlock()
-	if len(r.freeDirs) >= r.cfg.Concurrency {
+	pool.mu.Lock()
+	defer pool.mu.Unlock()
+	if len(pool.dirs) >= r.cfg.Concurrency {
 		return false
 	}
-	if r.freeParent == "" {
+	if pool.parent == "" {
 		// A dir of this runner's own: runners may share a builds dir.
 		p, err := os.MkdirTemp(r.cfg.BuildsDir, freeDirsPrefix)
 		if err != nil {
 			return false
 		}
-		r.freeParent = p
+		pool.parent = p
 	}
-	r.freeSeq++
-	free := filepath.Join(r.freeParent, strconv.Itoa(r.freeSeq))
+	pool.seq++
+	free := filepath.Join(pool.parent, strconv.Itoa(pool.seq))
 	if err := os.Rename(dir, free); err != nil {
 		return false
 	}
-	r.freeDirs = append(r.freeDirs, free)
+	pool.dirs = append(pool.dirs, free)
 	return true
 }
 
-// emptyDir removes what dir holds and gives it the mode of a new build
-// dir; it fails if dir is not a directory or anything in it is left.
-func emptyDir(dir string) error {
+// emptyDir removes what dir holds and gives it perm, the mode of a new
+// dir of its kind; it fails if dir is not a directory or anything in it is
+// left.
+func emptyDir(dir string, perm fs.FileMode) error {
 	fi, err := os.Lstat(dir)
 	if err != nil {
 		return err
@@ -75,8 +105,8 @@ func emptyDir(dir string) error {
 	if !fi.IsDir() {
 		return fmt.Errorf("%s is not a directory", dir)
 	}
-	if fi.Mode().Perm() != 0o755 {
-		if err := os.Chmod(dir, 0o755); err != nil {
+	if fi.Mode().Perm() != perm {
+		if err := os.Chmod(dir, perm); err != nil {
 			return err
 		}
 	}
@@ -96,17 +126,19 @@ func emptyDir(dir string) error {
 	return errors.Join(errs...)
 }
 
-// removeFreeDirs removes the build dirs kept for later jobs once the
-// runner stops.
+// removeFreeDirs removes the dirs kept for later jobs once the runner
+// stops.
 func (r *Runner) removeFreeDirs() {
-	r.freeMu.Lock()
-	parent := r.freeParent
-	r.freeDirs, r.freeParent = nil, ""
-	r.freeMu.Unlock()
-	if parent == "" {
-		return
-	}
-	if err := os.RemoveAll(parent); err != nil {
-		r.log.Warn("removing the kept build dirs failed", "dir", parent, "error", err)
+	for _, pool := range []*dirPool{&r.freeBuilds, &r.freeTmps} {
+		pool.mu.Lock()
+		parent := pool.parent
+		pool.dirs, pool.parent = nil, ""
+		pool.mu.Unlock()
+		if parent == "" {
+			continue
+		}
+		if err := os.RemoveAll(parent); err != nil {
+			r.log.Warn("removing the kept job dirs failed", "dir", parent, "error", err)
+		}
 	}
 }

@@ -72,6 +72,24 @@ func TestReusedBuildDirIsEmpty(t *testing.T) {
 		if data, err := os.ReadFile(outside); err != nil || string(data) != "keep" {
 			return fmt.Errorf("the file a link pointed to: %q, %v", data, err)
 		}
+		// The job's dir outside its build dir (file variables, scratch)
+		// starts as its own too.
+		scratch, err := job.ScratchDir()
+		if err != nil {
+			return err
+		}
+		if names, err := os.ReadDir(filepath.Dir(scratch)); err != nil || len(names) != 2 {
+			return fmt.Errorf("the job's own dir holds %v, %v; want its file variables and scratch dirs", names, err)
+		}
+		if names, err := os.ReadDir(scratch); err != nil || len(names) != 0 {
+			return fmt.Errorf("scratch dir holds %v, %v", names, err)
+		}
+		if data, err := os.ReadFile(filepath.Join(job.FileVariablesDir(), "CONFIG")); err != nil || string(data) != job.Name() {
+			return fmt.Errorf("file variable: %q, %v", data, err)
+		}
+		if err := os.WriteFile(filepath.Join(scratch, "left-over"), nil, 0o600); err != nil {
+			return err
+		}
 		if err := os.MkdirAll(filepath.Join(dir, "sub", "deeper"), 0o755); err != nil {
 			return err
 		}
@@ -94,7 +112,8 @@ func TestReusedBuildDirIsEmpty(t *testing.T) {
 	buildsDir = h.cfg.BuildsDir
 	var ids []int64
 	for i := range 3 {
-		ids = append(ids, h.srv.Enqueue(gitlabtest.NewJob(fmt.Sprint("job-", i))))
+		name := fmt.Sprint("job-", i)
+		ids = append(ids, h.srv.Enqueue(gitlabtest.NewJob(name).FileVar("CONFIG", name)))
 	}
 	h.start()
 	for _, id := range ids {

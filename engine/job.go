@@ -363,7 +363,11 @@ func (j *Job) tmp() (string, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if !j.tmpMade {
-		if err := os.MkdirAll(j.tmpDir, 0o700); err != nil {
+		mk := func(dir string) error { return os.MkdirAll(dir, 0o700) }
+		if j.runner != nil {
+			mk = j.runner.takeTmpDir
+		}
+		if err := mk(j.tmpDir); err != nil {
 			return "", err
 		}
 		j.tmpMade = true

@@ -362,9 +362,16 @@ func (jr *jobRun) cleanupDirs() {
 	for _, d := range jr.job.Dependencies() {
 		d.close()
 	}
-	dirs := []string{jr.job.buildDir, jr.job.tmpDir}
-	if jr.r.cfg.ReuseBuildDirs && !jr.unsettled.Load() && jr.hard.Err() == nil && jr.r.keepBuildDir(jr.job.buildDir) {
-		dirs = dirs[1:]
+	var dirs []string
+	keep := jr.r.cfg.ReuseBuildDirs && !jr.unsettled.Load() && jr.hard.Err() == nil
+	if !keep || !jr.r.keepBuildDir(jr.job.buildDir) {
+		dirs = append(dirs, jr.job.buildDir)
+	}
+	jr.job.mu.Lock()
+	tmpMade := jr.job.tmpMade
+	jr.job.mu.Unlock()
+	if !keep || !tmpMade || !jr.r.keepTmpDir(jr.job.tmpDir) {
+		dirs = append(dirs, jr.job.tmpDir)
 	}
 	for _, d := range dirs {
 		if err := os.RemoveAll(d); err != nil {

@@ -254,12 +254,9 @@ type Runner struct {
 	// write steps of jobs it returns an error for (see hostWrite).
 	hostFault func(step string) error
 
-	// With ReuseBuildDirs: emptied build dirs for the next jobs, in
-	// freeParent, a dir of BuildsDir.
-	freeMu     sync.Mutex
-	freeDirs   []string
-	freeParent string
-	freeSeq    int
+	// With ReuseBuildDirs: emptied build dirs, and job dirs outside them,
+	// for the next jobs.
+	freeBuilds, freeTmps dirPool
 
 	deps depCache // with LinkDependencies
 }
@@ -283,11 +280,13 @@ func New(cfg Config) (*Runner, error) {
 		return nil, fmt.Errorf("engine: builds dir: %w", err)
 	}
 	r := &Runner{
-		cfg:     cfg,
-		log:     cfg.Logger,
-		sources: gitsource.NewCache(cfg.SourcesCacheDir, cfg.SourcesCacheSize),
-		drainCh: make(chan struct{}),
-		doneCh:  make(chan struct{}),
+		freeBuilds: dirPool{perm: 0o755},
+		freeTmps:   dirPool{perm: 0o700},
+		cfg:        cfg,
+		log:        cfg.Logger,
+		sources:    gitsource.NewCache(cfg.SourcesCacheDir, cfg.SourcesCacheSize),
+		drainCh:    make(chan struct{}),
+		doneCh:     make(chan struct{}),
 	}
 	r.aborted, r.abort = context.WithCancel(context.Background())
 	r.token.Store(&cfg.Token)

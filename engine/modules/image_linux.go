@@ -17,6 +17,9 @@ import (
 type memImage struct {
 	fd   int
 	size uint64
+	// view maps the memfd read-only and shared: what a kept memory's
+	// copied pages are reset from (see resetImage).
+	view []byte
 	// hot are the pages a step writes (see probeWrites): each instance
 	// gets its own copies of them up front.
 	hot []pageRun
@@ -33,6 +36,14 @@ func newMemImage(b []byte) (*memImage, error) {
 	if err := img.fill(b); err != nil {
 		img.close()
 		return nil, err
+	}
+	if len(b) > 0 {
+		view, err := unix.Mmap(fd, 0, len(b), unix.PROT_READ, unix.MAP_SHARED)
+		if err != nil {
+			img.close()
+			return nil, fmt.Errorf("mapping the snapshot: %w", err)
+		}
+		img.view = view
 	}
 	return img, nil
 }
@@ -72,28 +83,49 @@ func (img *memImage) fill(b []byte) error {
 func (img *memImage) close() {
 	if img != nil && img.fd >= 0 {
 		img.kept.close()
+		if img.view != nil {
+			_ = unix.Munmap(img.view)
+			img.view = nil
+		}
 		unix.Close(img.fd)
 		img.fd = -1
 	}
 }
 
 // resetImage makes the first n bytes of r, whose start maps img, what a
-// fresh mapping would read. MADV_DONTNEED drops the pages the instance
-// copied (a private file mapping then reads the file's again, from the
-// memfd that nothing can write) and those it wrote past the image (zeroes
-// again). Only the copied pages of the image are dropped (/proc/self/pagemap
-// says which): the others still map the image's pages, read-only, so the
-// next instance reads them without a page fault.
+// fresh mapping would read. /proc/self/pagemap says which pages are the
+// memory's own: those the instance copied (wrote) in the image and those
+// it touched past it. When they are few (keptResident bytes at most),
+// each copied page gets the image's content again, copied from the
+// memfd's read-only view, and each page past the image is zeroed: they
+// stay resident and the memory's own, so the next instance writes them
+// without a page fault, and no TLB flush of the process's other threads
+// is needed. Otherwise MADV_DONTNEED drops them (a private file mapping
+// then reads the file's again, from the memfd that nothing can write;
+// past the image, zeroes). Either way the pages the instance only read
+// still map the image's, read-only, so the next instance reads them
+// without a page fault.
 func resetImage(r region, img *memImage, n uint64) bool {
 	n = min((n+pageSize-1)&^(pageSize-1), uint64(len(r)))
-	if n > img.size {
-		if unix.Madvise(r[img.size:n], unix.MADV_DONTNEED) != nil {
-			return false
-		}
-	}
-	runs, err := copiedPages(r[:min(n, img.size)])
+	runs, err := copiedPages(r[:n])
 	if err != nil {
-		return unix.Madvise(r[:min(n, img.size)], unix.MADV_DONTNEED) == nil
+		return unix.Madvise(r[:n], unix.MADV_DONTNEED) == nil
+	}
+	own := uint64(0)
+	for _, run := range runs {
+		own += uint64(run.n) * pageSize
+	}
+	if own <= keptResident && img.view != nil {
+		for _, run := range runs {
+			from, to := uint64(run.first)*pageSize, uint64(run.first+run.n)*pageSize
+			if from < img.size {
+				copy(r[from:min(to, img.size)], img.view[from:min(to, img.size)])
+			}
+			if to > img.size {
+				clear(r[max(from, img.size):to])
+			}
+		}
+		return true
 	}
 	if len(runs) > maxResetRuns {
 		// One call over them all: fewer TLB flushes.
@@ -108,7 +140,7 @@ func resetImage(r region, img *memImage, n uint64) bool {
 	return true
 }
 
-// maxResetRuns: past this many runs of copied pages, resetImage drops
+// maxResetRuns: past this many runs of pages to drop, resetImage drops
 // the span from the first to the last at once.
 const maxResetRuns = 16
 

@@ -95,15 +95,17 @@ func (c *collector) walk(r *os.Root, dir string, included bool) error {
 	if err != nil {
 		return err
 	}
-	ents, err := f.ReadDir(-1)
+	// Names only: an entry no pattern can concern is never stat'ed (most
+	// of a build dir, for artifacts:paths naming a few files).
+	names, err := f.Readdirnames(-1)
 	f.Close()
 	if err != nil {
 		return err
 	}
-	c.empty = len(ents) == 0
-	slices.SortFunc(ents, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
-	for _, d := range ents {
-		p := d.Name()
+	c.empty = len(names) == 0
+	slices.Sort(names)
+	for _, name := range names {
+		p := name
 		if dir != "." {
 			p = dir + "/" + p
 		}
@@ -111,11 +113,21 @@ func (c *collector) walk(r *os.Root, dir string, included bool) error {
 			return fmt.Errorf("%s: path longer than %d bytes: %w", quote(p), maxPath, ErrTooLarge)
 		}
 		inc := included || c.inc.match(p)
-		if d.IsDir() {
-			if c.exc.match(p) || !inc && !c.inc.mayMatchUnder(p) {
+		if !inc && !c.inc.mayMatchUnder(p) {
+			continue // neither listed nor, if a directory, walked
+		}
+		fi, err := r.Lstat(name)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // removed while walking
+		}
+		if err != nil {
+			return err
+		}
+		if fi.IsDir() {
+			if c.exc.match(p) {
 				continue
 			}
-			sub, err := r.OpenRoot(d.Name())
+			sub, err := r.OpenRoot(name)
 			if errors.Is(err, fs.ErrNotExist) {
 				continue // removed while walking
 			}
@@ -135,7 +147,7 @@ func (c *collector) walk(r *os.Root, dir string, included bool) error {
 			}
 			continue
 		}
-		if t := d.Type(); inc && (t.IsRegular() || t&fs.ModeSymlink != 0) && !c.exc.match(p) {
+		if t := fi.Mode().Type(); inc && (t.IsRegular() || t&fs.ModeSymlink != 0) && !c.exc.match(p) {
 			c.files = append(c.files, p)
 		}
 	}

@@ -13,8 +13,10 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -537,15 +539,7 @@ func (s *Source) UploadArtifact(ctx context.Context, jobID int64, _ string, up g
 		}
 	}
 	path := filepath.Join(dir, filepath.Base(name))
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	_, err = io.Copy(f, io.NewSectionReader(content, 0, size))
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if err := storeArtifact(path, content, size); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -561,6 +555,33 @@ func (s *Source) UploadArtifact(ctx context.Context, jobID int64, _ string, up g
 		s.archive[id] = path
 	}
 	return nil
+}
+
+// storeArtifact writes an uploaded archive to path: a hard link to it
+// when it is a whole file (the engine's archive, which it removes and
+// never changes after the upload), else a copy.
+func storeArtifact(path string, content io.ReaderAt, size int64) error {
+	if f, ok := content.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() == size {
+			if err := os.Remove(path); err == nil || errors.Is(err, fs.ErrNotExist) {
+				if os.Link(f.Name(), path) == nil {
+					if lfi, err := os.Stat(path); err == nil && os.SameFile(fi, lfi) {
+						return nil
+					}
+					os.Remove(path)
+				}
+			}
+		}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(f, io.NewSectionReader(content, 0, size))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // DownloadArtifactToFile puts a finished job's archive at path: a hard

@@ -142,31 +142,43 @@ func New(vars []Var) *Expander {
 }
 
 // cyclic returns the variables that are part of a reference cycle
-// (Tarjan's strongly connected components, iteratively).
+// (Tarjan's strongly connected components, iteratively). Only variables
+// that reference others can be in one: the others (most of them) are left
+// out of the graph.
 func (e *Expander) cyclic() map[string]bool {
+	var refsOf map[string][]string
+	for k, v := range e.raw {
+		if e.isRaw[k] || !strings.Contains(v, "$") {
+			continue
+		}
+		var rs []string
+		for _, r := range Refs(v) {
+			if rv, ok := e.raw[r]; ok && !e.isRaw[r] && strings.Contains(rv, "$") {
+				rs = append(rs, r)
+			}
+		}
+		if len(rs) > 0 {
+			if refsOf == nil {
+				refsOf = map[string][]string{}
+			}
+			refsOf[k] = rs
+		}
+	}
+	if len(refsOf) == 0 {
+		return nil
+	}
 	index := map[string]int{}
 	low := map[string]int{}
 	onStack := map[string]bool{}
 	var stack []string
 	out := map[string]bool{}
-	refs := func(k string) []string {
-		if e.isRaw[k] {
-			return nil
-		}
-		var rs []string
-		for _, r := range Refs(e.raw[k]) {
-			if _, ok := e.raw[r]; ok {
-				rs = append(rs, r)
-			}
-		}
-		return rs
-	}
+	refs := func(k string) []string { return refsOf[k] }
 	type frame struct {
 		k    string
 		refs []string
 		i    int
 	}
-	for start := range e.raw {
+	for start := range refsOf {
 		if _, seen := index[start]; seen {
 			continue
 		}

@@ -1,6 +1,7 @@
 package varexpand
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -81,4 +82,21 @@ func FuzzValue(f *testing.F) {
 			t.Fatalf("unbounded: %d bytes", len(got))
 		}
 	})
+}
+
+// BenchmarkAll expands a job's variables as exec and the engine do: about
+// 80, a few of them referencing others.
+func BenchmarkAll(b *testing.B) {
+	var vars []Var
+	for i := range 75 {
+		vars = append(vars, Var{Key: fmt.Sprintf("CI_VAR_%d", i), Value: fmt.Sprintf("value-%d", i)})
+	}
+	vars = append(vars,
+		Var{Key: "DERIVED", Value: "${CI_VAR_1}/bin"},
+		Var{Key: "PATHS", Value: "$DERIVED:$CI_VAR_2"},
+		Var{Key: "LOOP_A", Value: "$LOOP_B"}, Var{Key: "LOOP_B", Value: "$LOOP_A"},
+		Var{Key: "PRICE", Value: "$$5"})
+	for b.Loop() {
+		All(vars)
+	}
 }

@@ -22,10 +22,11 @@ const BUILTINS: &[(&str, Builtin)] = &[
     ("basename", basename),
     ("bash", sh),
     ("break", break_),
-    ("cat", cat),
+    ("cat", crate::coreutils::cat),
     ("cd", cd),
     ("chmod", chmod),
     ("cmp", utils::cmp),
+    ("comm", crate::coreutils::comm),
     ("command", command),
     ("continue", continue_),
     ("cp", cp),
@@ -35,23 +36,35 @@ const BUILTINS: &[(&str, Builtin)] = &[
     ("diff", utils::diff),
     ("dirname", dirname),
     ("dirs", dirs),
+    ("du", crate::coreutils::du),
     ("echo", utils::echo),
     ("env", env),
     ("eval", eval),
+    ("exec", exec),
     ("exit", exit),
     ("export", export),
     ("expr", utils::expr),
     ("false", false_),
-    ("find", find),
+    ("find", crate::find::find),
+    ("fold", crate::coreutils::fold),
+    ("getopts", getopts),
     ("grep", utils::grep),
     ("head", utils::head),
+    ("install", crate::coreutils::install),
+    ("join", crate::coreutils::join),
     ("let", let_),
+    ("ln", crate::coreutils::ln),
     ("local", local),
     ("ls", ls),
     ("mapfile", mapfile),
+    ("md5sum", crate::coreutils::checksum),
     ("mkdir", mkdir),
     ("mktemp", mktemp),
     ("mv", mv),
+    ("nl", crate::coreutils::nl),
+    ("nproc", crate::coreutils::nproc),
+    ("od", crate::coreutils::od),
+    ("paste", crate::coreutils::paste),
     ("popd", popd),
     ("printenv", printenv),
     ("printf", utils::printf),
@@ -70,12 +83,17 @@ const BUILTINS: &[(&str, Builtin)] = &[
     ("seq", utils::seq),
     ("set", set),
     ("sh", sh),
-    ("sha256sum", utils::sha256sum),
+    ("sha1sum", crate::coreutils::checksum),
+    ("sha256sum", crate::coreutils::checksum),
+    ("sha512sum", crate::coreutils::checksum),
     ("shift", shift),
     ("shopt", shopt),
     ("sleep", sleep),
     ("sort", utils::sort),
     ("source", source),
+    ("split", crate::coreutils::split),
+    ("stat", crate::coreutils::stat),
+    ("tac", crate::coreutils::tac),
     ("tail", utils::tail),
     ("tee", utils::tee),
     ("test", test),
@@ -87,12 +105,14 @@ const BUILTINS: &[(&str, Builtin)] = &[
     ("type", type_),
     ("typeset", local),
     ("umask", true_),
+    ("uname", crate::coreutils::uname),
     ("uniq", utils::uniq),
     ("unset", unset),
     ("wait", true_),
     ("wc", utils::wc),
     ("which", which),
     ("xargs", utils::xargs),
+    ("yes", crate::coreutils::yes),
 ];
 
 fn lookup(name: &str) -> Option<Builtin> {
@@ -419,6 +439,7 @@ fn set(sh: &mut Shell, args: &[String], io: &Io) -> Status {
                 'e' => sh.errexit = on,
                 'u' => sh.nounset = on,
                 'x' => sh.xtrace = on,
+                'a' => sh.allexport = on,
                 'f' | 'v' | 'h' | 'B' | 'C' | 'm' => {}
                 'o' => {
                     i += 1;
@@ -427,6 +448,7 @@ fn set(sh: &mut Shell, args: &[String], io: &Io) -> Status {
                         Some("errexit") => sh.errexit = on,
                         Some("nounset") => sh.nounset = on,
                         Some("xtrace") => sh.xtrace = on,
+                        Some("allexport") => sh.allexport = on,
                         Some("noglob") | Some("noclobber") | Some("posix") | Some("verbose") => {}
                         Some(o) => {
                             io.error(&format!("sh: set: {}: invalid option name", o));
@@ -587,8 +609,33 @@ fn export(sh: &mut Shell, args: &[String], io: &Io) -> Status {
 
 fn local(sh: &mut Shell, args: &[String], io: &Io) -> Status {
     let mut status = 0;
+    let mut flags = String::new();
     for a in &args[1..] {
-        if a.starts_with('-') {
+        if (a.starts_with('-') || a.starts_with('+')) && a.len() > 1 {
+            if a.starts_with('-') {
+                flags.push_str(&a[1..]);
+            }
+            if let Some(c) = a[1..].chars().find(|c| !"aAgxrilu".contains(*c)) {
+                io.error(&format!("sh: {}: -{}: not supported here (supported: -a -A -g -x -r -i -l -u)", args[0], c));
+                return Ok(2);
+            }
+            continue;
+        }
+        if flags.contains('A') || flags.contains('a') {
+            // An array: created empty here; NAME=(...) fills it after.
+            let name = a.split('=').next().unwrap_or("");
+            if !crate::parse::is_name(name) {
+                io.error(&format!("sh: {}: `{}': not a valid identifier", args[0], a));
+                status = 1;
+                continue;
+            }
+            if flags.contains('A') {
+                sh.arrays.remove(name);
+                sh.assoc.entry(name.to_string()).or_default();
+            } else if !sh.assoc.contains_key(name) {
+                sh.arrays.entry(name.to_string()).or_default();
+            }
+            sh.vars.remove(name);
             continue;
         }
         let (name, value) = match a.split_once('=') {
@@ -600,9 +647,27 @@ fn local(sh: &mut Shell, args: &[String], io: &Io) -> Status {
             status = 1;
             continue;
         }
-        sh.make_local(name);
-        let v = value.unwrap_or_default();
+        if args[0] != "local" && (flags.contains('g') || sh.locals.is_empty()) {
+            // declare outside functions, or -g: a global.
+        } else {
+            sh.make_local(name);
+        }
+        let mut v = match value {
+            Some(v) => v,
+            None if args[0] != "local" => sh.var(name).unwrap_or_default(),
+            None => String::new(),
+        };
+        if flags.contains('l') {
+            v = v.to_lowercase();
+        } else if flags.contains('u') {
+            v = v.to_uppercase();
+        }
         sh.set_var(name, v, io)?;
+        if flags.contains('x') {
+            if let Some(var) = sh.vars.get_mut(name) {
+                var.exported = true;
+            }
+        }
     }
     Ok(status)
 }
@@ -619,6 +684,12 @@ fn unset(sh: &mut Shell, args: &[String], _: &Io) -> Status {
             _ => {
                 if let (Some(b), true) = (name.find('['), name.ends_with(']')) {
                     let base = &name[..b];
+                    if let Some(m) = sh.assoc.get_mut(base) {
+                        let k = &name[b + 1..name.len() - 1];
+                        let k = k.trim_matches(|c| c == '"' || c == '\'');
+                        m.remove(k);
+                        continue;
+                    }
                     if let Ok(i) = name[b + 1..name.len() - 1].parse::<usize>() {
                         if let Some(a) = sh.arrays.get_mut(base) {
                             if i < a.len() {
@@ -629,6 +700,7 @@ fn unset(sh: &mut Shell, args: &[String], _: &Io) -> Status {
                     continue;
                 }
                 sh.arrays.remove(name);
+                sh.assoc.remove(name);
                 sh.vars.insert(
                     name.clone(),
                     crate::Var {
@@ -639,6 +711,117 @@ fn unset(sh: &mut Shell, args: &[String], _: &Io) -> Status {
             }
         }
     }
+    Ok(0)
+}
+
+/// exec CMD ARGS...: runs CMD, then the shell ends with its status (the
+/// form with redirections only is Shell::exec_redirects).
+fn exec(sh: &mut Shell, args: &[String], io: &Io) -> Status {
+    let mut rest = &args[1..];
+    while let Some(a) = rest.first() {
+        match a.as_str() {
+            "--" => {
+                rest = &rest[1..];
+                break;
+            }
+            "-c" | "-l" => rest = &rest[1..],
+            "-a" => rest = rest.get(2..).unwrap_or(&[]),
+            _ => break,
+        }
+    }
+    if rest.is_empty() {
+        return Ok(0);
+    }
+    let status = match sh.run_args(rest, io) {
+        Ok(s) | Err(Flow::Exit(s)) | Err(Flow::Return(s)) => s,
+        Err(_) => 0,
+    };
+    Err(Flow::Exit(status))
+}
+
+/// getopts OPTSTRING NAME [ARGS...]: the next option of the arguments
+/// (or of "$@"), with OPTARG and OPTIND as bash sets them; a leading ':'
+/// in OPTSTRING reports errors in NAME and OPTARG instead of messages.
+fn getopts(sh: &mut Shell, args: &[String], io: &Io) -> Status {
+    if args.len() < 3 {
+        io.error("sh: getopts: usage: getopts optstring name [arg ...]");
+        return Ok(2);
+    }
+    let spec = args[1].as_str();
+    let name = args[2].as_str();
+    if !crate::parse::is_name(name) {
+        io.error(&format!("sh: getopts: `{}': not a valid identifier", name));
+        return Ok(1);
+    }
+    let list: Vec<String> = if args.len() > 3 { args[3..].to_vec() } else { sh.args.clone() };
+    let silent = spec.starts_with(':');
+    let spec = spec.trim_start_matches(':');
+    let quiet = silent || sh.var("OPTERR").map(|v| v == "0").unwrap_or(false);
+    let mut optind = sh.var("OPTIND").and_then(|v| v.trim().parse::<usize>().ok()).unwrap_or(1).max(1);
+    let mut pos = if sh.getopts_pos.0 == optind { sh.getopts_pos.1 } else { 0 };
+    let set = |sh: &mut Shell, n: &str, v: &str| sh.set_var(n, v.to_string(), io);
+    let end = |sh: &mut Shell, optind: usize| -> Status {
+        sh.set_var(name, "?".into(), io)?;
+        sh.set_var("OPTIND", optind.to_string(), io)?;
+        sh.getopts_pos = (0, 0);
+        Ok(1)
+    };
+    let arg: Vec<char> = match list.get(optind - 1) {
+        Some(a) => a.chars().collect(),
+        None => return end(sh, optind),
+    };
+    if pos == 0 {
+        if arg.len() < 2 || arg[0] != '-' {
+            return end(sh, optind);
+        }
+        if arg == ['-', '-'] {
+            return end(sh, optind + 1);
+        }
+        pos = 1;
+    }
+    let c = arg[pos];
+    pos += 1;
+    if pos >= arg.len() {
+        optind += 1;
+        pos = 0;
+    }
+    let known = c != ':' && spec.contains(c);
+    let takes = known && spec[spec.find(c).unwrap_or(0) + c.len_utf8()..].starts_with(':');
+    sh.vars.remove("OPTARG");
+    if !known {
+        if !quiet {
+            io.error(&format!("sh: illegal option -- {}", c));
+        }
+        set(sh, name, "?")?;
+        if silent {
+            set(sh, "OPTARG", &c.to_string())?;
+        }
+    } else if takes {
+        if pos > 0 {
+            let v: String = arg[pos..].iter().collect();
+            set(sh, "OPTARG", &v)?;
+            optind += 1;
+            pos = 0;
+            set(sh, name, &c.to_string())?;
+        } else if let Some(v) = list.get(optind - 1) {
+            let v = v.clone();
+            set(sh, "OPTARG", &v)?;
+            optind += 1;
+            set(sh, name, &c.to_string())?;
+        } else if silent {
+            set(sh, name, ":")?;
+            set(sh, "OPTARG", &c.to_string())?;
+        } else {
+            if !quiet {
+                io.error(&format!("sh: option requires an argument -- {}", c));
+            }
+            set(sh, name, "?")?;
+        }
+    } else {
+        set(sh, name, &c.to_string())?;
+    }
+    set(sh, "OPTIND", &optind.to_string())?;
+    sh.getopts_pos = (optind, pos);
     Ok(0)
 }
 
@@ -848,7 +1031,7 @@ fn is_command(sh: &Shell, name: &str) -> bool {
 fn is_special(name: &str) -> bool {
     matches!(
         name,
-        "." | ":" | "break" | "cd" | "continue" | "eval" | "exit" | "export" | "local" | "read" | "readonly"
+        "." | ":" | "break" | "cd" | "continue" | "eval" | "exec" | "exit" | "export" | "getopts" | "local" | "read" | "readonly"
             | "return" | "set" | "shift" | "source" | "trap" | "unset" | "let" | "declare" | "typeset" | "wait"
             | "umask" | "command" | "type" | "true" | "false" | "echo" | "printf" | "pwd" | "test" | "["
     )
@@ -1014,29 +1197,6 @@ pub(crate) fn inputs(sh: &Shell, name: &str, files: &[String], io: &Io, status: 
     out
 }
 
-fn cat(sh: &mut Shell, args: &[String], io: &Io) -> Status {
-    let o = opts_or_return!("cat", args, "nAbestuv", true, io);
-    let mut status = 0;
-    let ins = inputs(sh, "cat", &o.rest, io, &mut status);
-    let mut n = 0;
-    for (_, data) in ins {
-        if o.has('n') {
-            let mut out = String::new();
-            let text = String::from_utf8_lossy(&data);
-            for l in text.split_inclusive('\n') {
-                n += 1;
-                out.push_str(&format!("{:>6}\t{}", n, l));
-            }
-            if !io.print(&out) {
-                return Ok(1);
-            }
-        } else if !io.write(&data) {
-            return Ok(1);
-        }
-    }
-    Ok(status)
-}
-
 fn mkdir(sh: &mut Shell, args: &[String], io: &Io) -> Status {
     let o = opts_or_return!("mkdir", args, "pvm:", true, io);
     if o.rest.is_empty() {
@@ -1111,20 +1271,105 @@ impl SetModified for fs::File {
 }
 
 fn chmod(sh: &mut Shell, args: &[String], io: &Io) -> Status {
-    // The sandbox has no permissions: chmod checks that the files exist.
-    let o = opts_or_return!("chmod", args, "Rvf", false, io);
+    // The sandbox has no permissions: chmod checks that the files exist
+    // and records their modes for stat, ls -l and test -x.
+    let o = opts_or_return!("chmod", args, "Rvfc", false, io);
     if o.rest.len() < 2 {
         io.error("chmod: missing operand");
         return Ok(1);
     }
+    let spec = &o.rest[0];
     let mut status = 0;
     for f in &o.rest[1..] {
-        if let Err(e) = fs::symlink_metadata(sh.resolve(f)) {
-            io.error(&format!("chmod: cannot access '{}': {}", f, message(&e)));
-            status = 1;
+        let is_dir = match fs::symlink_metadata(sh.resolve(f)) {
+            Ok(m) => m.is_dir(),
+            Err(e) => {
+                io.error(&format!("chmod: cannot access '{}': {}", f, message(&e)));
+                status = 1;
+                continue;
+            }
+        };
+        let mut paths = vec![(f.clone(), is_dir)];
+        if o.has('R') && is_dir {
+            let mut files = Vec::new();
+            utils::walk_files(sh, f, &mut files, 0);
+            paths.extend(files.into_iter().map(|p| (p, false)));
+        }
+        for (p, d) in paths {
+            let old = crate::coreutils::mode_of(sh, &p, d);
+            match apply_mode(spec, old, d) {
+                Some(m) => {
+                    let g = sh.guest_path(&p);
+                    sh.modes.insert(g, m);
+                }
+                None => {
+                    io.error(&format!("chmod: invalid mode: '{}'", spec));
+                    return Ok(1);
+                }
+            }
         }
     }
     Ok(status)
+}
+
+/// A mode after chmod's MODE (octal, or symbolic like u+x,go-w), with a
+/// umask of 022; None if MODE is malformed.
+fn apply_mode(spec: &str, old: u32, is_dir: bool) -> Option<u32> {
+    if !spec.is_empty() && spec.chars().all(|c| ('0'..='7').contains(&c)) {
+        return u32::from_str_radix(spec, 8).ok().filter(|m| *m <= 0o7777);
+    }
+    let mut mode = old;
+    for clause in spec.split(',') {
+        let cs: Vec<char> = clause.chars().collect();
+        let mut i = 0;
+        let mut who = 0u32;
+        while i < cs.len() && "ugoa".contains(cs[i]) {
+            who |= match cs[i] {
+                'u' => 0o4700,
+                'g' => 0o2070,
+                'o' => 0o1007,
+                _ => 0o7777,
+            };
+            i += 1;
+        }
+        let masked = who == 0;
+        if masked {
+            who = 0o7777;
+        }
+        if i >= cs.len() {
+            return None;
+        }
+        while i < cs.len() {
+            let op = cs[i];
+            if !"+-=".contains(op) {
+                return None;
+            }
+            i += 1;
+            let mut perm = 0u32;
+            while i < cs.len() && "rwxXst".contains(cs[i]) {
+                perm |= match cs[i] {
+                    'r' => 0o444,
+                    'w' => 0o222,
+                    'x' => 0o111,
+                    'X' if is_dir || old & 0o111 != 0 => 0o111,
+                    's' => 0o6000,
+                    't' => 0o1000,
+                    _ => 0,
+                };
+                i += 1;
+            }
+            let mut bits = perm & who;
+            if masked {
+                bits &= !0o022;
+            }
+            match op {
+                '+' => mode |= bits,
+                '-' => mode &= !bits,
+                _ => mode = (mode & !who) | bits,
+            }
+        }
+    }
+    Some(mode)
 }
 
 /// The names in a dir, sorted; dot files only with `all`.
@@ -1312,9 +1557,36 @@ fn dirname(_: &mut Shell, args: &[String], io: &Io) -> Status {
 }
 
 fn realpath(sh: &mut Shell, args: &[String], io: &Io) -> Status {
-    let o = opts_or_return!("realpath", args, "emsq", true, io);
+    let name = args[0].as_str();
+    let o = opts_or_return!(name, args, if name == "readlink" { "femnqsvz" } else { "emsqLPz" }, true, io);
+    if o.rest.is_empty() {
+        io.error(&format!("{}: missing operand", name));
+        return Ok(1);
+    }
     let mut out = String::new();
+    let mut status = 0;
     for a in &o.rest {
+        if name == "readlink" && !o.has('f') && !o.has('e') && !o.has('m') {
+            // Plain readlink: a symlink's target.
+            match fs::read_link(sh.resolve(a)) {
+                Ok(t) => {
+                    out.push_str(&t.to_string_lossy());
+                    if !o.has('n') {
+                        out.push('\n');
+                    }
+                }
+                Err(_) => status = 1,
+            }
+            continue;
+        }
+        let must_exist = o.has('e');
+        if must_exist && fs::symlink_metadata(sh.resolve(a)).is_err() {
+            if name == "realpath" {
+                io.error(&format!("realpath: {}: No such file or directory", a));
+            }
+            status = 1;
+            continue;
+        }
         let g = sh.guest_path(a);
         let base = sh.var("CI_PROJECT_DIR").filter(|d| !d.is_empty()).unwrap_or_default();
         let p = if g == "/" && !base.is_empty() { base } else { format!("{}{}", base.trim_end_matches('/'), g) };
@@ -1322,7 +1594,7 @@ fn realpath(sh: &mut Shell, args: &[String], io: &Io) -> Status {
         out.push('\n');
     }
     io.print(&out);
-    Ok(0)
+    Ok(status)
 }
 
 fn mktemp(sh: &mut Shell, args: &[String], io: &Io) -> Status {
@@ -1655,146 +1927,6 @@ fn artifact(sh: &mut Shell, args: &[String], io: &Io) -> Status {
 
 /// find PATH... [-name P] [-iname P] [-type f|d] [-maxdepth N] [-mindepth N]
 /// [-path P] [-not|!] [-print]: the paths, in directory order (sorted).
-fn find(sh: &mut Shell, args: &[String], io: &Io) -> Status {
-    let mut roots = Vec::new();
-    let mut i = 1;
-    while i < args.len() && !args[i].starts_with('-') && args[i] != "!" && args[i] != "(" {
-        roots.push(args[i].clone());
-        i += 1;
-    }
-    if roots.is_empty() {
-        roots.push(".".into());
-    }
-    let mut tests: Vec<(bool, String, String)> = Vec::new();
-    let mut maxdepth = usize::MAX;
-    let mut mindepth = 0;
-    let mut negate = false;
-    while i < args.len() {
-        let a = args[i].as_str();
-        i += 1;
-        match a {
-            "!" | "-not" => {
-                negate = !negate;
-                continue;
-            }
-            "-print" | "-a" | "-and" => continue,
-            "-name" | "-iname" | "-type" | "-path" | "-wholename" | "-maxdepth" | "-mindepth" => {
-                let v = match args.get(i) {
-                    Some(v) => v.clone(),
-                    None => {
-                        io.error(&format!("find: missing argument to `{}'", a));
-                        return Ok(1);
-                    }
-                };
-                i += 1;
-                match a {
-                    "-maxdepth" | "-mindepth" => {
-                        let n = match v.parse::<usize>() {
-                            Ok(n) => n,
-                            Err(_) => {
-                                io.error(&format!("find: Expected a positive decimal integer argument to {}, but got `{}'", a, v));
-                                return Ok(1);
-                            }
-                        };
-                        if a == "-maxdepth" {
-                            maxdepth = n
-                        } else {
-                            mindepth = n
-                        }
-                    }
-                    _ => tests.push((negate, a.to_string(), v)),
-                }
-            }
-            "-empty" => tests.push((negate, a.to_string(), String::new())),
-            _ => {
-                io.error(&format!("find: unknown predicate `{}'", a));
-                return Ok(1);
-            }
-        }
-        negate = false;
-    }
-    let mut out = String::new();
-    let mut status = 0;
-    for root in &roots {
-        let meta = match fs::symlink_metadata(sh.resolve(root)) {
-            Ok(m) => m,
-            Err(e) => {
-                io.error(&format!("find: '{}': {}", root, message(&e)));
-                status = 1;
-                continue;
-            }
-        };
-        // An explicit stack, sorted entries: a deterministic order.
-        let mut stack = vec![(root.clone(), 0usize, meta.is_dir())];
-        let mut count = 0usize;
-        while let Some((path, depth, is_dir)) = stack.pop() {
-            count += 1;
-            if count > 1_000_000 {
-                io.error("find: too many files");
-                return Ok(1);
-            }
-            let name = if depth == 0 { path.clone() } else { base_name(&path).to_string() };
-            let ok = depth >= mindepth
-                && tests.iter().all(|(neg, t, v)| {
-                    let r = match t.as_str() {
-                        "-name" => crate::glob::matches(v, &name),
-                        "-iname" => crate::glob::matches(&v.to_lowercase(), &name.to_lowercase()),
-                        "-type" => match v.as_str() {
-                            "d" => is_dir,
-                            "f" => !is_dir && fs::symlink_metadata(sh.resolve(&path)).map(|m| m.is_file()).unwrap_or(false),
-                            "l" => fs::symlink_metadata(sh.resolve(&path)).map(|m| m.file_type().is_symlink()).unwrap_or(false),
-                            _ => false,
-                        },
-                        "-path" | "-wholename" => crate::glob::matches(v, &path),
-                        "-empty" => {
-                            if is_dir {
-                                fs::read_dir(sh.resolve(&path)).map(|mut d| d.next().is_none()).unwrap_or(false)
-                            } else {
-                                fs::metadata(sh.resolve(&path)).map(|m| m.len() == 0).unwrap_or(false)
-                            }
-                        }
-                        _ => false,
-                    };
-                    r != *neg
-                });
-            if ok {
-                out.push_str(&path);
-                out.push('\n');
-                if out.len() > 64 << 10 {
-                    if !io.print(&out) {
-                        return Ok(1);
-                    }
-                    out.clear();
-                }
-            }
-            if is_dir && depth < maxdepth {
-                let mut entries: Vec<(String, bool)> = match fs::read_dir(sh.resolve(&path)) {
-                    Ok(rd) => rd
-                        .flatten()
-                        .map(|e| {
-                            let n = e.file_name().to_string_lossy().into_owned();
-                            let d = e.file_type().map(|t| t.is_dir()).unwrap_or(false);
-                            (n, d)
-                        })
-                        .collect(),
-                    Err(e) => {
-                        io.error(&format!("find: '{}': {}", path, message(&e)));
-                        status = 1;
-                        continue;
-                    }
-                };
-                entries.sort();
-                for (n, d) in entries.into_iter().rev() {
-                    let p = if path.ends_with('/') { format!("{}{}", path, n) } else { format!("{}/{}", path, n) };
-                    stack.push((p, depth + 1, d));
-                }
-            }
-        }
-    }
-    io.print(&out);
-    Ok(status)
-}
-
 /// test and [: the status of an expression (2 for a malformed one).
 fn test(sh: &mut Shell, args: &[String], io: &Io) -> Status {
     let name = args[0].as_str();
@@ -1867,10 +1999,20 @@ pub(crate) fn unary_test(sh: &Shell, op: &str, arg: &str) -> Result<bool, String
         "-d" => meta().map(|m| m.is_dir()).unwrap_or(false),
         "-s" => meta().map(|m| m.len() > 0).unwrap_or(false),
         "-r" | "-w" => meta().is_ok(),
-        "-x" => meta().map(|m| m.is_dir()).unwrap_or(false),
+        "-x" => meta().map(|m| m.is_dir() || crate::coreutils::mode_of(sh, arg, false) & 0o111 != 0).unwrap_or(false),
         "-L" | "-h" => fs::symlink_metadata(sh.resolve(arg)).map(|m| m.file_type().is_symlink()).unwrap_or(false),
         "-p" | "-S" | "-b" | "-c" | "-t" => false,
-        "-v" => sh.var(arg).is_some(),
+        "-v" => match (arg.find('['), arg.ends_with(']')) {
+            (Some(b), true) => {
+                let (base, ix) = (&arg[..b], &arg[b + 1..arg.len() - 1]);
+                match (sh.assoc.get(base), sh.arrays.get(base)) {
+                    (Some(m), _) => m.contains_key(ix.trim_matches(|c| c == '"' || c == '\'')),
+                    (None, Some(a)) => ix.parse::<i64>().map(|i| if i < 0 { a.len() as i64 + i >= 0 } else { (i as usize) < a.len() }).unwrap_or(false),
+                    (None, None) => false,
+                }
+            }
+            _ => sh.var(arg).is_some() || sh.arrays.contains_key(arg) || sh.assoc.contains_key(arg),
+        },
         _ => return Err(format!("{}: unary operator expected", op)),
     })
 }

@@ -368,17 +368,26 @@ impl Shell {
                 let i: usize = n.parse().ok()?;
                 self.args.get(i - 1).cloned()
             }
+            "RANDOM" if !self.vars.contains_key("RANDOM") => Some(random().to_string()),
+            "SECONDS" if !self.vars.contains_key("SECONDS") => Some(now_secs().saturating_sub(self.started).to_string()),
+            "EPOCHSECONDS" if !self.vars.contains_key("EPOCHSECONDS") => Some(now_secs().to_string()),
             // $PWD follows cd unless the script set it.
             "PWD" if !self.vars.contains_key("PWD") => Some(self.pwd()),
             n => match self.arrays.get(n) {
                 Some(a) => a.first().cloned(),
-                None => self.var(n),
+                None => match self.assoc.get(n) {
+                    Some(m) => m.get("0").cloned(),
+                    None => self.var(n),
+                },
             },
         }
     }
 
     /// The items of an array (a scalar is an array of one), or None.
     fn array_items(&self, name: &str) -> Option<Vec<String>> {
+        if let Some(m) = self.assoc.get(name) {
+            return Some(m.values().cloned().collect());
+        }
         match self.arrays.get(name) {
             Some(a) => Some(a.clone()),
             None => self.var(name).map(|v| vec![v]),
@@ -408,7 +417,63 @@ impl Shell {
         }
     }
 
+    /// ${!NAME[@]} (an array's indices or keys), ${!PREFIX*} (the names
+    /// of variables), ${!NAME} (the variable NAME names).
+    fn expand_bang(&mut self, pe: &ParamExp, quoted: bool, f: &mut Fields, io: &Io) -> Result<(), Flow> {
+        let name = &pe.name[1..];
+        if let Some(base) = name.strip_suffix("[@]").or_else(|| name.strip_suffix("[*]")) {
+            let keys: Vec<String> = match (self.assoc.get(base), self.arrays.get(base)) {
+                (Some(m), _) => m.keys().cloned().collect(),
+                (None, Some(a)) => (0..a.len()).map(|i| i.to_string()).collect(),
+                (None, None) => self.var(base).map(|_| vec!["0".to_string()]).unwrap_or_default(),
+            };
+            if pe.op != ParamOp::Plain {
+                io.error(&format!("sh: ${{{}}}: bad substitution (only the plain form is supported)", pe.name));
+                return Err(Flow::Exit(1));
+            }
+            self.add_list(&keys, quoted, name.ends_with("[*]"), f);
+            return Ok(());
+        }
+        if let Some(prefix) = name.strip_suffix('*').or_else(|| name.strip_suffix('@')) {
+            let mut names: Vec<String> = crate::builtins::all_vars(self, false)
+                .into_iter()
+                .map(|(n, _)| n)
+                .chain(self.arrays.keys().cloned())
+                .chain(self.assoc.keys().cloned())
+                .filter(|n| n.starts_with(prefix))
+                .collect();
+            names.sort();
+            names.dedup();
+            self.add_list(&names, quoted, name.ends_with('*'), f);
+            return Ok(());
+        }
+        let target = match self.param_value(name) {
+            Some(t) => t,
+            None => {
+                if self.nounset {
+                    io.error(&format!("sh: {}: unbound variable", name));
+                    return Err(Flow::Exit(1));
+                }
+                String::new()
+            }
+        };
+        let valid = crate::parse::is_name(target.split('[').next().unwrap_or(""))
+            || target.chars().all(|c| c.is_ascii_digit()) && !target.is_empty();
+        if !valid {
+            io.error(&format!("sh: {}: invalid indirect expansion", target));
+            return Err(Flow::Exit(1));
+        }
+        let inner = ParamExp {
+            name: target,
+            op: pe.op.clone(),
+        };
+        self.expand_param(&inner, quoted, f, io)
+    }
+
     fn expand_param(&mut self, pe: &ParamExp, quoted: bool, f: &mut Fields, io: &Io) -> Result<(), Flow> {
+        if pe.name.len() > 1 && pe.name.starts_with('!') {
+            return self.expand_bang(pe, quoted, f, io);
+        }
         if let (Some(b), true) = (pe.name.find('['), pe.name.ends_with(']')) {
             let base = &pe.name[..b];
             let ix = &pe.name[b + 1..pe.name.len() - 1];
@@ -434,6 +499,30 @@ impl Shell {
                         self.add_list(&out, quoted, ix == "*", f);
                         return Ok(());
                     }
+                    ParamOp::Substr { off, len } => {
+                        // ${a[@]:OFF:LEN}: a slice of the items.
+                        let off_s = self.expand_string(off, io)?;
+                        let mut o = self.arith_or_exit(&off_s, io)?;
+                        let n = items.len() as i64;
+                        if o < 0 {
+                            o += n;
+                        }
+                        let o = o.clamp(0, n) as usize;
+                        let end = match len {
+                            None => items.len(),
+                            Some(l) => {
+                                let ls = self.expand_string(l, io)?;
+                                let l = self.arith_or_exit(&ls, io)?;
+                                if l < 0 {
+                                    io.error(&format!("sh: {}: substring expression < 0", ls));
+                                    return Err(Flow::Exit(1));
+                                }
+                                (o as i64 + l).min(n) as usize
+                            }
+                        };
+                        self.add_list(&items[o..end.max(o)], quoted, ix == "*", f);
+                        return Ok(());
+                    }
                     _ => {
                         let joined = items.join(" ");
                         return self.expand_param_value(pe, Some(joined), quoted, f, io);
@@ -451,6 +540,22 @@ impl Shell {
             } else {
                 ix.to_string()
             };
+            if self.assoc.contains_key(base) {
+                // A quoted key: the text inside the quotes.
+                let q = ix.len() >= 2 && (ix.starts_with('"') && ix.ends_with('"') || ix.starts_with('\'') && ix.ends_with('\''));
+                let key = if q && ix.starts_with('"') {
+                    match crate::parse::parse_text(&ix[1..ix.len() - 1]) {
+                        Ok(w) => self.expand_string(&w, io)?,
+                        Err(_) => ix[1..ix.len() - 1].to_string(),
+                    }
+                } else if q {
+                    ix[1..ix.len() - 1].to_string()
+                } else {
+                    text
+                };
+                let value = self.assoc.get(base).and_then(|m| m.get(&key).cloned());
+                return self.expand_param_value(pe, value, quoted, f, io);
+            }
             let i = self.arith_or_exit(&text, io)?;
             let items = self.array_items(base).unwrap_or_default();
             let i = if i < 0 { items.len() as i64 + i } else { i };
@@ -1026,4 +1131,32 @@ mod tests {
         assert_eq!(replace("x.txt", ".txt", ".md", false, Some('%')), "x.md");
         assert_eq!(replace("aaa", "a*", "b", true, None), "b");
     }
+}
+
+pub(crate) fn now_secs() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+thread_local! {
+    static SEED: std::cell::Cell<u64> = std::cell::Cell::new(0);
+}
+
+/// $RANDOM: 0..32767 from a generator seeded with the clock.
+fn random() -> u64 {
+    SEED.with(|s| {
+        let mut x = s.get();
+        if x == 0 {
+            x = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(1)
+                | 1;
+        }
+        // xorshift64*
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        s.set(x);
+        (x.wrapping_mul(0x2545F4914F6CDD1D) >> 33) % 32768
+    })
 }

@@ -17,7 +17,10 @@
 mod arith;
 mod awk;
 mod builtins;
+mod coreutils;
+mod digest;
 mod expand;
+mod find;
 mod glob;
 mod parse;
 mod regex;
@@ -195,6 +198,16 @@ pub(crate) enum Sink {
 }
 
 impl Sink {
+    /// Whether two sinks are the same place.
+    pub(crate) fn same(&self, other: &Sink) -> bool {
+        match (self, other) {
+            (Sink::Log, Sink::Log) | (Sink::Null, Sink::Null) => true,
+            (Sink::File(a), Sink::File(b)) => Rc::ptr_eq(a, b),
+            (Sink::Buf(a), Sink::Buf(b)) => Rc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+
     pub(crate) fn write_all(&self, b: &[u8]) -> io::Result<()> {
         match self {
             Sink::Log => {
@@ -354,6 +367,21 @@ pub(crate) struct Shell {
     pub dir_stack: Vec<String>,
     /// Indexed arrays (`a=(x y)`, `${a[@]}`).
     pub arrays: BTreeMap<String, Vec<String>>,
+    /// The modes chmod gave files, by sandbox path: the sandbox has no
+    /// permissions of its own (see coreutils::mode_of).
+    pub modes: BTreeMap<String, u32>,
+    /// Associative arrays (`declare -A m; m[k]=v`), keys in sorted order.
+    pub assoc: BTreeMap<String, BTreeMap<String, String>>,
+    /// When the shell started, in seconds since the epoch ($SECONDS).
+    pub started: u64,
+    /// The outputs `exec` redirected: the fd, its sink, and for 1 and 2
+    /// the sink it replaced (see Shell::exec_io).
+    pub fds: Vec<(u32, Sink, Option<Sink>)>,
+    /// getopts' place inside a bundle of options (-abc): OPTIND it was
+    /// for, the char index.
+    pub getopts_pos: (usize, usize),
+    /// `set -a`: variables set are exported.
+    pub allexport: bool,
     /// The status of the last command substitution (for `x=$(false)`).
     pub subst_status: i32,
     /// The outputs of process substitutions, by the names they expanded
@@ -386,6 +414,12 @@ impl Shell {
             trace_level: 1,
             dir_stack: Vec::new(),
             arrays: BTreeMap::new(),
+            modes: BTreeMap::new(),
+            assoc: BTreeMap::new(),
+            started: expand::now_secs(),
+            fds: Vec::new(),
+            getopts_pos: (0, 0),
+            allexport: false,
             subst_status: 0,
             proc_files: Vec::new(),
             root: String::new(),
@@ -444,9 +478,108 @@ impl Shell {
             if wasmrunner::is_canceled() {
                 return Err(Flow::Exit(STATUS_CANCELED));
             }
-            status = self.run_and_or(ao, io)?;
+            if self.fds.is_empty() {
+                status = self.run_and_or(ao, io)?;
+            } else {
+                let eio = self.exec_io(io);
+                status = self.run_and_or(ao, &eio)?;
+            }
         }
         Ok(status)
+    }
+
+    /// io with the redirections of `exec` applied: an output exec
+    /// redirected is replaced where it is still the one exec saw (not
+    /// where a later redirection or a substitution took its place).
+    fn exec_io(&self, io: &Io) -> Io {
+        let mut eio = io.clone();
+        for (fd, sink, replaced) in &self.fds {
+            match (fd, replaced) {
+                (1, Some(r)) if r.same(&io.out) => eio.out = sink.clone(),
+                (2, Some(r)) if r.same(&io.err) => eio.err = sink.clone(),
+                _ => {}
+            }
+        }
+        eio
+    }
+
+    /// `exec` with only redirections: they stay for the rest of the shell.
+    fn exec_redirects(&mut self, redirects: &[Redirect], io: &Io) -> Status {
+        let io = self.exec_io(io);
+        for r in redirects {
+            if matches!(r.op, RedirOp::In | RedirOp::Here) || r.fd == 0 {
+                io.error("sh: exec: redirecting standard input (or reading a file descriptor) is not supported here");
+                return Ok(1);
+            }
+            let fields = self.expand(&r.target, &io)?;
+            if fields.len() != 1 {
+                io.error(&format!("sh: {}: ambiguous redirect", fields.join(" ")));
+                return Ok(1);
+            }
+            let name = fields[0].as_str();
+            let sink = if r.op == RedirOp::Dup {
+                match name {
+                    "-" => {
+                        self.fds.retain(|(f, _, _)| *f != r.fd);
+                        if r.fd == 1 || r.fd == 2 {
+                            let replaced = if r.fd == 1 { io.out.clone() } else { io.err.clone() };
+                            self.fds.push((r.fd, Sink::Null, Some(replaced)));
+                        }
+                        continue;
+                    }
+                    "1" => io.out.clone(),
+                    "2" => io.err.clone(),
+                    n => match n.parse::<u32>().ok().and_then(|k| self.fds.iter().find(|(f, _, _)| *f == k)) {
+                        Some((_, s, _)) => s.clone(),
+                        None => {
+                            io.error(&format!("sh: {}: Bad file descriptor", n));
+                            return Ok(1);
+                        }
+                    },
+                }
+            } else if name == "/dev/null" {
+                Sink::Null
+            } else if name == "/dev/stdout" {
+                io.out.clone()
+            } else if name == "/dev/stderr" {
+                io.err.clone()
+            } else {
+                let mut opts = OpenOptions::new();
+                opts.create(true);
+                if matches!(r.op, RedirOp::Append | RedirOp::AppendErr) {
+                    opts.append(true);
+                } else {
+                    opts.write(true).truncate(true);
+                }
+                match opts.open(self.resolve(name)) {
+                    Ok(f) => Sink::File(Rc::new(RefCell::new(f))),
+                    Err(e) => {
+                        io.error(&format!("sh: {}: {}", name, builtins::message(&e)));
+                        return Ok(1);
+                    }
+                }
+            };
+            let fds: Vec<u32> = if matches!(r.op, RedirOp::OutErr | RedirOp::AppendErr) { vec![1, 2] } else { vec![r.fd] };
+            for fd in fds {
+                if fd > 9 {
+                    io.error(&format!("sh: {}: Bad file descriptor", fd));
+                    return Ok(1);
+                }
+                let replaced = match fd {
+                    1 => Some(io.out.clone()),
+                    2 => Some(io.err.clone()),
+                    _ => None,
+                };
+                // Replacing an exec'd output again: what it replaced stays
+                // the one to replace.
+                let replaced = match self.fds.iter().position(|(f, _, _)| *f == fd) {
+                    Some(k) => self.fds.remove(k).2.or(replaced),
+                    None => replaced,
+                };
+                self.fds.push((fd, sink.clone(), replaced));
+            }
+        }
+        Ok(0)
     }
 
     /// Runs a list as a condition: failures do not stop the shell.
@@ -851,12 +984,8 @@ impl Shell {
                     Some(parse::Part::Lit(l)) => l.trim_end_matches('=').trim_end_matches('+').to_string(),
                     _ => continue,
                 };
-                let mut items = Vec::new();
-                for e in elems {
-                    items.extend(self.expand(e, io)?);
-                }
                 args.push(name.clone());
-                array_args.push((name, items));
+                array_args.push((name, elems.clone()));
                 continue;
             }
             // The NAME=value arguments of export and local are not split.
@@ -869,21 +998,21 @@ impl Shell {
         let mut values = Vec::new();
         for a in assigns {
             if let Some(elems) = &a.array {
-                let mut items = Vec::new();
-                for e in elems {
-                    items.extend(self.expand(e, io)?);
-                }
-                let arr = self.arrays.entry(a.name.clone()).or_default();
-                if !a.append {
-                    arr.clear();
-                }
-                arr.extend(items);
-                self.vars.remove(&a.name);
+                self.assign_array(&a.name, elems, a.append, io)?;
                 continue;
             }
             if let Some(ix) = &a.index {
                 let text = self.expand_string(ix, io)?;
                 let v = self.expand_string(&a.value, io)?;
+                if let Some(map) = self.assoc.get_mut(&a.name) {
+                    let e = map.entry(text).or_default();
+                    if a.append {
+                        e.push_str(&v);
+                    } else {
+                        *e = v;
+                    }
+                    continue;
+                }
                 let i = match arith::eval(self, &text) {
                     Ok(i) => i,
                     Err(msg) => {
@@ -928,6 +1057,9 @@ impl Shell {
             }
             io.error(&line);
         }
+        if args.len() == 1 && args[0] == "exec" && !self.functions.contains_key("exec") {
+            return self.exec_redirects(redirects, io);
+        }
         let cio = match self.redirect(redirects, io)? {
             Some(cio) => cio,
             None => return Ok(1),
@@ -941,8 +1073,8 @@ impl Shell {
         }
         if !array_args.is_empty() {
             let r = self.run_args(&args, &cio);
-            for (name, items) in array_args {
-                self.arrays.insert(name, items);
+            for (name, elems) in array_args {
+                self.assign_array(&name, &elems, false, io)?;
             }
             return r;
         }
@@ -972,6 +1104,61 @@ impl Shell {
             }
         }
         r
+    }
+
+    /// NAME=(ELEMS) (or +=): an indexed array's items, with `[N]=v`
+    /// elements at their index; an associative array's `[KEY]=v` pairs.
+    fn assign_array(&mut self, name: &str, elems: &[parse::Word], append: bool, io: &Io) -> Result<(), Flow> {
+        // `[KEY]=value` elements: the key and value, not split or globbed.
+        let keyed = |w: &parse::Word| matches!(w.parts.first(), Some(parse::Part::Lit(l)) if l.starts_with('['));
+        let split = |s: &str| -> Option<(String, String)> {
+            let p = s.find("]=")?;
+            Some((s[1..p].to_string(), s[p + 2..].to_string()))
+        };
+        if self.assoc.contains_key(name) {
+            let mut map = if append { self.assoc.remove(name).unwrap_or_default() } else { BTreeMap::new() };
+            for e in elems {
+                let s = self.expand_string(e, io)?;
+                match split(&s).filter(|_| keyed(e)) {
+                    Some((k, v)) => {
+                        map.insert(k, v);
+                    }
+                    None => io.error(&format!("sh: {}: {}: must use subscript when assigning associative array", name, s)),
+                }
+            }
+            self.assoc.insert(name.to_string(), map);
+            self.vars.remove(name);
+            return Ok(());
+        }
+        let mut arr = if append { self.arrays.remove(name).unwrap_or_default() } else { Vec::new() };
+        if append && arr.is_empty() {
+            if let Some(v) = self.vars.get(name).and_then(|v| v.value.clone()) {
+                arr.push(v);
+            }
+        }
+        for e in elems {
+            if keyed(e) {
+                let s = self.expand_string(e, io)?;
+                if let Some((k, v)) = split(&s) {
+                    let i = match arith::eval(self, &k) {
+                        Ok(i) if (0..=1_000_000).contains(&i) => i as usize,
+                        _ => {
+                            io.error(&format!("sh: {}[{}]: bad array subscript", name, k));
+                            return Err(Flow::Exit(1));
+                        }
+                    };
+                    if arr.len() <= i {
+                        arr.resize(i + 1, String::new());
+                    }
+                    arr[i] = v;
+                    continue;
+                }
+            }
+            arr.extend(self.expand(e, io)?);
+        }
+        self.arrays.insert(name.to_string(), arr);
+        self.vars.remove(name);
+        Ok(())
     }
 
     /// Runs a command given as fields: a function, else a builtin.
@@ -1103,6 +1290,12 @@ impl Shell {
                     "2" => cio.err.clone(),
                     "-" => Sink::Null,
                     "0" if r.fd == 0 => continue,
+                    n if self.fds.iter().any(|(f, _, _)| f.to_string() == n) => {
+                        match self.fds.iter().find(|(f, _, _)| f.to_string() == n) {
+                            Some((_, s, _)) => s.clone(),
+                            None => Sink::Null,
+                        }
+                    }
                     _ => {
                         io.error(&format!("sh: {}: Bad file descriptor", name));
                         return Ok(None);
@@ -1198,7 +1391,7 @@ impl Shell {
             ));
             return Err(Flow::Exit(1));
         }
-        let exported = self.exported(name);
+        let exported = self.allexport || self.exported(name);
         self.vars.insert(
             name.to_string(),
             Var {

@@ -568,6 +568,28 @@ impl Parser {
                 self.depth -= 1;
                 w.parts.push(Part::Command(Rc::new(list), quoted));
             }
+            Some('\'') if !quoted => {
+                // $'...': ANSI-C quoting.
+                self.i += 1;
+                let mut bytes = Vec::new();
+                loop {
+                    match self.at(0) {
+                        None => return Err("unexpected EOF while looking for matching `''".into()),
+                        Some('\'') => break,
+                        Some('\\') => {
+                            self.i += 1;
+                            self.ansi_escape(&mut bytes);
+                        }
+                        Some(ch) => {
+                            let mut b = [0u8; 4];
+                            bytes.extend_from_slice(ch.encode_utf8(&mut b).as_bytes());
+                            self.i += 1;
+                        }
+                    }
+                }
+                self.i += 1;
+                w.parts.push(Part::Quoted(String::from_utf8_lossy(&bytes).into_owned()));
+            }
             Some('{') => {
                 self.i += 1;
                 let p = self.braced()?;
@@ -608,6 +630,89 @@ impl Parser {
         Ok(())
     }
 
+    /// One escape of $'...', after its backslash, as bytes.
+    fn ansi_escape(&mut self, out: &mut Vec<u8>) {
+        let c = match self.at(0) {
+            Some(c) => c,
+            None => {
+                out.push(b'\\');
+                return;
+            }
+        };
+        self.i += 1;
+        let digits = |p: &mut Parser, radix: u32, max: usize| -> Option<u32> {
+            let mut v = 0u32;
+            let mut n = 0;
+            while n < max {
+                match p.at(0).and_then(|d| d.to_digit(radix)) {
+                    Some(d) => {
+                        v = v * radix + d;
+                        p.i += 1;
+                        n += 1;
+                    }
+                    None => break,
+                }
+            }
+            if n == 0 {
+                None
+            } else {
+                Some(v)
+            }
+        };
+        let byte = match c {
+            'n' => b'\n',
+            't' => b'\t',
+            'r' => b'\r',
+            'a' => 7,
+            'b' => 8,
+            'e' | 'E' => 0x1b,
+            'f' => 0x0c,
+            'v' => 0x0b,
+            '\\' | '\'' | '"' | '?' => c as u8,
+            'c' => match self.at(0) {
+                Some(x) if x.is_ascii() => {
+                    self.i += 1;
+                    (x.to_ascii_uppercase() as u8) ^ 0x40
+                }
+                _ => {
+                    out.extend_from_slice(b"\\c");
+                    return;
+                }
+            },
+            'x' => match digits(self, 16, 2) {
+                Some(v) => v as u8,
+                None => {
+                    out.extend_from_slice(b"\\x");
+                    return;
+                }
+            },
+            'u' | 'U' => match digits(self, 16, if c == 'u' { 4 } else { 8 }) {
+                Some(v) => {
+                    let ch = char::from_u32(v).unwrap_or('\u{fffd}');
+                    let mut b = [0u8; 4];
+                    out.extend_from_slice(ch.encode_utf8(&mut b).as_bytes());
+                    return;
+                }
+                None => {
+                    out.push(b'\\');
+                    out.push(c as u8);
+                    return;
+                }
+            },
+            '0'..='7' => {
+                self.i -= 1;
+                digits(self, 8, 3).unwrap_or(0) as u8
+            }
+            other => {
+                out.push(b'\\');
+                let mut b = [0u8; 4];
+                out.extend_from_slice(other.encode_utf8(&mut b).as_bytes());
+                return;
+            }
+        };
+        out.push(byte);
+    }
+
     /// The inside of ${...}, after the '{'.
     fn braced(&mut self) -> Result<ParamExp, String> {
         let bad = |p: &Parser| {
@@ -620,7 +725,13 @@ impl Parser {
             len = true;
             self.i += 1;
         }
+        // ${!NAME} (indirect), ${!NAME[@]} (keys), ${!PREFIX*}: the name
+        // with its '!' (see Shell::expand_bang).
+        let bang = !len && self.at(0) == Some('!') && matches!(self.at(1), Some(c) if c == '_' || c.is_ascii_alphabetic());
         let s = self.i;
+        if bang {
+            self.i += 1;
+        }
         match self.at(0) {
             Some(c) if c == '_' || c.is_ascii_alphabetic() => {
                 while matches!(self.at(0), Some(c) if c == '_' || c.is_ascii_alphanumeric()) {
@@ -644,6 +755,9 @@ impl Parser {
             }
             Some(c) if "?#@*$!-".contains(c) => self.i += 1,
             _ => return bad(self),
+        }
+        if bang && matches!(self.at(0), Some('*') | Some('@')) && self.at(1) == Some('}') {
+            self.i += 1;
         }
         let name: String = self.cs[s..self.i].iter().collect();
         if len {

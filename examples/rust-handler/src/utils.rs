@@ -1,6 +1,6 @@
 //! Text utilities with the options CI scripts pass (GNU coreutils'
 //! behaviour and messages): echo, printf, wc, head, tail, grep, sed, sort,
-//! uniq, cut, tr, diff, seq, date, xargs, sha256sum, tee.
+//! uniq, cut, tr, diff, seq, date, xargs, tee.
 
 use std::fs;
 
@@ -22,7 +22,79 @@ fn lines(data: &[u8]) -> Vec<String> {
 
 /// Interprets backslash escapes (echo -e, printf's format and %b); false
 /// once a \c ends the output.
-fn unescape(s: &str, out: &mut String, octal0: bool) -> bool {
+/// A byte from an escape (\xHH, \NNN): bytes past ASCII stand for
+/// themselves, not for a character, so they are kept as private-use
+/// chars that [`raw`] turns back into the bytes on output.
+fn raw_char(v: u32) -> char {
+    if v < 0x80 {
+        char::from_u32(v).unwrap_or('?')
+    } else {
+        char::from_u32(0x10FF00 + v).unwrap_or('?')
+    }
+}
+
+/// The bytes of text that escapes made: see [`raw_char`].
+pub(crate) fn raw(s: &str) -> std::borrow::Cow<'_, [u8]> {
+    if !s.chars().any(|c| ('\u{10FF80}'..='\u{10FFFF}').contains(&c)) {
+        return std::borrow::Cow::Borrowed(s.as_bytes());
+    }
+    let mut v = Vec::with_capacity(s.len());
+    for c in s.chars() {
+        if ('\u{10FF80}'..='\u{10FFFF}').contains(&c) {
+            v.push((c as u32 - 0x10FF00) as u8);
+        } else {
+            let mut b = [0u8; 4];
+            v.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
+        }
+    }
+    std::borrow::Cow::Owned(v)
+}
+
+/// Text with raw bytes from escapes as a string (invalid UTF-8 replaced).
+pub(crate) fn raw_string(s: String) -> String {
+    match raw(&s) {
+        std::borrow::Cow::Borrowed(_) => s,
+        std::borrow::Cow::Owned(v) => String::from_utf8_lossy(&v).into_owned(),
+    }
+}
+
+/// A word quoted for the shell to read back, as bash's printf %q does.
+pub(crate) fn shell_quote(s: &str) -> String {
+    if s.is_empty() {
+        return "''".into();
+    }
+    if s.chars().any(|c| c.is_control()) {
+        let mut out = String::from("$'");
+        for c in s.chars() {
+            match c {
+                '\x07' => out.push_str("\\a"),
+                '\x08' => out.push_str("\\b"),
+                '\x1b' => out.push_str("\\E"),
+                '\x0c' => out.push_str("\\f"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                '\x0b' => out.push_str("\\v"),
+                '\\' => out.push_str("\\\\"),
+                '\'' => out.push_str("\\'"),
+                c if c.is_control() && (c as u32) < 0x100 => out.push_str(&format!("\\{:03o}", c as u32)),
+                c => out.push(c),
+            }
+        }
+        out.push('\'');
+        return out;
+    }
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if " \t\n'\"\\|&;()<>!{}*[?]^$`,".contains(c) || (i == 0 && (c == '~' || c == '#')) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+pub(crate) fn unescape(s: &str, out: &mut String, octal0: bool) -> bool {
     let cs: Vec<char> = s.chars().collect();
     let mut i = 0;
     while i < cs.len() {
@@ -56,7 +128,7 @@ fn unescape(s: &str, out: &mut String, octal0: bool) -> bool {
                 if k == 0 {
                     out.push_str("\\x");
                 } else {
-                    out.push(char::from_u32(v).unwrap_or('?'));
+                    out.push(raw_char(v));
                 }
             }
             '0'..='7' => {
@@ -74,7 +146,7 @@ fn unescape(s: &str, out: &mut String, octal0: bool) -> bool {
                     digits += 1;
                 }
                 let _ = digits;
-                out.push(char::from_u32(v & 0xff).unwrap_or('?'));
+                out.push(raw_char(v & 0xff));
             }
             _ => {
                 out.push('\\');
@@ -107,7 +179,7 @@ pub(crate) fn echo(_: &mut Shell, args: &[String], io: &Io) -> Status {
     let mut s = String::new();
     if escapes {
         if !unescape(&joined, &mut s, true) {
-            io.print(&s);
+            io.write(&raw(&s));
             return Ok(0);
         }
     } else {
@@ -116,7 +188,7 @@ pub(crate) fn echo(_: &mut Shell, args: &[String], io: &Io) -> Status {
     if newline {
         s.push('\n');
     }
-    Ok(if io.print(&s) { 0 } else { 1 })
+    Ok(if io.write(&raw(&s)) { 0 } else { 1 })
 }
 
 /// Formats one printf conversion.
@@ -220,7 +292,21 @@ pub(crate) fn conv(spec: &str, conv: char, arg: Option<&str>, io: &Io, status: &
                 0.0
             });
             let s = match conv {
-                'e' | 'E' => format!("{:.*e}", p.unwrap_or(6), v),
+                'e' | 'E' => {
+                    // Rust writes 1.5e3; C writes 1.5e+03.
+                    let r = format!("{:.*e}", p.unwrap_or(6), v);
+                    match r.split_once('e') {
+                        Some((m, e)) => {
+                            let (sign, digits) = match e.strip_prefix('-') {
+                                Some(d) => ('-', d),
+                                None => ('+', e),
+                            };
+                            let e = if conv == 'E' { 'E' } else { 'e' };
+                            format!("{}{}{}{:0>2}", m, e, sign, digits)
+                        }
+                        None => r,
+                    }
+                }
                 'g' | 'G' => {
                     let s = format!("{}", v);
                     s
@@ -289,7 +375,12 @@ pub(crate) fn printf(sh: &mut Shell, args: &[String], io: &Io) -> Status {
                     esc
                 };
                 if !unescape(&esc, &mut out, true) {
-                    io.print(&out);
+                    match var {
+                        Some(v) => sh.set_var(&v, raw_string(out), io)?,
+                        None => {
+                            io.write(&raw(&out));
+                        }
+                    }
                     return Ok(status);
                 }
                 i = k;
@@ -319,7 +410,7 @@ pub(crate) fn printf(sh: &mut Shell, args: &[String], io: &Io) -> Status {
                 k += 1;
             }
             // Length modifiers are ignored.
-            while k < fcs.len() && "hlLqjzt".contains(fcs[k]) {
+            while k < fcs.len() && "hlLjzt".contains(fcs[k]) {
                 k += 1;
             }
             if k >= fcs.len() {
@@ -327,6 +418,16 @@ pub(crate) fn printf(sh: &mut Shell, args: &[String], io: &Io) -> Status {
                 return Ok(1);
             }
             let cv = fcs[k];
+            if cv == 'q' {
+                let a = fargs.get(ai).map(|s| s.as_str());
+                if a.is_some() {
+                    used = true;
+                }
+                ai += 1;
+                out.push_str(&conv(&spec, 's', Some(&shell_quote(a.unwrap_or(""))), io, &mut status));
+                i = k + 1;
+                continue;
+            }
             if !"sbcdiuxXofeEgGF".contains(cv) {
                 io.error(&format!("printf: %{}{}: invalid conversion specification", spec, cv));
                 return Ok(1);
@@ -348,11 +449,11 @@ pub(crate) fn printf(sh: &mut Shell, args: &[String], io: &Io) -> Status {
     }
     match var {
         Some(v) => {
-            sh.set_var(&v, out, io)?;
+            sh.set_var(&v, raw_string(out), io)?;
             return Ok(status);
         }
         None => {
-            if !io.print(&out) {
+            if !io.write(&raw(&out)) {
                 return Ok(1);
             }
         }
@@ -376,8 +477,10 @@ fn count_arg(s: &str) -> Option<(bool, bool, u64)> {
 /// Rewrites "-5" to "-n 5" for head and tail.
 fn numeric_short(args: &[String]) -> Vec<String> {
     let mut out = vec![args[0].clone()];
-    for a in &args[1..] {
-        if a.len() > 1 && a.starts_with('-') && a[1..].chars().all(|c| c.is_ascii_digit()) {
+    for (k, a) in args.iter().enumerate().skip(1) {
+        // Not the value of -n or -c (head -n -2).
+        let value = matches!(args[k - 1].as_str(), "-n" | "-c") && k > 1;
+        if !value && a.len() > 1 && a.starts_with('-') && a[1..].chars().all(|c| c.is_ascii_digit()) {
             out.push("-n".into());
             out.push(a[1..].to_string());
         } else {
@@ -513,22 +616,32 @@ pub(crate) fn tail(sh: &mut Shell, args: &[String], io: &Io) -> Status {
 
 pub(crate) fn wc(sh: &mut Shell, args: &[String], io: &Io) -> Status {
     let o = opts_or_return!("wc", args, "lwcmL", true, io);
-    let mut set: Vec<char> = ['l', 'w', 'c'].iter().copied().filter(|c| o.has(*c) || (*c == 'c' && o.has('m'))).collect();
+    let mut set: Vec<char> = ['l', 'w', 'c', 'L'].iter().copied().filter(|c| o.has(*c) || (*c == 'c' && o.has('m'))).collect();
     if set.is_empty() {
         set = vec!['l', 'w', 'c'];
     }
     let mut status = 0;
     let ins = inputs(sh, "wc", &o.rest, io, &mut status);
     let mut counts_all = Vec::new();
-    let mut totals = [0usize; 3];
+    let mut totals = [0usize; 4];
     for (name, data) in &ins {
         let counts = [
             data.iter().filter(|&&b| b == b'\n').count(),
             String::from_utf8_lossy(data).split_whitespace().count(),
             if o.has('m') { String::from_utf8_lossy(data).chars().count() } else { data.len() },
+            // The longest line, tabs to the next multiple of 8.
+            String::from_utf8_lossy(data)
+                .lines()
+                .map(|l| l.chars().fold(0, |w, c| if c == '\t' { w / 8 * 8 + 8 } else { w + 1 }))
+                .max()
+                .unwrap_or(0),
         ];
-        for (t, c) in totals.iter_mut().zip(counts.iter()) {
-            *t += c;
+        for (k, (t, c)) in totals.iter_mut().zip(counts.iter()).enumerate() {
+            if k == 3 {
+                *t = (*t).max(*c);
+            } else {
+                *t += c;
+            }
         }
         counts_all.push((name.clone(), counts));
     }
@@ -547,7 +660,7 @@ pub(crate) fn wc(sh: &mut Shell, args: &[String], io: &Io) -> Status {
     let mut out = String::new();
     for (name, counts) in counts_all {
         let mut cols: Vec<String> = Vec::new();
-        for (flag, n) in ['l', 'w', 'c'].iter().zip(counts.iter()) {
+        for (flag, n) in ['l', 'w', 'c', 'L'].iter().zip(counts.iter()) {
             if set.contains(flag) {
                 cols.push(format!("{:>w$}", n, w = width));
             }
@@ -706,12 +819,33 @@ pub(crate) fn grep(sh: &mut Shell, args: &[String], io: &Io) -> Status {
         v
     };
     let max = o.value('m').and_then(|v| v.parse::<usize>().ok());
+    let ctx = |c: char| o.value(c).or_else(|| o.value('C')).and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
+    let (before, after) = (ctx('B'), ctx('A'));
+    let context = (before > 0 || after > 0) && !(o.has('o') || o.has('c') || o.has('l') || o.has('L') || files_only);
+    // The last line printed (of any input) and how many lines of
+    // context after a match are still to print.
+    let mut printed_any = false;
     let mut any = false;
     let mut out = String::new();
     for (name, data) in ins {
         let mut count = 0;
         let mut offset = 0;
-        for (ln, line) in lines(&data).iter().enumerate() {
+        let all = lines(&data);
+        let mut last: Option<usize> = None;
+        let mut after_left = 0;
+        let context_line = |out: &mut String, ln: usize, line: &str| {
+            if show_names {
+                out.push_str(&name);
+                out.push('-');
+            }
+            if o.has('n') {
+                out.push_str(&(ln + 1).to_string());
+                out.push('-');
+            }
+            out.push_str(line);
+            out.push('\n');
+        };
+        for (ln, line) in all.iter().enumerate() {
             offset += line.len() + 1;
             if max.map(|m| count >= m).unwrap_or(false) {
                 break;
@@ -719,7 +853,24 @@ pub(crate) fn grep(sh: &mut Shell, args: &[String], io: &Io) -> Status {
             let cs: Vec<char> = line.chars().collect();
             let hit = m.find(&cs, 0).is_some();
             if hit == invert {
+                if context && after_left > 0 {
+                    after_left -= 1;
+                    context_line(&mut out, ln, line);
+                    last = Some(ln);
+                }
                 continue;
+            }
+            if context && !quiet {
+                let from = ln.saturating_sub(before).max(last.map(|l| l + 1).unwrap_or(0));
+                if printed_any && last.map(|l| from > l + 1).unwrap_or(true) {
+                    out.push_str("--\n");
+                }
+                for (k, l) in all.iter().enumerate().take(ln).skip(from) {
+                    context_line(&mut out, k, l);
+                }
+                last = Some(ln);
+                after_left = after;
+                printed_any = true;
             }
             count += 1;
             any = true;
@@ -795,7 +946,7 @@ pub(crate) fn grep(sh: &mut Shell, args: &[String], io: &Io) -> Status {
 }
 
 /// The files under path (sorted, depth-first), for grep -r.
-fn walk_files(sh: &Shell, path: &str, out: &mut Vec<String>, depth: usize) {
+pub(crate) fn walk_files(sh: &Shell, path: &str, out: &mut Vec<String>, depth: usize) {
     if depth > 64 || out.len() > 100_000 || !crate::stack_ok() {
         return;
     }
@@ -856,6 +1007,8 @@ struct SedItem {
 enum RepPart {
     Lit(String),
     Group(usize),
+    /// GNU's \U \L \E (from here on) and \u \l (the next char).
+    Case(char),
 }
 
 struct SedParser<'a> {
@@ -1105,6 +1258,10 @@ fn parse_rep(s: &str) -> Vec<RepPart> {
                 }
                 'n' => lit.push('\n'),
                 't' => lit.push('\t'),
+                'U' | 'L' | 'E' | 'u' | 'l' => {
+                    out.push(RepPart::Lit(std::mem::take(&mut lit)));
+                    out.push(RepPart::Case(n));
+                }
                 c => lit.push(c),
             }
         } else {
@@ -1237,13 +1394,29 @@ fn sed_exec(items: &[SedItem], line: &mut String, st: &mut SedState) -> bool {
                     k += 1;
                     if k >= *nth {
                         out.extend(cs[last..a].iter());
+                        let (mut mode, mut once) = ('E', None);
                         for p in rep {
-                            match p {
-                                RepPart::Lit(s) => out.push_str(s),
-                                RepPart::Group(g) => {
-                                    if let Some(Some((x, y))) = caps.get(*g) {
-                                        out.extend(cs[*x..*y].iter());
-                                    }
+                            let text: String = match p {
+                                RepPart::Lit(s) => s.clone(),
+                                RepPart::Group(g) => match caps.get(*g) {
+                                    Some(Some((x, y))) => cs[*x..*y].iter().collect(),
+                                    _ => String::new(),
+                                },
+                                RepPart::Case(c @ ('u' | 'l')) => {
+                                    once = Some(*c);
+                                    continue;
+                                }
+                                RepPart::Case(c) => {
+                                    mode = *c;
+                                    once = None;
+                                    continue;
+                                }
+                            };
+                            for ch in text.chars() {
+                                match once.take().unwrap_or(mode) {
+                                    'u' | 'U' => out.extend(ch.to_uppercase()),
+                                    'l' | 'L' => out.extend(ch.to_lowercase()),
+                                    _ => out.push(ch),
                                 }
                             }
                         }
@@ -1286,13 +1459,22 @@ pub(crate) fn sed(sh: &mut Shell, args: &[String], io: &Io) -> Status {
     // -i takes an optional suffix glued to it.
     let mut norm = vec![args[0].clone()];
     let mut in_place = false;
+    let mut suffix = String::new();
     for a in &args[1..] {
         if a.starts_with("-i") && !a.starts_with("--") {
             in_place = true;
+            suffix = a[2..].to_string();
             continue;
         }
-        if a == "--in-place" {
+        if a == "--in-place" || a.starts_with("--in-place=") {
             in_place = true;
+            suffix = a.strip_prefix("--in-place=").unwrap_or("").to_string();
+            continue;
+        }
+        if a.starts_with('-') && !a.starts_with("--") && a.len() > 2 && a[1..].contains('i') && a[1..].chars().all(|c| "nEris".contains(c)) {
+            // -ni, -Ei: -i last among the letters.
+            in_place = true;
+            norm.push(a.replace('i', ""));
             continue;
         }
         if a == "--regexp-extended" {
@@ -1357,7 +1539,29 @@ pub(crate) fn sed(sh: &mut Shell, args: &[String], io: &Io) -> Status {
             for it in &items {
                 it.active.set(false);
             }
-            let out = sed_run(&items, &[data], quiet);
+            let out = sed_run(&items, &[data.clone()], quiet);
+            if !suffix.is_empty() {
+                // The backup's name: the suffix, or * replaced by the file's name.
+                let backup = if suffix.contains('*') {
+                    let base = crate::builtins::base_name(f);
+                    let named = suffix.replace('*', base);
+                    if named.contains('/') {
+                        named
+                    } else {
+                        match f.rfind('/') {
+                            Some(i) => format!("{}{}", &f[..=i], named),
+                            None => named,
+                        }
+                    }
+                } else {
+                    format!("{}{}", f, suffix)
+                };
+                if let Err(e) = fs::write(sh.resolve(&backup), &data) {
+                    io.error(&format!("sed: cannot rename {}: {}", f, message(&e)));
+                    status = 4;
+                    continue;
+                }
+            }
             if let Err(e) = fs::write(sh.resolve(f), out.as_bytes()) {
                 io.error(&format!("sed: couldn't write {}: {}", f, message(&e)));
                 status = 4;
@@ -1434,6 +1638,23 @@ fn num_prefix(s: &str) -> f64 {
     t[..end].parse().unwrap_or(0.0)
 }
 
+/// A number as sort -h reads it: 2K, 1.5M, 3G (powers of 1024).
+fn human_num(s: &str) -> f64 {
+    let t = s.trim_start();
+    let n = num_prefix(t);
+    let digits = t.chars().take_while(|c| c.is_ascii_digit() || *c == '.' || *c == '-').count();
+    let unit = match t[digits..].chars().next() {
+        Some('k') | Some('K') => 1,
+        Some('M') => 2,
+        Some('G') => 3,
+        Some('T') => 4,
+        Some('P') => 5,
+        Some('E') => 6,
+        _ => 0,
+    };
+    n * 1024f64.powi(unit)
+}
+
 /// Compares version strings as sort -V does (digit runs as numbers).
 fn version_cmp(a: &str, b: &str) -> std::cmp::Ordering {
     let (ac, bc): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
@@ -1507,6 +1728,7 @@ fn key_text<'a>(line: &'a str, k: &Key, sep: Option<char>) -> String {
 pub(crate) fn sort(sh: &mut Shell, args: &[String], io: &Io) -> Status {
     let o = opts_or_return!("sort", args, "nrufbdVhk:t:o:sc", true, io);
     let numeric = o.has('n') || o.has('h');
+    let human = o.has('h');
     let mut status = 0;
     let ins = inputs(sh, "sort", &o.rest, io, &mut status);
     if status != 0 {
@@ -1551,7 +1773,9 @@ pub(crate) fn sort(sh: &mut Shell, args: &[String], io: &Io) -> Status {
     let fold = o.has('f');
     let version = o.has('V');
     let cmp_text = |a: &str, b: &str, numeric: bool| -> std::cmp::Ordering {
-        if numeric {
+        if numeric && human {
+            human_num(a).partial_cmp(&human_num(b)).unwrap_or(std::cmp::Ordering::Equal)
+        } else if numeric {
             num_prefix(a).partial_cmp(&num_prefix(b)).unwrap_or(std::cmp::Ordering::Equal)
         } else if version {
             version_cmp(a, b)
@@ -2097,6 +2321,88 @@ pub(crate) fn format_date(secs: i64, fmt: &str) -> String {
     out
 }
 
+/// date -d's forms: @SECONDS, now, today, yesterday, tomorrow,
+/// YYYY-MM-DD[ T]HH:MM[:SS][Z], and "N UNIT[s] [ago]" after any of them
+/// (UTC).
+fn parse_date(v: &str, now: i64) -> Option<i64> {
+    if let Some(s) = v.strip_prefix('@') {
+        return s.trim().parse().ok();
+    }
+    let words: Vec<&str> = v.split_whitespace().collect();
+    let mut secs = now;
+    let mut i = 0;
+    match words.first().copied() {
+        None => return Some(now - now.rem_euclid(86400)),
+        Some("now") | Some("today") => i = 1,
+        Some("yesterday") => {
+            secs -= 86400;
+            i = 1
+        }
+        Some("tomorrow") => {
+            secs += 86400;
+            i = 1
+        }
+        Some(w) if w.len() >= 10 && w.as_bytes()[4] == b'-' => {
+            let (date, time) = match w.split_once('T') {
+                Some((d, t)) => (d, Some(t)),
+                None => (w, None),
+            };
+            let mut p = date.split('-').map(|x| x.parse::<i64>().ok());
+            let (y, m, d) = (p.next()??, p.next()??, p.next()??);
+            if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+                return None;
+            }
+            secs = days_from_civil(y, m as u32, d as u32) * 86400;
+            i = 1;
+            let time = time.or_else(|| {
+                let t = words.get(1).copied().filter(|t| t.contains(':'));
+                if t.is_some() {
+                    i = 2;
+                }
+                t
+            });
+            match time {
+                Some(t) => {
+                    let t = t.trim_end_matches('Z');
+                    let mut hms = t.split(':').map(|x| x.split('.').next().unwrap_or("").parse::<i64>().ok());
+                    let h = hms.next()??;
+                    let mi = hms.next().unwrap_or(Some(0))?;
+                    let s = hms.next().unwrap_or(Some(0))?;
+                    secs += h * 3600 + mi * 60 + s;
+                }
+                None => {}
+            }
+        }
+        _ => {}
+    }
+    while i < words.len() {
+        let (n, unit) = match words[i].parse::<i64>() {
+            Ok(n) => {
+                i += 1;
+                (n, *words.get(i)?)
+            }
+            Err(_) => (1, words[i]),
+        };
+        i += 1;
+        let unit = unit.trim_end_matches('s');
+        let mul = match unit {
+            "sec" | "second" => 1,
+            "min" | "minute" => 60,
+            "hour" => 3600,
+            "day" => 86400,
+            "week" => 7 * 86400,
+            _ => return None,
+        };
+        let mut d = n * mul;
+        if words.get(i) == Some(&"ago") {
+            d = -d;
+            i += 1;
+        }
+        secs += d;
+    }
+    Some(secs)
+}
+
 fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = if y >= 0 { y } else { y - 399 } / 400;
@@ -2122,15 +2428,21 @@ pub(crate) fn date(_: &mut Shell, args: &[String], io: &Io) -> Status {
         } else if a == "-d" || a == "--date" {
             i += 1;
             let v = args.get(i).cloned().unwrap_or_default();
-            match v.strip_prefix('@').and_then(|s| s.parse::<i64>().ok()) {
+            match parse_date(&v, secs) {
                 Some(s) => secs = s,
                 None => {
                     io.error(&format!("date: invalid date '{}'", v));
                     return Ok(1);
                 }
             }
-        } else if let Some(v) = a.strip_prefix("-d@").or_else(|| a.strip_prefix("--date=@")) {
-            secs = v.parse().unwrap_or(0);
+        } else if let Some(v) = a.strip_prefix("--date=").or_else(|| a.strip_prefix("-d")) {
+            match parse_date(v, secs) {
+                Some(s) => secs = s,
+                None => {
+                    io.error(&format!("date: invalid date '{}'", v));
+                    return Ok(1);
+                }
+            }
         } else if a == "-I" || a == "--iso-8601" {
             fmt = "%F".into();
         } else {
@@ -2584,133 +2896,9 @@ fn expr_match(s: &str, re: &str) -> Result<String, String> {
     })
 }
 
-// ---- sha256sum ----
-
-fn sha256(data: &[u8]) -> [u8; 32] {
-    const K: [u32; 64] = [
-        0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5, 0xd807aa98,
-        0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786,
-        0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8,
-        0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13,
-        0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819,
-        0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a,
-        0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
-        0xc67178f2,
-    ];
-    let mut h: [u32; 8] = [
-        0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
-    ];
-    let bitlen = (data.len() as u64).wrapping_mul(8);
-    let mut tail = Vec::with_capacity(128);
-    let full = data.len() / 64 * 64;
-    tail.extend_from_slice(&data[full..]);
-    tail.push(0x80);
-    while tail.len() % 64 != 56 {
-        tail.push(0);
-    }
-    tail.extend_from_slice(&bitlen.to_be_bytes());
-    let mut block = |chunk: &[u8]| {
-        let mut w = [0u32; 64];
-        for i in 0..16 {
-            w[i] = u32::from_be_bytes([chunk[4 * i], chunk[4 * i + 1], chunk[4 * i + 2], chunk[4 * i + 3]]);
-        }
-        for i in 16..64 {
-            let s0 = w[i - 15].rotate_right(7) ^ w[i - 15].rotate_right(18) ^ (w[i - 15] >> 3);
-            let s1 = w[i - 2].rotate_right(17) ^ w[i - 2].rotate_right(19) ^ (w[i - 2] >> 10);
-            w[i] = w[i - 16].wrapping_add(s0).wrapping_add(w[i - 7]).wrapping_add(s1);
-        }
-        let mut v = h;
-        for i in 0..64 {
-            let s1 = v[4].rotate_right(6) ^ v[4].rotate_right(11) ^ v[4].rotate_right(25);
-            let ch = (v[4] & v[5]) ^ (!v[4] & v[6]);
-            let t1 = v[7].wrapping_add(s1).wrapping_add(ch).wrapping_add(K[i]).wrapping_add(w[i]);
-            let s0 = v[0].rotate_right(2) ^ v[0].rotate_right(13) ^ v[0].rotate_right(22);
-            let maj = (v[0] & v[1]) ^ (v[0] & v[2]) ^ (v[1] & v[2]);
-            let t2 = s0.wrapping_add(maj);
-            v = [t1.wrapping_add(t2), v[0], v[1], v[2], v[3].wrapping_add(t1), v[4], v[5], v[6]];
-        }
-        for i in 0..8 {
-            h[i] = h[i].wrapping_add(v[i]);
-        }
-    };
-    for chunk in data[..full].chunks(64) {
-        block(chunk);
-    }
-    for chunk in tail.chunks(64) {
-        block(chunk);
-    }
-    let mut out = [0u8; 32];
-    for i in 0..8 {
-        out[4 * i..4 * i + 4].copy_from_slice(&h[i].to_be_bytes());
-    }
-    out
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{:02x}", x)).collect()
-}
-
-pub(crate) fn sha256sum(sh: &mut Shell, args: &[String], io: &Io) -> Status {
-    let o = opts_or_return!("sha256sum", args, "cbtw", true, io);
-    let mut status = 0;
-    if o.has('c') || o.long.iter().any(|l| l == "check") {
-        let ins = inputs(sh, "sha256sum", &o.rest, io, &mut status);
-        let mut bad = 0;
-        let mut out = String::new();
-        for (_, d) in ins {
-            for l in lines(&d) {
-                let (sum, name) = match l.split_once("  ").or_else(|| l.split_once(" *")) {
-                    Some(v) => v,
-                    None => continue,
-                };
-                match sh.read_path(name) {
-                    Ok(data) => {
-                        if hex(&sha256(&data)) == sum {
-                            out.push_str(&format!("{}: OK\n", name));
-                        } else {
-                            out.push_str(&format!("{}: FAILED\n", name));
-                            bad += 1;
-                        }
-                    }
-                    Err(e) => {
-                        io.error(&format!("sha256sum: {}: {}", name, message(&e)));
-                        out.push_str(&format!("{}: FAILED open or read\n", name));
-                        bad += 1;
-                    }
-                }
-            }
-        }
-        io.print(&out);
-        if bad > 0 {
-            io.error(&format!(
-                "sha256sum: WARNING: {} computed checksum{} did NOT match",
-                bad,
-                if bad == 1 { "" } else { "s" }
-            ));
-            return Ok(1);
-        }
-        return Ok(status);
-    }
-    let ins = inputs(sh, "sha256sum", &o.rest, io, &mut status);
-    let mut out = String::new();
-    for (name, d) in ins {
-        out.push_str(&format!("{}  {}\n", hex(&sha256(&d)), name));
-    }
-    io.print(&out);
-    Ok(status)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sha() {
-        assert_eq!(hex(&sha256(b"")), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-        assert_eq!(hex(&sha256(b"abc")), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-        let long = vec![b'a'; 1000];
-        assert_eq!(hex(&sha256(&long)), "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3");
-    }
 
     #[test]
     fn dates() {

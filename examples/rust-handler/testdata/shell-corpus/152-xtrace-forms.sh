@@ -1,6 +1,6 @@
 set -x
 x=$(echo hi)
-echo b | cat
+cat <<< b
 f() { echo "in f $1"; }
 f 1
 if [ -n "$x" ]; then echo yes; fi
