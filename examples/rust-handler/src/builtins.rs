@@ -40,6 +40,7 @@ const BUILTINS: &[(&str, Builtin)] = &[
     ("du", crate::coreutils::du),
     ("echo", utils::echo),
     ("env", env),
+    ("envsubst", utils::envsubst),
     ("eval", eval),
     ("exec", exec),
     ("exit", exit),
@@ -945,19 +946,43 @@ fn read(sh: &mut Shell, args: &[String], io: &Io) -> Status {
     let mut line = String::new();
     let mut got = false;
     let mut complete = false;
-    loop {
-        match io.read_line(delim) {
-            None => break,
-            Some((bytes, nl)) => {
-                got = true;
-                let s = String::from_utf8_lossy(&bytes).into_owned();
-                if !raw && s.ends_with('\\') && nl {
-                    line.push_str(&s[..s.len() - 1]);
-                    continue;
-                }
-                line.push_str(&s);
-                complete = nl;
+    let count = o.value('n').and_then(|v| v.parse::<usize>().ok());
+    if let Some(n) = count {
+        // read -n N: at most N chars, or up to the delimiter.
+        let data = io.peek_all();
+        let text = String::from_utf8_lossy(&data);
+        let mut consumed = 0;
+        let mut taken = 0;
+        for c in text.chars() {
+            if taken == n {
                 break;
+            }
+            consumed += c.len_utf8();
+            if c as u32 == delim as u32 {
+                complete = true;
+                break;
+            }
+            line.push(c);
+            taken += 1;
+        }
+        complete = complete || taken == n;
+        got = consumed > 0;
+        io.consume(consumed);
+    } else {
+        loop {
+            match io.read_line(delim) {
+                None => break,
+                Some((bytes, nl)) => {
+                    got = true;
+                    let s = String::from_utf8_lossy(&bytes).into_owned();
+                    if !raw && s.ends_with('\\') && nl {
+                        line.push_str(&s[..s.len() - 1]);
+                        continue;
+                    }
+                    line.push_str(&s);
+                    complete = nl;
+                    break;
+                }
             }
         }
     }

@@ -620,7 +620,7 @@ impl Shell {
         }
         let mut status = r?;
         self.status = status;
-        let mut checked = !ao.first.negate && !guarded;
+        let mut checked = !ao.first.negate && !guarded && !errexit_exempt(&ao.first);
         for (i, (conn, p)) in ao.rest.iter().enumerate() {
             let run = match conn {
                 Connector::And => status == 0,
@@ -637,7 +637,7 @@ impl Shell {
                 }
                 status = r?;
                 self.status = status;
-                checked = last && !p.negate;
+                checked = last && !p.negate && !errexit_exempt(p);
             } else {
                 checked = false;
             }
@@ -1486,6 +1486,20 @@ impl Shell {
         } else {
             format!("{}/{}", base.trim_end_matches('/'), self.cwd)
         }
+    }
+}
+
+/// Whether a pipeline is one compound command whose failing status comes
+/// from the commands inside it (a loop, `if`, `case`, `{ }`): as in bash,
+/// set -e stopped the shell there already if it was to (so `while :; do
+/// [ $i -ge 3 ] && break; done` goes on with the loop's status 1).
+fn errexit_exempt(p: &Pipeline) -> bool {
+    match p.commands.as_slice() {
+        [Command::Compound(c, _)] => matches!(
+            **c,
+            Compound::Brace(_) | Compound::If { .. } | Compound::For { .. } | Compound::While { .. } | Compound::Case { .. } | Compound::ArithFor { .. }
+        ),
+        _ => false,
     }
 }
 

@@ -1920,7 +1920,19 @@ fn cut_list(s: &str) -> Option<Vec<(usize, usize)>> {
 }
 
 pub(crate) fn cut(sh: &mut Shell, args: &[String], io: &Io) -> Status {
-    let o = opts_or_return!("cut", args, "d:f:c:b:s", true, io);
+    let mut odelim = None;
+    let mut complement = false;
+    let mut norm = Vec::new();
+    for a in args {
+        if let Some(d) = a.strip_prefix("--output-delimiter=") {
+            odelim = Some(d.to_string());
+        } else if a == "--complement" {
+            complement = true;
+        } else {
+            norm.push(a.clone());
+        }
+    }
+    let o = opts_or_return!("cut", &norm, "d:f:c:b:sn", true, io);
     let (list, chars) = match (o.value('f'), o.value('c').or_else(|| o.value('b'))) {
         (Some(f), _) => (f, false),
         (None, Some(c)) => (c, true),
@@ -1944,7 +1956,8 @@ pub(crate) fn cut(sh: &mut Shell, args: &[String], io: &Io) -> Status {
         }
         None => '\t',
     };
-    let inr = |i: usize| ranges.iter().any(|&(a, b)| a <= i && i <= b);
+    let inr = |i: usize| ranges.iter().any(|&(a, b)| a <= i && i <= b) != complement;
+    let odelim = odelim.unwrap_or_else(|| delim.to_string());
     let mut status = 0;
     let ins = inputs(sh, "cut", &o.rest, io, &mut status);
     let mut out = String::new();
@@ -1961,7 +1974,7 @@ pub(crate) fn cut(sh: &mut Shell, args: &[String], io: &Io) -> Status {
                     continue;
                 }
                 let fs: Vec<&str> = l.split(delim).enumerate().filter(|(i, _)| inr(i + 1)).map(|(_, f)| f).collect();
-                out.push_str(&fs.join(&delim.to_string()));
+                out.push_str(&fs.join(&odelim));
             }
             out.push('\n');
         }
@@ -2467,7 +2480,12 @@ pub(crate) fn tee(sh: &mut Shell, args: &[String], io: &Io) -> Status {
         } else {
             opts.write(true).truncate(true);
         }
-        let r = opts.open(sh.resolve(f)).and_then(|mut file| std::io::Write::write_all(&mut file, &data));
+        let r = match f.as_str() {
+            "/dev/stdout" => io.out.write_all(&data),
+            "/dev/stderr" => io.err.write_all(&data),
+            "/dev/null" => Ok(()),
+            _ => opts.open(sh.resolve(f)).and_then(|mut file| std::io::Write::write_all(&mut file, &data)),
+        };
         if let Err(e) = r {
             io.error(&format!("tee: {}: {}", f, message(&e)));
             status = 1;
@@ -2894,6 +2912,69 @@ fn expr_match(s: &str, re: &str) -> Result<String, String> {
             }
         }
     })
+}
+
+/// envsubst [SHELL-FORMAT]: $VAR and ${VAR} replaced by exported
+/// variables (empty if unset); with SHELL-FORMAT, only the variables it
+/// names.
+pub(crate) fn envsubst(sh: &mut Shell, args: &[String], io: &Io) -> Status {
+    let o = opts_or_return!("envsubst", args, "v", true, io);
+    if o.has('v') || !o.long.is_empty() {
+        io.error("envsubst: only envsubst [SHELL-FORMAT] is supported here");
+        return Ok(1);
+    }
+    let only: Option<Vec<String>> = o.rest.first().map(|f| {
+        let mut names = Vec::new();
+        let cs: Vec<char> = f.chars().collect();
+        let mut i = 0;
+        while i < cs.len() {
+            if cs[i] == '$' {
+                let braced = cs.get(i + 1) == Some(&'{');
+                let st = if braced { i + 2 } else { i + 1 };
+                let mut k = st;
+                while k < cs.len() && (cs[k] == '_' || cs[k].is_ascii_alphanumeric()) {
+                    k += 1;
+                }
+                if k > st {
+                    names.push(cs[st..k].iter().collect());
+                }
+                i = k;
+            } else {
+                i += 1;
+            }
+        }
+        names
+    });
+    let text = String::from_utf8_lossy(&io.read_all()).into_owned();
+    let cs: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < cs.len() {
+        if cs[i] == '$' {
+            let braced = cs.get(i + 1) == Some(&'{');
+            let st = if braced { i + 2 } else { i + 1 };
+            let mut k = st;
+            if k < cs.len() && (cs[k] == '_' || cs[k].is_ascii_alphabetic()) {
+                while k < cs.len() && (cs[k] == '_' || cs[k].is_ascii_alphanumeric()) {
+                    k += 1;
+                }
+            }
+            let closed = !braced || cs.get(k) == Some(&'}');
+            if k > st && closed {
+                let name: String = cs[st..k].iter().collect();
+                if only.as_ref().map(|v| v.contains(&name)).unwrap_or(true) {
+                    if sh.exported(&name) {
+                        out.push_str(&sh.var(&name).unwrap_or_default());
+                    }
+                    i = if braced { k + 1 } else { k };
+                    continue;
+                }
+            }
+        }
+        out.push(cs[i]);
+        i += 1;
+    }
+    Ok(if io.print(&out) { 0 } else { 1 })
 }
 
 #[cfg(test)]
