@@ -289,3 +289,42 @@ func TestConfigTokenRotation(t *testing.T) {
 		})
 	}
 }
+
+// TestConfigReportDeadline: report_deadline is a global key, given to
+// every runner; --report-deadline must be positive; a runner's own key is
+// an error that says it is global.
+func TestConfigReportDeadline(t *testing.T) {
+	mods := modulesDirWith(t, "shell.wasm")
+	path := writeConfig(t, `
+report_deadline = "10m"
+
+[[runners]]
+name = "a"
+url = "https://gitlab.example.com"
+token = "glrt-x"
+modules = "`+mods+`"
+`)
+	base := serveOptions{concurrency: 2, checkInterval: 3 * time.Second, outputLimit: 4 << 20, buildsDir: "/default", reportDeadline: time.Hour}
+	global, runners, err := configSet(path, base)()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if global.reportDeadline != 10*time.Minute || runners[0].reportDeadline != 10*time.Minute || runners[0].runner().ReportDeadline != 10*time.Minute {
+		t.Errorf("report deadline: global %v, runner %v", global.reportDeadline, runners[0].reportDeadline)
+	}
+	bad := writeConfig(t, `
+[[runners]]
+name = "a"
+url = "https://gitlab.example.com"
+token = "glrt-x"
+modules = "`+mods+`"
+report_deadline = "10m"
+`)
+	if _, _, err := configSet(bad, base)(); err == nil || !strings.Contains(err.Error(), "a global key") {
+		t.Errorf("a runner's report_deadline: %v", err)
+	}
+	code, _, errOut := runCLI(t, context.Background(), "serve", "--url", "http://127.0.0.1:1", "--token", "x", "--modules", mods, "--report-deadline", "0s")
+	if code != exitUsage || !strings.Contains(errOut, "--report-deadline") {
+		t.Errorf("--report-deadline 0s: exit %d, %q", code, errOut)
+	}
+}

@@ -21,6 +21,7 @@ const BUILTINS: &[(&str, Builtin)] = &[
     ("base64", utils::base64),
     ("basename", basename),
     ("bash", sh),
+    ("bc", crate::bc::bc),
     ("break", break_),
     ("cat", crate::coreutils::cat),
     ("cd", cd),

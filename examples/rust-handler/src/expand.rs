@@ -1034,7 +1034,12 @@ pub(crate) fn replace(v: &str, pat: &str, rep: &str, all: bool, anchor: Option<c
     let n = cs.len();
     let p = glob::Pattern::new(pat);
     if pat.is_empty() {
-        return v.to_string();
+        // ${v/#/p} and ${v/%/s} add a prefix or a suffix.
+        return match anchor {
+            Some('#') => format!("{}{}", rep, v),
+            Some('%') => format!("{}{}", v, rep),
+            _ => v.to_string(),
+        };
     }
     let mut out = String::new();
     let mut i = 0;

@@ -16,6 +16,7 @@
 
 mod arith;
 mod awk;
+mod bc;
 mod builtins;
 mod coreutils;
 mod digest;
