@@ -621,6 +621,12 @@ func FuzzShell(f *testing.F) {
 		"cat <<EOF\n$(", "echo $((1<<63)) $((-9223372036854775807-1)) $(( (-9223372036854775807-1) / -1 ))",
 		"head -c -5 /dev/null; tail -c +0", "seq 9223372036854775806 9223372036854775807", "cut -f 9223372036854775807",
 		"printf '%*d' 99999999999 1", "echo x | sed 's/x/\\9/'", "x=é; echo ${x:0:1} ${#x} ${x^^}",
+		"echo $'\\x' $'\\u' $'\\c' $'\\777' $'é\\", "echo ${!} ${!x[@]:1} ${!é} ${!x*}; x=x; echo ${!x}",
+		"declare -A m; m[é]=1; m+=([a]=2 b); echo ${m[é]} ${!m[@]} ${m[@]:1}; unset 'm[é]'",
+		"echo '1/0; 2^99999; 99999999999999999999999999999999999999999; scale=99; -.é' | bc",
+		"find . -printf '%P %é %' -exec {} + -size -é", "set -- -ab; getopts ab o; set -- x; getopts ab o; getopts ab o",
+		"exec 9>&1; exec 10>x; exec 3>&-; echo >&7", "od -t é; od -t ''; od -w0; split -a 20 -b 0; fold -w 0; nl -w 0",
+		"stat --printf '%' .; printf %q $'\\x01é'; printf '\\xff' | cat -A; date -d '99999999999-01-01'; date -d '9999999999999 days'",
 	} {
 		f.Add(s)
 	}

@@ -772,6 +772,10 @@ fn getopts(sh: &mut Shell, args: &[String], io: &Io) -> Status {
         Some(a) => a.chars().collect(),
         None => return end(sh, optind),
     };
+    if pos >= arg.len() {
+        // The arguments changed under the same OPTIND.
+        pos = 0;
+    }
     if pos == 0 {
         if arg.len() < 2 || arg[0] != '-' {
             return end(sh, optind);

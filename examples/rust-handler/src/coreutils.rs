@@ -629,7 +629,8 @@ pub(crate) fn od(sh: &mut Shell, args: &[String], io: &Io) -> Status {
         return Ok(1);
     }
     let t = types[0].trim_end_matches('z');
-    let (kind, size) = match t.split_at(1) {
+    let first = t.chars().next().map(|c| c.len_utf8()).unwrap_or(0);
+    let (kind, size) = match t.split_at(first) {
         ("c", "") | ("a", "") => (t.chars().next().unwrap_or('c'), 1usize),
         (k @ ("x" | "o" | "d" | "u"), n) => {
             let n = match n {
