@@ -27,6 +27,7 @@ const BUILTINS: &[(&str, Builtin)] = &[
     ("cd", cd),
     ("chmod", chmod),
     ("cmp", utils::cmp),
+    ("column", crate::coreutils::column),
     ("comm", crate::coreutils::comm),
     ("command", command),
     ("continue", continue_),

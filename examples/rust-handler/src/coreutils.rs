@@ -1277,6 +1277,55 @@ pub(crate) fn uname(_: &mut Shell, args: &[String], io: &Io) -> Status {
     Ok(0)
 }
 
+/// column -t [-s SEPS] [-o SEP] [FILE...]: a table, each column as wide
+/// as its widest cell (empty lines dropped), as util-linux's.
+pub(crate) fn column(sh: &mut Shell, args: &[String], io: &Io) -> Status {
+    let o = opts_or_return!("column", args, "ts:o:nN:R:", true, io);
+    if !o.has('t') {
+        io.error("column: only column -t is supported here (filling a terminal's width is not)");
+        return Ok(1);
+    }
+    let seps: Option<Vec<char>> = o.value('s').map(|s| s.chars().collect());
+    let osep = o.value('o').unwrap_or("  ");
+    let mut status = 0;
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    for (_, data) in inputs(sh, "column", &o.rest, io, &mut status) {
+        for l in text_lines(&data) {
+            let cells: Vec<String> = match &seps {
+                Some(s) => l.split(|c| s.contains(&c)).map(|x| x.to_string()).collect(),
+                None => l.split_whitespace().map(|x| x.to_string()).collect(),
+            };
+            if l.trim().is_empty() {
+                continue;
+            }
+            rows.push(cells);
+        }
+    }
+    let ncols = rows.iter().map(|r| r.len()).max().unwrap_or(0);
+    let mut widths = vec![0usize; ncols];
+    for r in &rows {
+        for (k, c) in r.iter().enumerate() {
+            widths[k] = widths[k].max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for r in &rows {
+        for k in 0..ncols {
+            let cell = r.get(k).map(|s| s.as_str()).unwrap_or("");
+            if k + 1 == ncols {
+                out.push_str(cell);
+            } else {
+                out.push_str(cell);
+                out.push_str(&" ".repeat(widths[k] - cell.chars().count()));
+                out.push_str(osep);
+            }
+        }
+        out.push('\n');
+    }
+    io.print(&out);
+    Ok(status)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,3 +21,5 @@ printf '%e %E %.2e\n' 1234.5 0.00012 -5
 printf 'a=1\nb=2\n' > .env; set -a; . ./.env; set +a; sh -c 'echo "exported: $a$b"'
 date -d "2024-01-15" +%Y%m%d; date -u -d "2024-02-29T13:14:15Z" +%s; date -d "2024-01-15 10:30" +"%F %T"
 date -d "2024-01-31 1 day" +%F; date -d "2024-03-01 2 days ago" +%F; date -u -d @0 +"%Y-%m-%dT%H:%M:%SZ"
+printf 'NAME STATUS AGE\napi ok 3d\n\nworker failed\n' | column -t | cat -A
+printf 'a,b\ncc,d\n' | column -t -s, -o ' | '
