@@ -4,7 +4,7 @@
 //! `exit`, `delete`; fields (`$0`, `$N`, assignable), `NR`, `NF`, `FNR`,
 //! `FS`, `OFS`, `ORS`, `FILENAME`; associative arrays, `in`; numbers and
 //! strings with awk's comparisons; `length substr index split sub gsub
-//! match toupper tolower sprintf int`. No user functions, no getline.
+//! match toupper tolower sprintf int`, range patterns. No getline.
 //! Parsing and evaluation are bounded in depth; loops by a step budget.
 
 use std::collections::{BTreeMap, HashMap};
@@ -210,6 +210,9 @@ enum Pattern {
     End,
     All,
     Expr(Expr),
+    /// `A, B`: from a record matching A through one matching B; the
+    /// bool says whether a range is open.
+    Range(Expr, Expr, std::cell::Cell<bool>),
 }
 
 struct Parser {
@@ -282,7 +285,18 @@ impl Parser {
                     Pattern::End
                 }
                 Tok::Op("{") => Pattern::All,
-                _ => Pattern::Expr(self.expr()?),
+                _ => {
+                    let e = self.expr()?;
+                    if self.is_op(",") {
+                        self.next();
+                        while *self.peek() == Tok::Newline {
+                            self.next();
+                        }
+                        Pattern::Range(e, self.expr()?, std::cell::Cell::new(false))
+                    } else {
+                        Pattern::Expr(e)
+                    }
+                }
             };
             let action = if self.is_op("{") { Some(self.block()?) } else { None };
             if action.is_none() && matches!(pat, Pattern::Begin | Pattern::End) {
@@ -742,6 +756,7 @@ impl Parser {
                 }
                 Ok(Expr::Call(f, args))
             }
+            Tok::Name(n) if n == "getline" => Err("getline is not supported here".into()),
             Tok::Name(n) => {
                 if self.is_op("[") {
                     self.next();
@@ -1729,6 +1744,33 @@ pub(crate) fn awk(sh: &mut Shell, args: &[String], io: &Io) -> Status {
                             }
                             Err(Ok(_)) => false,
                         },
+                        Pattern::Range(from, to, open) => {
+                            let mut test = |e: &Expr| match a.eval(e) {
+                                Ok(v) => Ok(v.truthy()),
+                                Err(Err(e)) => Err(e),
+                                Err(Ok(_)) => Ok(false),
+                            };
+                            let r = if open.get() {
+                                test(to).map(|end| {
+                                    open.set(!end);
+                                    true
+                                })
+                            } else {
+                                test(from).and_then(|start| {
+                                    if start {
+                                        open.set(!test(to)?);
+                                    }
+                                    Ok(start)
+                                })
+                            };
+                            match r {
+                                Ok(hit) => hit,
+                                Err(e) => {
+                                    report(e);
+                                    return Ok(2);
+                                }
+                            }
+                        }
                     };
                     if !hit {
                         continue;

@@ -23,3 +23,5 @@ date -d "2024-01-15" +%Y%m%d; date -u -d "2024-02-29T13:14:15Z" +%s; date -d "20
 date -d "2024-01-31 1 day" +%F; date -d "2024-03-01 2 days ago" +%F; date -u -d @0 +"%Y-%m-%dT%H:%M:%SZ"
 printf 'NAME STATUS AGE\napi ok 3d\n\nworker failed\n' | column -t | cat -A
 printf 'a,b\ncc,d\n' | column -t -s, -o ' | '
+printf 'a\nb\nc\nd\nb\nx\nc\ny\n' | awk '/b/,/c/'
+printf '1\n2\n3\n4\n' | awk 'NR==2, NR==3 {print "r" $0}'
