@@ -143,12 +143,17 @@ func TestModulesCheckText(t *testing.T) {
 	if code != exitFailure {
 		t.Errorf("exit %d", code)
 	}
+	probe, err := os.Stat(filepath.Join(dir, "shell.wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := fmt.Sprintf("(%dB, sha256 ", probe.Size())
 	for _, want := range []string{
 		"modules dir " + dir,
-		"shell  ok\n  file:     shell.wasm (993B, sha256 ",
+		"shell  ok\n  file:     shell.wasm " + size,
 		"  limits:   memory 128MiB, timeout the job's, log the runner's output limit, disk 1GiB, files 100000, open files 256, instances the runner's, cpu interrupt\n",
 		"  http:     allow none (no HTTP); timeout 30s, max body 10MiB\n",
-		"shell:1.0  ok\n  file:     shell@1.0.wasm (993B, sha256 ",
+		"shell:1.0  ok\n  file:     shell@1.0.wasm " + size,
 		"), manifest shell@1.0.toml\n  entry:    wasmrunner_step (reactor), ABI v1\n",
 		"  limits:   memory 128MiB, timeout 1h30m, log 1MiB, disk 1GiB, files 100000, open files 256, instances 2, cpu interrupt\n",
 		"  http:     allow api.example.com; timeout 30s, max body 1MiB\n",
