@@ -66,6 +66,11 @@ type Env struct {
 	// Logger is the operator log (never the job log). It receives the
 	// panics host functions recover from. Nil discards them.
 	Logger *slog.Logger
+	// Idle, if set, is told that the guest is about to wait for d without
+	// running (sleep_ms), before the wait begins, so that the engine can
+	// give back memory a waiting job does not need. It must return soon
+	// and must not call back into the guest.
+	Idle func(d time.Duration)
 
 	mu           sync.Mutex
 	line         []byte          // scratch for log_line, guarded by mu

@@ -3,6 +3,7 @@ package hostfuncs_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -88,7 +89,8 @@ func TestSleep(t *testing.T) {
 	g := newGuest(t, "guest", wazero.NewRuntimeConfig())
 
 	t.Run("full", func(t *testing.T) {
-		env := &hostfuncs.Env{Stop: context.Background()}
+		var idle []time.Duration
+		env := &hostfuncs.Env{Stop: context.Background(), Idle: func(d time.Duration) { idle = append(idle, d) }}
 		ctx := hostfuncs.WithEnv(context.Background(), env)
 		start := time.Now()
 		if r := g.call32(ctx, "t_sleep", 30); r != 0 {
@@ -99,6 +101,10 @@ func TestSleep(t *testing.T) {
 		}
 		if r := g.call32(ctx, "t_sleep", 0); r != 0 {
 			t.Errorf("sleep_ms(0) = %d, want 0", r)
+		}
+		// Idle hears of the wait before it begins, and not of a zero sleep.
+		if want := []time.Duration{30 * time.Millisecond}; !slices.Equal(idle, want) {
+			t.Errorf("Idle was told %v, want %v", idle, want)
 		}
 		if r := g.call32(ctx, "t_canceled"); r != 0 {
 			t.Errorf("is_canceled = %d, want 0", r)

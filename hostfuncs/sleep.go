@@ -25,6 +25,9 @@ func sleepMillis(ctx context.Context, e *Env, _ api.Module, stack []uint64) int6
 	if ms < int64(math.MaxInt64/time.Millisecond) {
 		d = time.Duration(ms) * time.Millisecond
 	}
+	if e.Idle != nil {
+		e.Idle(d)
+	}
 	var stop <-chan struct{}
 	if e.Stop != nil {
 		stop = e.Stop.Done()

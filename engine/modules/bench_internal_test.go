@@ -152,7 +152,7 @@ func BenchmarkInstanceAllocator(b *testing.B) {
 				env := &hostfuncs.Env{Log: io.Discard, Script: []string{"echo hi"}, Stop: context.Background()}
 				ctx := hostfuncs.WithEnv(context.Background(), env)
 				if mode != "wazero" {
-					ctx = withMemory(ctx, resource.NewPool("bench", 1<<30, nil), m.image())
+					ctx = withMemory(ctx, resource.NewPool("bench", 1<<30, nil), m.image(), nil)
 				}
 				cfg := wazero.NewModuleConfig().WithName("").WithStdout(io.Discard).WithStartFunctions("_initialize")
 				if _, ok := m.compiled.ExportedFunctions()["_initialize"]; !ok {
@@ -195,13 +195,13 @@ func BenchmarkGoInstance(b *testing.B) {
 			}
 			pool := resource.NewPool("bench", 1<<30, nil)
 			env := &hostfuncs.Env{Log: io.Discard, Script: []string{"hi"}, Stop: context.Background()}
-			ctx := withMemory(hostfuncs.WithEnv(context.Background(), env), pool, m.image())
+			ctx := withMemory(hostfuncs.WithEnv(context.Background(), env), pool, m.image(), nil)
 			fsys, err := sandboxfs.New(b.TempDir())
 			if err != nil {
 				b.Fatal(err)
 			}
 			defer fsys.Close()
-			cfg := instanceConfig(ctx, m.name, io.Discard, snapshotFS(fsys, nil))
+			cfg := instanceConfig(ctx, m.name, io.Discard, snapshotFS(fsys, nil), nil)
 			if m.start == nil { // loaded as it was: instantiation initializes
 				cfg = cfg.WithStartFunctions(abi.ExportInitialize)
 			}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -46,6 +47,9 @@ type handler struct {
 	// open descriptors (within the process's budget).
 	mem, disk, entries, fds *resource.Pool
 	tables                  int64 // bytes of mem charged for the tables
+
+	// linear is the linear memory of the latest instance (see idle).
+	linear atomic.Pointer[linearMemory]
 
 	mu       sync.Mutex
 	inst     api.Module // the reactor instance, nil before the first step or after an exit
@@ -385,7 +389,7 @@ func (h *handler) environ(vars []hostfuncs.Var) []string {
 
 // moduleConfig is the sandbox of one instance.
 func (h *handler) moduleConfig(stop context.Context, start string) wazero.ModuleConfig {
-	cfg := instanceConfig(stop, h.mod.name, h.log, h.fsConfig())
+	cfg := instanceConfig(stop, h.mod.name, h.log, h.fsConfig(), h.idle)
 	if start != "" {
 		cfg = cfg.WithStartFunctions(start)
 	}
@@ -431,7 +435,7 @@ func (h *handler) Step(ctx context.Context, script []string, phase engine.Phase)
 	// finish; Stop.Interrupt later it is interrupted wherever it is.
 	callCtx, cancel := graceContext(stepCtx, h.reg.proc.Stop.Interrupt)
 	defer cancel()
-	callCtx = withMemory(hostfuncs.WithEnv(callCtx, env), h.mem, h.mod.image())
+	callCtx = withMemory(hostfuncs.WithEnv(callCtx, env), h.mem, h.mod.image(), h.linear.Store)
 
 	if err := h.beginCall(); err != nil {
 		return err
@@ -536,6 +540,23 @@ func (h *handler) env(stop context.Context, script []string, phase abi.Phase, va
 		Stop:    stop,
 		HTTP:    h.http,
 		Logger:  h.reg.log,
+		Idle:    h.idle,
+	}
+}
+
+// idleAfter is the shortest wait for which a waiting guest gives back the
+// pages of its snapshot's image it only read (see linearMemory.idle): a
+// shorter one would pay a page fault per page read again for little.
+const idleAfter = time.Second
+
+// idle is told that the guest is about to wait for d (sleep_ms, or a WASI
+// sleep).
+func (h *handler) idle(d time.Duration) {
+	if d < idleAfter {
+		return
+	}
+	if m := h.linear.Load(); m != nil {
+		m.idle()
 	}
 }
 
@@ -668,7 +689,7 @@ func (h *handler) Cleanup(ctx context.Context) {
 	defer h.endCall()
 	vars := h.visibleVars()
 	env := h.env(callCtx, nil, abi.PhaseAfterScript, vars)
-	callCtx = withMemory(hostfuncs.WithEnv(callCtx, env), h.mem, nil)
+	callCtx = withMemory(hostfuncs.WithEnv(callCtx, env), h.mem, nil, nil)
 	if _, err := inst.ExportedFunction(abi.ExportCleanup).Call(callCtx); err != nil {
 		h.job.Printf("\x1b[33;1mWARNING: handler %s cleanup failed: %v\x1b[0;m", h.mod.name, err)
 	}

@@ -110,3 +110,65 @@ func TestCopiedPages(t *testing.T) {
 		t.Errorf("copied %v, want %v", runs, want)
 	}
 }
+
+// A memory told that its guest waits gives back the image's pages the
+// guest only read, and keeps every page the guest wrote: what the guest
+// reads after the wait is what it read and wrote before.
+func TestIdleUnmapsSharedPages(t *testing.T) {
+	want := make([]byte, 16*pageSize)
+	for i := range want {
+		want[i] = byte(i%251 + 1)
+	}
+	img, err := newMemImage(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer img.close()
+	m := newLinearMemory(resource.NewPool("test", 1<<20, nil), 1<<20, img)
+	defer m.Free()
+	b := m.Reallocate(32 * pageSize)
+	for _, p := range []int{0, 1, 2, 5, 6, 7, 12} {
+		readSink += b[p*pageSize] // read: the image's page is mapped
+	}
+	b[1*pageSize+3], b[6*pageSize], b[7*pageSize+4095], b[20*pageSize] = 0xEE, 0xEE, 0xEE, 0xEE
+	shared, err := sharedPages(b[:img.size])
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The pages read are shared (with their neighbours, which the kernel
+	// maps on the same fault); none written is.
+	isShared := map[uint32]bool{}
+	for _, r := range shared {
+		for p := r.first; p < r.first+r.n; p++ {
+			isShared[p] = true
+		}
+	}
+	for _, p := range []uint32{0, 2, 5, 12} {
+		if !isShared[p] {
+			t.Errorf("page %d was read but is not shared: %v", p, shared)
+		}
+	}
+	for _, p := range []uint32{1, 6, 7} {
+		if isShared[p] {
+			t.Errorf("page %d was written but is shared: %v", p, shared)
+		}
+	}
+	m.idle()
+	if shared, _ := sharedPages(b[:img.size]); len(shared) != 0 {
+		t.Errorf("after idle, still shared: %v", shared)
+	}
+	if copied, _ := copiedPages(b[:img.size]); !slices.Equal(copied, []pageRun{{1, 1}, {6, 2}}) {
+		t.Errorf("after idle, copied %v, want the pages written", copied)
+	}
+	exp := append(bytes.Clone(want), make([]byte, 16*pageSize)...)
+	exp[1*pageSize+3], exp[6*pageSize], exp[7*pageSize+4095], exp[20*pageSize] = 0xEE, 0xEE, 0xEE, 0xEE
+	if !bytes.Equal(b, exp) {
+		t.Error("after idle, the memory is not what the guest left")
+	}
+	// A freed memory is idle no more: nothing to give back, no fault.
+	m.Free()
+	m.idle()
+}
+
+// readSink keeps the reads of a test from being optimized away.
+var readSink byte

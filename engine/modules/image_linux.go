@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"sync"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -169,14 +170,30 @@ type pageRun struct{ first, n uint32 }
 // those its guest wrote (copy-on-write). /proc/self/pagemap says, per
 // page, whether it is present and whether it is a file's page.
 func copiedPages(b []byte) ([]pageRun, error) {
+	return pageRuns(b, false)
+}
+
+// sharedPages returns the runs of pages of b (the start of a memory that
+// mapped an image) that map the image's pages: those its guest read and
+// did not write.
+func sharedPages(b []byte) ([]pageRun, error) {
+	return pageRuns(b, true)
+}
+
+// pagemap is /proc/self/pagemap, opened once: reading it is a pread at
+// the offset of the pages asked about.
+var pagemap = sync.OnceValues(func() (*os.File, error) { return os.Open("/proc/self/pagemap") })
+
+// pageRuns returns the runs of pages of b that are present, and a file's
+// (the image's) if file, or not a file's (the memory's own) if not.
+func pageRuns(b []byte, file bool) ([]pageRun, error) {
 	if len(b) == 0 {
 		return nil, nil
 	}
-	f, err := os.Open("/proc/self/pagemap")
+	f, err := pagemap()
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
 	pages := (len(b) + pageSize - 1) / pageSize
 	entries := make([]byte, 8*pages)
 	start := uintptr(unsafe.Pointer(unsafe.SliceData(b))) / pageSize
@@ -187,7 +204,7 @@ func copiedPages(b []byte) ([]pageRun, error) {
 	var runs []pageRun
 	for i := range pages {
 		e := binary.LittleEndian.Uint64(entries[8*i:])
-		if e&present == 0 || e&filePage != 0 {
+		if e&present == 0 || (e&filePage != 0) != file {
 			continue
 		}
 		if n := len(runs); n > 0 && runs[n-1].first+runs[n-1].n == uint32(i) {
@@ -197,6 +214,28 @@ func copiedPages(b []byte) ([]pageRun, error) {
 		}
 	}
 	return runs, nil
+}
+
+// unmapShared drops the pages of r's image that r maps but never wrote
+// (MADV_DONTNEED): they are the sealed memfd's, so reading them again
+// maps them again, unchanged. The pages the guest wrote are its own and
+// are kept: only the exact runs of shared pages are dropped, never a span
+// that holds one of the guest's. It is a hint: false when a step of it
+// failed.
+func (r region) unmapShared(img *memImage) bool {
+	n := min(img.size, uint64(len(r)))
+	runs, err := sharedPages(r[:n])
+	if err != nil {
+		return false
+	}
+	ok := true
+	for _, run := range runs {
+		from, to := uint64(run.first)*pageSize, min(uint64(run.first+run.n)*pageSize, uint64(len(r)))
+		if unix.Madvise(r[from:to], unix.MADV_DONTNEED) != nil {
+			ok = false
+		}
+	}
+	return ok
 }
 
 // populate makes the pages of runs r's own copies of the image's at once

@@ -44,3 +44,7 @@ type pageRun struct{ first, n uint32 }
 func copiedPages(b []byte) ([]pageRun, error) { return nil, nil }
 
 func (r region) populate(runs []pageRun) bool { return false }
+
+// unmapShared does nothing elsewhere than on Linux: the image is copied,
+// never shared.
+func (r region) unmapShared(img *memImage) bool { return false }

@@ -14,10 +14,15 @@ import (
 // instance's memory limit, whose parent is the process's guest memory
 // budget). A growth the pool refuses makes memory.grow return -1, as one
 // past the memory limit does. With an image (a snapshot's memory), the
-// memory's first img.size bytes are the image's, copy-on-write.
-func withMemory(ctx context.Context, pool *resource.Pool, img *memImage) context.Context {
+// memory's first img.size bytes are the image's, copy-on-write. made, if
+// set, is told of each memory made.
+func withMemory(ctx context.Context, pool *resource.Pool, img *memImage, made func(*linearMemory)) context.Context {
 	return experimental.WithMemoryAllocator(ctx, experimental.MemoryAllocatorFunc(func(capacity, max uint64) experimental.LinearMemory {
-		return newLinearMemory(pool, max, img)
+		m := newLinearMemory(pool, max, img)
+		if made != nil {
+			made(m)
+		}
+		return m
 	}))
 }
 
@@ -32,7 +37,8 @@ func withMemory(ctx context.Context, pool *resource.Pool, img *memImage) context
 // memory.
 type linearMemory struct {
 	pool *resource.Pool
-	r    region    // nil when the reservation failed
+	mu   sync.Mutex // guards r against idle while Free runs
+	r    region     // nil when the reservation failed or once freed
 	used uint64    // bytes charged to pool and handed to the guest
 	img  *memImage // r starts with this snapshot's image
 }
@@ -95,8 +101,23 @@ func (m *linearMemory) Reallocate(size uint64) []byte {
 	return m.r.bytes()[:size]
 }
 
+// idle gives back the image's pages the guest only read (see
+// region.unmapShared): its guest is about to wait, and a waiting job
+// should hold only the pages that are its own. They are the image's, the
+// same for every instance, so reading them again (after the wait) maps
+// them again, at the cost of a page fault each.
+func (m *linearMemory) idle() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.r != nil && m.img != nil {
+		m.r.unmapShared(m.img)
+	}
+}
+
 // Free implements experimental.LinearMemory.
 func (m *linearMemory) Free() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	switch {
 	case m.r != nil && m.img != nil:
 		m.img.kept.put(m.r, m.img, max(m.used, m.img.size))

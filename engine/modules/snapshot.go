@@ -226,9 +226,9 @@ func (r *Registry) takeSnapshot(ctx context.Context, m *module) error {
 		env = append(env, k+"="+m.manifest.Env.Set[k])
 	}
 	ctx, calls := hostfuncs.WithInit(ctx, env)
-	ctx = withMemory(ctx, pool, nil)
+	ctx = withMemory(ctx, pool, nil, nil)
 	out := &headBuffer{max: maxSnapshotOutput + 1}
-	cfg := instanceConfig(ctx, m.name, out, snapshotFS(fsys, nil))
+	cfg := instanceConfig(ctx, m.name, out, snapshotFS(fsys, nil), nil)
 	inst, err := instantiateSafely(ctx, m, cfg)
 	if err != nil {
 		return fmt.Errorf("instantiating: %w", err)
@@ -284,7 +284,7 @@ func (r *Registry) takeSnapshot(ctx context.Context, m *module) error {
 func probeWrites(ctx context.Context, m *module, cfg wazero.ModuleConfig, procMemory *resource.Pool) ([]pageRun, error) {
 	snap := m.start.snap
 	pool := resource.NewPool("probe", m.limits.Memory, procMemory)
-	ctx = withMemory(ctx, pool, snap.image)
+	ctx = withMemory(ctx, pool, snap.image, nil)
 	inst, err := instantiateSafely(ctx, m, cfg)
 	if err != nil {
 		return nil, err
@@ -315,8 +315,9 @@ func instantiateSafely(ctx context.Context, m *module, cfg wazero.ModuleConfig) 
 }
 
 // instanceConfig is the configuration of an instance of module name: its
-// output to log, fsc its file system; WASI sleeps end when stop does.
-func instanceConfig(stop context.Context, name string, log io.Writer, fsc wazero.FSConfig) wazero.ModuleConfig {
+// output to log, fsc its file system; WASI sleeps end when stop does, and
+// idle, if set, hears of each before it begins (see hostfuncs.Env.Idle).
+func instanceConfig(stop context.Context, name string, log io.Writer, fsc wazero.FSConfig, idle func(time.Duration)) wazero.ModuleConfig {
 	return wazero.NewModuleConfig().
 		WithName("").
 		WithArgs(name).
@@ -327,6 +328,9 @@ func instanceConfig(stop context.Context, name string, log io.Writer, fsc wazero
 		WithSysNanotime().
 		WithRandSource(rand.Reader).
 		WithNanosleep(func(ns int64) {
+			if idle != nil && stop.Err() == nil {
+				idle(time.Duration(ns))
+			}
 			t := time.NewTimer(time.Duration(ns))
 			defer t.Stop()
 			select {
