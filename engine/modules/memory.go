@@ -39,8 +39,8 @@ type linearMemory struct {
 	pool *resource.Pool
 	mu   sync.Mutex // guards r against idle while Free runs
 	r    region     // nil when the reservation failed or once freed
-	used uint64    // bytes charged to pool and handed to the guest
-	img  *memImage // r starts with this snapshot's image
+	used uint64     // bytes charged to pool and handed to the guest
+	img  *memImage  // r starts with this snapshot's image
 }
 
 func newLinearMemory(pool *resource.Pool, max uint64, img *memImage) *linearMemory {
