@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -349,8 +350,12 @@ func (jr *jobRun) prepareDirs() error {
 	if err := jr.r.hostWrite("build dir"); err != nil {
 		return err
 	}
-	// Stale dirs of an earlier run of this job are replaced.
+	// Stale dirs of an earlier run of this job are replaced (a look
+	// first: there are none, almost always, and RemoveAll costs more).
 	for _, d := range []string{jr.job.buildDir, jr.job.tmpDir} {
+		if _, err := os.Lstat(d); errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
 		if err := os.RemoveAll(d); err != nil {
 			return err
 		}
@@ -370,8 +375,16 @@ func (jr *jobRun) cleanupDirs() {
 	jr.job.mu.Lock()
 	tmpMade := jr.job.tmpMade
 	jr.job.mu.Unlock()
-	if !keep || !tmpMade || !jr.r.keepTmpDir(jr.job.tmpDir) {
+	switch {
+	case tmpMade && keep && jr.r.keepTmpDir(jr.job.tmpDir):
+	case tmpMade:
 		dirs = append(dirs, jr.job.tmpDir)
+	default:
+		// Most jobs never make it; one whose making failed halfway may
+		// have left it.
+		if _, err := os.Lstat(jr.job.tmpDir); !errors.Is(err, fs.ErrNotExist) {
+			dirs = append(dirs, jr.job.tmpDir)
+		}
 	}
 	for _, d := range dirs {
 		if err := os.RemoveAll(d); err != nil {

@@ -292,6 +292,9 @@ func (f *Fleet) load(ctx context.Context, l *loading, client *gitlab.Client) {
 		CheckInterval: o.CheckInterval, OutputLimit: o.OutputLimit, Logger: logger, Observer: obs.Jobs,
 		UpdateInterval: o.UpdateInterval, MaxUpdateInterval: o.UpdateInterval, KeepAlive: o.UpdateInterval, Process: f.cfg.Process,
 		ReportDeadline: o.ReportDeadline, JournalDir: JournalDir(o),
+		// An emptied dir renamed costs far less than mkdir and rm -r (see
+		// RATIONALE.md, "Build dirs are reused per slot").
+		ReuseBuildDirs: true,
 	})
 	if err != nil {
 		logger.Error("runner not started", "error", err)
