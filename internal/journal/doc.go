@@ -14,12 +14,16 @@
 // builds dir never touch each other's entries, and a live process's
 // entries are never "recovered" by another.
 //
-// An [Entry] is written (and synced) before a job starts, rewritten when
-// its final report begins, and removed once GitLab accepted the final
-// update or said the job was over. Entries live in slot files of a fixed
-// size that are reused: a write overwrites a free slot in place and
-// fdatasyncs it, so a job costs no file creation, rename or removal (and
-// none of their file-system journal commits). Removals (zeroing the slot)
+// An [Entry] is written before a job starts, rewritten when its final
+// report begins, and removed once GitLab accepted the final update or
+// said the job was over. Entries live in slot files of a fixed size that
+// are reused: a write overwrites a free slot in place, so a job costs no
+// file creation, rename or removal (and none of their file-system journal
+// commits). A written entry survives the process's death at once (it is
+// in the kernel's page cache); the slots written are flushed to disk
+// (fdatasync) together within [SyncDelay], so that a power loss or kernel
+// crash loses at most the entries of the last second, and a job that ends
+// within it costs no flush at all. Removals (zeroing the slot)
 // are not synced: a removal lost in a crash makes the next start report a
 // job that had been reported, and GitLab answers that with a 403 (the job
 // is no longer running), which drops the entry. Entries hold job tokens:

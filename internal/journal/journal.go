@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // File names in a partition.
@@ -37,13 +38,23 @@ const slotSize = MaxEntrySize
 // a millisecond.
 const maxOpenSlots = 64
 
+// SyncDelay bounds how long an entry [Journal.Add] wrote waits before it
+// is flushed to disk (fdatasync). Written, it survives the process's death
+// at once (it is in the kernel's page cache); the flush is for the host's
+// (power loss, a kernel crash). Flushing later, all the entries written
+// meanwhile at once, spares each job a wait for the disk's cache flush,
+// and jobs that end within the delay the flush altogether (their entry is
+// removed before it is due).
+const SyncDelay = time.Second
+
 // Journal is this process's partition of a journal root: the entries of
 // the jobs it runs. Create it with [Open]; its methods are safe for
 // concurrent use.
 //
 // Entries are kept in slot files of a fixed size, reused: writing an
-// entry overwrites a free slot in place and fdatasyncs it, which costs a
-// write and a flush of the disk's cache, not the file system journal
+// entry overwrites a free slot in place, and the slots written are
+// fdatasync'd within [SyncDelay], which costs a write and a flush of the
+// disk's cache, not the file system journal
 // commits of creating, renaming and removing files (a fifth of the time
 // on ext4; docs/benchmarks.md). A new slot file is made (and fsync'd,
 // with its directory) only when every slot is taken, so a partition ends
@@ -57,6 +68,10 @@ type Journal struct {
 	slots  []*slot       // by index: slot-<i>
 	free   []int         // free slots' indexes
 	byJob  map[int64]int // the slot of each job's entry
+	dirty  map[int]bool  // slots written since they were last synced
+	timer  *time.Timer   // flushes the dirty slots; nil when none is due
+
+	syncMu sync.Mutex // one flush at a time; taken before mu
 }
 
 // slot is one slot file of the partition.
@@ -129,7 +144,7 @@ func Open(root string) (*Journal, error) {
 			_ = os.Remove(dir)
 			return nil, fmt.Errorf("journal: %w", err)
 		}
-		return &Journal{root: root, dir: dir, lock: f, byJob: map[int64]int{}}, nil
+		return &Journal{root: root, dir: dir, lock: f, byJob: map[int64]int{}, dirty: map[int]bool{}}, nil
 	}
 	return nil, fmt.Errorf("journal: could not make a partition in %s", root)
 }
@@ -137,7 +152,10 @@ func Open(root string) (*Journal, error) {
 // Dir returns the partition's directory.
 func (j *Journal) Dir() string { return j.dir }
 
-// Add writes e and returns once it is on disk. An entry of the same job
+// Add writes e and returns once it is written: it survives the process's
+// death from then on, and the host's once it is flushed, within
+// [SyncDelay] (or at [Journal.Sync] or [Journal.Close]). A slot file made
+// for it (when every slot is taken) is synced at once. An entry of the same job
 // is replaced: the new one is written into another slot first, so that a
 // crash in the middle leaves one of the two whole. Writes of different
 // jobs go on at once, each into its own slot.
@@ -162,6 +180,7 @@ func (j *Journal) Add(e Entry) error {
 	}
 	j.mu.Unlock()
 
+	fresh := s == nil // a new slot file is synced as it is made
 	if s != nil {
 		err = s.write(data)
 	} else {
@@ -178,8 +197,15 @@ func (j *Journal) Add(e Entry) error {
 	}
 	j.slots[i] = s
 	if j.closed { // closed meanwhile: the entry stays for Orphans
+		err := s.sync()
 		s.close()
+		if err != nil {
+			return fmt.Errorf("journal: syncing the entry of job %d: %w", e.JobID, err)
+		}
 		return nil
+	}
+	if !fresh {
+		j.markDirtyLocked(i)
 	}
 	if old, ok := j.byJob[e.JobID]; ok {
 		j.clearLocked(old)
@@ -188,8 +214,82 @@ func (j *Journal) Add(e Entry) error {
 	return nil
 }
 
+// markDirtyLocked notes that slot i is to be synced, and has it synced
+// within SyncDelay.
+func (j *Journal) markDirtyLocked(i int) {
+	j.dirty[i] = true
+	if j.timer == nil {
+		j.timer = time.AfterFunc(SyncDelay, func() { _ = j.Sync() })
+	}
+}
+
+// Sync flushes to disk the entries written since the last flush. A slot
+// that could not be synced is tried again at the next flush, which is
+// then due within SyncDelay; the error names it. Adds go on meanwhile:
+// the disk is waited for without the journal's lock.
+func (j *Journal) Sync() error {
+	j.syncMu.Lock()
+	defer j.syncMu.Unlock()
+	j.mu.Lock()
+	if j.closed {
+		j.mu.Unlock()
+		return nil
+	}
+	slots := j.takeDirtyLocked()
+	j.mu.Unlock()
+	failed, err := syncSlots(slots)
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for _, i := range failed {
+		j.markDirtyLocked(i)
+	}
+	return err
+}
+
+// takeDirtyLocked returns the dirty slots, no longer dirty, and stops the
+// flush that was due.
+func (j *Journal) takeDirtyLocked() map[int]*slot {
+	if j.timer != nil {
+		j.timer.Stop()
+		j.timer = nil
+	}
+	slots := make(map[int]*slot, len(j.dirty))
+	for i := range j.dirty {
+		if s := j.slots[i]; s != nil {
+			slots[i] = s
+		}
+	}
+	clear(j.dirty)
+	return slots
+}
+
+// syncSlots syncs slots and returns the indexes of those it could not.
+func syncSlots(slots map[int]*slot) (failed []int, err error) {
+	var errs []error
+	for i, s := range slots {
+		if err := syncFile(s); err != nil {
+			errs = append(errs, fmt.Errorf("journal: syncing %s: %w", s.path, err))
+			failed = append(failed, i)
+		}
+	}
+	return failed, errors.Join(errs...)
+}
+
+// syncFile syncs a slot; tests replace it to make it fail.
+var syncFile = (*slot).sync
+
+// sync flushes the slot's file to disk.
+func (s *slot) sync() error {
+	f, done, err := s.open()
+	if err != nil {
+		return err
+	}
+	defer done()
+	return syncData(f)
+}
+
 // write overwrites the slot with data, clearing the rest of the last
-// entry, and syncs it.
+// entry (not synced: see markDirtyLocked).
 func (s *slot) write(data []byte) error {
 	buf := data
 	if s.used > len(data) {
@@ -201,10 +301,6 @@ func (s *slot) write(data []byte) error {
 	}
 	defer done()
 	if _, err := f.WriteAt(buf, 0); err != nil {
-		return err
-	}
-	s.used = max(s.used, len(data)) // until synced, either may be there
-	if err := syncData(f); err != nil {
 		return err
 	}
 	s.used = len(data)
@@ -257,6 +353,10 @@ func (j *Journal) clearLocked(i int) {
 	}
 	s.used = 0
 	j.free = append(j.free, i)
+	// A cleared slot need not be flushed: a crash that loses the clearing
+	// only makes the next start report a job that was reported (see the
+	// package doc).
+	delete(j.dirty, i)
 }
 
 // Remove forgets the entry of a job (not synced: see the package doc).
@@ -274,15 +374,19 @@ func (j *Journal) Remove(jobID int64) error {
 	return nil
 }
 
-// Close releases the partition: it is removed when it holds no entries,
-// else left for [Orphans] (of the next start, or another process).
+// Close flushes the entries written and releases the partition: it is
+// removed when it holds no entries, else left for [Orphans] (of the next
+// start, or another process). The error is the flush's.
 func (j *Journal) Close() error {
+	j.syncMu.Lock()
+	defer j.syncMu.Unlock()
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.closed {
 		return nil
 	}
 	j.closed = true
+	_, err := syncSlots(j.takeDirtyLocked())
 	for _, s := range j.slots {
 		if s != nil {
 			s.close()
@@ -292,7 +396,7 @@ func (j *Journal) Close() error {
 		removePartition(j.dir)
 	}
 	unlockFile(j.lock)
-	return nil
+	return err
 }
 
 // removePartition removes a partition and everything in it.

@@ -1,11 +1,13 @@
 package journal
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -424,4 +426,110 @@ func TestManyJobsFewDescriptors(t *testing.T) {
 	if n := openFDs(t) - before; n > 0 {
 		t.Errorf("%d descriptors left open after Close", n)
 	}
+}
+
+// TestDeferredSync: an entry is written at once and flushed to disk
+// within SyncDelay, together with the others written meanwhile; a flush
+// that fails is tried again; an entry removed before its flush is not
+// flushed; Close flushes what is left.
+func TestDeferredSync(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		synced, failing := map[string]int{}, false
+		syncFile = func(s *slot) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if failing {
+				return errors.New("disk on fire")
+			}
+			synced[filepath.Base(s.path)]++
+			return nil
+		}
+		t.Cleanup(func() { syncFile = (*slot).sync })
+		count := func() int {
+			synctest.Wait()
+			mu.Lock()
+			defer mu.Unlock()
+			n := 0
+			for _, c := range synced {
+				n += c
+			}
+			return n
+		}
+		j, err := Open(filepath.Join(t.TempDir(), "journal"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		add := func(id int64) {
+			e := sampleEntry()
+			e.JobID = id
+			if err := j.Add(e); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Two slot files, made (and synced as they are made) and freed.
+		add(1)
+		add(2)
+		for _, id := range []int64{1, 2} {
+			if err := j.Remove(id); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := count(); n != 0 {
+			t.Fatalf("%d flushes for new slot files", n)
+		}
+		// Entries written into kept slots wait for the flush, and share it.
+		add(3)
+		add(4)
+		if got := readAll(t, j.Dir()); len(got) != 2 {
+			t.Fatalf("written entries: %+v, want two, before the flush", got)
+		}
+		time.Sleep(SyncDelay - time.Millisecond)
+		if n := count(); n != 0 {
+			t.Fatalf("flushed %d times before SyncDelay", n)
+		}
+		time.Sleep(2 * time.Millisecond)
+		if n := count(); n != 2 {
+			t.Fatalf("flushed %d slots after SyncDelay, want 2", n)
+		}
+		// A failed flush is tried again.
+		if err := j.Remove(4); err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		failing = true
+		mu.Unlock()
+		add(5)
+		time.Sleep(SyncDelay + time.Millisecond)
+		if n := count(); n != 2 {
+			t.Fatalf("%d flushes with a failing disk", n)
+		}
+		mu.Lock()
+		failing = false
+		mu.Unlock()
+		time.Sleep(SyncDelay + time.Millisecond)
+		if n := count(); n != 3 {
+			t.Fatalf("%d flushes after the disk came back, want 3", n)
+		}
+		// A job that ends before its flush costs none.
+		add(6)
+		if err := j.Remove(6); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * SyncDelay)
+		if n := count(); n != 3 {
+			t.Fatalf("%d flushes, want 3: a removed entry was flushed", n)
+		}
+		// Close flushes at once.
+		if err := j.Remove(5); err != nil {
+			t.Fatal(err)
+		}
+		add(7)
+		if err := j.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if n := count(); n != 4 {
+			t.Fatalf("%d flushes after Close, want 4", n)
+		}
+	})
 }
