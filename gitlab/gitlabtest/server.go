@@ -155,6 +155,7 @@ type Server struct {
 	jobs           map[int64]*job
 	order          []int64
 	settled        int              // s.order[:settled] holds no pending job
+	dependents     []int64          // pending jobs that have dependencies (see settleLocked)
 	runners        map[string]int64 // runner token -> runner id
 	expires        map[string]time.Time
 	nextRunnerID   int64
