@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 )
 
@@ -251,12 +252,19 @@ var ErrBadPayload = errors.New("gitlab: malformed job payload")
 // which holds secrets.
 func DecodeJob(data []byte) (*Job, error) {
 	var j Job
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&j); err != nil {
+	// Unmarshal, not a Decoder: it decodes from data in place, where a
+	// Decoder copies it into a buffer of its own first (13 KiB a job).
+	if err := json.Unmarshal(data, &j); err != nil {
+		var syn *json.SyntaxError
+		switch {
+		case len(bytes.TrimSpace(data)) == 0:
+			return nil, fmt.Errorf("%w: empty body", ErrBadPayload)
+		case errors.As(err, &syn) && strings.HasSuffix(syn.Error(), "after top-level value"):
+			return nil, fmt.Errorf("%w: trailing data after the JSON object", ErrBadPayload)
+		case errors.As(err, &syn) && syn.Error() == "unexpected end of JSON input":
+			return nil, fmt.Errorf("%w: truncated JSON (%d bytes)", ErrBadPayload, len(data))
+		}
 		return nil, fmt.Errorf("%w: %s", ErrBadPayload, describeJSONError(err))
-	}
-	if dec.More() {
-		return nil, fmt.Errorf("%w: trailing data after the JSON object", ErrBadPayload)
 	}
 	if j.ID <= 0 {
 		return nil, fmt.Errorf("%w: missing or invalid job id", ErrBadPayload)

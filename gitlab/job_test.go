@@ -84,7 +84,8 @@ func TestDecodeJobErrors(t *testing.T) {
 	}{
 		{"empty", ``, "empty body"},
 		{"not json", `<html>`, "invalid JSON"},
-		{"truncated", `{"id": 1, "token": "glcbt-x`, "empty body"},
+		{"truncated", `{"id": 1, "token": "glcbt-x`, "truncated JSON (27 bytes)"},
+		{"blank", " \n", "empty body"},
 		{"array", `[1,2]`, "cannot decode"},
 		{"wrong type", `{"id": "one", "token": "t"}`, `field "id"`},
 		{"no id", `{"token": "t"}`, "missing or invalid job id"},
