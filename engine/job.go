@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"iter"
 	"log/slog"
 	"os"
 	"path"
@@ -180,6 +181,23 @@ func (j *Job) Variables() []gitlab.Variable {
 	return slices.Clone(j.vars)
 }
 
+// AllVariables yields the job's variables as [Job.Variables] returns
+// them, without copying them: those of the moment it is called (the
+// runner never changes a variable in place; it adds or replaces the
+// list).
+func (j *Job) AllVariables() iter.Seq[gitlab.Variable] {
+	j.mu.Lock()
+	vars := j.vars[:len(j.vars):len(j.vars)]
+	j.mu.Unlock()
+	return func(yield func(gitlab.Variable) bool) {
+		for _, v := range vars {
+			if !yield(v) {
+				return
+			}
+		}
+	}
+}
+
 // Variable returns the variable named key.
 func (j *Job) Variable(key string) (gitlab.Variable, bool) {
 	j.mu.Lock()
@@ -311,7 +329,9 @@ func (j *Job) writeFileVariables() error {
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	for i, v := range j.vars {
+	vars := slices.Clone(j.vars) // never changed in place: see AllVariables
+	defer func() { j.vars = vars }()
+	for i, v := range vars {
 		if !v.File {
 			continue
 		}
@@ -322,7 +342,7 @@ func (j *Job) writeFileVariables() error {
 		if err := os.WriteFile(p, []byte(v.Value), 0o600); err != nil {
 			return err
 		}
-		j.vars[i].Value = p
+		vars[i].Value = p
 	}
 	j.fileVars = dir
 	return nil

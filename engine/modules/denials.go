@@ -11,7 +11,7 @@ import (
 // variable or the handler sees it (hostfuncs.Env.Hidden).
 func (h *handler) hiddenReason(name string) string {
 	found := false
-	for _, v := range h.job.Variables() {
+	for v := range h.job.AllVariables() {
 		if v.Key == name {
 			found = true
 			break

@@ -204,7 +204,7 @@ var errBusy = errors.New("busy")
 // read-only file system of their contents.
 func (h *handler) fileVariables() (fs.FS, error) {
 	files := map[string][]byte{}
-	for _, v := range h.job.Variables() {
+	for v := range h.job.AllVariables() {
 		if !v.File || !h.visible(v.Key) {
 			continue
 		}
@@ -343,8 +343,8 @@ func (h *handler) visible(name string) bool {
 // for each step (after_script adds CI_JOB_STATUS), with guest paths in
 // place of host paths.
 func (h *handler) visibleVars() []hostfuncs.Var {
-	var vars []hostfuncs.Var
-	for _, v := range h.job.Variables() {
+	vars := make([]hostfuncs.Var, 0, 64)
+	for v := range h.job.AllVariables() {
 		if !h.visible(v.Key) {
 			continue
 		}
@@ -366,8 +366,8 @@ func (h *handler) visibleVars() []hostfuncs.Var {
 // the manifest's fixed ones.
 func (h *handler) environ(vars []hostfuncs.Var) []string {
 	man := &h.mod.manifest
-	idx := map[string]int{}
-	var env []string
+	idx := make(map[string]int, len(vars))
+	env := make([]string, 0, len(vars))
 	set := func(k, v string) {
 		if i, ok := idx[k]; ok {
 			env[i] = k + "=" + v
