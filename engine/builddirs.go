@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"syscall"
 )
 
 // freeDirsPrefix starts the name of the dirs under BuildsDir that hold
@@ -98,7 +99,13 @@ func (r *Runner) keepDir(pool *dirPool, dir string) bool {
 // dir of its kind; it fails if dir is not a directory or anything in it is
 // left.
 func emptyDir(dir string, perm fs.FileMode) error {
-	fi, err := os.Lstat(dir)
+	// One open for the checks and the listing: not a link, a directory.
+	f, err := os.OpenFile(dir, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
 	if err != nil {
 		return err
 	}
@@ -106,16 +113,11 @@ func emptyDir(dir string, perm fs.FileMode) error {
 		return fmt.Errorf("%s is not a directory", dir)
 	}
 	if fi.Mode().Perm() != perm {
-		if err := os.Chmod(dir, perm); err != nil {
+		if err := f.Chmod(perm); err != nil {
 			return err
 		}
 	}
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
 	names, err := f.Readdirnames(-1)
-	f.Close()
 	if err != nil {
 		return err
 	}
