@@ -193,7 +193,9 @@ func BenchmarkGoInstance(b *testing.B) {
 			if (m.image() != nil) != (mode == "snapshot") {
 				b.Fatalf("snapshot: %v", m.image() != nil)
 			}
-			pool := resource.NewPool("bench", 1<<30, nil)
+			// The module's memory limit, as a job's pool has: it sizes the
+			// memory's reservation, and so whether a freed one is kept.
+			pool := resource.NewPool("bench", m.limits.Memory, nil)
 			env := &hostfuncs.Env{Log: io.Discard, Script: []string{"hi"}, Stop: context.Background()}
 			ctx := withMemory(hostfuncs.WithEnv(context.Background(), env), pool, m.image(), nil)
 			fsys, err := sandboxfs.New(b.TempDir())
@@ -273,7 +275,7 @@ func privateDirty(b *testing.B) int64 {
 }
 
 // benchModuleBytes loads the module bin with a manifest ("": none).
-func benchModuleBytes(b *testing.B, bin []byte, manifest string) *module {
+func benchModuleBytes(b testing.TB, bin []byte, manifest string) *module {
 	b.Helper()
 	dir := b.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "m.wasm"), bin, 0o644); err != nil {

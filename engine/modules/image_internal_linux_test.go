@@ -172,3 +172,37 @@ func TestIdleUnmapsSharedPages(t *testing.T) {
 
 // readSink keeps the reads of a test from being optimized away.
 var readSink byte
+
+// A freed memory reset in place is kept warm: the image's hot pages are
+// still its own copies, so the next instance gets them without
+// populating them again, and reads the image's content in them.
+func TestKeptMemoryWarm(t *testing.T) {
+	want := bytes.Repeat([]byte{9}, 16*pageSize)
+	img, err := newMemImage(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer img.close()
+	img.hot = []pageRun{{2, 3}}
+	pool := resource.NewPool("test", 1<<20, nil)
+	m := newLinearMemory(pool, 1<<20, img)
+	b := m.Reallocate(16 * pageSize)
+	b[3*pageSize], b[10*pageSize] = 1, 1 // a hot page and another
+	m.Free()
+	if len(img.kept.free) != 1 || !img.kept.free[0].warm {
+		t.Fatalf("kept %+v, want one warm memory", img.kept.free)
+	}
+	m = newLinearMemory(pool, 1<<20, img)
+	defer m.Free()
+	b = m.Reallocate(16 * pageSize)
+	copied, err := copiedPages(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []pageRun{{2, 3}, {10, 1}}; !slices.Equal(copied, want) {
+		t.Errorf("the reused memory's own pages are %v, want %v", copied, want)
+	}
+	if !bytes.Equal(b, want) {
+		t.Error("the reused memory is not the image")
+	}
+}

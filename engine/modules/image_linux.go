@@ -105,12 +105,13 @@ func (img *memImage) close() {
 // then reads the file's again, from the memfd that nothing can write;
 // past the image, zeroes). Either way the pages the instance only read
 // still map the image's, read-only, so the next instance reads them
-// without a page fault.
-func resetImage(r region, img *memImage, n uint64) bool {
+// without a page fault. warm reports the first way: the pages r had
+// copied are still its own.
+func resetImage(r region, img *memImage, n uint64) (ok, warm bool) {
 	n = min((n+pageSize-1)&^(pageSize-1), uint64(len(r)))
 	runs, err := copiedPages(r[:n])
 	if err != nil {
-		return unix.Madvise(r[:n], unix.MADV_DONTNEED) == nil
+		return unix.Madvise(r[:n], unix.MADV_DONTNEED) == nil, false
 	}
 	own := uint64(0)
 	for _, run := range runs {
@@ -126,7 +127,7 @@ func resetImage(r region, img *memImage, n uint64) bool {
 				clear(r[max(from, img.size):to])
 			}
 		}
-		return true
+		return true, true
 	}
 	if len(runs) > maxResetRuns {
 		// One call over them all: fewer TLB flushes.
@@ -135,10 +136,10 @@ func resetImage(r region, img *memImage, n uint64) bool {
 	}
 	for _, run := range runs {
 		if unix.Madvise(r[uint64(run.first)*pageSize:uint64(run.first+run.n)*pageSize], unix.MADV_DONTNEED) != nil {
-			return false
+			return false, false
 		}
 	}
-	return true
+	return true, false
 }
 
 // maxResetRuns: past this many runs of pages to drop, resetImage drops

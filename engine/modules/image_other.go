@@ -20,13 +20,13 @@ func newMemImage(b []byte) (*memImage, error) {
 func (img *memImage) close() { img.kept.close() }
 
 // resetImage copies img over r again and zeroes r past it, up to n bytes.
-func resetImage(r region, img *memImage, n uint64) bool {
+func resetImage(r region, img *memImage, n uint64) (ok, warm bool) {
 	n = min(n, uint64(len(r)))
 	copy(r, img.b)
 	if n > img.size {
 		clear(r[img.size:n])
 	}
-	return true
+	return true, true
 }
 
 func (r region) mapImage(img *memImage) error {
