@@ -243,8 +243,7 @@ type imageRegions struct {
 // keptRegion is a freed memory reset to its image. warm: the pages it
 // had copied were reset in place and are still its own, so the image's
 // hot pages (which every instance had copied up front) need no
-// populating again: 19 madvise calls of a Go instance's 20, and a tenth
-// of its CPU time.
+// populating again (19 madvise calls for a Go instance).
 type keptRegion struct {
 	r    region
 	warm bool
