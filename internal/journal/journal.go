@@ -357,6 +357,11 @@ func (j *Journal) clearLocked(i int) {
 	// only makes the next start report a job that was reported (see the
 	// package doc).
 	delete(j.dirty, i)
+	if len(j.dirty) == 0 && j.timer != nil {
+		// Nothing left to flush: no wake-up for nothing.
+		j.timer.Stop()
+		j.timer = nil
+	}
 }
 
 // Remove forgets the entry of a job (not synced: see the package doc).
