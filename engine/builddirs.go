@@ -99,27 +99,37 @@ func (r *Runner) keepDir(pool *dirPool, dir string) bool {
 // dir of its kind; it fails if dir is not a directory or anything in it is
 // left.
 func emptyDir(dir string, perm fs.FileMode) error {
-	// One open for the checks and the listing: not a link, a directory.
-	f, err := os.OpenFile(dir, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NOFOLLOW, 0)
+	// One descriptor for the checks, the mode and the listing (not a
+	// link, a directory), opened with the system call: os.OpenFile would
+	// also try to register it with the network poller, for nothing.
+	fd, err := syscall.Open(dir, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
 	if err != nil {
-		return err
+		return &fs.PathError{Op: "open", Path: dir, Err: err}
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return err
+	defer syscall.Close(fd)
+	var st syscall.Stat_t
+	if err := syscall.Fstat(fd, &st); err != nil {
+		return &fs.PathError{Op: "stat", Path: dir, Err: err}
 	}
-	if !fi.IsDir() {
+	if st.Mode&syscall.S_IFMT != syscall.S_IFDIR {
 		return fmt.Errorf("%s is not a directory", dir)
 	}
-	if fi.Mode().Perm() != perm {
-		if err := f.Chmod(perm); err != nil {
-			return err
+	if fs.FileMode(st.Mode)&fs.ModePerm != perm {
+		if err := syscall.Fchmod(fd, uint32(perm)); err != nil {
+			return &fs.PathError{Op: "chmod", Path: dir, Err: err}
 		}
 	}
-	names, err := f.Readdirnames(-1)
-	if err != nil {
-		return err
+	var names []string
+	var buf [4096]byte
+	for {
+		n, err := syscall.ReadDirent(fd, buf[:])
+		if err != nil {
+			return &fs.PathError{Op: "readdirent", Path: dir, Err: err}
+		}
+		if n <= 0 {
+			break
+		}
+		_, _, names = syscall.ParseDirent(buf[:n], -1, names)
 	}
 	var errs []error
 	for _, n := range names {
