@@ -165,6 +165,15 @@ func TestIdleUnmapsSharedPages(t *testing.T) {
 	if !bytes.Equal(b, exp) {
 		t.Error("after idle, the memory is not what the guest left")
 	}
+	// A guest that wakes, reads and sleeps again soon is not trimmed
+	// again before idleInterval: the pages it read stay mapped.
+	for p := range 16 {
+		readSink += b[p*pageSize]
+	}
+	m.idle()
+	if shared, _ := sharedPages(b[:img.size]); len(shared) == 0 {
+		t.Error("a second idle within idleInterval gave pages back")
+	}
 	// A freed memory is idle no more: nothing to give back, no fault.
 	m.Free()
 	m.idle()

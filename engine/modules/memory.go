@@ -3,6 +3,7 @@ package modules
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/tetratelabs/wazero/experimental"
 
@@ -36,11 +37,12 @@ func withMemory(ctx context.Context, pool *resource.Pool, img *memImage, made fu
 // instance (see imageRegions), never for another image's or a plain
 // memory.
 type linearMemory struct {
-	pool *resource.Pool
-	mu   sync.Mutex // guards r against idle while Free runs
-	r    region     // nil when the reservation failed or once freed
-	used uint64     // bytes charged to pool and handed to the guest
-	img  *memImage  // r starts with this snapshot's image
+	pool    *resource.Pool
+	mu      sync.Mutex // guards r and trimmed against idle while Free runs
+	r       region     // nil when the reservation failed or once freed
+	trimmed time.Time  // when idle last gave pages back
+	used    uint64     // bytes charged to pool and handed to the guest
+	img     *memImage  // r starts with this snapshot's image
 }
 
 func newLinearMemory(pool *resource.Pool, max uint64, img *memImage) *linearMemory {
@@ -108,13 +110,23 @@ func (m *linearMemory) Reallocate(size uint64) []byte {
 // should hold only the pages that are its own. They are the image's, the
 // same for every instance, so reading them again (after the wait) maps
 // them again, at the cost of a page fault each.
+//
+// At most once per idleInterval: a guest that sleeps a second in a loop
+// would otherwise make the host read its page map and madvise (a TLB
+// flush of the process's threads) every second, and fault the pages back
+// in between.
 func (m *linearMemory) idle() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.r != nil && m.img != nil {
-		m.r.unmapShared(m.img)
+	if m.r == nil || m.img == nil || (!m.trimmed.IsZero() && time.Since(m.trimmed) < idleInterval) {
+		return
 	}
+	m.trimmed = time.Now()
+	m.r.unmapShared(m.img)
 }
+
+// idleInterval is the shortest time between two idle trims of a memory.
+const idleInterval = 30 * time.Second
 
 // Free implements experimental.LinearMemory.
 func (m *linearMemory) Free() {
