@@ -1,7 +1,6 @@
 package gitlabtest
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -9,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 )
 
 // reply is an answer computed under the server's lock and written after
@@ -108,12 +108,14 @@ func (s *Server) decodeJSON(r *http.Request, v any) *reply {
 	if err != nil {
 		return errReply(http.StatusBadRequest, "400 Bad request - cannot read body")
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(v); err != nil {
+	// Unmarshal decodes data in place (a Decoder would copy it first) and
+	// refuses anything after the value.
+	if err := json.Unmarshal(data, v); err != nil {
+		var syn *json.SyntaxError
+		if errors.As(err, &syn) && strings.HasSuffix(syn.Error(), "after top-level value") {
+			return errReply(http.StatusBadRequest, "400 Bad request - trailing data after JSON body")
+		}
 		return errReply(http.StatusBadRequest, "400 Bad request - malformed JSON body")
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errReply(http.StatusBadRequest, "400 Bad request - trailing data after JSON body")
 	}
 	return nil
 }
