@@ -224,14 +224,13 @@ func pageRuns(b []byte, file bool) ([]pageRun, error) {
 // that holds one of the guest's. It is a hint: false when a step of it
 // failed.
 func (r region) unmapShared(img *memImage) bool {
-	n := min(img.size, uint64(len(r)))
-	runs, err := sharedPages(r[:n])
+	runs, err := sharedPages(r[:min(img.size, uint64(len(r)))])
 	if err != nil {
 		return false
 	}
 	ok := true
 	for _, run := range runs {
-		from, to := uint64(run.first)*pageSize, min(uint64(run.first+run.n)*pageSize, uint64(len(r)))
+		from, to := uint64(run.first)*pageSize, uint64(run.first+run.n)*pageSize
 		if unix.Madvise(r[from:to], unix.MADV_DONTNEED) != nil {
 			ok = false
 		}

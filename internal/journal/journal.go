@@ -53,10 +53,10 @@ const SyncDelay = time.Second
 //
 // Entries are kept in slot files of a fixed size, reused: writing an
 // entry overwrites a free slot in place, and the slots written are
-// fdatasync'd within [SyncDelay], which costs a write and a flush of the
-// disk's cache, not the file system journal
-// commits of creating, renaming and removing files (a fifth of the time
-// on ext4; docs/benchmarks.md). A new slot file is made (and fsync'd,
+// fdatasync'd together within [SyncDelay]. That costs a write and a flush
+// of the disk's cache, not the file system journal commits of creating,
+// renaming and removing files (a fifth of the time on ext4;
+// docs/benchmarks.md). A new slot file is made (and fsync'd,
 // with its directory) only when every slot is taken, so a partition ends
 // up with about as many slots as jobs run at once.
 type Journal struct {
