@@ -48,7 +48,15 @@ var (
 	buildErr  error
 )
 
-// binary builds the runner once per test process.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
+// binary builds the runner once per test process (removed by TestMain).
 func binary(b *testing.B) string {
 	b.Helper()
 	buildOnce.Do(func() {

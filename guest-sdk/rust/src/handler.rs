@@ -1,6 +1,12 @@
 //! The module's entry points and the handler they call.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
+use std::ffi::OsStr;
+#[cfg(unix)]
+use std::os::unix::ffi::OsStrExt;
+#[cfg(target_os = "wasi")]
+use std::os::wasi::ffi::OsStrExt;
 
 use crate::{sys, Phase};
 
@@ -73,33 +79,67 @@ pub(crate) fn exit_code(r: Result<(), i32>) -> i32 {
     }
 }
 
+thread_local! {
+    /// The host's environment when the module started (see
+    /// [`__private::initialize`]): what the C library read, until the
+    /// first step has compared it with that step's.
+    static START_ENV: RefCell<Option<Vec<u8>>> = RefCell::new(None);
+}
+
 /// Makes the process environment (`std::env`) the host's environment of
 /// this step: the C library reads it once, when first asked, but it changes
 /// between steps (after_script has `CI_JOB_STATUS`).
+///
+/// Every loop iteration of a guest costs a check of whether the job was
+/// stopped, so this does as little as it can: at the first step the
+/// environment is almost always the one the module started with (compared
+/// eight bytes at a time), and otherwise it changes only what differs, one
+/// pass over each side (`setenv` scans the whole environment on each call:
+/// setting every variable was quadratic).
 fn refresh_env() {
-    let block = match crate::sys::environ() {
+    let block = match sys::environ() {
         Some(b) => b,
         None => return,
     };
-    let mut now = std::collections::HashMap::new();
-    for entry in block.split(|&b| b == 0).filter(|e| !e.is_empty()) {
-        let entry = String::from_utf8_lossy(entry);
-        if let Some((k, v)) = entry.split_once('=') {
-            if !k.is_empty() {
-                now.insert(k.to_string(), v.to_string());
+    if let Some(start) = START_ENV.with(|s| s.borrow_mut().take()) {
+        if same_bytes(&start, &block) {
+            return;
+        }
+    }
+    let mut now: HashMap<&[u8], &[u8]> = HashMap::new();
+    for entry in block.split(|&b| b == 0) {
+        if let Some(eq) = entry.iter().position(|&b| b == b'=') {
+            if eq > 0 {
+                now.insert(&entry[..eq], &entry[eq + 1..]);
             }
         }
     }
-    for (k, _) in std::env::vars_os() {
-        if let Some(k) = k.to_str() {
-            if !now.contains_key(k) {
-                std::env::remove_var(k);
+    for (k, v) in std::env::vars_os() {
+        match now.get(k.as_bytes()) {
+            Some(new) if *new == v.as_bytes() => {
+                now.remove(k.as_bytes());
             }
+            Some(_) => {}
+            None => std::env::remove_var(&k),
         }
     }
-    for (k, v) in &now {
-        std::env::set_var(k, v);
+    for (k, v) in now {
+        std::env::set_var(OsStr::from_bytes(k), OsStr::from_bytes(v));
     }
+}
+
+/// Whether a and b hold the same bytes, compared a word at a time (`==` on
+/// slices compares a byte at a time in WebAssembly without SIMD).
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let (wa, wb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (wa.remainder(), wb.remainder());
+    wa.zip(wb).all(|(x, y)| {
+        u64::from_ne_bytes([x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7]])
+            == u64::from_ne_bytes([y[0], y[1], y[2], y[3], y[4], y[5], y[6], y[7]])
+    }) && ra == rb
 }
 
 /// Runs the `wasmrunner_cleanup` export: cleans up and drops the handler.
@@ -117,7 +157,9 @@ pub mod __private {
     use super::Handler;
 
     pub fn initialize() {
-        super::sys::call_ctors()
+        super::sys::call_ctors();
+        let env = super::sys::environ();
+        super::START_ENV.with(|s| *s.borrow_mut() = env);
     }
 
     pub fn step<H: Handler + 'static>(phase: i32, make: impl FnOnce() -> H) -> i32 {

@@ -1,6 +1,8 @@
 // envgo: a handler built with the Go SDK that shows, at each step, what
 // os.Getenv (the process environment, not the SDK's Var) says of
-// CI_JOB_STATUS and GREETING. A script line "fail" fails the step.
+// CI_JOB_STATUS, GREETING and MINE, then sets MINE (the next step must not
+// see it: each step gets the host's environment). A script line "fail"
+// fails the step.
 package main
 
 import (
@@ -16,7 +18,12 @@ func (handler) Step(script []string, phase wasmrunner.Phase) int {
 	if !ok {
 		status = "(unset)"
 	}
-	wasmrunner.Printf("go %s: CI_JOB_STATUS=%s GREETING=%s\n", phase, status, os.Getenv("GREETING"))
+	mine, ok := os.LookupEnv("MINE")
+	if !ok {
+		mine = "(unset)"
+	}
+	os.Setenv("MINE", "set by the handler")
+	wasmrunner.Printf("go %s: CI_JOB_STATUS=%s GREETING=%s MINE=%s\n", phase, status, os.Getenv("GREETING"), mine)
 	for _, line := range script {
 		if line == "fail" {
 			return 1
