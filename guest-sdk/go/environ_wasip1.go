@@ -5,6 +5,7 @@ package wasmrunner
 import (
 	"bytes"
 	"os"
+	"strings"
 	"unsafe"
 )
 
@@ -17,8 +18,15 @@ func wasiEnvironSizesGet(count, size unsafe.Pointer) int32
 func wasiEnvironGet(environ, buf unsafe.Pointer) int32
 
 // refreshEnv makes the process environment (os.Getenv) the host's
-// environment of this step: Go reads it once, when the module starts, but
-// it changes between steps (after_script has CI_JOB_STATUS).
+// environment of this step: Go reads it once, when the module starts (for
+// a snapshot, when the runner loaded the module), but it changes between
+// steps (after_script has CI_JOB_STATUS).
+//
+// Every loop iteration of a guest costs a check of whether the job was
+// stopped, so this touches as few bytes as it can: the entries are found
+// from WASI's pointers (not by scanning for their ends), and only the
+// variables that differ are set (os.Setenv checks every byte of its
+// arguments) or unset.
 func refreshEnv() {
 	var count, size uint32
 	if wasiEnvironSizesGet(unsafe.Pointer(&count), unsafe.Pointer(&size)) != 0 {
@@ -30,10 +38,59 @@ func refreshEnv() {
 	if wasiEnvironGet(unsafe.Pointer(&ptrs[0]), unsafe.Pointer(&buf[0])) != 0 {
 		return
 	}
-	os.Clearenv()
-	for _, kv := range bytes.Split(buf[:size], []byte{0}) {
-		if k, v, ok := bytes.Cut(kv, []byte("=")); ok && len(k) > 0 {
-			os.Setenv(string(k), string(v))
+	base := uint32(uintptr(unsafe.Pointer(&buf[0])))
+	// One string for the whole block: names and values are parts of it,
+	// not an allocation each.
+	block := string(buf[:size])
+	var vars []string // "NAME=value", the host's
+	for i, p := range ptrs[:count] {
+		start, end, ok := environEntry(buf[:size], p-base, ptrs[i+1:count], base)
+		if !ok {
+			continue
+		}
+		kv := block[start:end]
+		eq := strings.IndexByte(kv, '=')
+		if eq <= 0 {
+			continue
+		}
+		vars = append(vars, kv)
+		if old, ok := os.LookupEnv(kv[:eq]); !ok || old != kv[eq+1:] {
+			os.Setenv(kv[:eq], kv[eq+1:])
 		}
 	}
+	// Every variable set is one of the host's unless there are more (or
+	// the host gave a name twice: then look).
+	if len(os.Environ()) == len(vars) {
+		return
+	}
+	keys := make(map[string]struct{}, len(vars))
+	for _, kv := range vars {
+		keys[kv[:strings.IndexByte(kv, '=')]] = struct{}{}
+	}
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); k != "" {
+			if _, ok := keys[k]; !ok {
+				os.Unsetenv(k)
+			}
+		}
+	}
+}
+
+// environEntry returns where the entry at offset off of the environment
+// block buf ends (before its NUL): where the next entry starts (next[0],
+// an address; base is buf's), which is where WASI's environ_get puts it;
+// otherwise (the last one, or entries in another order) at its NUL.
+func environEntry(buf []byte, off uint32, next []uint32, base uint32) (start, end int, ok bool) {
+	if off >= uint32(len(buf)) {
+		return 0, 0, false
+	}
+	if len(next) > 0 {
+		if e := next[0] - base; e > off && e <= uint32(len(buf)) && buf[e-1] == 0 {
+			return int(off), int(e - 1), true
+		}
+	}
+	if n := bytes.IndexByte(buf[off:], 0); n >= 0 {
+		return int(off), int(off) + n, true
+	}
+	return int(off), len(buf), true
 }
