@@ -108,6 +108,11 @@ func compiledBytes(t *testing.T, m *module, bin []byte) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if m.limits.CPU != resource.CPUUninterrupted {
+		if out, err = wasmbin.Interruptible(out); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if m.start == nil {
 		return out
 	}

@@ -147,6 +147,14 @@ func (r *Registry) loadModule(ctx context.Context, root *os.Root, id ref, stamp 
 			tableElems, units.HumanSize(tableBytes), units.FormatSize(limits.Memory), memoryLimitSource(hasToml, asked.Memory, limits.Memory))
 		return nil, "", &loadError{err: fmt.Errorf("%w: %s", ErrInvalidModule, msg), public: msg, code: CodeMemory}
 	}
+	if limits.CPU != resource.CPUUninterrupted {
+		// wazero checks for a stop only at loops: a check on entry to
+		// every function too, so that no code runs long without one
+		// (and without giving Go's scheduler the goroutine back).
+		if bin, err = wasmbin.Interruptible(bin); err != nil {
+			return nil, "", checkError(err)
+		}
+	}
 	if r.cacheRoot != "" {
 		version = versionOf(bin, limits.CPU != resource.CPUUninterrupted)
 	}

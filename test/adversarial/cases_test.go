@@ -130,18 +130,24 @@ func TestStackOverflow(t *testing.T) {
 }
 
 // CPU: a tight loop past the job's timeout, and past the handler's
-// [limits] timeout: reported timed out, and the core is freed.
+// [limits] timeout, and a tree of calls without a loop: reported timed
+// out, and the core is freed.
 func TestCPUSpin(t *testing.T) {
 	t.Parallel()
 	r := startRig(t, rigConfig{attacker: tenant{modules: mods(
 		"spin.wasm", guest(t, "spin"),
 		"spinlimit.wasm", guest(t, "spin"),
-		"spinlimit.toml", "[limits]\ntimeout = \"2s\"\n")}})
+		"spinlimit.toml", "[limits]\ntimeout = \"2s\"\n",
+		// No loop: 2^62 calls. Unchecked, it would also hold up every
+		// goroutine of the runner at the next garbage collection.
+		"calltree.wasm", callTreeModule(62))}})
 	recs := r.attack(minute,
 		r.job("spin", "spin", "go").Timeout(3*time.Second),
-		r.job("spinlimit", "spinlimit", "go"))
+		r.job("spinlimit", "spinlimit", "go"),
+		r.job("calltree", "calltree", "go").Timeout(3*time.Second))
 	r.check(recs[0], expect{state: failed, reason: gitlab.JobExecutionTimeout, denied: []string{`took longer than|timed out|timeout`}})
 	r.check(recs[1], expect{state: failed, reason: gitlab.JobExecutionTimeout, denied: []string{`limits\.timeout`}})
+	r.check(recs[2], expect{state: failed, reason: gitlab.JobExecutionTimeout, denied: []string{`took longer than|timed out|timeout`}})
 	r.cpuSettles(2*time.Second, 300*time.Millisecond, 30*time.Second)
 	r.alive()
 	r.stop(syscall.SIGTERM)

@@ -69,6 +69,23 @@ func absurdLocalsModule() []byte {
 	return reactor([][]byte{body})
 }
 
+// callTreeModule is a reactor whose step never ends in practice without a
+// loop: function i calls function i+1 twice, depth deep (2^depth calls).
+// wazero itself checks for a stop only at loops; the runner adds a check
+// on entry to functions (wasmbin.Interruptible).
+func callTreeModule(depth int) []byte {
+	bodies := make([][]byte, depth+1)
+	for i := range depth {
+		next := uleb(uint64(i + 1))
+		// local.get 0, call next, local.get 0, call next, i32.add
+		body := []byte{0x00, 0x20, 0x00, 0x10}
+		body = append(append(body, next...), 0x20, 0x00, 0x10)
+		bodies[i] = append(append(append(body, next...), 0x6a), 0x0b)
+	}
+	bodies[depth] = []byte{0x00, 0x20, 0x00, 0x0b} // local.get 0
+	return reactor(bodies)
+}
+
 // hugeModule is a reactor of about size bytes of ordinary code: functions
 // of 6,000 instructions (1,500 times: add 1 to the parameter).
 func hugeModule(size int) []byte {
