@@ -3,6 +3,7 @@ package modules
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -177,14 +178,19 @@ func BenchmarkInstanceAllocator(b *testing.B) {
 
 // BenchmarkGoInstance measures a job's instance of a Go handler (built as
 // authors build them, against the Go SDK), started from the module's
-// snapshot or initialized (its data segments written, _initialize run, as
-// every job's was before snapshots): instantiate, run a one-line step,
+// snapshot (with no job variables, or 60 in its environment) or
+// initialized (its data segments written, _initialize run, as every job's
+// was before snapshots): instantiate, run a one-line step,
 // close. private-B/instance is the private memory (Private_Dirty of the
 // process) each of 16 instances alive at once adds, after its step.
 func BenchmarkGoInstance(b *testing.B) {
 	wasm := goguest.Module(b, goguest.SDK, true)
-	for _, mode := range []string{"snapshot", "initialize"} {
-		b.Run(mode, func(b *testing.B) {
+	for _, run := range []struct {
+		mode string
+		vars int
+	}{{"snapshot", 0}, {"snapshot", 60}, {"initialize", 0}} {
+		mode := run.mode
+		b.Run(fmt.Sprintf("%s/vars=%d", mode, run.vars), func(b *testing.B) {
 			manifest := ""
 			if mode == "initialize" {
 				manifest = "[start]\nsnapshot = false\n"
@@ -196,7 +202,9 @@ func BenchmarkGoInstance(b *testing.B) {
 			// The module's memory limit, as a job's pool has: it sizes the
 			// memory's reservation, and so whether a freed one is kept.
 			pool := resource.NewPool("bench", m.limits.Memory, nil)
-			env := &hostfuncs.Env{Log: io.Discard, Script: []string{"hi"}, Stop: context.Background()}
+			// The SDK makes the job's variables the process environment
+			// (os.Getenv) at each step: a GitLab job has 60 to 100.
+			env := &hostfuncs.Env{Log: io.Discard, Script: []string{"hi"}, Stop: context.Background(), Environ: jobEnviron(run.vars)}
 			ctx := withMemory(hostfuncs.WithEnv(context.Background(), env), pool, m.image(), nil)
 			fsys, err := sandboxfs.New(b.TempDir())
 			if err != nil {
@@ -246,6 +254,16 @@ func BenchmarkGoInstance(b *testing.B) {
 			b.ReportMetric(float64(after-before)/live, "private-B/instance")
 		})
 	}
+}
+
+// jobEnviron returns n variables ("KEY=value") shaped like GitLab's
+// predefined ones: CI_ names of ~20 bytes, values of ~40.
+func jobEnviron(n int) []string {
+	env := make([]string, n)
+	for i := range env {
+		env[i] = fmt.Sprintf("CI_PREDEFINED_VAR_%02d=https://gitlab.example.com/group/project/%04d", i, i)
+	}
+	return env
 }
 
 // cpuTime is the CPU time (user, system) the process has used, in ns: on

@@ -114,15 +114,15 @@ func cpuFeatures() uint64 {
 var wazeroMagic = []byte("WAZEVO")
 
 // entryPath is where wazero keeps the compiled code of bin (compiled with
-// close-on-context-done = interrupt, without function listeners) in the
+// close-on-context-done off, without function listeners) in the
 // cache directory dir. It repeats wazero v1.12's key: sha256 of (the
 // module ID: sha256 of the bytes and the close-on-context-done flag), the
 // magic and the CPU features; TestCacheEntryPath checks it against what
 // wazero writes.
-func entryPath(dir string, bin []byte, interrupt bool) string {
+func entryPath(dir string, bin []byte) string {
 	h := sha256.New()
 	h.Write(bin)
-	h.Write([]byte{boolByte(interrupt)})
+	h.Write([]byte{boolByte(false)}) // close-on-context-done: see runtimeConfig
 	id := h.Sum(nil)
 	h = sha256.New()
 	h.Write(id)

@@ -68,18 +68,21 @@ func SelfCompiler() ([]string, error) {
 }
 
 // runtimeConfig is the wazero configuration of a module's runtime. The
-// compiler child builds the same: close-on-context-done is part of wazero's
-// cache key, and the memory limit decides what decodes.
+// compiler child builds the same: the memory limit decides what decodes.
+// wazero's own interruption (close-on-context-done, an exit to Go at every
+// loop iteration) is off: an interruptible module's bytes carry cheaper
+// checks, on loops and function entries (wasmbin.Interruptible), which call
+// interruptCheck.
 // runtimePages is wazero's memory page limit of every runtime: the most a
 // 32-bit guest can address. The handler's limits.memory is enforced by the
 // instance's memory pool instead (memory.go), which can say in the job log
 // that it refused a growth; wazero would refuse it silently.
 const runtimePages = 65536
 
-func runtimeConfig(memoryPages uint32, interrupt bool) wazero.RuntimeConfig {
+func runtimeConfig(memoryPages uint32) wazero.RuntimeConfig {
 	return wazero.NewRuntimeConfigCompiler().
 		WithMemoryLimitPages(memoryPages).
-		WithCloseOnContextDone(interrupt)
+		WithCloseOnContextDone(false)
 }
 
 // warmWazero makes wazero cache its version string once, before
@@ -160,7 +163,7 @@ func (c *compiled) close(ctx context.Context) {
 func (r *Registry) compile(ctx context.Context, bin []byte, limits resource.Limits, version string) (_ *compiled, err error) {
 	warmWazero()
 	interrupt := limits.CPU != resource.CPUUninterrupted
-	rc := runtimeConfig(runtimePages, interrupt)
+	rc := runtimeConfig(runtimePages)
 	start := time.Now()
 	c := &compiled{}
 	defer func() {
@@ -186,7 +189,7 @@ func (r *Registry) compile(ctx context.Context, bin []byte, limits resource.Limi
 	if c.lock, err = lockVersion(ctx, dir); err != nil {
 		return nil, &loadError{err: fmt.Errorf("compilation cache: %w", err), public: "the runner's compilation cache failed", transient: ctx.Err() != nil}
 	}
-	entry := entryPath(dir, bin, interrupt)
+	entry := entryPath(dir, bin)
 	before, cached := cachedEntry(entry)
 	c.cached = cached
 	if c.cache, err = wazero.NewCompilationCacheWithDir(dir); err != nil {
@@ -423,7 +426,7 @@ func RunCompiler(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail("compilation cache: %v", err)
 	}
-	rt := wazero.NewRuntimeWithConfig(ctx, runtimeConfig(uint32(*pages), *cpu == "interrupt").WithCompilationCache(cache))
+	rt := wazero.NewRuntimeWithConfig(ctx, runtimeConfig(uint32(*pages)).WithCompilationCache(cache))
 	if _, err := rt.CompileModule(ctx, bin); err != nil {
 		return fail("%v", err)
 	}

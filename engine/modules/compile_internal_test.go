@@ -51,7 +51,7 @@ func TestCompileInChild(t *testing.T) {
 		if m.compileRSS <= 0 || m.fromCache {
 			t.Errorf("%s: compiled by a child %v (peak %d bytes), from the cache %v", name, m.compileRSS > 0, m.compileRSS, m.fromCache)
 		}
-		entry := entryPath(filepath.Join(cfg.CacheDir, m.version), compiledBytes(t, m, mods[name]), m.limits.CPU != resource.CPUUninterrupted)
+		entry := entryPath(filepath.Join(cfg.CacheDir, m.version), compiledBytes(t, m, mods[name]))
 		id, ok := cachedEntry(entry)
 		if !ok {
 			t.Errorf("%s: no compiled module at %s", name, entry)
@@ -88,7 +88,7 @@ func TestCompileInChild(t *testing.T) {
 	}
 	for name := range mods {
 		m := r.modules[name]
-		id, _ := cachedEntry(entryPath(filepath.Join(cfg.CacheDir, m.version), compiledBytes(t, m, mods[name]), true))
+		id, _ := cachedEntry(entryPath(filepath.Join(cfg.CacheDir, m.version), compiledBytes(t, m, mods[name])))
 		if id != entries[name] {
 			t.Errorf("%s: the compiled module was written again", name)
 		}
@@ -232,23 +232,21 @@ func TestTables(t *testing.T) {
 // key fails here, and the registry would refuse every module).
 func TestCacheEntryPath(t *testing.T) {
 	ctx := context.Background()
-	for _, interrupt := range []bool{true, false} {
-		dir := t.TempDir()
-		cache, err := wazero.NewCompilationCacheWithDir(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rt := wazero.NewRuntimeWithConfig(ctx, runtimeConfig(10, interrupt).WithCompilationCache(cache))
-		bin := handlerModule(-1, -1, "key")
-		if _, err := rt.CompileModule(ctx, bin); err != nil {
-			t.Fatal(err)
-		}
-		rt.Close(ctx)
-		cache.Close(ctx)
-		if _, ok := cachedEntry(entryPath(dir, bin, interrupt)); !ok {
-			files, _ := filepath.Glob(filepath.Join(dir, "*", "*"))
-			t.Errorf("interrupt=%v: no entry at %s; wazero wrote %v", interrupt, entryPath(dir, bin, interrupt), files)
-		}
+	dir := t.TempDir()
+	cache, err := wazero.NewCompilationCacheWithDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := wazero.NewRuntimeWithConfig(ctx, runtimeConfig(10).WithCompilationCache(cache))
+	bin := handlerModule(-1, -1, "key")
+	if _, err := rt.CompileModule(ctx, bin); err != nil {
+		t.Fatal(err)
+	}
+	rt.Close(ctx)
+	cache.Close(ctx)
+	if _, ok := cachedEntry(entryPath(dir, bin)); !ok {
+		files, _ := filepath.Glob(filepath.Join(dir, "*", "*"))
+		t.Errorf("no entry at %s; wazero wrote %v", entryPath(dir, bin), files)
 	}
 }
 

@@ -75,9 +75,10 @@ type Limits struct {
 	Instances int `toml:"instances"`
 	// CPU is the CPU-time policy: "interrupt" (the default) stops guest
 	// code wherever it is when the job's time is up or it is cancelled,
-	// at some cost to tight loops; "uninterrupted" leaves out those checks
-	// for speed, so a guest stuck in a loop cannot be stopped: only for
-	// handlers the operator marks trusted.
+	// at a small cost (a few instructions a loop iteration and function
+	// call); "uninterrupted" leaves out those checks, so a guest stuck in
+	// a loop cannot be stopped: only for handlers the operator marks
+	// trusted.
 	CPU string `toml:"cpu" example:"\"interrupt\""`
 }
 

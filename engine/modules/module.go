@@ -148,9 +148,10 @@ func (r *Registry) loadModule(ctx context.Context, root *os.Root, id ref, stamp 
 		return nil, "", &loadError{err: fmt.Errorf("%w: %s", ErrInvalidModule, msg), public: msg, code: CodeMemory}
 	}
 	if limits.CPU != resource.CPUUninterrupted {
-		// wazero checks for a stop only at loops: a check on entry to
-		// every function too, so that no code runs long without one
-		// (and without giving Go's scheduler the goroutine back).
+		// Checks whether the call must end, on loops and function
+		// entries, that cost a few instructions but once every 16,384
+		// units (wazero's own, off, exit to Go at every loop iteration
+		// and never check code without loops).
 		if bin, err = wasmbin.Interruptible(bin); err != nil {
 			return nil, "", checkError(err)
 		}
@@ -193,6 +194,9 @@ func (r *Registry) loadModule(ctx context.Context, root *os.Root, id ref, stamp 
 	}
 	if _, err := hostfuncs.Instantiate(ctx, c.rt); err != nil {
 		return nil, version, fmt.Errorf("instantiating host functions: %w", err)
+	}
+	if _, err := instantiateInterruptCheck(ctx, c.rt); err != nil {
+		return nil, version, fmt.Errorf("instantiating the interruption check: %w", err)
 	}
 	m = &module{
 		ref: id, name: id.String(), path: filepath.Join(r.cfg.Dir, stem+".wasm"), stamp: stamp, manifest: man, hasToml: hasToml, size: size,

@@ -31,7 +31,8 @@ type CPUPolicy string
 // CPU policies.
 const (
 	// CPUInterrupt stops guest code wherever it is when its job's time is
-	// up or it is cancelled, at some cost to tight loops. The default.
+	// up or it is cancelled, at a small cost (a few instructions a loop
+	// iteration and function call). The default.
 	CPUInterrupt CPUPolicy = "interrupt"
 	// CPUUninterrupted leaves out those checks for speed; a guest stuck in
 	// a loop cannot be stopped until the process exits. Only handlers the

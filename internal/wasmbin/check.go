@@ -87,6 +87,10 @@ type checker struct {
 	sawNameSection bool
 
 	noWalk bool // skip the instructions (for FuzzCheck)
+
+	// visit, if set, is told of each instruction code walks: its opcode,
+	// and where it and its immediates start and end in the body.
+	visit func(op byte, start, end int)
 }
 
 // unsupportedError is what the section readers return for what Check

@@ -5,95 +5,577 @@ import (
 	"math"
 )
 
+// The host function Interruptible makes a module import: () -> (). It must
+// end the guest's call (panic with a *sys.ExitError, say) when the call's
+// context is done, and return otherwise.
+const (
+	InterruptModule = "wasmrunner_interrupt"
+	InterruptFunc   = "check"
+)
+
 // Interrupt budget: see Interruptible.
 const (
 	// InterruptFuel is what a module may spend between two checks.
 	InterruptFuel = 1 << 14
-	// interruptUnit is the bytes of function body one unit of fuel pays
-	// for: entering a function costs 1 + its body's size / interruptUnit.
+	// interruptUnit is the bytes of code one unit of fuel pays for.
 	interruptUnit = 64
 )
 
-// Interruptible returns bin, a module Check accepted, with a check on
-// entry to every function that wazero's interruption (its
-// WithCloseOnContextDone) can act on, and that gives Go's scheduler the
-// goroutine back.
+// Interruptible returns bin, a module Check accepted, made to check
+// whether its call must end on entry to every function and at the head of
+// every loop, cheaply: it is for running with wazero's own checks off
+// (WithCloseOnContextDone(false)).
 //
-// wazero checks whether a module was closed (its context done) only at
-// loop headers. Code without loops still runs for as long as it likes: a
-// function calling the next one twice, sixty deep, makes 2^60 calls.
-// Compiled code that never comes back to Go cannot be preempted either,
-// so a garbage collection's stop of the world waits for it, and with it
-// every goroutine of the process: every tenant's jobs. Interruptible adds a
-// mutable i32 global, the fuel, and to the start of every function body
+// wazero's checks exit to Go at every loop iteration (~45 ns each, far
+// more than most iterations cost), and only at loops: code without one
+// (function i calls function i+1 twice, sixty deep: 2^60 calls) is never
+// stopped, and since compiled code that never comes back to Go cannot be
+// preempted, the next garbage collection's stop of the world waits for it
+// with every goroutine of the process. Interruptible adds a mutable i32
+// global, the fuel, an import of InterruptModule.InterruptFunc, and at the
+// start of every function body and the head of every loop
 //
 //	global.get fuel; i32.const cost; i32.sub; global.set fuel
 //	global.get fuel; i32.const 1; i32.lt_s
-//	if; i32.const InterruptFuel; global.set fuel; loop; end; end
+//	if; i32.const InterruptFuel; global.set fuel; call check; end
 //
-// where cost is 1 + the body's size / 64 bytes: the empty loop is where
-// wazero checks, once every InterruptFuel units (16,384 small calls, or
-// about 1 MiB of straight-line code run). Function indices, and so every
-// other section, stay as they were; DWARF offsets into the code section
-// (custom sections) are not adjusted. A module without functions is
-// returned as it is.
+// where cost is 1 + the size of the function body or the loop's body / 64
+// bytes (at most InterruptFuel): the host is called once every
+// InterruptFuel units (16,384 small calls or loop iterations, or about
+// 1 MiB of straight-line code run). The import comes after the module's
+// own, so the indices of its functions grow by one: calls, ref.func,
+// exports, the start function, element segments and the "name" section
+// are renumbered. The DWARF sections (.debug_*) are dropped: their offsets
+// into the code section would now name wrong source lines in the stack
+// traces of traps (the function names of the "name" section stay). A
+// module without functions is returned as it is.
 func Interruptible(bin []byte) ([]byte, error) {
+	c := checker{lim: Limits{}.withDefaults(), noWalk: true}
+	if err := c.module(bin); err != nil {
+		return nil, err
+	}
 	secs, err := sections(bin)
 	if err != nil {
 		return nil, err
 	}
+	x := &instrumenter{imported: uint32(c.importedFuncs), typ: uint32(c.info.Types)}
 	var importedGlobals, definedGlobals uint32
-	code, global := -1, -1
-	for i, s := range secs {
+	hasCode := false
+	for _, s := range secs {
 		switch s.id {
 		case secImport:
 			if importedGlobals, err = countImportedGlobals(bin[s.content:s.end]); err != nil {
 				return nil, fmt.Errorf("%w: import section: %v", ErrMalformed, err)
 			}
 		case secGlobal:
-			global = i
 			r := reader{b: bin[s.content:s.end], base: s.content}
 			if definedGlobals, err = r.u32(); err != nil {
 				return nil, fmt.Errorf("%w: global section: %v", ErrMalformed, err)
 			}
 		case secCode:
-			code = i
+			hasCode = true
 		}
 	}
-	if code < 0 {
+	if !hasCode {
 		return bin, nil
 	}
-	if uint64(importedGlobals)+uint64(definedGlobals) >= math.MaxUint32 {
-		return nil, fmt.Errorf("%w: too many globals to add one", ErrUnsupported)
+	if uint64(importedGlobals)+uint64(definedGlobals) >= math.MaxUint32 || x.typ == math.MaxUint32 || x.imported == math.MaxUint32 {
+		return nil, fmt.Errorf("%w: no room for one more type, import or global", ErrUnsupported)
 	}
-	fuel := importedGlobals + definedGlobals
+	x.fuel = importedGlobals + definedGlobals
 
-	out := make([]byte, 0, len(bin)+len(bin)/8+64)
+	out := make([]byte, 0, len(bin)+len(bin)/4+64)
 	out = append(out, bin[:8]...)
-	added := false
-	for i, s := range secs {
-		if global < 0 && !added && s.id != secCustom && sectionRank(s.id) > sectionRank(secGlobal) {
-			out = appendSection(out, secGlobal, appendFuelGlobal(appendU32(nil, 1)))
-			added = true
+	// The sections to add when the module has none of their kind, in the
+	// order of the format.
+	missing := []byte{secType, secImport, secGlobal}
+	for _, s := range secs {
+		if s.id == secType || s.id == secImport || s.id == secGlobal {
+			for i, id := range missing {
+				if id == s.id {
+					missing = append(missing[:i], missing[i+1:]...)
+					break
+				}
+			}
 		}
-		switch i {
-		case global:
-			r := reader{b: bin[s.content:s.end], base: s.content}
-			_, _ = r.u32() // read above
-			content := appendU32(nil, definedGlobals+1)
-			content = append(content, r.b[r.off:]...)
-			out = appendSection(out, secGlobal, appendFuelGlobal(content))
-		case code:
-			content, err := instrumentCode(bin[s.content:s.end], s.content, fuel)
+	}
+	for _, s := range secs {
+		if s.id != secCustom {
+			for len(missing) > 0 && sectionRank(missing[0]) < sectionRank(s.id) {
+				out = appendSection(out, missing[0], x.added(missing[0]))
+				missing = missing[1:]
+			}
+		}
+		r := reader{b: bin[s.content:s.end], base: s.content}
+		var content []byte
+		switch s.id {
+		case secType, secImport, secGlobal:
+			content, err = x.grown(s.id, &r)
+		case secExport:
+			content, err = x.exports(&r)
+		case secStart:
+			var f uint32
+			if f, err = r.u32(); err == nil {
+				content = appendU32(nil, x.fn(f))
+			}
+		case secElement:
+			content, err = x.elements(&r)
+		case secCode:
+			content, err = x.code(&r)
+		case secCustom:
+			if debugSection(bin[s.content:s.end]) {
+				continue
+			}
+			content, err = x.custom(bin[s.content:s.end])
+		default:
+			out = append(out, bin[s.start:s.end]...)
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s section at offset %#x: %v", ErrMalformed, sectionName(s.id), s.start, err)
+		}
+		if uint64(len(content)) > math.MaxUint32 {
+			return nil, fmt.Errorf("%w: %s section too large", ErrUnsupported, sectionName(s.id))
+		}
+		out = appendSection(out, s.id, content)
+	}
+	return out, nil
+}
+
+// instrumenter rewrites a module's sections for Interruptible.
+type instrumenter struct {
+	imported uint32 // imported functions: the check's index, and where the module's own start
+	typ      uint32 // the check's type's index: the module's types come first
+	fuel     uint32 // the fuel global's index
+
+	// Scratch of code, kept between bodies.
+	edits []edit
+	open  []int // the blocks open while walking a body: an edit's index for a loop, -1 otherwise
+}
+
+// fn is function index f after the import of the check.
+func (x *instrumenter) fn(f uint32) uint32 {
+	if f >= x.imported {
+		return f + 1
+	}
+	return f
+}
+
+// added is the contents of a section of kind id the module lacks.
+func (x *instrumenter) added(id byte) []byte {
+	return x.addTo(id, appendU32(nil, 1))
+}
+
+// addTo appends to b what Interruptible adds to a section of kind id.
+func (x *instrumenter) addTo(id byte, b []byte) []byte {
+	switch id {
+	case secType: // () -> ()
+		return append(b, 0x60, 0x00, 0x00)
+	case secImport:
+		b = appendName(b, InterruptModule)
+		b = appendName(b, InterruptFunc)
+		return appendU32(append(b, 0x00), x.typ)
+	case secGlobal: // mutable i32, full
+		b = appendS32(append(b, 0x7f, 0x01, 0x41), InterruptFuel)
+		return append(b, 0x0b)
+	}
+	return b
+}
+
+// grown is a type, import or global section with one more entry at its
+// end (globals may hold ref.func: renumbered).
+func (x *instrumenter) grown(id byte, r *reader) ([]byte, error) {
+	n, err := r.u32()
+	if err != nil {
+		return nil, err
+	}
+	if n == math.MaxUint32 {
+		return nil, fmt.Errorf("%d entries, no room for one more", n)
+	}
+	b := appendU32(nil, n+1)
+	if id != secGlobal {
+		return x.addTo(id, append(b, r.b[r.off:]...)), nil
+	}
+	for i := range n {
+		start := r.off
+		if err := valType(r); err != nil {
+			return nil, fmt.Errorf("global %d: %w", i, err)
+		}
+		if _, err := r.byte(); err != nil {
+			return nil, fmt.Errorf("global %d: %w", i, err)
+		}
+		b = append(b, r.b[start:r.off]...)
+		if b, err = x.expr(r, b); err != nil {
+			return nil, fmt.Errorf("global %d: %w", i, err)
+		}
+	}
+	if r.len() != 0 {
+		return nil, fmt.Errorf("%d bytes after its globals", r.len())
+	}
+	return x.addTo(id, b), nil
+}
+
+// expr copies a constant expression, renumbering ref.func.
+func (x *instrumenter) expr(r *reader, b []byte) ([]byte, error) {
+	for {
+		start := r.off
+		op, err := r.byte()
+		if err != nil {
+			return nil, err
+		}
+		switch op {
+		case 0x0b: // end
+			return append(b, op), nil
+		case 0xd2: // ref.func
+			f, err := r.u32()
 			if err != nil {
 				return nil, err
 			}
-			out = appendSection(out, secCode, content)
-		default:
-			out = append(out, bin[s.start:s.end]...)
+			b = appendU32(append(b, op), x.fn(f))
+			continue
+		}
+		r.off = start
+		if err := constInstr(r); err != nil {
+			return nil, err
+		}
+		b = append(b, r.b[start:r.off]...)
+	}
+}
+
+// constInstr reads one instruction of a constant expression other than
+// end (see constExpr).
+func constInstr(r *reader) error {
+	start := r.pos()
+	op, err := r.byte()
+	if err != nil {
+		return err
+	}
+	switch op {
+	case 0x41:
+		_, err = r.signed(32)
+	case 0x42:
+		_, err = r.signed(64)
+	case 0x43:
+		err = r.skip(4)
+	case 0x44:
+		err = r.skip(8)
+	case 0x23, 0xd2:
+		_, err = r.u32()
+	case 0xd0:
+		_, err = r.signed(33)
+	case 0x6a, 0x6b, 0x6c, 0x7c, 0x7d, 0x7e:
+	case 0xfd:
+		var sub byte
+		if sub, err = r.byte(); err == nil {
+			if sub != 0x0c {
+				return fmt.Errorf("instruction 0xfd 0x%02x at offset %#x in a constant expression", sub, start)
+			}
+			err = r.skip(16)
+		}
+	default:
+		return fmt.Errorf("instruction 0x%02x at offset %#x in a constant expression", op, start)
+	}
+	return err
+}
+
+// exports renumbers the functions exported.
+func (x *instrumenter) exports(r *reader) ([]byte, error) {
+	n, err := r.u32()
+	if err != nil {
+		return nil, err
+	}
+	b := appendU32(nil, n)
+	for i := range n {
+		start := r.off
+		if _, err := r.name(); err != nil {
+			return nil, fmt.Errorf("export %d: %w", i, err)
+		}
+		kind, err := r.byte()
+		if err != nil {
+			return nil, fmt.Errorf("export %d: %w", i, err)
+		}
+		at := r.off
+		idx, err := r.u32()
+		if err != nil {
+			return nil, fmt.Errorf("export %d: %w", i, err)
+		}
+		b = append(b, r.b[start:at]...)
+		if kind == 0x00 {
+			idx = x.fn(idx)
+		}
+		b = appendU32(b, idx)
+	}
+	if r.len() != 0 {
+		return nil, fmt.Errorf("%d bytes after its exports", r.len())
+	}
+	return b, nil
+}
+
+// elements renumbers the functions of the element segments.
+func (x *instrumenter) elements(r *reader) ([]byte, error) {
+	n, err := r.u32()
+	if err != nil {
+		return nil, err
+	}
+	b := appendU32(nil, n)
+	for i := range n {
+		flags, err := r.u32()
+		if err != nil {
+			return nil, fmt.Errorf("segment %d: %w", i, err)
+		}
+		if flags > 7 {
+			return nil, fmt.Errorf("segment %d: flags %d", i, flags)
+		}
+		b = appendU32(b, flags)
+		copyU32 := func() error {
+			v, err := r.u32()
+			b = appendU32(b, v)
+			return err
+		}
+		copyByte := func() error {
+			v, err := r.byte()
+			b = append(b, v)
+			return err
+		}
+		copyRefType := func() error {
+			start := r.off
+			err := refType(r)
+			b = append(b, r.b[start:r.off]...)
+			return err
+		}
+		// The table index and offset of an active segment, then the
+		// element kind or type of the flags that have one.
+		if flags&2 != 0 && flags&1 == 0 {
+			err = copyU32()
+		}
+		if err == nil && flags&1 == 0 {
+			b, err = x.expr(r, b)
+		}
+		if err == nil && flags&3 != 0 {
+			if flags&4 == 0 {
+				err = copyByte()
+			} else {
+				err = copyRefType()
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("segment %d: %w", i, err)
+		}
+		items, err := r.u32()
+		if err != nil {
+			return nil, fmt.Errorf("segment %d: %w", i, err)
+		}
+		b = appendU32(b, items)
+		for j := uint32(0); j < items; j++ {
+			if flags&4 == 0 {
+				var f uint32
+				if f, err = r.u32(); err == nil {
+					b = appendU32(b, x.fn(f))
+				}
+			} else {
+				b, err = x.expr(r, b)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("segment %d: item %d: %w", i, j, err)
+			}
 		}
 	}
+	if r.len() != 0 {
+		return nil, fmt.Errorf("%d bytes after its segments", r.len())
+	}
+	return b, nil
+}
+
+// custom renumbers the functions of a "name" section and copies others.
+func (x *instrumenter) custom(sec []byte) ([]byte, error) {
+	r := reader{b: sec}
+	name, err := r.name()
+	if err != nil || string(name) != "name" {
+		return sec, nil // what Check accepted; only "name" is read
+	}
+	b := append([]byte(nil), sec[:r.off]...)
+	for r.len() > 0 {
+		id, err := r.byte()
+		if err != nil {
+			return nil, err
+		}
+		size, err := r.u32()
+		if err != nil {
+			return nil, err
+		}
+		sub, err := r.sub(size)
+		if err != nil {
+			return nil, err
+		}
+		content := sub.b
+		if id == 1 || id == 2 { // function names, local names: by function
+			if content, err = x.nameMap(&sub, id == 2); err != nil {
+				return nil, fmt.Errorf("\"name\" subsection %d: %w", id, err)
+			}
+		}
+		b = append(b, id)
+		b = appendU32(b, uint32(len(content)))
+		b = append(b, content...)
+	}
+	return b, nil
+}
+
+// debugSection reports whether a custom section's contents are DWARF's
+// (a name starting ".debug_").
+func debugSection(sec []byte) bool {
+	r := reader{b: sec}
+	name, err := r.name()
+	return err == nil && len(name) > 7 && string(name[:7]) == ".debug_"
+}
+
+// nameMap renumbers the functions of a name map, or (nested) of an
+// indirect name map.
+func (x *instrumenter) nameMap(r *reader, nested bool) ([]byte, error) {
+	n, err := r.u32()
+	if err != nil {
+		return nil, err
+	}
+	b := appendU32(nil, n)
+	for range n {
+		f, err := r.u32()
+		if err != nil {
+			return nil, err
+		}
+		b = appendU32(b, x.fn(f))
+		start := r.off
+		if nested {
+			m, err := r.u32()
+			for j := uint32(0); err == nil && j < m; j++ {
+				if _, err = r.u32(); err == nil {
+					_, err = r.name()
+				}
+			}
+			if err != nil {
+				return nil, err
+			}
+		} else if _, err := r.name(); err != nil {
+			return nil, err
+		}
+		b = append(b, r.b[start:r.off]...)
+	}
+	if r.len() != 0 {
+		return nil, fmt.Errorf("%d bytes after its entries", r.len())
+	}
+	return b, nil
+}
+
+// An edit of a function body: at b[at:end] (call or ref.func: the
+// instruction, renumbered) or at b[at] (a loop's head: the check, cost
+// set when the loop's end is found).
+type edit struct {
+	at, end int
+	op      byte
+	cost    uint32
+}
+
+// code instruments every function body.
+func (x *instrumenter) code(r *reader) ([]byte, error) {
+	n, err := r.u32()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, r.len()+int(n)*32+16)
+	out = appendU32(out, n)
+	var body []byte
+	for i := range n {
+		size, err := r.u32()
+		if err != nil {
+			return nil, fmt.Errorf("body %d: %w", i, err)
+		}
+		br, err := r.sub(size)
+		if err != nil {
+			return nil, fmt.Errorf("body %d: %w", i, err)
+		}
+		entries, err := br.u32()
+		for j := uint32(0); err == nil && j < entries; j++ {
+			if _, err = br.u32(); err == nil {
+				err = valType(&br)
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("body %d: locals: %w", i, err)
+		}
+		if body, err = x.body(body[:0], br.b[:br.off], br.b[br.off:], br.pos(), int(i)); err != nil {
+			return nil, err
+		}
+		out = appendU32(out, uint32(len(body)))
+		out = append(out, body...)
+	}
+	if r.len() != 0 {
+		return nil, fmt.Errorf("%d bytes after its bodies", r.len())
+	}
 	return out, nil
+}
+
+// body appends to out a function body: its locals declarations, the check
+// on entry, and its instructions code (at offset base of the binary) with
+// calls and ref.func renumbered and a check at the head of each loop.
+func (x *instrumenter) body(out, locals, code []byte, base, index int) ([]byte, error) {
+	x.edits, x.open = x.edits[:0], x.open[:0]
+	c := checker{lim: Limits{}.withDefaults()}
+	c.visit = func(op byte, start, end int) {
+		switch op {
+		case 0x10, 0xd2: // call, ref.func
+			x.edits = append(x.edits, edit{at: start, end: end, op: op})
+		case 0x02, 0x04: // block, if
+			x.open = append(x.open, -1)
+		case 0x03: // loop: the check goes after its block type
+			x.open = append(x.open, len(x.edits))
+			x.edits = append(x.edits, edit{at: end, end: end, op: op})
+		case 0x0b: // end
+			if n := len(x.open); n > 0 {
+				if e := x.open[n-1]; e >= 0 {
+					x.edits[e].cost = cost(start - x.edits[e].at)
+				}
+				x.open = x.open[:n-1]
+			}
+		}
+	}
+	if err := c.code(index, code, base); err != nil {
+		return nil, err
+	}
+	out = append(out, locals...)
+	out = x.appendCheck(out, cost(len(locals)+len(code)))
+	prev := 0
+	for _, e := range x.edits {
+		out = append(out, code[prev:e.at]...)
+		prev = e.end
+		if e.op == 0x03 {
+			out = x.appendCheck(out, e.cost)
+			continue
+		}
+		f, _ := lebU32(code, e.at+1) // read by the walker
+		out = appendU32(append(out, e.op), x.fn(f))
+	}
+	out = append(out, code[prev:]...)
+	if uint64(len(out)) > math.MaxUint32 {
+		return nil, fmt.Errorf("%w: function %d too large once instrumented", ErrUnsupported, index)
+	}
+	return out, nil
+}
+
+// cost is the fuel running n bytes of code costs.
+func cost(n int) uint32 {
+	return uint32(min(1+n/interruptUnit, InterruptFuel))
+}
+
+// appendCheck appends the instructions that spend cost and call the check
+// when the fuel runs out.
+func (x *instrumenter) appendCheck(b []byte, cost uint32) []byte {
+	get := func(b []byte) []byte { return appendU32(append(b, 0x23), x.fuel) }
+	set := func(b []byte) []byte { return appendU32(append(b, 0x24), x.fuel) }
+	b = get(b)
+	b = appendS32(append(b, 0x41), int32(cost))
+	b = set(append(b, 0x6b))                         // i32.sub
+	b = append(get(b), 0x41, 0x01, 0x48, 0x04, 0x40) // i32.const 1; i32.lt_s; if
+	b = set(appendS32(append(b, 0x41), InterruptFuel))
+	b = appendU32(append(b, 0x10), x.imported) // call check
+	return append(b, 0x0b)                     // end
 }
 
 // sectionAt locates one section of a binary: its header at start, its
@@ -144,12 +626,8 @@ func appendSection(out []byte, id byte, content []byte) []byte {
 	return append(out, content...)
 }
 
-// appendFuelGlobal appends the fuel's definition: a mutable i32 starting
-// full.
-func appendFuelGlobal(b []byte) []byte {
-	b = append(b, 0x7f, 0x01, 0x41)
-	b = appendS32(b, InterruptFuel)
-	return append(b, 0x0b)
+func appendName(b []byte, s string) []byte {
+	return append(appendU32(b, uint32(len(s))), s...)
 }
 
 // countImportedGlobals counts the globals an import section imports.
@@ -197,67 +675,6 @@ func countImportedGlobals(sec []byte) (uint32, error) {
 		}
 	}
 	return globals, nil
-}
-
-// instrumentCode returns the code section's contents sec (at offset base
-// of the binary) with the fuel check (global index fuel) at the start of
-// every body.
-func instrumentCode(sec []byte, base int, fuel uint32) ([]byte, error) {
-	r := reader{b: sec, base: base}
-	n, err := r.u32()
-	if err != nil {
-		return nil, fmt.Errorf("%w: code section: %v", ErrMalformed, err)
-	}
-	out := make([]byte, 0, len(sec)+int(n)*32)
-	out = appendU32(out, n)
-	var check []byte
-	for i := range n {
-		size, err := r.u32()
-		if err != nil {
-			return nil, fmt.Errorf("%w: code section: body %d: %v", ErrMalformed, i, err)
-		}
-		body, err := r.sub(size)
-		if err != nil {
-			return nil, fmt.Errorf("%w: code section: body %d: %v", ErrMalformed, i, err)
-		}
-		entries, err := body.u32()
-		for j := uint32(0); err == nil && j < entries; j++ {
-			if _, err = body.u32(); err == nil {
-				err = valType(&body)
-			}
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%w: code section: body %d: locals: %v", ErrMalformed, i, err)
-		}
-		check = appendFuelCheck(check[:0], fuel, 1+size/interruptUnit)
-		grown := uint64(size) + uint64(len(check))
-		if grown > math.MaxUint32 {
-			return nil, fmt.Errorf("%w: code section: body %d too large", ErrUnsupported, i)
-		}
-		out = appendU32(out, uint32(grown))
-		out = append(out, body.b[:body.off]...) // the locals
-		out = append(out, check...)
-		out = append(out, body.b[body.off:]...)
-	}
-	if r.len() != 0 {
-		return nil, fmt.Errorf("%w: code section: %d bytes after its bodies", ErrMalformed, r.len())
-	}
-	return out, nil
-}
-
-// appendFuelCheck appends the instructions Interruptible puts at the start
-// of a function body that costs cost.
-func appendFuelCheck(b []byte, fuel, cost uint32) []byte {
-	get := func(b []byte) []byte { return appendU32(append(b, 0x23), fuel) }
-	set := func(b []byte) []byte { return appendU32(append(b, 0x24), fuel) }
-	b = get(b)
-	b = appendS32(append(b, 0x41), int32(min(cost, InterruptFuel)))
-	b = set(append(b, 0x6b)) // i32.sub
-	b = get(b)
-	b = append(b, 0x41, 0x01, 0x48, 0x04, 0x40) // i32.const 1; i32.lt_s; if
-	b = appendS32(append(b, 0x41), InterruptFuel)
-	b = set(b)
-	return append(b, 0x03, 0x40, 0x0b, 0x0b) // loop; end; end
 }
 
 // appendS32 appends v as a signed LEB128.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"
 )
@@ -67,15 +68,54 @@ func fib() []byte {
 	)
 }
 
+// loops is a module exporting sum(n) (i32) -> i32, 0+1+...+n-1 by a loop,
+// and spin (i32) -> i32, a loop without end.
+func loops() []byte {
+	sum := b(0x01, 0x02, typeI32, // i, acc
+		0x02, typeEmpty, 0x03, typeEmpty,
+		opLocalGet, 1, opLocalGet, 0, 0x4e, 0x0d, 1, // i >= n: br_if 1
+		opLocalGet, 2, opLocalGet, 1, opI32Add, 0x21, 2,
+		opLocalGet, 1, opI32Const, 1, opI32Add, 0x21, 1,
+		0x0c, 0, end, end,
+		opLocalGet, 2, end)
+	spin := b(0x00, 0x03, typeEmpty, 0x0c, 0, end, opLocalGet, 0, end)
+	return module(
+		section(secType, vec(b(0x60, 0x01, typeI32, 0x01, typeI32))),
+		section(secFunction, vec(u(0), u(0))),
+		section(secExport, vec(b(str("sum"), 0x00, 0), b(str("spin"), 0x00, 1))),
+		section(secCode, vec(withSize(sum), withSize(spin))),
+	)
+}
+
 func withSize(body []byte) []byte { return b(u(uint32(len(body))), body) }
 
-// run instantiates bin with wazero configured as the runner's
-// (interruptible) and calls export with args under ctx.
+// newRuntime is a runtime configured as the runner's (wazero's own checks
+// off) with WASI and a check that ends the call when its context is done,
+// as the runner's does, closed with the test.
+func newRuntime(t *testing.T) wazero.Runtime {
+	t.Helper()
+	ctx := context.Background()
+	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler())
+	t.Cleanup(func() { rt.Close(ctx) })
+	wasi_snapshot_preview1.MustInstantiate(ctx, rt)
+	_, err := rt.NewHostModuleBuilder(InterruptModule).NewFunctionBuilder().
+		WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, m api.Module, _ []uint64) {
+			if ctx.Err() != nil {
+				_ = m.CloseWithExitCode(context.Background(), sys.ExitCodeDeadlineExceeded)
+				panic(sys.NewExitError(sys.ExitCodeDeadlineExceeded))
+			}
+		}), nil, nil).Export(InterruptFunc).Instantiate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rt
+}
+
+// run instantiates bin in a newRuntime and calls export with args under
+// ctx.
 func run(t *testing.T, ctx context.Context, bin []byte, export string, args ...uint64) ([]uint64, error) {
 	t.Helper()
-	rt := wazero.NewRuntimeWithConfig(context.Background(), wazero.NewRuntimeConfigCompiler().WithCloseOnContextDone(true))
-	defer rt.Close(context.Background())
-	wasi_snapshot_preview1.MustInstantiate(context.Background(), rt)
+	rt := newRuntime(t)
 	mod, err := rt.InstantiateWithConfig(context.Background(), bin, wazero.NewModuleConfig().WithStartFunctions())
 	if err != nil {
 		t.Fatal(err)
@@ -83,20 +123,31 @@ func run(t *testing.T, ctx context.Context, bin []byte, export string, args ...u
 	return mod.ExportedFunction(export).Call(ctx, args...)
 }
 
-// A call tree without a loop 2^62 calls large stops when its context is
-// done, as a loop does: without the checks Interruptible adds, wazero
-// never looks.
+// A call tree without a loop 2^62 calls large, and a loop, stop when
+// their context is done (with wazero's own checks off, and wazero never
+// checks code without a loop).
 func TestInterruptibleStopsCallTree(t *testing.T) {
-	out, err := Interruptible(callTree(62))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	_, err = run(t, ctx, out, "run")
-	var exit *sys.ExitError
-	if !errors.As(err, &exit) || exit.ExitCode() != sys.ExitCodeDeadlineExceeded {
-		t.Fatalf("got %v, want the deadline's exit error", err)
+	for _, tt := range []struct {
+		name, export string
+		bin          []byte
+	}{{"call tree", "run", callTree(62)}, {"loop", "spin", loops()}} {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := Interruptible(tt.bin)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+			defer cancel()
+			args := []uint64{0}
+			if tt.export == "run" {
+				args = nil
+			}
+			_, err = run(t, ctx, out, tt.export, args...)
+			var exit *sys.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != sys.ExitCodeDeadlineExceeded {
+				t.Fatalf("got %v, want the deadline's exit error", err)
+			}
+		})
 	}
 }
 
@@ -113,6 +164,7 @@ func TestInterruptibleSameResults(t *testing.T) {
 	}{
 		{"call tree", "run", callTree(12), nil, 1 << 11},
 		{"fib", "fib", fib(), []uint64{25}, 75025},
+		{"loop", "sum", loops(), []uint64{50000}, 1249975000},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			out, err := Interruptible(tt.bin)
@@ -129,69 +181,71 @@ func TestInterruptibleSameResults(t *testing.T) {
 	}
 }
 
-// The fuel is a new global after the imported and defined ones, in a
-// global section of its own placed where the format wants it when the
-// module had none; every other section is copied.
+// The check is imported after the module's imports, the fuel is a global
+// after its globals, in sections of their own placed where the format
+// wants them when the module had none; the module's functions move up by
+// one, and its exports (and globals) stay what they were.
 func TestInterruptibleLayout(t *testing.T) {
-	importGlobal := section(secImport, vec(b(str("env"), str("g"), 0x03, typeI32, 0x00), b(str("env"), str("f"), 0x00, 0)))
+	imports := section(secImport, vec(b(str("env"), str("g"), 0x03, typeI32, 0x00), b(str("env"), str("f"), 0x00, 0)))
 	types := section(secType, vec(b(0x60, 0x00, 0x00)))
-	funcs := section(secFunction, vec(u(0)))
-	code := section(secCode, vec(withSize(b(0x00, opGlobalGet, 0, 0x1a, end)))) // global.get 0; drop
-	custom := section(secCustom, str("note"), "kept")
+	funcs := section(secFunction, vec(u(0), u(0)))
+	code := section(secCode, vec(withSize(b(0x00, opGlobalGet, 0, 0x1a, end)), withSize(b(0x00, opCall, 1, end))))
+	custom := b(section(secCustom, str("note"), "kept"), section(secCustom, str(".debug_line"), "dropped"))
+	exports := section(secExport, vec(b(str("first"), 0x00, 1), b(str("second"), 0x00, 2)))
+	exportsGlobal := section(secExport, vec(b(str("first"), 0x00, 1), b(str("second"), 0x00, 2), b(str("x"), 0x03, 1)))
 	for _, tt := range []struct {
-		name string
-		in   []byte
-		fuel uint32 // the fuel's global index
+		name    string
+		in      []byte
+		globals int // the module's (imported and defined): the fuel is the next
 	}{
-		{"no globals", module(types, funcs, custom, code), 0},
-		{"an imported global", module(types, importGlobal, funcs, code), 1},
-		{"imported and defined", module(types, importGlobal, funcs,
-			section(secGlobal, vec(b(typeI32, 0x00, opI32Const, 7, end), b(0x7e, 0x01, 0x42, 0, end))),
-			section(secExport, vec(b(str("x"), 0x00, 1))), code), 3},
+		{"no imports or globals", module(types, section(secFunction, vec(u(0))), custom, section(secExport, vec(b(str("first"), 0x00, 0))),
+			section(secCode, vec(withSize(b(0x00, end))))), 0},
+		{"imports", module(types, imports, funcs, exports, code), 1},
+		{"imports and globals", module(types, imports, funcs,
+			section(secGlobal, vec(b(typeI32, 0x00, opI32Const, 7, end), b(0x7e, 0x01, 0x42, 0, end))), exportsGlobal, code), 3},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			out, err := Interruptible(tt.in)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := compile(out); err != nil {
+			ctx := context.Background()
+			rt := wazero.NewRuntime(ctx)
+			defer rt.Close(ctx)
+			in, err := rt.CompileModule(ctx, tt.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := rt.CompileModule(ctx, out)
+			if err != nil {
 				t.Fatalf("wazero refuses the output: %v", err)
 			}
-			inIDs, inContents := splitSections(t, tt.in)
-			outIDs, outContents := splitSections(t, out)
-			var globals []byte
-			j := 0
-			for i, id := range outIDs {
-				switch {
-				case id == secGlobal:
-					globals = outContents[i]
-					if j < len(inIDs) && inIDs[j] == secGlobal {
-						j++
-					}
-				case id == secCode:
-					j++
-				default:
-					if j >= len(inIDs) || inIDs[j] != id || string(inContents[j]) != string(outContents[i]) {
-						t.Fatalf("section %d (id %d) is not the input's", i, id)
-					}
-					j++
+			imp := got.ImportedFunctions()
+			if n := len(in.ImportedFunctions()); len(imp) != n+1 {
+				t.Fatalf("%d imported functions, want %d", len(imp), n+1)
+			}
+			if mod, name, _ := imp[len(imp)-1].Import(); mod != InterruptModule || name != InterruptFunc {
+				t.Errorf("last import %s.%s", mod, name)
+			}
+			for name, f := range in.ExportedFunctions() {
+				g := got.ExportedFunctions()[name]
+				if g == nil || g.Index() != f.Index()+1 {
+					t.Errorf("export %s: function %d, want %d", name, g.Index(), f.Index()+1)
 				}
 			}
-			if j != len(inIDs) {
-				t.Fatalf("sections %v from %v", outIDs, inIDs)
-			}
-			r := reader{b: globals}
-			n, _ := r.u32()
-			fuelDef := appendFuelGlobal(nil)
-			if string(globals[len(globals)-len(fuelDef):]) != string(fuelDef) {
-				t.Errorf("the global section does not end with the fuel: %x", globals)
-			}
-			imported := uint32(0)
-			if tt.fuel > 0 {
-				imported = 1
-			}
-			if imported+n-1 != tt.fuel {
-				t.Errorf("fuel is global %d, want %d", imported+n-1, tt.fuel)
+			ids, contents := splitSections(t, out)
+			for i, id := range ids {
+				if id == secGlobal {
+					r := reader{b: contents[i]}
+					n, _ := r.u32()
+					imported := map[bool]uint32{true: 1}[tt.globals > 0]
+					if int(imported+n-1) != tt.globals {
+						t.Errorf("fuel is global %d, want %d", imported+n-1, tt.globals)
+					}
+				}
+				if id == secCustom && string(contents[i]) != string(b(str("note"), "kept")) {
+					t.Errorf("custom section %q kept or changed", contents[i])
+				}
 			}
 		})
 	}
@@ -225,9 +279,22 @@ func TestInterruptibleRealModules(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler().WithCloseOnContextDone(true))
-	defer rt.Close(ctx)
-	wasi_snapshot_preview1.MustInstantiate(ctx, rt)
+	rt := newRuntime(t)
+	// The name section follows the renumbering: the exports keep their
+	// functions' names.
+	in, err := rt.CompileModule(ctx, mustCheckOut(t, buildGoReactor(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	compiled, err := rt.CompileModule(ctx, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, f := range in.ExportedFunctions() {
+		if g := compiled.ExportedFunctions()[name]; g == nil || g.Name() != f.Name() || g.Name() == "" {
+			t.Errorf("export %s: function named %q, want %q", name, g.Name(), f.Name())
+		}
+	}
 	mod, err := rt.InstantiateWithConfig(ctx, out, wazero.NewModuleConfig().WithStartFunctions("_initialize"))
 	if err != nil {
 		t.Fatal(err)

@@ -280,6 +280,9 @@ func (c *checker) code(fn int, b []byte, base int) error {
 		i++
 		k := opImm[op]
 		if k == immNone {
+			if c.visit != nil {
+				c.visit(op, start, i)
+			}
 			continue
 		}
 		if k <= immLEB2 { // most immediates, mostly of one byte each
@@ -299,6 +302,9 @@ func (c *checker) code(fn int, b []byte, base int) error {
 				}
 			}
 			if i >= 0 {
+				if c.visit != nil {
+					c.visit(op, start, i)
+				}
 				continue
 			}
 		}
@@ -418,6 +424,9 @@ func (c *checker) code(fn int, b []byte, base int) error {
 			return fmt.Errorf("function %d: instruction %s at offset %#x: the body ends within it", fn, opName(b[start:]), base+start)
 		case lebLong:
 			return fmt.Errorf("function %d: instruction %s at offset %#x: an immediate is over-long or out of range", fn, opName(b[start:]), base+start)
+		}
+		if c.visit != nil {
+			c.visit(op, start, i)
 		}
 	}
 	return nil

@@ -90,8 +90,9 @@ thread_local! {
 /// this step: the C library reads it once, when first asked, but it changes
 /// between steps (after_script has `CI_JOB_STATUS`).
 ///
-/// Every loop iteration of a guest costs a check of whether the job was
-/// stopped, so this does as little as it can: at the first step the
+/// Every job pays for it, with 60 to 100 variables, so this does as little
+/// as it can (a loop iteration in WebAssembly costs several times what it
+/// does natively): at the first step the
 /// environment is almost always the one the module started with (compared
 /// eight bytes at a time), and otherwise it changes only what differs, one
 /// pass over each side (`setenv` scans the whole environment on each call:
