@@ -1,6 +1,7 @@
 package wasmbin
 
 import (
+	"errors"
 	"fmt"
 	"math"
 )
@@ -58,7 +59,7 @@ func Interruptible(bin []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	x := &instrumenter{imported: uint32(c.importedFuncs), typ: uint32(c.info.Types)}
+	x := &instrumenter{imported: uint32(c.importedFuncs), typ: uint32(c.info.Types), max: maxInstrumented(len(bin))}
 	var importedGlobals, definedGlobals uint32
 	hasCode := false
 	for _, s := range secs {
@@ -131,6 +132,10 @@ func Interruptible(bin []byte) ([]byte, error) {
 			out = append(out, bin[s.start:s.end]...)
 			continue
 		}
+		var le *LimitError
+		if errors.As(err, &le) {
+			return nil, le
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s section at offset %#x: %v", ErrMalformed, sectionName(s.id), s.start, err)
 		}
@@ -147,6 +152,8 @@ type instrumenter struct {
 	imported uint32 // imported functions: the check's index, and where the module's own start
 	typ      uint32 // the check's type's index: the module's types come first
 	fuel     uint32 // the fuel global's index
+
+	max int // the most bytes of the code section's output
 
 	// Scratch of code, kept between bodies.
 	edits []edit
@@ -500,11 +507,14 @@ func (x *instrumenter) code(r *reader) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("body %d: locals: %w", i, err)
 		}
-		if body, err = x.body(body[:0], br.b[:br.off], br.b[br.off:], br.pos(), int(i)); err != nil {
+		if body, err = x.body(body[:0], br.b[:br.off], br.b[br.off:], br.pos(), int(i), x.max-len(out)); err != nil {
 			return nil, err
 		}
 		out = appendU32(out, uint32(len(body)))
 		out = append(out, body...)
+		if len(out) > x.max {
+			return nil, &LimitError{What: "instrumented size", Index: -1, Got: uint64(len(out)), Limit: uint64(x.max)}
+		}
 	}
 	if r.len() != 0 {
 		return nil, fmt.Errorf("%d bytes after its bodies", r.len())
@@ -515,7 +525,7 @@ func (x *instrumenter) code(r *reader) ([]byte, error) {
 // body appends to out a function body: its locals declarations, the check
 // on entry, and its instructions code (at offset base of the binary) with
 // calls and ref.func renumbered and a check at the head of each loop.
-func (x *instrumenter) body(out, locals, code []byte, base, index int) ([]byte, error) {
+func (x *instrumenter) body(out, locals, code []byte, base, index, budget int) ([]byte, error) {
 	x.edits, x.open = x.edits[:0], x.open[:0]
 	c := checker{lim: Limits{}.withDefaults()}
 	c.visit = func(op byte, start, end int) {
@@ -539,6 +549,17 @@ func (x *instrumenter) body(out, locals, code []byte, base, index int) ([]byte, 
 	if err := c.code(index, code, base); err != nil {
 		return nil, err
 	}
+	// At most: a check of maxCheck bytes on entry and at each loop, a
+	// byte more for each renumbered index.
+	loops := 0
+	for _, e := range x.edits {
+		if e.op == 0x03 {
+			loops++
+		}
+	}
+	if most := len(locals) + len(code) + maxCheck*(1+loops) + len(x.edits) - loops; most > budget {
+		return nil, &LimitError{What: "instrumented size", Index: -1, Got: uint64(x.max - budget + most), Limit: uint64(x.max)}
+	}
 	out = append(out, locals...)
 	out = x.appendCheck(out, cost(len(locals)+len(code)))
 	prev := 0
@@ -559,10 +580,21 @@ func (x *instrumenter) body(out, locals, code []byte, base, index int) ([]byte, 
 	return out, nil
 }
 
+// maxInstrumented bounds what a module of n bytes may grow to: real
+// modules grow by 2-10 % (a check of ~23 bytes at every function and
+// loop), but one made of empty loops or functions would grow eightfold,
+// and the runner rewrites modules in its own memory, before the compiler
+// child's limits apply.
+func maxInstrumented(n int) int { return 2*n + 64<<10 }
+
 // cost is the fuel running n bytes of code costs.
 func cost(n int) uint32 {
 	return uint32(min(1+n/interruptUnit, InterruptFuel))
 }
+
+// maxCheck is the most bytes appendCheck appends: eight instructions
+// with an index or constant of up to 5 bytes, six of one byte.
+const maxCheck = 8*6 + 6
 
 // appendCheck appends the instructions that spend cost and call the check
 // when the fuel runs out.

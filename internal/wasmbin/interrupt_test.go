@@ -3,6 +3,7 @@ package wasmbin
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -301,6 +302,30 @@ func TestInterruptibleRealModules(t *testing.T) {
 	}
 	if r, err := mod.ExportedFunction("add").Call(ctx, 2); err != nil || int32(uint32(r[0])) != 2 {
 		t.Fatalf("add(2) = %v %v", r, err)
+	}
+}
+
+// A module of empty loops, which would grow eightfold, is refused with a
+// limit error rather than rewritten in the runner's memory.
+func TestInterruptibleLoopBomb(t *testing.T) {
+	const loops = 100_000
+	body := b(0x00)
+	for range loops {
+		body = append(body, 0x03, typeEmpty, end)
+	}
+	body = append(body, end)
+	bin := module(
+		section(secType, vec(b(0x60, 0x00, 0x00))),
+		section(secFunction, vec(u(0))),
+		section(secCode, vec(withSize(body))),
+	)
+	_, err := Interruptible(bin)
+	var le *LimitError
+	if !errors.As(err, &le) || le.What != "instrumented size" || !strings.Contains(err.Error(), "interruption checks") {
+		t.Fatalf("got %v, want the instrumented size's limit error", err)
+	}
+	if le.Limit != uint64(maxInstrumented(len(bin))) || le.Got <= le.Limit {
+		t.Errorf("limit error %+v", le)
 	}
 }
 

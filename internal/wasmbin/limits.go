@@ -134,7 +134,8 @@ type LimitError struct {
 	// "globals", "data segments", "element segments", "tables" (module-wide,
 	// Index -1); "table minimum", "table maximum" (Index: table index);
 	// "function size", "locals" (Index: function index, imports included);
-	// "params", "results" (Index: type index).
+	// "params", "results" (Index: type index); "instrumented size"
+	// (Interruptible: Got is where it stopped, Index -1).
 	What  string
 	Index int
 	Got   uint64
@@ -156,6 +157,8 @@ func (e *LimitError) Error() string {
 		s = fmt.Sprintf("type %d has %d %s", e.Index, e.Got, e.What)
 	case "functions":
 		s = fmt.Sprintf("module declares %d functions (imported and defined)", e.Got)
+	case "instrumented size":
+		s = fmt.Sprintf("module would grow past %d bytes once given its interruption checks (one at every function and loop)", e.Got)
 	default:
 		s = fmt.Sprintf("module declares %d %s", e.Got, e.What)
 	}
