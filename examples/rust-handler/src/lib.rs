@@ -960,6 +960,73 @@ impl Shell {
         }
     }
 
+    /// Expands a command's assignments left to right into values, each
+    /// made visible (in provisional, to undo) to the ones after it; array
+    /// and indexed ones are assigned. Some(status): stop with it.
+    fn expand_assigns(
+        &mut self,
+        assigns: &[Assign],
+        io: &Io,
+        values: &mut Vec<(String, String)>,
+        provisional: &mut Vec<(String, Option<Var>)>,
+    ) -> Result<Option<i32>, Flow> {
+        for a in assigns {
+            if let Some(elems) = &a.array {
+                self.assign_array(&a.name, elems, a.append, io)?;
+                continue;
+            }
+            if let Some(ix) = &a.index {
+                let text = self.expand_string(ix, io)?;
+                let v = self.expand_string(&a.value, io)?;
+                if let Some(map) = self.assoc.get_mut(&a.name) {
+                    let e = map.entry(text).or_default();
+                    if a.append {
+                        e.push_str(&v);
+                    } else {
+                        *e = v;
+                    }
+                    continue;
+                }
+                let i = match arith::eval(self, &text) {
+                    Ok(i) => i,
+                    Err(msg) => {
+                        io.error(&format!("sh: {}: {}", text, msg));
+                        return Ok(Some(1));
+                    }
+                };
+                let len = self.arrays.get(&a.name).map(|a| a.len()).unwrap_or(0) as i64;
+                let i = if i < 0 { len + i } else { i };
+                if !(0..=1_000_000).contains(&i) {
+                    io.error(&format!("sh: {}[{}]: bad array subscript", a.name, text));
+                    return Ok(Some(1));
+                }
+                let arr = self.arrays.entry(a.name.clone()).or_default();
+                if arr.len() <= i as usize {
+                    arr.resize(i as usize + 1, String::new());
+                }
+                if a.append {
+                    arr[i as usize].push_str(&v);
+                } else {
+                    arr[i as usize] = v;
+                }
+                continue;
+            }
+            let mut v = self.expand_string(&a.value, io)?;
+            if a.append {
+                v = self.var(&a.name).unwrap_or_default() + &v;
+            }
+            // Assignments are expanded left to right, each seeing the ones
+            // before it (`dir=/tmp file=$dir/x`): visible at once, set for
+            // good (or for the command only) below.
+            let old = self.vars.get(&a.name).cloned();
+            let exported = old.as_ref().map(|o| o.exported).unwrap_or(false);
+            provisional.push((a.name.clone(), old));
+            self.vars.insert(a.name.clone(), Var { value: Some(v.clone()), exported });
+            values.push((a.name.clone(), v));
+        }
+        Ok(None)
+    }
+
     fn run_simple(
         &mut self,
         assigns: &[Assign],
@@ -997,52 +1064,20 @@ impl Shell {
             }
         }
         let mut values = Vec::new();
-        for a in assigns {
-            if let Some(elems) = &a.array {
-                self.assign_array(&a.name, elems, a.append, io)?;
-                continue;
+        let mut provisional: Vec<(String, Option<Var>)> = Vec::new();
+        let expanded = self.expand_assigns(assigns, io, &mut values, &mut provisional);
+        for (n, old) in provisional.into_iter().rev() {
+            match old {
+                Some(v) => {
+                    self.vars.insert(n, v);
+                }
+                None => {
+                    self.vars.remove(&n);
+                }
             }
-            if let Some(ix) = &a.index {
-                let text = self.expand_string(ix, io)?;
-                let v = self.expand_string(&a.value, io)?;
-                if let Some(map) = self.assoc.get_mut(&a.name) {
-                    let e = map.entry(text).or_default();
-                    if a.append {
-                        e.push_str(&v);
-                    } else {
-                        *e = v;
-                    }
-                    continue;
-                }
-                let i = match arith::eval(self, &text) {
-                    Ok(i) => i,
-                    Err(msg) => {
-                        io.error(&format!("sh: {}: {}", text, msg));
-                        return Ok(1);
-                    }
-                };
-                let len = self.arrays.get(&a.name).map(|a| a.len()).unwrap_or(0) as i64;
-                let i = if i < 0 { len + i } else { i };
-                if !(0..=1_000_000).contains(&i) {
-                    io.error(&format!("sh: {}[{}]: bad array subscript", a.name, text));
-                    return Ok(1);
-                }
-                let arr = self.arrays.entry(a.name.clone()).or_default();
-                if arr.len() <= i as usize {
-                    arr.resize(i as usize + 1, String::new());
-                }
-                if a.append {
-                    arr[i as usize].push_str(&v);
-                } else {
-                    arr[i as usize] = v;
-                }
-                continue;
-            }
-            let mut v = self.expand_string(&a.value, io)?;
-            if a.append {
-                v = self.var(&a.name).unwrap_or_default() + &v;
-            }
-            values.push((a.name.clone(), v));
+        }
+        if let Some(status) = expanded? {
+            return Ok(status);
         }
         if self.xtrace {
             let mut line = "+".repeat(self.trace_level);
