@@ -591,8 +591,16 @@ fn export(sh: &mut Shell, args: &[String], io: &Io) -> Status {
             Some(v) => Some(v.to_string()),
             None => sh.var(name),
         };
+        if args[0] == "readonly" && sh.readonly(name) && value.is_some() {
+            io.error(&format!("sh: readonly: {}: readonly variable", name));
+            status = 1;
+            continue;
+        }
         if let Some(v) = &value {
             sh.set_var(name, v.clone(), io)?;
+        }
+        if args[0] == "readonly" {
+            *sh.attrs.entry(name.to_string()).or_default() |= crate::ATTR_READONLY;
         }
         match sh.vars.get_mut(name) {
             Some(var) => var.exported = true,
@@ -655,17 +663,38 @@ fn local(sh: &mut Shell, args: &[String], io: &Io) -> Status {
         } else {
             sh.make_local(name);
         }
+        if sh.readonly(name) && value.is_some() {
+            io.error(&format!("sh: {}: {}: readonly variable", args[0], name));
+            status = 1;
+            continue;
+        }
         let mut v = match value {
             Some(v) => v,
             None if args[0] != "local" => sh.var(name).unwrap_or_default(),
             None => String::new(),
         };
+        if flags.contains('i') {
+            v = sh.integer_value(&v, io)?;
+        }
         if flags.contains('l') {
             v = v.to_lowercase();
         } else if flags.contains('u') {
             v = v.to_uppercase();
         }
         sh.set_var(name, v, io)?;
+        {
+            // A function's locals keep theirs until it returns (see
+            // Shell::make_local).
+            let mut attrs = 0;
+            for (c, a) in [('r', crate::ATTR_READONLY), ('i', crate::ATTR_INTEGER), ('l', crate::ATTR_LOWER), ('u', crate::ATTR_UPPER)] {
+                if flags.contains(c) {
+                    attrs |= a;
+                }
+            }
+            if attrs != 0 {
+                *sh.attrs.entry(name.to_string()).or_default() |= attrs;
+            }
+        }
         if flags.contains('x') {
             if let Some(var) = sh.vars.get_mut(name) {
                 var.exported = true;
@@ -675,14 +704,19 @@ fn local(sh: &mut Shell, args: &[String], io: &Io) -> Status {
     Ok(status)
 }
 
-fn unset(sh: &mut Shell, args: &[String], _: &Io) -> Status {
+fn unset(sh: &mut Shell, args: &[String], io: &Io) -> Status {
     let mut funcs = false;
+    let mut status = 0;
     for name in &args[1..] {
         match name.as_str() {
             "-f" => funcs = true,
             "-v" => funcs = false,
             _ if funcs => {
                 sh.functions.remove(name);
+            }
+            _ if sh.readonly(name) => {
+                io.error(&format!("sh: unset: {}: cannot unset: readonly variable", name));
+                status = 1;
             }
             _ => {
                 if let (Some(b), true) = (name.find('['), name.ends_with(']')) {
@@ -714,7 +748,7 @@ fn unset(sh: &mut Shell, args: &[String], _: &Io) -> Status {
             }
         }
     }
-    Ok(0)
+    Ok(status)
 }
 
 /// exec CMD ARGS...: runs CMD, then the shell ends with its status (the

@@ -59,6 +59,13 @@ impl Handler for ShellHandler {
 /// being cancelled.
 pub(crate) const STATUS_CANCELED: i32 = 130;
 
+/// Attributes of a variable (see [`Shell::attrs`]): assignments fail;
+/// values are evaluated as arithmetic; lowercased; uppercased.
+pub(crate) const ATTR_READONLY: u8 = 1;
+pub(crate) const ATTR_INTEGER: u8 = 2;
+pub(crate) const ATTR_LOWER: u8 = 4;
+pub(crate) const ATTR_UPPER: u8 = 8;
+
 /// How many bytes all of a job's buffers (pipes, command substitutions,
 /// input files and here-documents) may hold at once.
 pub(crate) const MAX_BUFFERED: usize = 16 << 20;
@@ -392,10 +399,18 @@ pub(crate) struct Shell {
     /// handler, where the build dir is `/`; a temporary dir in unit tests,
     /// which run outside the sandbox.
     pub root: String,
+    /// The lasting attributes of variables (`readonly`, `declare -i -l
+    /// -u` outside functions): ATTR_* bits by name.
+    pub attrs: BTreeMap<String, u8>,
+    /// For each running function, the attributes its locals hid (restored
+    /// when it returns), as locals holds their values.
+    pub local_attrs: Vec<Vec<(String, Option<u8>)>>,
 }
 
 impl Shell {
     pub(crate) fn new() -> Shell {
+        let mut arrays = BTreeMap::new();
+        arrays.insert("PIPESTATUS".to_string(), vec!["0".to_string()]);
         Shell {
             cwd: String::new(),
             status: 0,
@@ -414,7 +429,7 @@ impl Shell {
             nullglob: false,
             trace_level: 1,
             dir_stack: Vec::new(),
-            arrays: BTreeMap::new(),
+            arrays,
             modes: BTreeMap::new(),
             assoc: BTreeMap::new(),
             started: expand::now_secs(),
@@ -424,6 +439,8 @@ impl Shell {
             subst_status: 0,
             proc_files: Vec::new(),
             root: String::new(),
+            attrs: BTreeMap::new(),
+            local_attrs: Vec::new(),
         }
     }
 
@@ -702,13 +719,26 @@ impl Shell {
                     stdin = Some(Rc::new(RefCell::new(Input { buf, pos: 0 })));
                 }
             }
-            if self.pipefail {
+            let status = if self.pipefail {
                 statuses.iter().rev().copied().find(|&s| s != 0).unwrap_or(0)
             } else {
                 statuses[last]
-            }
+            };
+            self.pipestatus(statuses.iter().map(|s| s.to_string()).collect());
+            return Ok(if p.negate { (status == 0) as i32 } else { status });
         };
+        self.pipestatus(vec![status.to_string()]);
         Ok(if p.negate { (status == 0) as i32 } else { status })
+    }
+
+    /// Sets PIPESTATUS to the statuses of the last pipeline's commands.
+    fn pipestatus(&mut self, statuses: Vec<String>) {
+        match self.arrays.get_mut("PIPESTATUS") {
+            Some(a) => *a = statuses,
+            None => {
+                self.arrays.insert("PIPESTATUS".to_string(), statuses);
+            }
+        }
     }
 
     fn enter(&mut self, io: &Io) -> Result<(), Flow> {
@@ -1011,8 +1041,23 @@ impl Shell {
                 }
                 continue;
             }
+            if self.readonly(&a.name) {
+                // Fatal, as in bash (even in `R=2 || ...`).
+                io.error(&format!("sh: {}: readonly variable", a.name));
+                return Err(Flow::Exit(1));
+            }
             let mut v = self.expand_string(&a.value, io)?;
-            if a.append {
+            let integer = self.attrs.get(&a.name).map(|f| f & ATTR_INTEGER != 0).unwrap_or(false);
+            if integer {
+                let old = self.var(&a.name).unwrap_or_default();
+                let old = self.integer_value(&old, io)?;
+                let new = self.integer_value(&v, io)?;
+                v = if a.append {
+                    (old.parse::<i64>().unwrap_or(0)).wrapping_add(new.parse::<i64>().unwrap_or(0)).to_string()
+                } else {
+                    new
+                };
+            } else if a.append {
                 v = self.var(&a.name).unwrap_or_default() + &v;
             }
             // Assignments are expanded left to right, each seeing the ones
@@ -1270,9 +1315,22 @@ impl Shell {
         self.enter(io)?;
         let saved_args = std::mem::replace(&mut self.args, args[1..].to_vec());
         self.locals.push(Vec::new());
+        self.local_attrs.push(Vec::new());
         let saved_loops = std::mem::replace(&mut self.loops, 0);
         let r = self.run_command(body, io);
         self.loops = saved_loops;
+        if let Some(frame) = self.local_attrs.pop() {
+            for (n, old) in frame.into_iter().rev() {
+                match old {
+                    Some(a) => {
+                        self.attrs.insert(n, a);
+                    }
+                    None => {
+                        self.attrs.remove(&n);
+                    }
+                }
+            }
+        }
         if let Some(frame) = self.locals.pop() {
             for (n, old) in frame.into_iter().rev() {
                 match old {
@@ -1418,7 +1476,21 @@ impl Shell {
     }
 
     /// Sets a variable, keeping whether it is exported.
-    pub(crate) fn set_var(&mut self, name: &str, value: String, io: &Io) -> Result<(), Flow> {
+    pub(crate) fn set_var(&mut self, name: &str, mut value: String, io: &Io) -> Result<(), Flow> {
+        if let Some(&attrs) = self.attrs.get(name) {
+            if attrs & ATTR_READONLY != 0 {
+                io.error(&format!("sh: {}: readonly variable", name));
+                return Err(Flow::Exit(1));
+            }
+            if attrs & ATTR_INTEGER != 0 {
+                value = self.integer_value(&value, io)?;
+            }
+            if attrs & ATTR_LOWER != 0 {
+                value = value.to_lowercase();
+            } else if attrs & ATTR_UPPER != 0 {
+                value = value.to_uppercase();
+            }
+        }
         if value.len() > MAX_VAR {
             io.error(&format!(
                 "sh: {}: value too long (variables hold at most {} MiB)",
@@ -1438,6 +1510,26 @@ impl Shell {
         Ok(())
     }
 
+    /// The value of an integer variable given text: its arithmetic value
+    /// (empty is 0).
+    pub(crate) fn integer_value(&mut self, text: &str, io: &Io) -> Result<String, Flow> {
+        if text.trim().is_empty() {
+            return Ok("0".to_string());
+        }
+        match arith::eval(self, text) {
+            Ok(n) => Ok(n.to_string()),
+            Err(msg) => {
+                io.error(&format!("sh: {}: {}", text, msg));
+                Err(Flow::Exit(1))
+            }
+        }
+    }
+
+    /// Whether name is readonly.
+    pub(crate) fn readonly(&self, name: &str) -> bool {
+        self.attrs.get(name).map(|a| a & ATTR_READONLY != 0).unwrap_or(false)
+    }
+
     /// Makes name local to the running function.
     pub(crate) fn make_local(&mut self, name: &str) {
         let old = self.vars.get(name).cloned();
@@ -1446,6 +1538,11 @@ impl Shell {
                 return;
             }
             frame.push((name.to_string(), old));
+            // A local starts without the attributes of what it hides.
+            let attrs = self.attrs.remove(name);
+            if let Some(frame) = self.local_attrs.last_mut() {
+                frame.push((name.to_string(), attrs));
+            }
         }
     }
 
