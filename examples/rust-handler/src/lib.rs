@@ -1316,9 +1316,19 @@ impl Shell {
         let saved_args = std::mem::replace(&mut self.args, args[1..].to_vec());
         self.locals.push(Vec::new());
         self.local_attrs.push(Vec::new());
+        // FUNCNAME: the running functions, innermost first.
+        self.arrays.entry("FUNCNAME".to_string()).or_default().insert(0, args[0].clone());
         let saved_loops = std::mem::replace(&mut self.loops, 0);
         let r = self.run_command(body, io);
         self.loops = saved_loops;
+        if let Some(names) = self.arrays.get_mut("FUNCNAME") {
+            if !names.is_empty() {
+                names.remove(0);
+            }
+            if names.is_empty() {
+                self.arrays.remove("FUNCNAME");
+            }
+        }
         if let Some(frame) = self.local_attrs.pop() {
             for (n, old) in frame.into_iter().rev() {
                 match old {
