@@ -90,6 +90,7 @@ const STACK_LIMIT: usize = 40 << 10;
 const STACK_LIMIT: usize = 1 << 20;
 
 thread_local! {
+    static TMP_MADE: Cell<bool> = Cell::new(false);
     static BUFFERED: Cell<usize> = Cell::new(0);
     static STACK_BASE: Cell<usize> = Cell::new(0);
 }
@@ -1575,7 +1576,14 @@ impl Shell {
     /// The path for the file system of a path given to a command: the
     /// sandbox path under [`Shell::root`].
     pub(crate) fn resolve(&self, p: &str) -> String {
-        format!("{}{}", self.root, self.guest_path(p))
+        let g = self.guest_path(p);
+        if (g == "/tmp" || g.starts_with("/tmp/")) && !TMP_MADE.with(|m| m.get()) {
+            // Scripts write to /tmp as if it were there: the sandbox's
+            // is made on first use (as mktemp does), in the build dir.
+            let _ = std::fs::create_dir_all(format!("{}/tmp", self.root));
+            TMP_MADE.with(|m| m.set(true));
+        }
+        format!("{}{}", self.root, g)
     }
 
     /// The sandbox path ("/a/b") of a path given to a command, relative
