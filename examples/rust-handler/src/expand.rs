@@ -122,7 +122,10 @@ impl Shell {
         self.expand_parts(&w.parts, &mut f, false, io)?;
         let mut out = Vec::new();
         for field in f.finish() {
-            if field.glob {
+            // A pattern only if a glob character is one there (`[` alone,
+            // the test command, is not): else no directory is read, and
+            // nullglob does not drop the word.
+            if field.glob && glob::is_pattern(&field.pat) {
                 let matches = glob::expand(self, &field.pat);
                 if !matches.is_empty() || self.nullglob {
                     out.extend(matches);

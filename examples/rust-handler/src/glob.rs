@@ -229,6 +229,14 @@ fn unescape(s: &str) -> String {
 }
 
 /// Whether a pattern (with escapes) has unescaped glob characters.
+/// Whether a pattern (with escapes) has unescaped glob characters that
+/// make it one.
+pub(crate) fn is_pattern(pat: &str) -> bool {
+    pattern_has_meta(pat)
+}
+
+/// A `[` opens a bracket expression only if a `]` closes it (`[`, the test
+/// command, and `[abc` are literal, as in bash: no directory is read).
 fn pattern_has_meta(s: &str) -> bool {
     let mut cs = s.chars();
     while let Some(c) = cs.next() {
@@ -236,11 +244,20 @@ fn pattern_has_meta(s: &str) -> bool {
             '\\' => {
                 cs.next();
             }
-            '*' | '?' | '[' => return true,
+            '*' | '?' => return true,
+            '[' if closes_bracket(cs.as_str()) => return true,
             _ => {}
         }
     }
     false
+}
+
+/// Whether rest (what follows a `[`) has the `]` that closes it: not as
+/// its first member (after a `!` or `^`), where `]` is literal.
+fn closes_bracket(rest: &str) -> bool {
+    let rest = rest.strip_prefix(|c| c == '!' || c == '^').unwrap_or(rest);
+    let rest = rest.strip_prefix(']').unwrap_or(rest);
+    rest.contains(']')
 }
 
 /// Pathname expansion: the sorted paths matching pat (empty if none).
