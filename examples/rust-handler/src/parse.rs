@@ -518,7 +518,14 @@ impl Parser {
                     let list = parse_at(&body, self.depth)?;
                     w.parts.push(Part::Command(Rc::new(list), quoted_ctx));
                 }
-                '~' if mode == Mode::Normal && self.i - 1 == start && matches!(self.at(0), None | Some('/')) => {
+                // `~` alone or before `/`, at the start of a word or after
+                // the `=` of a word that looks like an assignment (bash
+                // expands `echo a=~` too): the word may end right after it
+                // (`cd ~ && ...`, `$(echo ~)`, `dir=~`).
+                '~' if mode == Mode::Normal
+                    && (self.i - 1 == start || assignment_value_start(&w.parts))
+                    && matches!(self.at(0), None | Some('/' | ' ' | '\t' | '\n' | ';' | '&' | '|' | ')' | '<' | '>')) =>
+                {
                     w.parts.push(Part::Tilde);
                 }
                 _ => {
@@ -1683,5 +1690,14 @@ mod tests {
         assert!(parse(&deep).unwrap_err().contains("nesting too deep"));
         let deep = "${x:-".repeat(1000);
         assert!(parse(&deep).unwrap_err().contains("nesting too deep"));
+    }
+}
+
+/// Whether the parts of a word so far are `NAME=` (or `NAME+=`): what
+/// follows is an assignment's value.
+fn assignment_value_start(parts: &[Part]) -> bool {
+    match parts {
+        [Part::Lit(l)] => l.ends_with('=') && is_name(l[..l.len() - 1].trim_end_matches('+')),
+        _ => false,
     }
 }
