@@ -88,6 +88,11 @@ type checker struct {
 
 	noWalk bool // skip the instructions (for FuzzCheck)
 
+	importedGlobals int
+	// sections, if keepSections, lists the module's sections in order.
+	keepSections bool
+	sections     []sectionAt
+
 	// visit, if set, is told of each instruction code walks: its opcode,
 	// and where it and its immediates start and end in the body.
 	visit func(op byte, start, end int)
@@ -140,6 +145,9 @@ func (c *checker) module(bin []byte) error {
 		}
 		if id == secTable {
 			c.tableSec.start, c.tableSec.content, c.tableSec.end = start, s.pos(), s.pos()+s.len()
+		}
+		if c.keepSections {
+			c.sections = append(c.sections, sectionAt{id: id, start: start, content: s.pos(), end: s.pos() + s.len()})
 		}
 		if err := c.section(id, &s); err != nil {
 			var le *LimitError
@@ -386,6 +394,7 @@ func (c *checker) importSection(s *reader) error {
 		case 0x02:
 			err = memLimits(s)
 		case 0x03: // global: valtype mut
+			c.importedGlobals++
 			if err = valType(s); err == nil {
 				var mut byte
 				if mut, err = s.byte(); err == nil && mut > 1 {
@@ -741,42 +750,50 @@ func nameMap(r *reader) error {
 // instructions wazero allows in one.
 func constExpr(r *reader) error {
 	for {
-		start := r.pos()
-		op, err := r.byte()
-		if err != nil {
-			return err
-		}
-		switch op {
-		case 0x0b: // end
+		if r.off < len(r.b) && r.b[r.off] == 0x0b { // end
+			r.off++
 			return nil
-		case 0x41: // i32.const
-			_, err = r.signed(32)
-		case 0x42: // i64.const
-			_, err = r.signed(64)
-		case 0x43: // f32.const
-			err = r.skip(4)
-		case 0x44: // f64.const
-			err = r.skip(8)
-		case 0x23, 0xd2: // global.get, ref.func
-			_, err = r.u32()
-		case 0xd0: // ref.null heaptype
-			_, err = r.signed(33)
-		case 0x6a, 0x6b, 0x6c, 0x7c, 0x7d, 0x7e: // extended-const add, sub, mul
-		case 0xfd: // v128.const: wazero reads the sub-opcode as one byte
-			var sub byte
-			if sub, err = r.byte(); err == nil {
-				if sub != 0x0c {
-					return unsupported("instruction 0xfd 0x%02x at offset %#x in a constant expression", sub, start)
-				}
-				err = r.skip(16)
-			}
-		default:
-			return unsupported("instruction 0x%02x at offset %#x in a constant expression", op, start)
 		}
-		if err != nil {
+		if err := constInstr(r); err != nil {
 			return err
 		}
 	}
+}
+
+// constInstr reads one instruction of a constant expression other than
+// end.
+func constInstr(r *reader) error {
+	start := r.pos()
+	op, err := r.byte()
+	if err != nil {
+		return err
+	}
+	switch op {
+	case 0x41: // i32.const
+		_, err = r.signed(32)
+	case 0x42: // i64.const
+		_, err = r.signed(64)
+	case 0x43: // f32.const
+		err = r.skip(4)
+	case 0x44: // f64.const
+		err = r.skip(8)
+	case 0x23, 0xd2: // global.get, ref.func
+		_, err = r.u32()
+	case 0xd0: // ref.null heaptype
+		_, err = r.signed(33)
+	case 0x6a, 0x6b, 0x6c, 0x7c, 0x7d, 0x7e: // extended-const add, sub, mul
+	case 0xfd: // v128.const: wazero reads the sub-opcode as one byte
+		var sub byte
+		if sub, err = r.byte(); err == nil {
+			if sub != 0x0c {
+				return unsupported("instruction 0xfd 0x%02x at offset %#x in a constant expression", sub, start)
+			}
+			err = r.skip(16)
+		}
+	default:
+		return unsupported("instruction 0x%02x at offset %#x in a constant expression", op, start)
+	}
+	return err
 }
 
 // rewrite returns bin with the tables in c.caps given their minimum as

@@ -51,53 +51,28 @@ const (
 // traces of traps (the function names of the "name" section stay). A
 // module without functions is returned as it is.
 func Interruptible(bin []byte) ([]byte, error) {
-	c := checker{lim: Limits{}.withDefaults(), noWalk: true}
+	c := checker{lim: Limits{}.withDefaults(), noWalk: true, keepSections: true}
 	if err := c.module(bin); err != nil {
 		return nil, err
 	}
-	secs, err := sections(bin)
-	if err != nil {
-		return nil, err
-	}
+	secs := c.sections
 	x := &instrumenter{imported: uint32(c.importedFuncs), typ: uint32(c.info.Types), max: maxInstrumented(len(bin))}
-	var importedGlobals, definedGlobals uint32
-	hasCode := false
-	for _, s := range secs {
-		switch s.id {
-		case secImport:
-			if importedGlobals, err = countImportedGlobals(bin[s.content:s.end]); err != nil {
-				return nil, fmt.Errorf("%w: import section: %v", ErrMalformed, err)
-			}
-		case secGlobal:
-			r := reader{b: bin[s.content:s.end], base: s.content}
-			if definedGlobals, err = r.u32(); err != nil {
-				return nil, fmt.Errorf("%w: global section: %v", ErrMalformed, err)
-			}
-		case secCode:
-			hasCode = true
-		}
-	}
-	if !hasCode {
+	if !c.seen[secCode] {
 		return bin, nil
 	}
-	if uint64(importedGlobals)+uint64(definedGlobals) >= math.MaxUint32 || x.typ == math.MaxUint32 || x.imported == math.MaxUint32 {
+	if c.importedGlobals+c.info.Globals >= math.MaxUint32 || x.typ == math.MaxUint32 || x.imported == math.MaxUint32 {
 		return nil, fmt.Errorf("%w: no room for one more type, import or global", ErrUnsupported)
 	}
-	x.fuel = importedGlobals + definedGlobals
+	x.fuel = uint32(c.importedGlobals + c.info.Globals)
 
 	out := make([]byte, 0, len(bin)+len(bin)/4+64)
 	out = append(out, bin[:8]...)
 	// The sections to add when the module has none of their kind, in the
 	// order of the format.
-	missing := []byte{secType, secImport, secGlobal}
-	for _, s := range secs {
-		if s.id == secType || s.id == secImport || s.id == secGlobal {
-			for i, id := range missing {
-				if id == s.id {
-					missing = append(missing[:i], missing[i+1:]...)
-					break
-				}
-			}
+	var missing []byte
+	for _, id := range []byte{secType, secImport, secGlobal} {
+		if !c.seen[id] {
+			missing = append(missing, id)
 		}
 	}
 	for _, s := range secs {
@@ -109,6 +84,7 @@ func Interruptible(bin []byte) ([]byte, error) {
 		}
 		r := reader{b: bin[s.content:s.end], base: s.content}
 		var content []byte
+		var err error
 		switch s.id {
 		case secType, secImport, secGlobal:
 			content, err = x.grown(s.id, &r)
@@ -247,42 +223,6 @@ func (x *instrumenter) expr(r *reader, b []byte) ([]byte, error) {
 		}
 		b = append(b, r.b[start:r.off]...)
 	}
-}
-
-// constInstr reads one instruction of a constant expression other than
-// end (see constExpr).
-func constInstr(r *reader) error {
-	start := r.pos()
-	op, err := r.byte()
-	if err != nil {
-		return err
-	}
-	switch op {
-	case 0x41:
-		_, err = r.signed(32)
-	case 0x42:
-		_, err = r.signed(64)
-	case 0x43:
-		err = r.skip(4)
-	case 0x44:
-		err = r.skip(8)
-	case 0x23, 0xd2:
-		_, err = r.u32()
-	case 0xd0:
-		_, err = r.signed(33)
-	case 0x6a, 0x6b, 0x6c, 0x7c, 0x7d, 0x7e:
-	case 0xfd:
-		var sub byte
-		if sub, err = r.byte(); err == nil {
-			if sub != 0x0c {
-				return fmt.Errorf("instruction 0xfd 0x%02x at offset %#x in a constant expression", sub, start)
-			}
-			err = r.skip(16)
-		}
-	default:
-		return fmt.Errorf("instruction 0x%02x at offset %#x in a constant expression", op, start)
-	}
-	return err
 }
 
 // exports renumbers the functions exported.
@@ -617,29 +557,6 @@ type sectionAt struct {
 	start, content, end int
 }
 
-// sections lists bin's sections.
-func sections(bin []byte) ([]sectionAt, error) {
-	if len(bin) < 8 || [8]byte(bin[:8]) != preamble {
-		return nil, fmt.Errorf("%w: no WebAssembly magic and version 1 at the start", ErrMalformed)
-	}
-	var secs []sectionAt
-	r := reader{b: bin, off: 8}
-	for r.len() > 0 {
-		start := r.pos()
-		id, _ := r.byte()
-		size, err := r.u32()
-		if err != nil {
-			return nil, fmt.Errorf("%w: section header at offset %#x: %v", ErrMalformed, start, err)
-		}
-		s, err := r.sub(size)
-		if err != nil {
-			return nil, fmt.Errorf("%w: section at offset %#x: %v", ErrMalformed, start, err)
-		}
-		secs = append(secs, sectionAt{id: id, start: start, content: s.pos(), end: s.pos() + s.len()})
-	}
-	return secs, nil
-}
-
 // sectionRank is a known section's place in the order the binary format
 // requires (the tag and data count sections sit out of their ids' order).
 func sectionRank(id byte) int {
@@ -660,53 +577,6 @@ func appendSection(out []byte, id byte, content []byte) []byte {
 
 func appendName(b []byte, s string) []byte {
 	return append(appendU32(b, uint32(len(s))), s...)
-}
-
-// countImportedGlobals counts the globals an import section imports.
-func countImportedGlobals(sec []byte) (uint32, error) {
-	r := reader{b: sec}
-	n, err := r.u32()
-	if err != nil {
-		return 0, err
-	}
-	var globals uint32
-	for i := range n {
-		if _, err := r.name(); err != nil {
-			return 0, fmt.Errorf("import %d: %w", i, err)
-		}
-		if _, err := r.name(); err != nil {
-			return 0, fmt.Errorf("import %d: %w", i, err)
-		}
-		kind, err := r.byte()
-		if err != nil {
-			return 0, fmt.Errorf("import %d: %w", i, err)
-		}
-		switch kind {
-		case 0x00: // func typeidx
-			_, err = r.u32()
-		case 0x01: // table: reftype limits
-			if err = refType(&r); err == nil {
-				err = memLimits(&r)
-			}
-		case 0x02:
-			err = memLimits(&r)
-		case 0x03: // global: valtype mut
-			globals++
-			if err = valType(&r); err == nil {
-				_, err = r.byte()
-			}
-		case 0x04: // tag: attribute typeidx
-			if _, err = r.byte(); err == nil {
-				_, err = r.u32()
-			}
-		default:
-			err = fmt.Errorf("unknown kind 0x%02x", kind)
-		}
-		if err != nil {
-			return 0, fmt.Errorf("import %d: %w", i, err)
-		}
-	}
-	return globals, nil
 }
 
 // appendS32 appends v as a signed LEB128.
