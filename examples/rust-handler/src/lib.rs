@@ -1112,16 +1112,7 @@ impl Shell {
         let mut values = Vec::new();
         let mut provisional: Vec<(String, Option<Var>)> = Vec::new();
         let expanded = self.expand_assigns(assigns, io, &mut values, &mut provisional);
-        for (n, old) in provisional.into_iter().rev() {
-            match old {
-                Some(v) => {
-                    self.vars.insert(n, v);
-                }
-                None => {
-                    self.vars.remove(&n);
-                }
-            }
-        }
+        restore(&mut self.vars, provisional.into_iter().rev());
         if let Some(status) = expanded? {
             return Ok(status);
         }
@@ -1175,16 +1166,7 @@ impl Shell {
             }
         }
         let r = self.run_args(&args, &cio);
-        for (n, old) in saved {
-            match old {
-                Some(v) => {
-                    self.vars.insert(n, v);
-                }
-                None => {
-                    self.vars.remove(&n);
-                }
-            }
-        }
+        restore(&mut self.vars, saved.into_iter());
         r
     }
 
@@ -1331,28 +1313,10 @@ impl Shell {
             }
         }
         if let Some(frame) = self.local_attrs.pop() {
-            for (n, old) in frame.into_iter().rev() {
-                match old {
-                    Some(a) => {
-                        self.attrs.insert(n, a);
-                    }
-                    None => {
-                        self.attrs.remove(&n);
-                    }
-                }
-            }
+            restore(&mut self.attrs, frame.into_iter().rev());
         }
         if let Some(frame) = self.locals.pop() {
-            for (n, old) in frame.into_iter().rev() {
-                match old {
-                    Some(v) => {
-                        self.vars.insert(n, v);
-                    }
-                    None => {
-                        self.vars.remove(&n);
-                    }
-                }
-            }
+            restore(&mut self.vars, frame.into_iter().rev());
         }
         self.args = saved_args;
         self.depth -= 1;
@@ -1635,6 +1599,20 @@ impl Shell {
             base
         } else {
             format!("{}/{}", base.trim_end_matches('/'), self.cwd)
+        }
+    }
+}
+
+/// Puts back saved entries of a map: each name's old value, or none.
+fn restore<T>(map: &mut BTreeMap<String, T>, saved: impl Iterator<Item = (String, Option<T>)>) {
+    for (n, old) in saved {
+        match old {
+            Some(v) => {
+                map.insert(n, v);
+            }
+            None => {
+                map.remove(&n);
+            }
         }
     }
 }
